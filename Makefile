@@ -1,0 +1,32 @@
+# SpareCycles: `make run` starts the app, `make test` installs what the suite needs and runs it.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: run venv install test lint docs bench clean
+
+run: install
+	$(BIN)/sparecycles
+
+# The virtual environment with the package installed non-editably (mypy and import-linter need a
+# real `sparecycles` in site-packages; see ../shared/design/MACHINE.md).
+venv:
+	@bash tests/infra/venv.sh "$(PYTHON)" "$(VENV)"
+
+install: venv
+
+lint: venv
+	bash tests/infra/lint.sh "$(VENV)"
+
+test:
+	bash tests/infra/run-tests.sh
+
+docs: venv
+	$(BIN)/python docs/generate.py
+
+bench: venv
+	$(BIN)/python bench/agent_startup.py --write docs/benchmarks.md
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,120 @@
+"""The control API's routes: a thin HTTP layer over the agent's controller.
+
+Every response is JSON; every error is ``{"message": ..., "problems": [...]}`` without a
+traceback (the traceback goes to the log file, with secrets masked).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sse_starlette import EventSourceResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+import sparecycles
+from sparecycles.agent.api.auth import TokenAuthMiddleware
+from sparecycles.config import ConfigError, Settings
+from sparecycles.control.models import (
+    AgentEvent,
+    ErrorBody,
+    SettingsPatch,
+    SnoozeRequest,
+    StatusDocument,
+)
+
+log = logging.getLogger(__name__)
+
+
+class ControlService(Protocol):
+    """What the API needs from the agent; the real one is :class:`AgentController`."""
+
+    def status(self) -> StatusDocument: ...
+    def pause(self) -> StatusDocument: ...
+    def resume(self) -> StatusDocument: ...
+    def snooze(self, duration_seconds: int) -> StatusDocument: ...
+    def settings(self) -> Settings: ...
+    def update_settings(self, changes: dict[str, dict[str, Any]]) -> Settings: ...
+    def request_shutdown(self) -> None: ...
+    def subscribe(self) -> AsyncIterator[AgentEvent]: ...
+
+
+def _error(status_code: int, message: str, problems: list[str] | None = None) -> JSONResponse:
+    body = ErrorBody(message=message, problems=problems or [])
+    return JSONResponse(body.model_dump(), status_code=status_code)
+
+
+def create_app(service: ControlService, token: str) -> FastAPI:
+    app = FastAPI(
+        title="SpareCycles agent control API",
+        version=sparecycles.__version__,
+        description="Loopback-only API of the SpareCycles agent. Every request needs "
+        "`Authorization: Bearer <token>`, the token being in the agent's lock file.",
+        docs_url=None,
+        redoc_url=None,
+        responses={401: {"description": "Missing or wrong token"}},
+    )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _error(exc.status_code, str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        return _error(422, "The request is not valid.", problems)
+
+    @app.exception_handler(ConfigError)
+    async def _config_error(_request: Request, exc: ConfigError) -> JSONResponse:
+        return _error(409, str(exc), list(exc.problems))
+
+    @app.exception_handler(Exception)
+    async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+        log.error("Unhandled error in %s %s", request.method, request.url.path, exc_info=exc)
+        return _error(500, "The agent hit an internal error; details are in its log file.")
+
+    # Routes are async on purpose: they run on the agent's event loop, never in a worker
+    # thread, so the controller and the event bus need no locking.
+    @app.get("/v1/status", response_model=StatusDocument)
+    async def get_status() -> StatusDocument:
+        return service.status()
+
+    @app.post("/v1/pause", response_model=StatusDocument)
+    async def pause() -> StatusDocument:
+        return service.pause()
+
+    @app.post("/v1/resume", response_model=StatusDocument)
+    async def resume() -> StatusDocument:
+        return service.resume()
+
+    @app.post("/v1/snooze", response_model=StatusDocument)
+    async def snooze(request: SnoozeRequest) -> StatusDocument:
+        return service.snooze(request.duration_seconds)
+
+    @app.get("/v1/settings", response_model=Settings)
+    async def get_settings() -> Settings:
+        return service.settings()
+
+    @app.patch("/v1/settings", response_model=Settings, responses={409: {"model": ErrorBody}})
+    async def patch_settings(patch: SettingsPatch) -> Settings:
+        return service.update_settings(patch.changes)
+
+    @app.post("/v1/shutdown", status_code=202)
+    async def shutdown() -> dict[str, str]:
+        service.request_shutdown()
+        return {"message": "The agent is shutting down."}
+
+    @app.get("/v1/events", response_class=EventSourceResponse)
+    async def events() -> EventSourceResponse:
+        async def stream() -> AsyncIterator[dict[str, str]]:
+            async for event in service.subscribe():
+                yield {"event": event.type.value, "data": event.model_dump_json()}
+
+        return EventSourceResponse(stream(), ping=15)
+
+    app.add_middleware(TokenAuthMiddleware, token=token)
+    return app

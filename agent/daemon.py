@@ -1,0 +1,158 @@
+"""The agent process: composition root and lifecycle.
+
+Start order: settings (an invalid file stops us before anything else), logging, the per-user
+lock, the loopback socket, then the API. Stop order on SIGTERM, SIGINT or an API request: close
+the event streams, let the server finish in-flight requests, release the lock: within 5 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+import sys
+from collections.abc import Iterator
+
+import httpx
+import uvicorn
+
+import sparecycles
+from sparecycles.agent.api.auth import new_token
+from sparecycles.agent.api.server import create_app
+from sparecycles.agent.controller import AgentController
+from sparecycles.agent.events import EventBus
+from sparecycles.agent.instance_lock import InstanceLock
+from sparecycles.agent.sensors.gpu import GpuInventory, NvmlGpuInventory
+from sparecycles.agent.settings_store import SettingsStore
+from sparecycles.config import Settings, load_settings
+from sparecycles.control.endpoint import AgentEndpoint
+from sparecycles.control.models import TOKEN_HEADER, TOKEN_SCHEME
+from sparecycles.logs import SecretMasker, configure_logging, set_log_level
+from sparecycles.paths import AppPaths
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_GRACE_SECONDS = 3
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the agent decides when to stop."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def probe_endpoint(endpoint: AgentEndpoint) -> bool:
+    """True when an agent answers (with our token) at the endpoint a lock file names."""
+    try:
+        response = httpx.get(
+            f"{endpoint.base_url}/v1/status",
+            headers={TOKEN_HEADER: f"{TOKEN_SCHEME} {endpoint.token}"},
+            timeout=1.0,
+            trust_env=False,
+        )
+    except httpx.HTTPError:
+        return False
+    return response.status_code == 200
+
+
+def bind_loopback() -> socket.socket:
+    """A listening socket on 127.0.0.1 with a port the kernel picks (never another address)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    sock.set_inheritable(False)
+    return sock
+
+
+def run_agent(paths: AppPaths, *, console: bool, gpu_inventory: GpuInventory | None = None) -> int:
+    """Run the agent until asked to stop; returns the process exit code.
+
+    Raises ``ConfigError`` for an invalid settings file and ``AgentAlreadyRunning`` when another agent
+    holds the lock; the CLI turns both into messages.
+    """
+    settings = load_settings(paths.config_file)
+    paths.ensure()
+    masker = SecretMasker()
+    configure_logging(masker, log_file=paths.agent_log_file, level=settings.general.log_level, console=console)
+    lock = InstanceLock(paths.agent_lock_file, version=sparecycles.__version__, probe=probe_endpoint)
+    lock.acquire()
+    try:
+        log.info("SpareCycles agent %s starting (Python %s)", sparecycles.__version__, sys.version.split()[0])
+        asyncio.run(
+            _serve(
+                paths=paths,
+                settings=settings,
+                masker=masker,
+                lock=lock,
+                gpu_inventory=gpu_inventory or NvmlGpuInventory(),
+            )
+        )
+    finally:
+        lock.release()
+        log.info("SpareCycles agent stopped")
+    return 0
+
+
+async def _serve(
+    *,
+    paths: AppPaths,
+    settings: Settings,
+    masker: SecretMasker,
+    lock: InstanceLock,
+    gpu_inventory: GpuInventory,
+) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+
+    token = new_token()
+    masker.register(token)
+    store = SettingsStore(paths.config_file, settings)
+    store.on_change(lambda _old, new: set_log_level(new.general.log_level))
+    bus = EventBus()
+    controller = AgentController(
+        version=sparecycles.__version__,
+        gpu_inventory=gpu_inventory,
+        settings=store,
+        bus=bus,
+        request_stop=stop.set,
+    )
+    sock = bind_loopback()
+    server = _Server(
+        uvicorn.Config(
+            create_app(controller, token),
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+        )
+    )
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started and not serving.done():  # noqa: ASYNC110 - uvicorn offers only a flag
+        await asyncio.sleep(0.01)
+    if serving.done():  # failed to start: surface its exception
+        serving.result()
+        return
+    port = sock.getsockname()[1]
+    lock.publish(port, token)
+    log.info("Control API listening on 127.0.0.1:%d", port)
+    controller.announce_status()
+    # GPU discovery can take a moment with a real driver; do it after the API answers.
+    await asyncio.to_thread(gpu_inventory.discover)
+    controller.announce_status()
+
+    await stop.wait()
+    log.info("Stopping")
+    controller.begin_shutdown()
+    server.should_exit = True
+    try:
+        await asyncio.wait_for(serving, timeout=SHUTDOWN_GRACE_SECONDS + 1)
+    except TimeoutError:
+        log.warning("The control API did not stop in time; closing it")
+        server.force_exit = True
+    sock.close()

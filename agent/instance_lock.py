@@ -1,0 +1,108 @@
+"""One agent per user: an exclusively created lock file that also says how to reach the agent.
+
+A lock left behind by an agent that died (its PID is gone, or it no longer answers its API) is
+stale and is replaced; a lock whose agent answers means "already running" and we refuse to start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from sparecycles.control.endpoint import AgentAlreadyRunning, AgentEndpoint, EndpointFileError, read_endpoint
+from sparecycles.fileio import atomic_write_text
+
+log = logging.getLogger(__name__)
+
+EndpointProbe = Callable[[AgentEndpoint], bool]
+
+
+def pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+class InstanceLock:
+    """Holds the per-user agent lock for the life of the agent process."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        version: str,
+        probe: EndpointProbe,
+        startup_grace_seconds: float = 5.0,
+    ) -> None:
+        self._path = path
+        self._version = version
+        self._probe = probe
+        self._startup_grace_seconds = startup_grace_seconds
+        self._held = False
+
+    def acquire(self) -> None:
+        """Take the lock, replacing a stale one; raise :class:`AgentAlreadyRunning` otherwise."""
+        for _attempt in range(3):
+            if self._create():
+                self._held = True
+                return
+            holder = self._live_holder()
+            if holder is not None:
+                raise AgentAlreadyRunning(holder)
+            log.warning("Replacing a stale agent lock at %s (its agent is gone)", self._path)
+            with contextlib.suppress(FileNotFoundError):
+                self._path.unlink()
+        raise RuntimeError(f"Could not take the agent lock {self._path}; another agent keeps replacing it.")
+
+    def publish(self, port: int, token: str) -> None:
+        """Record the control API's port and token once the socket is bound."""
+        endpoint = AgentEndpoint(pid=os.getpid(), version=self._version, port=port, token=token)
+        atomic_write_text(self._path, endpoint.to_json(), mode=0o600)
+
+    def release(self) -> None:
+        """Remove the lock, but only while it is still ours."""
+        if not self._held:
+            return
+        self._held = False
+        with contextlib.suppress(EndpointFileError, OSError):
+            endpoint = read_endpoint(self._path)
+            if endpoint is not None and endpoint.pid == os.getpid():
+                self._path.unlink()
+
+    def _create(self) -> bool:
+        self._path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            descriptor = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return False
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(AgentEndpoint(pid=os.getpid(), version=self._version).to_json())
+        return True
+
+    def _live_holder(self) -> AgentEndpoint | None:
+        """The endpoint of a running agent holding the lock, or None when the lock is stale."""
+        deadline = time.monotonic() + self._startup_grace_seconds
+        while True:
+            try:
+                endpoint = read_endpoint(self._path)
+            except EndpointFileError:
+                return None
+            if endpoint is None:  # vanished meanwhile: the next create decides
+                return None
+            if endpoint.pid == os.getpid() or not pid_alive(endpoint.pid):
+                return None
+            if endpoint.port is not None and endpoint.token:
+                return endpoint if self._probe(endpoint) else None
+            if time.monotonic() >= deadline:  # alive but never opened its API: not an agent
+                return None
+            time.sleep(0.1)

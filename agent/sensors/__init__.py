@@ -1,0 +1,1 @@
+"""What the agent senses: GPUs through NVML (and, later, the user's presence and games)."""

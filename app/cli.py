@@ -1,0 +1,213 @@
+"""The ``sparecycles`` command line: start the app or agent, and talk to a running agent.
+
+Commands that need the agent say so clearly when none is running and exit with code 3.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+
+import sparecycles
+from sparecycles import launcher
+from sparecycles.config import ConfigError
+from sparecycles.control.client import AgentRequestError, AgentUnavailable, ControlClient
+from sparecycles.control.endpoint import AgentAlreadyRunning
+from sparecycles.control.models import StatusDocument
+from sparecycles.diagnostics import CheckOutcome
+from sparecycles.durations import parse_duration
+from sparecycles.paths import AppPaths
+
+EXIT_CONFIG = 2
+EXIT_NO_AGENT = 3
+EXIT_ALREADY_RUNNING = 4
+EXIT_NOT_READY = 1
+
+app = typer.Typer(
+    add_completion=True,
+    no_args_is_help=False,
+    help="SpareCycles: earn from your idle NVIDIA GPU. With no command, opens the desktop app.",
+)
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    err.print(f"[bold red]Error:[/] {message}", soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _paths() -> AppPaths:
+    return AppPaths.from_environment()
+
+
+@contextmanager
+def _agent() -> Iterator[ControlClient]:
+    """A client of the running agent; no agent or an agent error ends the command with a message."""
+    try:
+        with ControlClient.from_lock_file(_paths().agent_lock_file) as client:
+            yield client
+    except AgentUnavailable as exc:
+        _fail(str(exc), EXIT_NO_AGENT)
+    except AgentRequestError as exc:
+        _fail(f"{exc} {' '.join(exc.problems)}".strip(), EXIT_NOT_READY)
+
+
+def _print_status(status: StatusDocument) -> None:
+    out.print(
+        f"SpareCycles agent {status.agent_version} (pid {status.pid}): [bold]{status.state.value}[/] — {status.reason}",
+        soft_wrap=True,
+    )
+    if not status.gpus:
+        out.print(f"  GPUs: none — {status.gpu_backend.reason or 'no GPU found'}", soft_wrap=True)
+    for gpu in status.gpus:
+        label = " \\[SIMULATED]" if gpu.simulated else ""
+        out.print(f"  GPU {gpu.index} {gpu.name}{label}: {gpu.state.value} — {gpu.reason}", soft_wrap=True)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        out.print(f"sparecycles {sparecycles.__version__}")
+        raise typer.Exit()
+
+
+@app.callback(invoke_without_command=True)
+def main(
+    ctx: typer.Context,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version_callback, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    if ctx.invoked_subcommand is not None:
+        return
+    paths = _paths()
+    if not launcher.display_available():
+        err.print("No display found: running the agent in this terminal (Ctrl+C stops it).")
+        raise typer.Exit(_run_agent_foreground(paths))
+    _ensure_agent_started(paths)
+    raise typer.Exit(launcher.run_gui(paths))
+
+
+def _ensure_agent_started(paths: AppPaths) -> None:
+    from sparecycles.control.spawn import AgentStartError, start_agent_process
+
+    try:
+        with ControlClient.from_lock_file(paths.agent_lock_file, timeout=1.0) as client:
+            client.status()
+            return
+    except (AgentUnavailable, AgentRequestError):
+        pass
+    try:
+        start_agent_process(paths)
+    except AgentStartError as exc:
+        _fail(f"{exc}\n{exc.output}", exc.exit_code or EXIT_NOT_READY)
+
+
+def _run_agent_foreground(paths: AppPaths) -> int:
+    try:
+        return launcher.run_agent(paths, console=True)
+    except ConfigError as exc:
+        _fail(f"{exc}\nThe file was not changed. Fix it and start SpareCycles again.", EXIT_CONFIG)
+    except AgentAlreadyRunning as exc:
+        _fail(str(exc), EXIT_ALREADY_RUNNING)
+
+
+@app.command()
+def agent(
+    foreground: Annotated[
+        bool, typer.Option("--foreground", help="Run in this terminal, printing live status, until Ctrl+C.")
+    ] = False,
+) -> None:
+    """Start the background agent (the part that senses, works and earns)."""
+    paths = _paths()
+    if foreground:
+        raise typer.Exit(_run_agent_foreground(paths))
+    from sparecycles.control.spawn import AgentStartError, start_agent_process
+
+    try:
+        endpoint = start_agent_process(paths)
+    except AgentStartError as exc:
+        err.print(exc.output)
+        _fail(str(exc), exc.exit_code or EXIT_NOT_READY)
+    out.print(f"SpareCycles agent started (pid {endpoint.pid}). `sparecycles status` shows what it does.")
+
+
+@app.command()
+def status(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the stable JSON document (docs/status.schema.json).")
+    ] = False,
+) -> None:
+    """Show what the agent and each GPU are doing, and why."""
+    with _agent() as client:
+        document = client.status()
+    if as_json:
+        sys.stdout.write(document.model_dump_json(indent=2) + "\n")
+    else:
+        _print_status(document)
+
+
+@app.command()
+def pause() -> None:
+    """Stop working until you resume (survives nothing but the agent's life)."""
+    with _agent() as client:
+        _print_status(client.pause())
+
+
+@app.command()
+def resume() -> None:
+    """Undo a pause or a snooze."""
+    with _agent() as client:
+        _print_status(client.resume())
+
+
+@app.command()
+def snooze(duration: Annotated[str, typer.Argument(help="How long: 30m, 90m, 2h, 1h30m.")]) -> None:
+    """Pause for a while, then carry on by itself."""
+    try:
+        seconds = parse_duration(duration)
+    except ValueError as exc:
+        _fail(str(exc), 2)
+    with _agent() as client:
+        _print_status(client.snooze(seconds))
+
+
+@app.command()
+def stop() -> None:
+    """Stop the background agent."""
+    with _agent() as client:
+        client.shutdown()
+    out.print("SpareCycles agent is stopping.")
+
+
+@app.command()
+def doctor(as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False) -> None:
+    """Check the driver, GPU, Docker, the NVIDIA Container Toolkit, the keyring and the settings."""
+    results = launcher.run_doctor(_paths())
+    if as_json:
+        sys.stdout.write(json.dumps([r.__dict__ | {"outcome": r.outcome.value} for r in results], indent=2) + "\n")
+    else:
+        marks = {
+            CheckOutcome.OK: "[green]✓[/]",
+            CheckOutcome.WARNING: "[yellow]![/]",
+            CheckOutcome.PROBLEM: "[red]✗[/]",
+        }
+        for result in results:
+            out.print(f"{marks[result.outcome]} {result.name}: {result.detail}", soft_wrap=True)
+            if result.fix and result.outcome is not CheckOutcome.OK:
+                out.print(f"    fix: {result.fix}", soft_wrap=True)
+    blocking = [r.name for r in results if r.blocking]
+    if blocking:
+        if not as_json:
+            err.print(f"Not ready to earn: fix {', '.join(blocking)}.")
+        raise typer.Exit(EXIT_NOT_READY)
+
+
+def run() -> None:
+    app()

@@ -1,0 +1,188 @@
+"""The user's settings file: TOML, validated strictly, written back without losing comments.
+
+An invalid file stops the agent with a message naming the key, the value and what is allowed;
+SpareCycles never rewrites an invalid file and never fills the user's file with defaults. Settings
+changed through the control API are merged into the file with tomlkit (comments, order and layout
+kept) and written atomically.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping, MutableMapping
+from pathlib import Path
+from typing import Any, Literal
+
+import annotated_types
+import tomlkit
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from sparecycles.fileio import atomic_write_text
+
+LogLevel = Literal["debug", "info", "warning", "error"]
+
+
+class _Section(BaseModel):
+    """A config table: unknown keys are refused by name and values are not coerced."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class GeneralSettings(_Section):
+    log_level: LogLevel = Field("info", description="How much the agent writes to its log file.")
+
+
+class WorkSettings(_Section):
+    idle_threshold_minutes: int = Field(
+        10, ge=1, le=1440, description="Minutes without keyboard or mouse input before the GPU may work."
+    )
+
+
+class GpuSettings(_Section):
+    max_temperature_c: int = Field(
+        83, ge=50, le=95, description="Pause work when a GPU gets hotter than this (degrees Celsius)."
+    )
+
+
+class MarketplaceSettings(_Section):
+    url: str | None = Field(
+        None,
+        description="Marketplace to take jobs from; leave unset to run the private local marketplace.",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("https://", "http://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+
+class Settings(_Section):
+    """Everything a user may set in ``config.toml``; every field has a safe default."""
+
+    general: GeneralSettings = GeneralSettings()
+    work: WorkSettings = WorkSettings()
+    gpu: GpuSettings = GpuSettings()
+    marketplace: MarketplaceSettings = MarketplaceSettings()
+
+
+class ConfigError(Exception):
+    """The settings file (or a requested change) is not valid; ``str()`` tells the user what to fix."""
+
+    def __init__(self, message: str, problems: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.problems = problems
+
+
+def _field_constraints(loc: tuple[int | str, ...]) -> str:
+    """Describe what values the field at ``loc`` allows, from its declared type and bounds."""
+    model: type[BaseModel] = Settings
+    field = None
+    for part in loc:
+        if not isinstance(part, str) or part not in model.model_fields:
+            return ""
+        field = model.model_fields[part]
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            model = annotation
+    if field is None:
+        return ""
+    lower = next((m.ge for m in field.metadata if isinstance(m, annotated_types.Ge)), None)
+    upper = next((m.le for m in field.metadata if isinstance(m, annotated_types.Le)), None)
+    if lower is not None and upper is not None:
+        return f"a whole number from {lower} to {upper}"
+    literal_values = getattr(field.annotation, "__args__", ())
+    if getattr(field.annotation, "__origin__", None) is Literal:
+        return "one of " + ", ".join(repr(v) for v in literal_values)
+    return ""
+
+
+def _allowed_keys(loc: tuple[int | str, ...]) -> list[str]:
+    model: type[BaseModel] = Settings
+    for part in loc[:-1]:
+        if not isinstance(part, str) or part not in model.model_fields:
+            return []
+        annotation = model.model_fields[part].annotation
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return sorted(model.model_fields)
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    loc = tuple(error["loc"])
+    key = ".".join(str(part) for part in loc)
+    if error["type"] == "extra_forbidden":
+        keys = _allowed_keys(loc)
+        where = f"[{'.'.join(str(p) for p in loc[:-1])}]" if len(loc) > 1 else "the top level"
+        hint = f"; allowed keys in {where}: {', '.join(keys)}" if keys else ""
+        return f"unknown key '{key}'{hint}"
+    value = error.get("input")
+    allowed = _field_constraints(loc)
+    reason = str(error["msg"]).removeprefix("Value error, ")
+    text = f"{key} = {value!r}: {reason}"
+    return f"{text} (allowed: {allowed})" if allowed else text
+
+
+def validate_settings(data: Mapping[str, Any], *, source: str) -> Settings:
+    """Turn parsed TOML into :class:`Settings` or raise :class:`ConfigError` naming each bad key."""
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        problems = tuple(_describe(error) for error in exc.errors())
+        message = f"Invalid settings in {source}:\n" + "\n".join(f"  - {p}" for p in problems)
+        raise ConfigError(message, problems) from None
+
+
+def _read_toml(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return ""
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"Cannot read the settings file {path}: {exc}") from None
+
+
+def _parse_toml(text: str, path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"The settings file {path} is not valid TOML: {exc}.") from None
+
+
+def load_settings(path: Path) -> Settings:
+    """Read and validate the settings file; a missing file means all defaults (and stays missing)."""
+    return validate_settings(_parse_toml(_read_toml(path), path), source=str(path))
+
+
+def update_settings_file(path: Path, changes: Mapping[str, Mapping[str, Any]]) -> Settings:
+    """Merge ``changes`` ({section: {key: value}}) into the file, keeping the user's layout.
+
+    A value of ``None`` removes the key, returning it to its default. The merged document is
+    validated before anything is written: an invalid current file or an invalid change raises
+    :class:`ConfigError` and leaves the file byte-for-byte as it was.
+    """
+    text = _read_toml(path)
+    validate_settings(_parse_toml(text, path), source=str(path))
+    document = tomlkit.parse(text)
+    for section, values in changes.items():
+        table = document.get(section)
+        if table is None:
+            if all(value is None for value in values.values()):
+                continue
+            table = tomlkit.table()
+            document.add(section, table)
+        elif not isinstance(table, MutableMapping):
+            raise ConfigError(f"{section} in {path} is not a table; fix the file by hand.")
+        for key, value in values.items():
+            if value is None:
+                table.pop(key, None)
+            else:
+                table[key] = value
+    settings = validate_settings(document.unwrap(), source="the requested change")
+    new_text = tomlkit.dumps(document)
+    if new_text != text:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, new_text)
+    return settings

@@ -1,0 +1,1 @@
+"""The contract between the agent and its clients (GUI, CLI, tests): models, events, client."""

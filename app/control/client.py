@@ -1,0 +1,126 @@
+"""Client of the agent's local control API, used by the CLI, the GUI and the tests."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from sparecycles.control.endpoint import AgentEndpoint, EndpointFileError, read_endpoint
+from sparecycles.control.models import (
+    TOKEN_HEADER,
+    TOKEN_SCHEME,
+    AgentEvent,
+    SettingsPatch,
+    SnoozeRequest,
+    StatusDocument,
+)
+
+
+class AgentUnavailable(Exception):
+    """No agent answers; ``str()`` says what to do about it."""
+
+
+class AgentRequestError(Exception):
+    """The agent answered with an error; ``str()`` is its message."""
+
+    def __init__(self, status_code: int, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.problems = problems or []
+
+
+NOT_RUNNING = "No SpareCycles agent is running. Start it with `sparecycles agent`."
+
+
+class ControlClient:
+    """Talks to one running agent. Build it with :meth:`from_lock_file` or from an endpoint."""
+
+    def __init__(self, endpoint: AgentEndpoint, *, timeout: float = 5.0) -> None:
+        if endpoint.port is None or not endpoint.token:
+            raise AgentUnavailable("The SpareCycles agent is still starting; try again in a moment.")
+        self.endpoint = endpoint
+        self._http = httpx.Client(
+            base_url=endpoint.base_url,
+            headers={TOKEN_HEADER: f"{TOKEN_SCHEME} {endpoint.token}"},
+            timeout=timeout,
+            trust_env=False,  # loopback only: never route through a proxy from the environment
+        )
+
+    @classmethod
+    def from_lock_file(cls, path: Path, *, timeout: float = 5.0) -> ControlClient:
+        try:
+            endpoint = read_endpoint(path)
+        except EndpointFileError as exc:
+            raise AgentUnavailable(f"{exc} {NOT_RUNNING}") from None
+        if endpoint is None:
+            raise AgentUnavailable(NOT_RUNNING)
+        return cls(endpoint, timeout=timeout)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> ControlClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def _request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        try:
+            response = self._http.request(method, path, json=body)
+        except httpx.TransportError:
+            raise AgentUnavailable(
+                f"The SpareCycles agent (pid {self.endpoint.pid}) does not answer on port "
+                f"{self.endpoint.port}. If it crashed, start it again with `sparecycles agent`."
+            ) from None
+        if response.status_code == 401:
+            raise AgentRequestError(401, "The agent refused our API token; restart the agent.")
+        if response.status_code >= 400:
+            try:
+                payload = response.json()
+                message = str(payload.get("message", response.text))
+                problems = [str(p) for p in payload.get("problems", [])]
+            except (ValueError, AttributeError):
+                message, problems = response.text or response.reason_phrase, []
+            raise AgentRequestError(response.status_code, message, problems)
+        return response.json() if response.content else None
+
+    def status(self) -> StatusDocument:
+        return StatusDocument.model_validate(self._request("GET", "/v1/status"))
+
+    def pause(self) -> StatusDocument:
+        return StatusDocument.model_validate(self._request("POST", "/v1/pause"))
+
+    def resume(self) -> StatusDocument:
+        return StatusDocument.model_validate(self._request("POST", "/v1/resume"))
+
+    def snooze(self, duration_seconds: int) -> StatusDocument:
+        body = SnoozeRequest(duration_seconds=duration_seconds).model_dump()
+        return StatusDocument.model_validate(self._request("POST", "/v1/snooze", body))
+
+    def settings(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("GET", "/v1/settings")
+        return result
+
+    def update_settings(self, changes: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("PATCH", "/v1/settings", SettingsPatch(changes=changes).model_dump())
+        return result
+
+    def shutdown(self) -> None:
+        self._request("POST", "/v1/shutdown")
+
+    def events(self) -> Iterator[AgentEvent]:
+        """Follow the event stream until the agent closes it (e.g. on shutdown)."""
+        from httpx_sse import connect_sse
+
+        try:
+            with connect_sse(self._http, "GET", "/v1/events", timeout=httpx.Timeout(5.0, read=None)) as source:
+                for message in source.iter_sse():
+                    if message.data:
+                        yield AgentEvent.model_validate(json.loads(message.data))
+        except httpx.TransportError:
+            return

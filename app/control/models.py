@@ -1,0 +1,105 @@
+"""Request, response and status models of the local control API.
+
+One definition serves the agent (which produces them), the CLI and GUI (which read them) and the
+tests. ``StatusDocument`` is also the stable ``sparecycles status --json`` output: its JSON Schema
+is committed in docs/status.schema.json and a change to it bumps ``schema_version``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+STATUS_SCHEMA_VERSION: Literal[1] = 1
+TOKEN_HEADER = "Authorization"  # noqa: S105 - a header name, not a secret
+TOKEN_SCHEME = "Bearer"  # noqa: S105 - a scheme name, not a secret
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AgentState(StrEnum):
+    """What the agent as a whole is doing, in one word."""
+
+    READY = "ready"  # may work, nothing running
+    WORKING = "working"  # at least one GPU runs a job
+    PAUSED = "paused"  # the owner paused it
+    SNOOZED = "snoozed"  # the owner snoozed it until a time
+    STOPPING = "stopping"
+
+
+class GpuState(StrEnum):
+    """What one GPU is doing; each state comes with a human-readable reason."""
+
+    READY = "ready"
+    WORKING = "working"
+    PAUSED = "paused"  # job frozen, VRAM kept
+    STOPPED = "stopped"  # GPU handed back, nothing of ours on it
+    UNAVAILABLE = "unavailable"
+
+
+class GpuStatus(_Model):
+    index: int = Field(ge=0)
+    uuid: str
+    name: str
+    simulated: bool = Field(False, description="True when the GPU is the simulated test/demo backend.")
+    state: GpuState
+    reason: str
+
+
+GpuBackendKind = Literal["nvml", "simulated", "none"]
+
+
+class GpuBackendStatus(_Model):
+    """Whether GPUs can be seen at all, and if not, why (no driver, no GPU...)."""
+
+    available: bool
+    kind: GpuBackendKind
+    reason: str | None = None
+
+
+class StatusDocument(_Model):
+    schema_version: Literal[1] = STATUS_SCHEMA_VERSION
+    agent_version: str
+    pid: int
+    started_at: datetime
+    state: AgentState
+    reason: str
+    snoozed_until: datetime | None = None
+    gpu_backend: GpuBackendStatus
+    gpus: list[GpuStatus]
+
+
+class SnoozeRequest(_Model):
+    duration_seconds: int = Field(ge=60, le=7 * 24 * 3600, description="How long to stay paused.")
+
+
+class SettingsPatch(_Model):
+    """Changes to apply: ``{"section": {"key": value}}``; ``null`` returns a key to its default."""
+
+    changes: dict[str, dict[str, Any]]
+
+
+class ErrorBody(_Model):
+    """Every error the API returns: a message a person can act on, never a traceback."""
+
+    message: str
+    problems: list[str] = []
+
+
+class EventType(StrEnum):
+    STATUS_CHANGED = "status_changed"
+    SETTINGS_CHANGED = "settings_changed"
+    SHUTTING_DOWN = "shutting_down"
+
+
+class AgentEvent(_Model):
+    """One message on the event stream (SSE event name = ``type``, data = this model as JSON)."""
+
+    type: EventType
+    at: datetime
+    data: dict[str, Any] = {}

@@ -1,0 +1,114 @@
+"""Shared fixtures: an isolated SPARECYCLES_HOME, the installed CLI, and a real running agent."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from sparecycles.control.endpoint import AgentEndpoint, EndpointFileError, read_endpoint
+from sparecycles.paths import AppPaths
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+CLI = str(BIN / "sparecycles")
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    """An empty SPARECYCLES_HOME: config, state and logs of one test's agent."""
+    folder = tmp_path / "home"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def paths(home: Path) -> AppPaths:
+    return AppPaths.from_environment({"SPARECYCLES_HOME": str(home)})
+
+
+def agent_env(home: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    env["SPARECYCLES_HOME"] = str(home)
+    env.update(extra)
+    return env
+
+
+def run_cli(home: Path, *args: str, timeout: float = 60, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [CLI, *args], env=agent_env(home, **env), capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+@dataclass
+class RunningAgent:
+    process: subprocess.Popen[bytes]
+    paths: AppPaths
+    endpoint: AgentEndpoint
+    console_file: Path
+
+    @property
+    def console(self) -> str:
+        """What the agent printed to its terminal (it runs with --foreground)."""
+        return self.console_file.read_text(errors="replace")
+
+    @property
+    def url(self) -> str:
+        return self.endpoint.base_url
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.endpoint.token}"}
+
+    def stop(self, timeout: float = 10) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout)
+
+
+def wait_for_endpoint(
+    paths: AppPaths, process: subprocess.Popen[bytes], console_file: Path, timeout: float = 30
+) -> AgentEndpoint:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"agent exited with {process.returncode}: {console_file.read_text()}")
+        with contextlib.suppress(EndpointFileError):
+            endpoint = read_endpoint(paths.agent_lock_file)
+            if endpoint and endpoint.pid == process.pid and endpoint.port:
+                with contextlib.suppress(httpx.HTTPError):
+                    response = httpx.get(
+                        f"{endpoint.base_url}/v1/status",
+                        headers={"Authorization": f"Bearer {endpoint.token}"},
+                        timeout=1,
+                    )
+                    if response.status_code == 200:
+                        return endpoint
+        time.sleep(0.05)
+    raise AssertionError("agent did not become ready")
+
+
+def start_agent(home: Path, **env: str) -> RunningAgent:
+    paths = AppPaths.from_environment({"SPARECYCLES_HOME": str(home)})
+    console_file = home.parent / f"agent-console-{time.monotonic_ns()}.txt"
+    with console_file.open("wb") as console:
+        process = subprocess.Popen(
+            [CLI, "agent", "--foreground"], env=agent_env(home, **env), stdout=console, stderr=subprocess.STDOUT
+        )
+    return RunningAgent(process, paths, wait_for_endpoint(paths, process, console_file), console_file)
+
+
+@pytest.fixture
+def agent(home: Path) -> Iterator[RunningAgent]:
+    running = start_agent(home)
+    yield running
+    running.stop()

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# `make test`: install what the suite needs, start the real components, lint, run pytest, and
+# stop what this script started (and only that).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$PWD
+runtime=$root/.test-runtime
+mkdir -p "$runtime"
+
+bash tests/infra/system-deps.sh
+bash tests/infra/venv.sh python3 .venv
+bash tests/infra/lint.sh .venv
+
+started_dockerd=""
+xvfb_pid=""
+teardown() {
+  [[ -n $xvfb_pid ]] && kill "$xvfb_pid" 2>/dev/null || true
+  if [[ -n $started_dockerd ]]; then
+    echo "Stopping the Docker engine this run started"
+    kill "$started_dockerd" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$started_dockerd" 2>/dev/null || break; sleep 0.1; done
+  fi
+}
+trap teardown EXIT
+
+docker_ready() { timeout 5 /usr/bin/docker version >/dev/null 2>&1; }
+if ! docker_ready; then
+  echo "Starting the Docker engine (dockerd --iptables=false)"
+  dockerd --iptables=false >"$runtime/dockerd.log" 2>&1 &
+  started_dockerd=$!
+  for _ in $(seq 1 120); do docker_ready && break; sleep 0.5; done
+  docker_ready || { echo "dockerd did not start; its log:" >&2; tail -30 "$runtime/dockerd.log" >&2; exit 1; }
+fi
+
+# An X server for the GUI and input-idle tests; tests set DISPLAY themselves where they need it.
+exec 3>"$runtime/display"
+Xvfb -displayfd 3 -screen 0 1280x800x24 -nolisten tcp >"$runtime/xvfb.log" 2>&1 &
+xvfb_pid=$!
+exec 3>&-
+for _ in $(seq 1 100); do [[ -s $runtime/display ]] && break; sleep 0.1; done
+SPARECYCLES_TEST_DISPLAY=":$(head -1 "$runtime/display")"
+export SPARECYCLES_TEST_DISPLAY
+unset DISPLAY WAYLAND_DISPLAY
+
+# pytest inside a D-Bus session with an unlocked Secret Service (gnome-keyring).
+set +e
+dbus-run-session -- bash -c '
+  printf "" | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1
+  exec .venv/bin/python -m pytest "$@"
+' pytest ${PYTEST_ARGS:-}
+rc=$?
+set -e
+exit $rc

@@ -1,0 +1,42 @@
+"""With a display, the bare `sparecycles` command starts the agent and opens a real window."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from sparecycles.control.endpoint import read_endpoint
+from tests.conftest import CLI, agent_env, run_cli
+
+DISPLAY = os.environ.get("SPARECYCLES_TEST_DISPLAY")
+
+
+@pytest.mark.skipif(not DISPLAY or not shutil.which("xdotool"), reason="needs the Xvfb display that make test starts")
+def test_bare_command_opens_the_window_and_starts_the_agent(home: Path) -> None:
+    assert DISPLAY is not None
+    env = agent_env(home, DISPLAY=DISPLAY, QT_QPA_PLATFORM="xcb")
+    gui = subprocess.Popen([CLI], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        window_ids = ""
+        deadline = time.monotonic() + 60
+        while not window_ids and time.monotonic() < deadline:
+            search = subprocess.run(
+                ["xdotool", "search", "--name", "^SpareCycles"], env=env, capture_output=True, text=True, check=False
+            )
+            window_ids = search.stdout.strip()
+            time.sleep(0.2)
+        assert window_ids, "no SpareCycles window appeared"
+        endpoint = read_endpoint(home / "state" / "agent.lock")
+        assert endpoint is not None
+        assert endpoint.pid != gui.pid  # the agent is its own process and outlives the window
+    finally:
+        gui.send_signal(signal.SIGTERM)
+        gui.wait(timeout=10)
+    assert run_cli(home, "status").returncode == 0
+    run_cli(home, "stop")

@@ -1,0 +1,17 @@
+"""The agent and the CLI start without loading the heavy libraries (web3, Docker SDK, Qt)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("web3", "docker", "PySide6")
+
+
+@pytest.mark.parametrize("module", ["sparecycles.agent.daemon", "sparecycles.cli"])
+def test_start_up_modules_do_not_import_heavy_libraries(module: str) -> None:
+    code = f"import sys, {module}; print(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == ""

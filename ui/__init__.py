@@ -1,0 +1,1 @@
+"""The SpareCycles desktop app (PySide6): windows and tray. Talks to the agent only through its API."""
