@@ -90,6 +90,14 @@ def main(
     if not launcher.display_available():
         err.print("No display found: running the agent in this terminal (Ctrl+C stops it).")
         raise typer.Exit(_run_agent_foreground(paths))
+    missing = launcher.gui_missing_packages()
+    if missing:
+        err.print(
+            "The desktop app needs system libraries that are missing: "
+            f"`sudo apt install {' '.join(missing)}`. Running the agent in this terminal meanwhile.",
+            soft_wrap=True,
+        )
+        raise typer.Exit(_run_agent_foreground(paths))
     _ensure_agent_started(paths)
     raise typer.Exit(launcher.run_gui(paths))
 

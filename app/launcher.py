@@ -6,8 +6,10 @@ on machines without Qt's system libraries.
 
 from __future__ import annotations
 
+import ctypes.util
 import os
 import sys
+from collections.abc import Callable
 
 from sparecycles.diagnostics import CheckResult
 from sparecycles.paths import AppPaths
@@ -17,6 +19,18 @@ def display_available() -> bool:
     if sys.platform == "win32":
         return True
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+# System libraries Qt's xcb platform plugin needs that a minimal Debian/Ubuntu may lack; without
+# them Qt aborts the process instead of raising, so we look before we start it.
+QT_XCB_LIBRARIES = {"xcb-cursor": "libxcb-cursor0", "xkbcommon-x11": "libxkbcommon-x11-0", "EGL": "libegl1"}
+
+
+def gui_missing_packages(find_library: Callable[[str], str | None] = ctypes.util.find_library) -> list[str]:
+    """Debian packages the desktop app still needs here (empty when it can start)."""
+    if sys.platform != "linux" or os.environ.get("QT_QPA_PLATFORM", "xcb") != "xcb":
+        return []
+    return [package for library, package in QT_XCB_LIBRARIES.items() if find_library(library) is None]
 
 
 def run_agent(paths: AppPaths, *, console: bool) -> int:

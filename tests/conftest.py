@@ -112,3 +112,18 @@ def agent(home: Path) -> Iterator[RunningAgent]:
     running = start_agent(home)
     yield running
     running.stop()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip tests marked `gpu` where NVML sees no NVIDIA GPU, saying why."""
+    if not any(item.get_closest_marker("gpu") for item in items):
+        return
+    from sparecycles.agent.sensors.gpu import NvmlGpuInventory
+
+    discovery = NvmlGpuInventory().discover()
+    if discovery.available:
+        return
+    skip = pytest.mark.skip(reason=f"needs an NVIDIA GPU: {discovery.reason}")
+    for item in items:
+        if item.get_closest_marker("gpu"):
+            item.add_marker(skip)
