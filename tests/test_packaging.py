@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import venv
@@ -19,6 +20,11 @@ def test_clean_install_has_sparecycles_agent_and_ui_and_nothing_else_at_top_leve
     python = env_dir / "bin" / "python"
     # Build the wheel with the test environment's setuptools (no network), install it without
     # dependencies (they are not what this test is about) into the clean environment.
+    source = tmp_path / "source"  # a copy, so the build leaves nothing in the checkout
+    for name in ("app", "agent", "ui"):
+        shutil.copytree(REPO / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("setup.py", "pyproject.toml", "README.md"):
+        shutil.copy2(REPO / name, source / name)
     wheel_dir = tmp_path / "wheels"
     subprocess.run(
         [
@@ -31,7 +37,7 @@ def test_clean_install_has_sparecycles_agent_and_ui_and_nothing_else_at_top_leve
             "-q",
             "-w",
             str(wheel_dir),
-            str(REPO),
+            str(source),
         ],
         check=True,
         cwd=tmp_path,

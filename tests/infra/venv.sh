@@ -17,6 +17,8 @@ if [[ ! -x $venv/bin/python ]]; then
     "$python" -m venv "$venv"
   fi
 fi
+# A stale build/ folder would put deleted modules back into the wheel.
+rm -rf build ./*.egg-info
 pip=("$venv/bin/python" -m pip --disable-pip-version-check -q)
 export PIP_NO_WARN_SCRIPT_LOCATION=1
 stamp=$venv/.deps-stamp
