@@ -8,33 +8,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
-from sparecycles.control.models import GpuBackendKind
+from sparecycles.agent.sensors.gpu.model import GpuDiscovery, GpuIdentity
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class GpuIdentity:
-    index: int
-    uuid: str
-    name: str
-
-
-@dataclass(frozen=True)
-class GpuDiscovery:
-    """The result of looking for GPUs: the backend's state and the GPUs it found."""
-
-    backend: GpuBackendKind
-    available: bool
-    reason: str | None
-    gpus: tuple[GpuIdentity, ...]
-
-
-class GpuInventory(Protocol):
-    def discover(self) -> GpuDiscovery: ...
 
 
 NO_DRIVER_REASON = (

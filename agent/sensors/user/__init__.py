@@ -1,0 +1,1 @@
+"""User presence: seconds since the last input, a locked session, a fullscreen window."""
