@@ -1,0 +1,1 @@
+"""May this GPU work now? A pure decision from one sample, the settings and the clock."""

@@ -1,0 +1,125 @@
+"""The policy's inputs and outputs: plain immutable values, so decisions are tested without sleeps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import IntEnum, StrEnum
+from zoneinfo import ZoneInfo
+
+from sparecycles.agent.scheduler.weekly import WeeklySchedule
+from sparecycles.agent.sensors.user.model import PresenceSample
+
+
+class Action(IntEnum):
+    """What a GPU should do; a larger value is the stronger hand-back."""
+
+    WORK = 0
+    PAUSE = 1  # freeze the job, keep its VRAM
+    STOP = 2  # free the GPU
+
+
+class Cause(StrEnum):
+    """Machine-readable cause of a decision (the reason is the human-readable text)."""
+
+    IDLE = "idle"
+    LOCKED = "locked"
+    SCHEDULED = "scheduled"
+    USER_ACTIVE = "user_active"
+    FULLSCREEN = "fullscreen"
+    WAITING_FOR_IDLE = "waiting_for_idle"
+    PRESENCE_UNKNOWN = "presence_unknown"
+    OUTSIDE_SCHEDULE = "outside_schedule"
+    GAME = "game"
+    GPU_IN_USE = "gpu_in_use"
+    TOO_HOT = "too_hot"
+    PAUSED_BY_OWNER = "paused_by_owner"
+    SNOOZED = "snoozed"
+    DISABLED = "disabled"
+    ON_BATTERY = "on_battery"
+
+
+class WorkMode(StrEnum):
+    IDLE = "idle"  # only while the owner is away
+    SCHEDULE = "schedule"  # only inside scheduled hours
+    IDLE_OR_SCHEDULE = "idle_or_schedule"  # inside scheduled hours, or whenever the owner is away
+    IDLE_IN_SCHEDULE = "idle_in_schedule"  # only while away and inside scheduled hours
+
+
+class PresencePhase(StrEnum):
+    """The owner's presence with hysteresis (see :func:`sparecycles.agent.policy.decide.next_phase`)."""
+
+    AWAY = "away"  # work may run
+    INTERRUPTED = "interrupted"  # input while working: freeze, resume after a short quiet spell
+    PRESENT = "present"  # the owner is using the machine: wait for the full idle threshold
+
+
+@dataclass(frozen=True)
+class OwnerControls:
+    """What the owner asked for by hand: a pause, or a snooze until a time."""
+
+    paused: bool = False
+    snoozed_until: datetime | None = None
+
+    def snoozing(self, now: datetime) -> bool:
+        return self.snoozed_until is not None and now < self.snoozed_until
+
+
+@dataclass(frozen=True)
+class GpuReading:
+    """What the policy needs to know about one GPU."""
+
+    index: int
+    uuid: str
+    temperature_c: float | None = None
+    users: tuple[str, ...] = ()  # foreign processes really using it, described ("eldenring.exe, 6.1 GiB VRAM")
+
+
+@dataclass(frozen=True)
+class PolicyInput:
+    wall: datetime  # aware wall-clock time
+    monotonic_s: float  # for durations: does not jump when the wall clock does
+    presence: PresenceSample
+    gpus: tuple[GpuReading, ...]
+    controls: OwnerControls = OwnerControls()
+    games: tuple[str, ...] = ()  # games or GPU apps running anywhere on the machine
+    on_battery: bool | None = None
+
+
+@dataclass(frozen=True)
+class PolicySettings:
+    mode: WorkMode = WorkMode.IDLE
+    idle_threshold_s: float = 600.0
+    resume_after_s: float = 60.0
+    stop_after_s: float = 120.0
+    schedule: WeeklySchedule | None = None
+    zone: ZoneInfo | None = None  # the owner's time zone, for times shown in reasons (None: the system's)
+    max_temperature_c: float = 83.0
+    resume_temperature_c: float = 75.0
+    disabled_gpus: frozenset[str] = frozenset()  # UUIDs or indexes as text
+    pause_on_battery: bool = True
+
+
+@dataclass(frozen=True)
+class PolicyMemory:
+    """What the policy remembers between samples, for hysteresis. Starts empty."""
+
+    phase: PresencePhase | None = None
+    interrupted_at_s: float | None = None
+    resumed_at_s: float | None = None
+    hot_gpus: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True)
+class GpuDecision:
+    index: int
+    uuid: str
+    action: Action
+    cause: Cause
+    reason: str
+
+
+@dataclass(frozen=True)
+class PolicyResult:
+    decisions: tuple[GpuDecision, ...]
+    memory: PolicyMemory
