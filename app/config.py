@@ -9,15 +9,18 @@ kept) and written atomically.
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import annotated_types
 import tomlkit
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from sparecycles.durations import parse_duration
 from sparecycles.fileio import atomic_write_text
+from sparecycles.schedule import RULE_EXAMPLES, ScheduleError, parse_rule
 
 LogLevel = Literal["debug", "info", "warning", "error"]
 
@@ -28,19 +31,110 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
+def _duration_between(low: str, high: str) -> Callable[[str], str]:
+    low_s, high_s = parse_duration(low), parse_duration(high)
+
+    def check(value: str) -> str:
+        seconds = parse_duration(value)  # its ValueError already shows the accepted form
+        if not low_s <= seconds <= high_s:
+            raise ValueError(f"must be from {low} to {high}")
+        return value
+
+    return check
+
+
+def _time_zone(value: str) -> str:
+    if value != "local":
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("is not a time zone; use a name like 'Europe/Berlin', or 'local'") from None
+    return value
+
+
+def _schedule_rules(rules: list[str]) -> list[str]:
+    for rule in rules:
+        try:
+            parse_rule(rule)
+        except ScheduleError as exc:
+            message = str(exc)
+            if RULE_EXAMPLES not in message:
+                message += f"; write rules like {RULE_EXAMPLES}"
+            raise ValueError(message) from None
+    return rules
+
+
+IdleThreshold = Annotated[str, AfterValidator(_duration_between("5s", "24h"))]
+ShortDuration = Annotated[str, AfterValidator(_duration_between("5s", "1h"))]
+WorkModeName = Literal["idle", "schedule", "idle_or_schedule", "idle_in_schedule"]
+
+
 class GeneralSettings(_Section):
     log_level: LogLevel = Field("info", description="How much the agent writes to its log file.")
+    timezone: Annotated[str, AfterValidator(_time_zone)] = Field(
+        "local", description="Time zone for schedules and times shown: an IANA name, or 'local'."
+    )
 
 
 class WorkSettings(_Section):
-    idle_threshold_minutes: int = Field(
-        10, ge=1, le=1440, description="Minutes without keyboard or mouse input before the GPU may work."
+    mode: WorkModeName = Field(
+        "idle",
+        description="When the GPU may work: 'idle' (you are away), 'schedule' (inside scheduled hours), "
+        "'idle_or_schedule' (either), 'idle_in_schedule' (both).",
+    )
+    idle_threshold: IdleThreshold = Field("10m", description="Time without keyboard or mouse input before work starts.")
+    resume_after: ShortDuration = Field(
+        "1m", description="After a brief interruption, quiet time before a paused job resumes."
+    )
+    stop_after: ShortDuration = Field(
+        "2m", description="How long you may use the computer before a paused job is stopped to free the GPU."
+    )
+    pause_on_battery: bool = Field(True, description="Never work while the computer runs on battery.")
+
+
+class ScheduleSettings(_Section):
+    windows: Annotated[list[str], AfterValidator(_schedule_rules)] = Field(
+        [], description='Weekly windows in your time zone, e.g. ["Mon-Fri 19:00-08:00", "Sat-Sun"].'
     )
 
 
 class GpuSettings(_Section):
     max_temperature_c: int = Field(
         83, ge=50, le=95, description="Pause work when a GPU gets hotter than this (degrees Celsius)."
+    )
+    resume_temperature_c: int | None = Field(
+        None,
+        ge=40,
+        le=94,
+        description="Resume a GPU paused for heat once it is below this (degrees Celsius; unset: 8 below the cap).",
+    )
+    power_limit_percent: int | None = Field(
+        None, ge=30, le=100, description="Cap board power while working (percent of default); needs permission."
+    )
+    disabled: list[str] = Field([], description='GPUs never to share, by UUID or index, e.g. ["1"].')
+
+    @property
+    def effective_resume_temperature_c(self) -> int:
+        if self.resume_temperature_c is None:
+            return self.max_temperature_c - 8
+        return self.resume_temperature_c
+
+    @model_validator(mode="after")
+    def _resume_below_cap(self) -> GpuSettings:
+        if self.resume_temperature_c is not None and self.resume_temperature_c >= self.max_temperature_c:
+            raise ValueError(
+                f"resume_temperature_c ({self.resume_temperature_c}) must be below "
+                f"max_temperature_c ({self.max_temperature_c})"
+            )
+        return self
+
+
+class GamesSettings(_Section):
+    pause_processes: list[str] | None = Field(
+        None, description="Programs that always stop work while running (unset: the built-in list of games)."
+    )
+    ignore_gpu_processes: list[str] | None = Field(
+        None, description="Programs allowed on the GPU without stopping work (unset: desktop compositors)."
     )
 
 
@@ -63,7 +157,9 @@ class Settings(_Section):
 
     general: GeneralSettings = GeneralSettings()
     work: WorkSettings = WorkSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
     gpu: GpuSettings = GpuSettings()
+    games: GamesSettings = GamesSettings()
     marketplace: MarketplaceSettings = MarketplaceSettings()
 
 

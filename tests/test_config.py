@@ -14,9 +14,14 @@ from tests.conftest import run_cli
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 INVALID_FILES = [
-    ("wrong type", '[work]\nidle_threshold_minutes = "ten"\n', "work.idle_threshold_minutes", "'ten'"),
-    ("unknown key", "[work]\nidle_treshold_minutes = 5\n", "work.idle_treshold_minutes", "idle_threshold_minutes"),
-    ("unknown section", "[wrok]\nidle_threshold_minutes = 5\n", "wrok", "allowed keys in the top level"),
+    ("wrong type", "[work]\nidle_threshold = 10\n", "work.idle_threshold", "valid string"),
+    ("unknown key", '[work]\nidle_treshold = "5m"\n', "work.idle_treshold", "idle_threshold"),
+    ("unknown section", '[wrok]\nidle_threshold = "5m"\n', "wrok", "allowed keys in the top level"),
+    ("duration out of range", '[work]\nidle_threshold = "2d"\n', "work.idle_threshold", "from 5s to 24h"),
+    ("not a duration", '[work]\nresume_after = "soon"\n', "work.resume_after", "90m"),
+    ("bad schedule", '[schedule]\nwindows = ["Mon-Fri nights"]\n', "schedule.windows", "Mon-Fri 19:00-08:00"),
+    ("bad time zone", '[general]\ntimezone = "Mars/Olympus"\n', "general.timezone", "Europe/Berlin"),
+    ("resume above cap", "[gpu]\nmax_temperature_c = 70\nresume_temperature_c = 80\n", "gpu", "must be below"),
     ("out of range", "[gpu]\nmax_temperature_c = 120\n", "gpu.max_temperature_c", "from 50 to 95"),
     ("bad choice", '[general]\nlog_level = "loud"\n', "general.log_level", "'debug'"),
     ("bad url", '[marketplace]\nurl = "ftp://x"\n', "marketplace.url", "http"),
@@ -44,7 +49,12 @@ def test_broken_toml_says_where(tmp_path: Path) -> None:
         load_settings(path)
 
 
-@pytest.mark.parametrize(("case", "text", "key", "hint"), INVALID_FILES[:4], ids=[c[0] for c in INVALID_FILES[:4]])
+AGENT_CASES = [
+    case for case in INVALID_FILES if case[0] in ("wrong type", "unknown key", "out of range", "bad schedule")
+]
+
+
+@pytest.mark.parametrize(("case", "text", "key", "hint"), AGENT_CASES, ids=[c[0] for c in AGENT_CASES])
 def test_agent_refuses_to_start_on_an_invalid_file_and_leaves_it_unchanged(
     home: Path, case: str, text: str, key: str, hint: str
 ) -> None:
@@ -72,19 +82,19 @@ def test_write_back_keeps_comments_and_layout(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
     original = (
         "# SpareCycles settings\n\n[gpu]\n# keep it cool\nmax_temperature_c = 80   # my card runs hot\n\n"
-        "[work]\nidle_threshold_minutes = 10\n"
+        '[work]\nidle_threshold = "10m"\n'
     )
     path.write_text(original)
-    settings = update_settings_file(path, {"work": {"idle_threshold_minutes": 3}})
-    assert settings.work.idle_threshold_minutes == 3
-    assert path.read_text() == original.replace("idle_threshold_minutes = 10", "idle_threshold_minutes = 3")
+    settings = update_settings_file(path, {"work": {"idle_threshold": "3m"}})
+    assert settings.work.idle_threshold == "3m"
+    assert path.read_text() == original.replace('idle_threshold = "10m"', 'idle_threshold = "3m"')
 
 
 def test_write_back_adds_only_the_changed_key_to_a_missing_file(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
     update_settings_file(path, {"gpu": {"max_temperature_c": 75}})
     assert load_settings(path).gpu.max_temperature_c == 75
-    assert "idle_threshold_minutes" not in path.read_text()  # no defaults poured in
+    assert "idle_threshold" not in path.read_text()  # no defaults poured in
 
 
 def test_none_returns_a_key_to_its_default(tmp_path: Path) -> None:
@@ -109,25 +119,25 @@ def test_change_is_refused_while_the_file_itself_is_invalid(tmp_path: Path) -> N
     original = b"[gpu]\nmax_temperature_c = 'hot'\n"
     path.write_bytes(original)
     with pytest.raises(ConfigError):
-        update_settings_file(path, {"work": {"idle_threshold_minutes": 5}})
+        update_settings_file(path, {"work": {"idle_threshold": "5m"}})
     assert path.read_bytes() == original
 
 
 def test_write_back_keeps_the_file_mode(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
-    path.write_text("[work]\nidle_threshold_minutes = 10\n")
+    path.write_text('[work]\nidle_threshold = "10m"\n')
     path.chmod(0o640)
-    update_settings_file(path, {"work": {"idle_threshold_minutes": 20}})
+    update_settings_file(path, {"work": {"idle_threshold": "20m"}})
     assert path.stat().st_mode & 0o777 == 0o640
 
 
-@given(st.integers(min_value=-10_000, max_value=10_000))
-def test_threshold_accepted_exactly_within_its_range(value: int) -> None:
-    data = {"work": {"idle_threshold_minutes": value}}
-    if 1 <= value <= 1440:
-        assert validate_settings(data, source="t").work.idle_threshold_minutes == value
+@given(st.integers(min_value=0, max_value=200_000))
+def test_threshold_accepted_exactly_within_its_range(seconds: int) -> None:
+    data = {"work": {"idle_threshold": f"{seconds}s"}}
+    if 5 <= seconds <= 24 * 3600:
+        assert validate_settings(data, source="t").work.idle_threshold == f"{seconds}s"
     else:
-        with pytest.raises(ConfigError, match=r"work\.idle_threshold_minutes"):
+        with pytest.raises(ConfigError, match=r"work\.idle_threshold"):
             validate_settings(data, source="t")
 
 

@@ -142,20 +142,20 @@ def test_event_stream_pushes_status_changes(agent: RunningAgent) -> None:
 
 def test_settings_change_through_the_api_takes_effect_and_is_written_back(agent: RunningAgent) -> None:
     with ControlClient(agent.endpoint) as client:
-        result = client.update_settings({"work": {"idle_threshold_minutes": 5}})
-        assert result["work"]["idle_threshold_minutes"] == 5
-        assert client.settings()["work"]["idle_threshold_minutes"] == 5
+        result = client.update_settings({"work": {"idle_threshold": "5m"}})
+        assert result["work"]["idle_threshold"] == "5m"
+        assert client.settings()["work"]["idle_threshold"] == "5m"
     text = agent.paths.config_file.read_text()
-    assert "idle_threshold_minutes = 5" in text
+    assert 'idle_threshold = "5m"' in text
 
 
 def test_invalid_settings_change_is_refused_with_the_key_named(agent: RunningAgent) -> None:
     response = httpx.patch(
-        f"{agent.url}/v1/settings", headers=agent.auth, json={"changes": {"work": {"idle_threshold_minutes": 0}}}
+        f"{agent.url}/v1/settings", headers=agent.auth, json={"changes": {"work": {"idle_threshold": "0s"}}}
     )
     assert response.status_code == 409
     body = response.json()
-    assert "work.idle_threshold_minutes" in body["message"]
+    assert "work.idle_threshold" in body["message"]
     assert not agent.paths.config_file.exists()
 
 

@@ -7,8 +7,8 @@ from datetime import datetime
 from enum import IntEnum, StrEnum
 from zoneinfo import ZoneInfo
 
-from sparecycles.agent.scheduler.weekly import WeeklySchedule
 from sparecycles.agent.sensors.user.model import PresenceSample
+from sparecycles.schedule import WeeklySchedule
 
 
 class Action(IntEnum):

@@ -21,8 +21,8 @@ from sparecycles.agent.policy.model import (
     PresencePhase,
     WorkMode,
 )
-from sparecycles.agent.scheduler.weekly import WeeklySchedule
 from sparecycles.agent.sensors.user.model import PresenceSample
+from sparecycles.schedule import WeeklySchedule
 
 ZONE = ZoneInfo("Europe/Berlin")
 MONDAY_NOON = datetime(2026, 11, 23, 12, 0, tzinfo=ZONE)

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sparecycles.agent.scheduler.weekly import ScheduleError, WeeklySchedule, format_rule, parse_rule
+from sparecycles.schedule import ScheduleError, WeeklySchedule, format_rule, parse_rule
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")
