@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -147,3 +148,11 @@ def test_example_config_loads_and_sets_every_section() -> None:
     text = (EXAMPLES / "config.toml").read_text()
     for section in Settings.model_fields:
         assert f"[{section}]" in text, f"examples/config.toml does not document [{section}]"
+
+
+def test_readme_shows_the_example_config() -> None:
+    readme = (EXAMPLES.parent / "README.md").read_text()
+    example = (EXAMPLES / "config.toml").read_text()
+    shown = readme.split("```toml\n", 1)[1].split("```", 1)[0]
+    assert shown.strip() in example, "README's config example differs from examples/config.toml"
+    assert load_settings(EXAMPLES / "config.toml") == validate_settings(tomllib.loads(shown), source="README")
