@@ -11,7 +11,8 @@ from sparecycles.agent.sensors.gpu.model import (
     PowerLimitOutcome,
     PowerLimits,
 )
-from sparecycles.agent.sensors.gpu.nvml import NO_DRIVER_REASON, NvmlGpuInventory
+from sparecycles.agent.sensors.gpu.nvml import NO_DRIVER_REASON, NvmlGpuBackend, NvmlGpuInventory
+from sparecycles.agent.sensors.gpu.simulated import SimulatedGpu, SimulatedGpuBackend
 
 __all__ = [
     "NO_DRIVER_REASON",
@@ -22,7 +23,10 @@ __all__ = [
     "GpuProcess",
     "GpuSample",
     "IsOwnProcess",
+    "NvmlGpuBackend",
     "NvmlGpuInventory",
     "PowerLimitOutcome",
     "PowerLimits",
+    "SimulatedGpu",
+    "SimulatedGpuBackend",
 ]
