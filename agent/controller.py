@@ -1,7 +1,8 @@
 """The agent's command surface: what the control API can ask and tell.
 
 Holds the owner's manual controls (pause, snooze), the live settings and the event bus, and turns
-them into status documents. The API layer stays a thin translation of HTTP onto these methods.
+the work engine's state into status documents. The API layer stays a thin translation of HTTP
+onto these methods.
 """
 
 from __future__ import annotations
@@ -13,10 +14,13 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sparecycles.agent.engine import WorkEngine
 from sparecycles.agent.events import EventBus
-from sparecycles.agent.sensors.gpu import GpuInventory
+from sparecycles.agent.policy.model import OwnerControls
+from sparecycles.agent.scheduler.service import WorkScheduler
+from sparecycles.agent.sensors.gpu.simulated import SimulatedGpuBackend
 from sparecycles.agent.settings_store import SettingsStore
-from sparecycles.agent.status import OwnerControls, build_status
+from sparecycles.agent.status import build_status
 from sparecycles.config import Settings
 from sparecycles.control.models import AgentEvent, EventType, StatusDocument
 
@@ -29,28 +33,36 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+class SimulationUnavailable(Exception):
+    """Scripting simulated GPUs was asked of an agent that runs real ones."""
+
+
 class AgentController:
     def __init__(
         self,
         *,
         version: str,
-        gpu_inventory: GpuInventory,
+        engine: WorkEngine,
         settings: SettingsStore,
         bus: EventBus,
         request_stop: Callable[[], None],
+        scheduler: WorkScheduler | None = None,
+        simulated: SimulatedGpuBackend | None = None,
         clock: Clock = utc_now,
     ) -> None:
         self._version = version
-        self._gpu_inventory = gpu_inventory
+        self._engine = engine
         self._settings = settings
         self._bus = bus
         self._request_stop = request_stop
+        self._scheduler = scheduler
+        self._simulated = simulated
         self._clock = clock
         self._started_at = clock()
-        self._controls = OwnerControls()
         self._stopping = False
         self._snooze_timer: asyncio.TimerHandle | None = None
-        self._last_state: tuple[str, str] | None = None
+        self._last_announced: tuple[Any, ...] | None = None
+        engine.on_change(self.announce_status)
 
     def status(self) -> StatusDocument:
         return build_status(
@@ -58,8 +70,10 @@ class AgentController:
             pid=os.getpid(),
             started_at=self._started_at,
             now=self._clock(),
-            controls=self._controls,
-            discovery=self._gpu_inventory.discover(),
+            controls=self._engine.controls,
+            snapshot=self._engine.snapshot(),
+            work_mode=self._settings.current.work.mode,
+            zone=self._engine.policy.zone,
             stopping=self._stopping,
         )
 
@@ -72,10 +86,18 @@ class AgentController:
         return self.status()
 
     def snooze(self, duration_seconds: int) -> StatusDocument:
-        until = self._clock() + timedelta(seconds=duration_seconds)
-        self._set_controls(OwnerControls(snoozed_until=until))
-        self._schedule_snooze_end(duration_seconds)
+        self._set_controls(OwnerControls(snoozed_until=self._clock() + timedelta(seconds=duration_seconds)))
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # outside the agent's loop (tests): status still derives from the clock
+            return self.status()
+        self._snooze_timer = loop.call_later(duration_seconds, self._snooze_ended)
         return self.status()
+
+    def _snooze_ended(self) -> None:
+        self._snooze_timer = None
+        self._engine.evaluate()
+        self.announce_status()
 
     def settings(self) -> Settings:
         return self._settings.current
@@ -84,8 +106,28 @@ class AgentController:
         before = self._settings.current
         after = self._settings.update(changes)
         if after != before:
+            self._engine.apply_settings(after)
+            if self._scheduler is not None:
+                self._scheduler.settings_changed()
             self._bus.publish(EventType.SETTINGS_CHANGED, after.model_dump(mode="json"))
+            self.announce_status()
         return after
+
+    def _simulation(self) -> SimulatedGpuBackend:
+        if self._simulated is None:
+            raise SimulationUnavailable(
+                "This agent runs real GPUs; start it with `sparecycles agent --simulated-gpus N` to script some."
+            )
+        return self._simulated
+
+    def simulated_gpus(self) -> dict[str, Any]:
+        return self._simulation().state_dict()
+
+    def script_simulated_gpu(self, index: int, changes: dict[str, Any]) -> dict[str, Any]:
+        """Change what a simulated GPU reports (tests, demos); the next GPU tick reads it."""
+        simulation = self._simulation()
+        simulation.script_from_dict(index, changes)
+        return simulation.state_dict()
 
     def request_shutdown(self) -> None:
         log.info("Shutdown requested through the control API")
@@ -103,25 +145,24 @@ class AgentController:
     def subscribe(self) -> AsyncIterator[AgentEvent]:
         return self._bus.subscribe()
 
+    def publish_readings(self) -> None:
+        """Live readings for stream subscribers (the GUI's gauges); nothing to do without any."""
+        if self._bus.has_subscribers:
+            self._bus.publish(EventType.READINGS, self.status().model_dump(mode="json"))
+
     def announce_status(self) -> None:
-        """Publish (and log) the status when its state or reason changed since the last time."""
+        """Publish (and log) the status when its state or any GPU's state or reason changed."""
         status = self.status()
-        key = (status.state.value, status.reason)
-        if key != self._last_state:
-            self._last_state = key
-            log.info("Status: %s (%s)", status.state.value, status.reason)
+        key = (status.state, status.reason, tuple((gpu.state, gpu.reason) for gpu in status.gpus))
+        if key != self._last_announced:
+            if self._last_announced is None or key[:2] != self._last_announced[:2]:
+                log.info("Status: %s (%s)", status.state.value, status.reason)
+            self._last_announced = key
             self._bus.publish(EventType.STATUS_CHANGED, status.model_dump(mode="json"))
 
     def _set_controls(self, controls: OwnerControls) -> None:
         if self._snooze_timer is not None:
             self._snooze_timer.cancel()
             self._snooze_timer = None
-        self._controls = controls
+        self._engine.set_controls(controls)
         self.announce_status()
-
-    def _schedule_snooze_end(self, duration_seconds: int) -> None:
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # called outside the agent's loop (tests): status still derives from the clock
-            return
-        self._snooze_timer = loop.call_later(duration_seconds, self.announce_status)

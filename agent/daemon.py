@@ -22,10 +22,17 @@ import sparecycles
 from sparecycles.agent.api.auth import new_token
 from sparecycles.agent.api.server import create_app
 from sparecycles.agent.controller import AgentController
+from sparecycles.agent.engine import WorkEngine
 from sparecycles.agent.events import EventBus
 from sparecycles.agent.instance_lock import InstanceLock
-from sparecycles.agent.sensors.gpu import GpuInventory, NvmlGpuInventory
+from sparecycles.agent.scheduler.service import WorkScheduler
+from sparecycles.agent.sensors.activity import ActivitySensor
+from sparecycles.agent.sensors.gpu import GpuBackend
+from sparecycles.agent.sensors.gpu.nvml import NvmlGpuBackend
+from sparecycles.agent.sensors.gpu.simulated import SimulatedGpuBackend
+from sparecycles.agent.sensors.user.factory import create_presence_source
 from sparecycles.agent.settings_store import SettingsStore
+from sparecycles.agent.system.sleep_inhibitor import create_sleep_inhibitor
 from sparecycles.config import Settings, load_settings
 from sparecycles.control.endpoint import AgentEndpoint
 from sparecycles.control.models import TOKEN_HEADER, TOKEN_SCHEME
@@ -68,8 +75,11 @@ def bind_loopback() -> socket.socket:
     return sock
 
 
-def run_agent(paths: AppPaths, *, console: bool, gpu_inventory: GpuInventory | None = None) -> int:
+def run_agent(paths: AppPaths, *, console: bool, simulated_gpus: int = 0) -> int:
     """Run the agent until asked to stop; returns the process exit code.
+
+    ``simulated_gpus`` > 0 replaces NVML with that many scriptable, visibly SIMULATED GPUs (tests,
+    demos); it is only ever set by the explicit command-line option.
 
     Raises ``ConfigError`` for an invalid settings file and ``AgentAlreadyRunning`` when another agent
     holds the lock; the CLI turns both into messages.
@@ -88,7 +98,7 @@ def run_agent(paths: AppPaths, *, console: bool, gpu_inventory: GpuInventory | N
                 settings=settings,
                 masker=masker,
                 lock=lock,
-                gpu_inventory=gpu_inventory or NvmlGpuInventory(),
+                simulated_gpus=simulated_gpus,
             )
         )
     finally:
@@ -103,7 +113,7 @@ async def _serve(
     settings: Settings,
     masker: SecretMasker,
     lock: InstanceLock,
-    gpu_inventory: GpuInventory,
+    simulated_gpus: int,
 ) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -114,10 +124,26 @@ async def _serve(
     masker.register(token)
     store = SettingsStore(paths.config_file, settings)
     store.on_change(lambda _old, new: set_log_level(new.general.log_level))
+    simulation = SimulatedGpuBackend(simulated_gpus) if simulated_gpus > 0 else None
+    if simulation is not None:
+        log.warning("Running %d SIMULATED GPU(s): no real GPU is used", simulated_gpus)
+    gpu_backend: GpuBackend = simulation or NvmlGpuBackend()
+    presence = create_presence_source()
+    log.info("Presence source: %s", presence.name)
+    engine = WorkEngine(
+        gpu_backend=gpu_backend,
+        presence_source=presence,
+        activity=ActivitySensor.create(),
+        settings=settings,
+        sleep_inhibitor=create_sleep_inhibitor(),
+    )
+    scheduler = WorkScheduler(engine)
     bus = EventBus()
     controller = AgentController(
         version=sparecycles.__version__,
-        gpu_inventory=gpu_inventory,
+        engine=engine,
+        scheduler=scheduler,
+        simulated=simulation,
         settings=store,
         bus=bus,
         request_stop=stop.set,
@@ -142,12 +168,15 @@ async def _serve(
     lock.publish(port, token)
     log.info("Control API listening on 127.0.0.1:%d", port)
     controller.announce_status()
-    # GPU discovery can take a moment with a real driver; do it after the API answers.
-    await asyncio.to_thread(gpu_inventory.discover)
+    # GPU discovery can take a moment with a real driver: it starts after the API answers.
+    await scheduler.start()
+    scheduler.on_gpu_tick(controller.publish_readings)
     controller.announce_status()
 
     await stop.wait()
     log.info("Stopping")
+    scheduler.shutdown()
+    await asyncio.to_thread(engine.shutdown)  # power limits restored, sensors closed
     controller.begin_shutdown()
     server.should_exit = True
     try:

@@ -19,6 +19,10 @@ class EventBus:
         self._queue_size = queue_size
         self._closed = False
 
+    @property
+    def has_subscribers(self) -> bool:
+        return bool(self._queues)
+
     def publish(self, event_type: EventType, data: dict[str, Any] | None = None) -> None:
         event = AgentEvent(type=event_type, at=datetime.now(UTC), data=data or {})
         for queue in self._queues:

@@ -2,28 +2,72 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
-from sparecycles.agent.sensors.gpu import GpuDiscovery
+from sparecycles.agent.engine import EngineSnapshot, game_labels
+from sparecycles.agent.policy.model import Action, GpuDecision, OwnerControls
+from sparecycles.agent.sensors.gpu import GpuIdentity, GpuSample
 from sparecycles.control.models import (
     AgentState,
+    ForeignGpuProcess,
     GpuBackendStatus,
+    GpuReadings,
     GpuState,
     GpuStatus,
+    PresenceStatus,
     StatusDocument,
 )
 
+GPU_STATES = {Action.WORK: GpuState.READY, Action.PAUSE: GpuState.PAUSED, Action.STOP: GpuState.STOPPED}
 
-@dataclass(frozen=True)
-class OwnerControls:
-    """What the owner asked for by hand: a pause, or a snooze until a time."""
 
-    paused: bool = False
-    snoozed_until: datetime | None = None
+def _readings(identity: GpuIdentity, sample: GpuSample | None) -> GpuReadings | None:
+    if sample is None:
+        return None
+    return GpuReadings(
+        utilization_gpu_percent=sample.utilization_gpu_percent,
+        utilization_memory_percent=sample.utilization_memory_percent,
+        vram_used_bytes=sample.vram_used_bytes,
+        vram_total_bytes=identity.vram_total_bytes,
+        temperature_c=sample.temperature_c,
+        power_draw_w=sample.power_draw_w,
+        energy_total_mj=sample.energy_total_mj,
+        clock_graphics_mhz=sample.clock_graphics_mhz,
+        clock_memory_mhz=sample.clock_memory_mhz,
+        fan_speed_percent=sample.fan_speed_percent,
+        foreign_processes=[
+            ForeignGpuProcess(pid=p.pid, name=p.name, vram_used_bytes=p.vram_used_bytes)
+            for p in sample.foreign_processes
+        ],
+    )
 
-    def snoozing(self, now: datetime) -> bool:
-        return self.snoozed_until is not None and now < self.snoozed_until
+
+def _gpu_status(identity: GpuIdentity, decision: GpuDecision | None, snapshot: EngineSnapshot) -> GpuStatus:
+    if decision is None:
+        state, reason, cause = GpuState.STOPPED, "starting: no reading yet", None
+    else:
+        state, reason, cause = GPU_STATES[decision.action], decision.reason, decision.cause.value
+    return GpuStatus(
+        index=identity.index,
+        uuid=identity.uuid,
+        name=identity.name,
+        simulated=snapshot.discovery.backend == "simulated",
+        state=state,
+        reason=reason,
+        cause=cause,
+        readings=_readings(identity, snapshot.samples.get(identity.index)),
+        power_limit=snapshot.power_notes.get(identity.index),
+    )
+
+
+def _overall(gpus: list[GpuStatus], snapshot: EngineSnapshot) -> tuple[AgentState, str]:
+    if not snapshot.discovery.available:
+        return AgentState.WAITING, "no NVIDIA GPU to share; `sparecycles doctor` says why"
+    ready = [gpu for gpu in gpus if gpu.state is GpuState.READY]
+    if ready:
+        return AgentState.READY, ready[0].reason
+    return AgentState.WAITING, gpus[0].reason if gpus else "no GPU to share"
 
 
 def build_status(
@@ -33,36 +77,21 @@ def build_status(
     started_at: datetime,
     now: datetime,
     controls: OwnerControls,
-    discovery: GpuDiscovery,
+    snapshot: EngineSnapshot,
+    work_mode: str | None = None,
+    zone: ZoneInfo | None = None,
     stopping: bool = False,
 ) -> StatusDocument:
+    gpus = [_gpu_status(gpu, snapshot.decisions.get(gpu.index), snapshot) for gpu in snapshot.discovery.gpus]
     if stopping:
         state, reason = AgentState.STOPPING, "the agent is shutting down"
     elif controls.paused:
         state, reason = AgentState.PAUSED, "paused by you; `sparecycles resume` to continue"
     elif controls.snoozed_until is not None and controls.snoozing(now):
-        until = controls.snoozed_until.astimezone().strftime("%H:%M")
-        state, reason = AgentState.SNOOZED, f"snoozed by you until {until}"
-    elif not discovery.available:
-        state, reason = AgentState.READY, "no NVIDIA GPU to share; `sparecycles doctor` says why"
+        state, reason = AgentState.SNOOZED, f"snoozed by you until {controls.snoozed_until.astimezone(zone):%H:%M}"
     else:
-        state, reason = AgentState.READY, "ready; no job running"
-
-    if state in (AgentState.PAUSED, AgentState.SNOOZED, AgentState.STOPPING):
-        gpu_state, gpu_reason = GpuState.STOPPED, reason
-    else:
-        gpu_state, gpu_reason = GpuState.READY, "no job running"
-    gpus = [
-        GpuStatus(
-            index=gpu.index,
-            uuid=gpu.uuid,
-            name=gpu.name,
-            simulated=discovery.backend == "simulated",
-            state=gpu_state,
-            reason=gpu_reason,
-        )
-        for gpu in discovery.gpus
-    ]
+        state, reason = _overall(gpus, snapshot)
+    presence = snapshot.presence
     return StatusDocument(
         agent_version=version,
         pid=pid,
@@ -70,10 +99,19 @@ def build_status(
         state=state,
         reason=reason,
         snoozed_until=controls.snoozed_until if controls.snoozing(now) else None,
+        work_mode=work_mode,
+        presence=PresenceStatus(
+            source=snapshot.presence_source,
+            idle_seconds=presence.idle_s,
+            locked=presence.locked,
+            fullscreen=presence.fullscreen,
+            fullscreen_app=presence.fullscreen_app,
+        ),
+        games=list(game_labels(snapshot.activity)),
         gpu_backend=GpuBackendStatus(
-            available=discovery.available,
-            kind=discovery.backend,
-            reason=discovery.reason,
+            available=snapshot.discovery.available,
+            kind=snapshot.discovery.backend,
+            reason=snapshot.discovery.reason,
         ),
         gpus=gpus,
     )

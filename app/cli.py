@@ -117,9 +117,9 @@ def _ensure_agent_started(paths: AppPaths) -> None:
         _fail(f"{exc}\n{exc.output}", exc.exit_code or EXIT_NOT_READY)
 
 
-def _run_agent_foreground(paths: AppPaths) -> int:
+def _run_agent_foreground(paths: AppPaths, simulated_gpus: int = 0) -> int:
     try:
-        return launcher.run_agent(paths, console=True)
+        return launcher.run_agent(paths, console=True, simulated_gpus=simulated_gpus)
     except ConfigError as exc:
         _fail(f"{exc}\nThe file was not changed. Fix it and start SpareCycles again.", EXIT_CONFIG)
     except AgentAlreadyRunning as exc:
@@ -131,15 +131,25 @@ def agent(
     foreground: Annotated[
         bool, typer.Option("--foreground", help="Run in this terminal, printing live status, until Ctrl+C.")
     ] = False,
+    simulated_gpus: Annotated[
+        int,
+        typer.Option(
+            "--simulated-gpus",
+            min=0,
+            max=16,
+            help="Use N scriptable SIMULATED GPUs instead of NVML (tests and demos; never earns).",
+        ),
+    ] = 0,
 ) -> None:
     """Start the background agent (the part that senses, works and earns)."""
     paths = _paths()
     if foreground:
-        raise typer.Exit(_run_agent_foreground(paths))
+        raise typer.Exit(_run_agent_foreground(paths, simulated_gpus))
     from sparecycles.control.spawn import AgentStartError, start_agent_process
 
+    extra = ["--simulated-gpus", str(simulated_gpus)] if simulated_gpus else []
     try:
-        endpoint = start_agent_process(paths)
+        endpoint = start_agent_process(paths, extra_arguments=extra)
     except AgentStartError as exc:
         err.print(exc.output)
         _fail(str(exc), exc.exit_code or EXIT_NOT_READY)

@@ -33,10 +33,10 @@ def gui_missing_packages(find_library: Callable[[str], str | None] = ctypes.util
     return [package for library, package in QT_XCB_LIBRARIES.items() if find_library(library) is None]
 
 
-def run_agent(paths: AppPaths, *, console: bool) -> int:
+def run_agent(paths: AppPaths, *, console: bool, simulated_gpus: int = 0) -> int:
     from sparecycles.agent.daemon import run_agent as run
 
-    return run(paths, console=console)
+    return run(paths, console=console, simulated_gpus=simulated_gpus)
 
 
 def run_doctor(paths: AppPaths) -> list[CheckResult]:

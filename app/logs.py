@@ -94,8 +94,9 @@ def configure_logging(
         handler.addFilter(secret_filter)
         root.addHandler(handler)
     set_log_level(level)
-    # httpx logs every request at INFO; the agent's own log says what matters.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    # httpx logs every request and APScheduler every job run at INFO; the agent's own log says what matters.
+    for chatty in ("httpx", "apscheduler"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
 def set_log_level(level: str) -> None:

@@ -97,12 +97,16 @@ def wait_for_endpoint(
     raise AssertionError("agent did not become ready")
 
 
-def start_agent(home: Path, **env: str) -> RunningAgent:
+def start_agent(home: Path, *arguments: str, **env: str) -> RunningAgent:
+    """`sparecycles agent --foreground [arguments]` in ``home``, once its API answers."""
     paths = AppPaths.from_environment({"SPARECYCLES_HOME": str(home)})
     console_file = home.parent / f"agent-console-{time.monotonic_ns()}.txt"
     with console_file.open("wb") as console:
         process = subprocess.Popen(
-            [CLI, "agent", "--foreground"], env=agent_env(home, **env), stdout=console, stderr=subprocess.STDOUT
+            [CLI, "agent", "--foreground", *arguments],
+            env=agent_env(home, **env),
+            stdout=console,
+            stderr=subprocess.STDOUT,
         )
     return RunningAgent(process, paths, wait_for_endpoint(paths, process, console_file), console_file)
 

@@ -22,7 +22,7 @@ def test_status_json_answers_from_an_isolated_home(agent: RunningAgent, home: Pa
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
     assert document["pid"] == agent.process.pid
-    assert document["state"] == "ready"
+    assert document["state"] == "waiting"
     assert agent.paths.agent_lock_file.is_relative_to(home)
 
 
@@ -100,7 +100,7 @@ def test_background_start_returns_once_the_agent_answers(home: Path) -> None:
     assert f"pid {endpoint.pid}" in result.stdout
     status = run_cli(home, "status")
     assert status.returncode == 0
-    assert "ready" in status.stdout
+    assert "waiting" in status.stdout
     assert run_cli(home, "stop").returncode == 0
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and (home / "state" / "agent.lock").exists():
@@ -128,7 +128,7 @@ def test_pause_snooze_resume_change_the_reported_state(agent: RunningAgent, home
     assert document["state"] == "snoozed"
     assert document["snoozed_until"] is not None
     run_cli(home, "resume")
-    assert json.loads(run_cli(home, "status", "--json").stdout)["state"] == "ready"
+    assert json.loads(run_cli(home, "status", "--json").stdout)["state"] == "waiting"
 
 
 def test_snooze_rejects_a_bad_duration_before_calling_the_agent(home: Path) -> None:

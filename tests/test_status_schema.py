@@ -8,8 +8,11 @@ from pathlib import Path
 
 import jsonschema
 
+from sparecycles.agent.engine import EngineSnapshot
+from sparecycles.agent.policy.model import Action, Cause, GpuDecision, OwnerControls
 from sparecycles.agent.sensors.gpu import GpuDiscovery
-from sparecycles.agent.status import OwnerControls, build_status
+from sparecycles.agent.sensors.user.model import PresenceSample
+from sparecycles.agent.status import build_status
 from sparecycles.control.models import StatusDocument
 from tests.conftest import RunningAgent, run_cli
 from tests.fakes.gpu import FakeGpuInventory
@@ -40,8 +43,24 @@ def test_status_json_of_a_real_agent_validates_against_the_committed_schema(agen
     assert document["gpu_backend"]["reason"]
 
 
+def _snapshot(discovery: GpuDiscovery, decisions: dict[int, GpuDecision] | None = None) -> EngineSnapshot:
+    return EngineSnapshot(
+        discovery=discovery,
+        samples={},
+        presence=PresenceSample("x11", idle_s=12.5, locked=False, fullscreen=False),
+        presence_source="x11",
+        activity=None,
+        decisions=decisions or {},
+    )
+
+
 def test_status_with_gpus_validates_and_carries_state_and_reason_per_gpu() -> None:
     now = datetime.now(UTC)
+    discovery = FakeGpuInventory("NVIDIA GeForce RTX 4090", "NVIDIA RTX A4000").discover()
+    decisions = {
+        0: GpuDecision(0, discovery.gpus[0].uuid, Action.WORK, Cause.IDLE, "working: no input for 12 min"),
+        1: GpuDecision(1, discovery.gpus[1].uuid, Action.PAUSE, Cause.TOO_HOT, "too hot: 84 °C > 83 °C cap"),
+    }
     for controls in (
         OwnerControls(),
         OwnerControls(paused=True),
@@ -53,19 +72,22 @@ def test_status_with_gpus_validates_and_carries_state_and_reason_per_gpu() -> No
             started_at=now,
             now=now,
             controls=controls,
-            discovery=FakeGpuInventory("NVIDIA GeForce RTX 4090", "NVIDIA RTX A4000").discover(),
+            snapshot=_snapshot(discovery, decisions),
+            work_mode="idle",
         ).model_dump(mode="json")
         jsonschema.validate(document, _schema())
         assert [gpu["index"] for gpu in document["gpus"]] == [0, 1]
-        assert all(gpu["uuid"].startswith("GPU-") and gpu["reason"] for gpu in document["gpus"])
+        assert [gpu["state"] for gpu in document["gpus"]] == ["ready", "paused"]
+        assert document["gpus"][1]["cause"] == "too_hot"
+        assert document["presence"]["idle_seconds"] == 12.5
 
 
 def test_snooze_expires_by_the_clock() -> None:
     now = datetime.now(UTC)
     controls = OwnerControls(snoozed_until=now + timedelta(minutes=5))
-    empty = GpuDiscovery("none", False, "no driver", ())
-    common = {"version": "1", "pid": 1, "started_at": now, "controls": controls, "discovery": empty}
+    snapshot = _snapshot(GpuDiscovery("none", False, "no driver", ()))
+    common = {"version": "1", "pid": 1, "started_at": now, "controls": controls, "snapshot": snapshot}
     assert build_status(now=now, **common).state == "snoozed"  # type: ignore[arg-type]
     later = build_status(now=now + timedelta(minutes=6), **common)  # type: ignore[arg-type]
-    assert later.state == "ready"
+    assert later.state == "waiting"
     assert later.snoozed_until is None

@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import sparecycles
 from sparecycles.agent.api.auth import TokenAuthMiddleware
+from sparecycles.agent.controller import SimulationUnavailable
 from sparecycles.config import ConfigError, Settings
 from sparecycles.control.models import (
     AgentEvent,
@@ -41,6 +42,8 @@ class ControlService(Protocol):
     def update_settings(self, changes: dict[str, dict[str, Any]]) -> Settings: ...
     def request_shutdown(self) -> None: ...
     def subscribe(self) -> AsyncIterator[AgentEvent]: ...
+    def simulated_gpus(self) -> dict[str, Any]: ...
+    def script_simulated_gpu(self, index: int, changes: dict[str, Any]) -> dict[str, Any]: ...
 
 
 def _error(status_code: int, message: str, problems: list[str] | None = None) -> JSONResponse:
@@ -71,6 +74,10 @@ def create_app(service: ControlService, token: str) -> FastAPI:
     @app.exception_handler(ConfigError)
     async def _config_error(_request: Request, exc: ConfigError) -> JSONResponse:
         return _error(409, str(exc), list(exc.problems))
+
+    @app.exception_handler(SimulationUnavailable)
+    async def _no_simulation(_request: Request, exc: SimulationUnavailable) -> JSONResponse:
+        return _error(404, str(exc))
 
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
@@ -107,6 +114,21 @@ def create_app(service: ControlService, token: str) -> FastAPI:
     async def shutdown() -> dict[str, str]:
         service.request_shutdown()
         return {"message": "The agent is shutting down."}
+
+    @app.get("/v1/simulation/gpus", tags=["simulation"])
+    async def get_simulated_gpus() -> dict[str, Any]:
+        """The simulated GPUs' scripted state (only with `sparecycles agent --simulated-gpus N`)."""
+        return service.simulated_gpus()
+
+    @app.patch("/v1/simulation/gpus/{index}", tags=["simulation"])
+    async def script_simulated_gpu(index: int, changes: dict[str, Any]) -> dict[str, Any]:
+        """Script what simulated GPU ``index`` reports: utilization, temperature, power, foreign processes."""
+        try:
+            return service.script_simulated_gpu(index, changes)
+        except IndexError as exc:
+            raise StarletteHTTPException(404, str(exc)) from None
+        except (ValueError, TypeError) as exc:
+            raise StarletteHTTPException(422, str(exc)) from None
 
     @app.get("/v1/events", response_class=EventSourceResponse)
     async def events() -> EventSourceResponse:

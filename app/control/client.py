@@ -110,6 +110,15 @@ class ControlClient:
         result: dict[str, Any] = self._request("PATCH", "/v1/settings", SettingsPatch(changes=changes).model_dump())
         return result
 
+    def simulated_gpus(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("GET", "/v1/simulation/gpus")
+        return result
+
+    def script_simulated_gpu(self, index: int, changes: dict[str, Any]) -> dict[str, Any]:
+        """Script a simulated GPU (agent started with --simulated-gpus): utilization, temperature..."""
+        result: dict[str, Any] = self._request("PATCH", f"/v1/simulation/gpus/{index}", changes)
+        return result
+
     def shutdown(self) -> None:
         self._request("POST", "/v1/shutdown")
 

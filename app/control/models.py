@@ -25,8 +25,9 @@ class _Model(BaseModel):
 class AgentState(StrEnum):
     """What the agent as a whole is doing, in one word."""
 
-    READY = "ready"  # may work, nothing running
+    READY = "ready"  # at least one GPU may work, nothing running
     WORKING = "working"  # at least one GPU runs a job
+    WAITING = "waiting"  # no GPU may work now (the reason says why: you are here, outside hours, too hot...)
     PAUSED = "paused"  # the owner paused it
     SNOOZED = "snoozed"  # the owner snoozed it until a time
     STOPPING = "stopping"
@@ -42,6 +43,28 @@ class GpuState(StrEnum):
     UNAVAILABLE = "unavailable"
 
 
+class ForeignGpuProcess(_Model):
+    pid: int
+    name: str
+    vram_used_bytes: int | None = None
+
+
+class GpuReadings(_Model):
+    """The latest live readings of one GPU; ``null`` where the GPU or driver does not report it."""
+
+    utilization_gpu_percent: float | None = None
+    utilization_memory_percent: float | None = None
+    vram_used_bytes: int | None = None
+    vram_total_bytes: int | None = None
+    temperature_c: float | None = None
+    power_draw_w: float | None = None
+    energy_total_mj: int | None = None
+    clock_graphics_mhz: int | None = None
+    clock_memory_mhz: int | None = None
+    fan_speed_percent: float | None = None
+    foreign_processes: list[ForeignGpuProcess] = []
+
+
 class GpuStatus(_Model):
     index: int = Field(ge=0)
     uuid: str
@@ -49,6 +72,19 @@ class GpuStatus(_Model):
     simulated: bool = Field(False, description="True when the GPU is the simulated test/demo backend.")
     state: GpuState
     reason: str
+    cause: str | None = Field(None, description="Machine-readable cause of the state, e.g. 'user_active'.")
+    readings: GpuReadings | None = None
+    power_limit: str | None = Field(None, description="What happened to the power limit, when one is set.")
+
+
+class PresenceStatus(_Model):
+    """What the agent knows of the owner's presence, and from which source."""
+
+    source: str
+    idle_seconds: float | None = None
+    locked: bool | None = None
+    fullscreen: bool | None = None
+    fullscreen_app: str | None = None
 
 
 GpuBackendKind = Literal["nvml", "simulated", "none"]
@@ -70,6 +106,9 @@ class StatusDocument(_Model):
     state: AgentState
     reason: str
     snoozed_until: datetime | None = None
+    work_mode: str | None = None
+    presence: PresenceStatus | None = None
+    games: list[str] = Field([], description="Games or GPU apps seen running (Steam, the pause list).")
     gpu_backend: GpuBackendStatus
     gpus: list[GpuStatus]
 
@@ -92,7 +131,8 @@ class ErrorBody(_Model):
 
 
 class EventType(StrEnum):
-    STATUS_CHANGED = "status_changed"
+    STATUS_CHANGED = "status_changed"  # the state or a reason changed; data: the status document
+    READINGS = "readings"  # every GPU sample (about once a second); data: the status document
     SETTINGS_CHANGED = "settings_changed"
     SHUTTING_DOWN = "shutting_down"
 

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from sparecycles.control.client import AgentUnavailable, ControlClient
@@ -27,10 +28,10 @@ class AgentStartError(Exception):
         self.exit_code = exit_code
 
 
-def agent_command() -> list[str]:
+def agent_command(extra_arguments: Sequence[str] = ()) -> list[str]:
     if getattr(sys, "frozen", False):
-        return [sys.executable, "agent", "--foreground"]
-    return [sys.executable, "-m", "sparecycles", "agent", "--foreground"]
+        return [sys.executable, "agent", "--foreground", *extra_arguments]
+    return [sys.executable, "-m", "sparecycles", "agent", "--foreground", *extra_arguments]
 
 
 def _tail(path: Path, lines: int = 20) -> str:
@@ -40,13 +41,15 @@ def _tail(path: Path, lines: int = 20) -> str:
         return ""
 
 
-def start_agent_process(paths: AppPaths, *, timeout_seconds: float = 15.0) -> AgentEndpoint:
+def start_agent_process(
+    paths: AppPaths, *, timeout_seconds: float = 15.0, extra_arguments: Sequence[str] = ()
+) -> AgentEndpoint:
     """Start the agent and wait until its control API answers; raise :class:`AgentStartError`."""
     paths.ensure()
     output_file = paths.log_dir / "agent-console.log"
     with open(output_file, "wb") as output:
         process = subprocess.Popen(
-            agent_command(),
+            agent_command(extra_arguments),
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=subprocess.STDOUT,

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Install the system packages the suite uses, on Debian 12 as root: the Docker engine, a Secret
-# Service keyring in a D-Bus session, an X server with xdotool, Qt's libraries, Node.js with npm,
-# and busybox-static for offline test images. Only missing packages are installed.
+# Service keyring in a D-Bus session, an X server with xdotool and a window manager (openbox),
+# Qt's libraries, Node.js with npm, busybox-static for offline test images, and the headers that
+# python-dbusmock's dbus-python and PyGObject build against. Only missing packages are installed.
 set -euo pipefail
 packages=(
   python3-venv
   docker.io busybox-static
   dbus dbus-x11 gnome-keyring
-  xvfb xdotool x11-utils
+  xvfb xdotool x11-utils openbox wmctrl
+  build-essential pkg-config libdbus-1-dev libglib2.0-dev libgirepository1.0-dev libcairo2-dev gir1.2-glib-2.0
   libxcb-cursor0 libxkbcommon-x11-0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-randr0
   libxcb-render-util0 libxcb-image0 libxcb-xinerama0 libegl1 libgl1 libfontconfig1 libdbus-1-3 libxss1
   procps iproute2 ca-certificates

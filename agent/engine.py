@@ -1,0 +1,285 @@
+"""The work engine: keeps the latest sensor readings, asks the policy, and acts on its answer.
+
+Sensors are read by the scheduler's jobs (GPUs every second, games every two, presence fast while
+work runs); each reading triggers :meth:`WorkEngine.evaluate`, which runs the pure policy and, when
+a GPU's decision changes, logs it with its reason, applies or restores the power limit, and tells
+the listeners (the status and event stream). Readings are swapped in whole, so the evaluation on the
+event loop never sees half a sample.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+from sparecycles.agent.policy.decide import decide
+from sparecycles.agent.policy.model import (
+    Action,
+    GpuDecision,
+    GpuReading,
+    OwnerControls,
+    PolicyInput,
+    PolicyMemory,
+    PolicySettings,
+)
+from sparecycles.agent.policy.settings import policy_settings
+from sparecycles.agent.sensors.activity import (
+    ActivitySample,
+    GpuUseThresholds,
+    ProcessNameList,
+    gpu_users_by_gpu,
+)
+from sparecycles.agent.sensors.activity.defaults import DEFAULT_GPU_IGNORE_PROCESSES, DEFAULT_PAUSE_PROCESSES
+from sparecycles.agent.sensors.gpu import GpuBackend, GpuDiscovery, GpuSample
+from sparecycles.agent.sensors.user.model import PresenceSample, PresenceSource
+from sparecycles.agent.system.sleep_inhibitor import SleepInhibitor
+from sparecycles.config import Settings
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[], None]
+
+
+class ActivityProbe(Protocol):
+    """What the engine needs from the activity sensor (see sensors/activity)."""
+
+    def sample(self) -> ActivitySample: ...
+
+    def set_pause_processes(self, names: Iterable[str]) -> None: ...
+
+
+@dataclass
+class EngineSnapshot:
+    """Everything the status document shows about the work, taken at one moment."""
+
+    discovery: GpuDiscovery
+    samples: dict[int, GpuSample]
+    presence: PresenceSample
+    presence_source: str
+    activity: ActivitySample | None
+    decisions: dict[int, GpuDecision]
+    power_notes: dict[int, str] = field(default_factory=dict)
+
+
+def game_labels(activity: ActivitySample | None) -> tuple[str, ...]:
+    """Games running anywhere on the machine, as the reasons name them."""
+    if activity is None:
+        return ()
+    labels = [process.name for process in activity.blocking_processes]
+    if activity.steam_app_id is not None:
+        name = f" ({activity.steam_app_name})" if activity.steam_app_name else ""
+        labels.insert(0, f"Steam game {activity.steam_app_id}{name}")
+    return tuple(labels)
+
+
+class WorkEngine:
+    def __init__(
+        self,
+        *,
+        gpu_backend: GpuBackend,
+        presence_source: PresenceSource,
+        activity: ActivityProbe | None,
+        settings: Settings,
+        wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        monotonic_clock: Callable[[], float] = time.monotonic,
+        is_own_process: Callable[[int], bool] = lambda pid: pid == os.getpid(),
+        sleep_inhibitor: SleepInhibitor | None = None,
+    ) -> None:
+        self._gpu_backend = gpu_backend
+        self._presence_source = presence_source
+        self._activity = activity
+        self._wall = wall_clock
+        self._monotonic = monotonic_clock
+        self._is_own_process = is_own_process
+        self._listeners: list[Listener] = []
+        self._controls = OwnerControls()
+        self._memory = PolicyMemory()
+        self._discovery = GpuDiscovery("none", False, "GPUs not looked for yet", ())
+        self._samples: dict[int, GpuSample] = {}
+        self._presence = PresenceSample(source=presence_source.name)
+        self._activity_sample: ActivitySample | None = None
+        self._decisions: dict[int, GpuDecision] = {}
+        self._power_notes: dict[int, str] = {}
+        self._power_limited: set[int] = set()
+        self._sleep_inhibitor = sleep_inhibitor
+        self._busy_gpus: frozenset[int] = frozenset()
+        self.apply_settings(settings)
+
+    # -- configuration ------------------------------------------------------------------------------
+
+    def apply_settings(self, settings: Settings) -> None:
+        self._settings = settings
+        self._policy: PolicySettings = policy_settings(settings)
+        games = settings.games
+        self._ignore = ProcessNameList(
+            games.ignore_gpu_processes if games.ignore_gpu_processes is not None else DEFAULT_GPU_IGNORE_PROCESSES
+        )
+        if self._activity is not None:
+            self._activity.set_pause_processes(
+                games.pause_processes if games.pause_processes is not None else DEFAULT_PAUSE_PROCESSES
+            )
+
+    @property
+    def policy(self) -> PolicySettings:
+        return self._policy
+
+    def on_change(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def set_controls(self, controls: OwnerControls) -> None:
+        self._controls = controls
+        self.evaluate()
+
+    @property
+    def controls(self) -> OwnerControls:
+        return self._controls
+
+    def set_busy_gpus(self, indices: Iterable[int]) -> None:
+        """The GPUs on which a job runs now (told by the job runtime); keeps the machine awake for them."""
+        self._busy_gpus = frozenset(indices)
+        self._update_sleep_inhibitor()
+
+    # -- sensing (blocking calls: the scheduler runs these in a worker thread) ---------------------
+
+    def discover(self) -> GpuDiscovery:
+        self._discovery = self._gpu_backend.discover()
+        return self._discovery
+
+    def read_gpus(self) -> None:
+        if not self._discovery.available:
+            return
+        samples = self._gpu_backend.sample(self._is_own_process)
+        self._samples = {sample.index: sample for sample in samples}
+
+    def read_presence(self) -> None:
+        self._presence = self._presence_source.sample()
+
+    def read_activity(self) -> None:
+        if self._activity is not None:
+            self._activity_sample = self._activity.sample()
+
+    # -- deciding (on the event loop) -------------------------------------------------------------------
+
+    @property
+    def working(self) -> bool:
+        """Whether any GPU is allowed to work or holds a paused job (presence is then watched closely)."""
+        return any(d.action is not Action.STOP for d in self._decisions.values())
+
+    def _readings(self) -> tuple[GpuReading, ...]:
+        """Per GPU: its temperature and who else really uses it (heavy users, and pause-list games on it)."""
+        users = gpu_users_by_gpu(self._samples.values(), self._ignore, GpuUseThresholds())
+        games_running = self._activity_sample.blocking_processes if self._activity_sample else ()
+        readings = []
+        for gpu in self._discovery.gpus:
+            sample = self._samples.get(gpu.index)
+            here = users.get(gpu.index, ())
+            pids_here = {process.pid for process in sample.foreign_processes} if sample else set()
+            user_pids = {user.pid for user in here}
+            reasons = [user.reason for user in here] + [
+                f"{game.name} runs on it" for game in games_running if game.pid in pids_here - user_pids
+            ]
+            temperature = sample.temperature_c if sample else None
+            readings.append(GpuReading(gpu.index, gpu.uuid, temperature, tuple(reasons)))
+        return tuple(readings)
+
+    def evaluate(self) -> None:
+        """Run the policy on the latest readings; act on and announce what changed."""
+        if not self._discovery.gpus:
+            return
+        activity = self._activity_sample
+        result = decide(
+            PolicyInput(
+                wall=self._wall(),
+                monotonic_s=self._monotonic(),
+                presence=self._presence,
+                gpus=self._readings(),
+                controls=self._controls,
+                games=game_labels(activity),
+                on_battery=activity.on_battery if activity else None,
+            ),
+            self._policy,
+            self._memory,
+        )
+        self._memory = result.memory
+        changed = False
+        for decision in result.decisions:
+            previous = self._decisions.get(decision.index)
+            if previous is not None and (previous.action, previous.reason) == (decision.action, decision.reason):
+                continue
+            changed = True
+            if previous is None or previous.action is not decision.action or previous.cause is not decision.cause:
+                log.info("GPU %d: %s (%s)", decision.index, decision.action.name.lower(), decision.reason)
+            self._decisions[decision.index] = decision
+            if previous is None or previous.action is not decision.action:
+                self._apply_power_limit(decision)
+        if changed:
+            self._update_sleep_inhibitor()
+            for listener in self._listeners:
+                listener()
+
+    # -- acting ---------------------------------------------------------------------------------------------
+
+    def _apply_power_limit(self, decision: GpuDecision) -> None:
+        """Cap board power while a GPU works; give the owner their own limit back when it stops."""
+        percent = self._settings.gpu.power_limit_percent
+        index = decision.index
+        if decision.action is Action.WORK and percent is not None:
+            identity = next((gpu for gpu in self._discovery.gpus if gpu.index == index), None)
+            default_w = identity.power_limits.default_w if identity else None
+            if default_w is None:
+                self._power_notes[index] = "power limit: not supported by this GPU"
+                return
+            outcome = self._gpu_backend.set_power_limit(index, default_w * percent / 100)
+            self._power_notes[index] = outcome.message
+            if outcome.applied:
+                self._power_limited.add(index)
+            else:
+                log.warning("GPU %d: %s", index, outcome.message)
+        elif decision.action is not Action.WORK and index in self._power_limited:
+            self.restore_power_limit(index)
+
+    def _update_sleep_inhibitor(self) -> None:
+        """Hold off sleep exactly while a job works on some GPU; a gamer's PC sleeps normally otherwise."""
+        if self._sleep_inhibitor is None:
+            return
+        working = [
+            index
+            for index in sorted(self._busy_gpus)
+            if (decision := self._decisions.get(index)) is not None and decision.action is Action.WORK
+        ]
+        if working:
+            self._sleep_inhibitor.acquire(f"a SpareCycles job is running on GPU {', '.join(map(str, working))}")
+        else:
+            self._sleep_inhibitor.release()
+
+    def restore_power_limit(self, index: int) -> None:
+        outcome = self._gpu_backend.set_power_limit(index, None)
+        self._power_limited.discard(index)
+        self._power_notes.pop(index, None)
+        if not outcome.applied:
+            log.warning("GPU %d: could not restore the power limit: %s", index, outcome.message)
+
+    def shutdown(self) -> None:
+        """Hand every GPU back as the owner set it up."""
+        for index in sorted(self._power_limited):
+            self.restore_power_limit(index)
+        self._presence_source.close()
+        self._gpu_backend.close()
+        if self._sleep_inhibitor is not None:
+            self._sleep_inhibitor.close()
+
+    def snapshot(self) -> EngineSnapshot:
+        return EngineSnapshot(
+            discovery=self._discovery,
+            samples=dict(self._samples),
+            presence=self._presence,
+            presence_source=self._presence_source.name,
+            activity=self._activity_sample,
+            decisions=dict(self._decisions),
+            power_notes=dict(self._power_notes),
+        )

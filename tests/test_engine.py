@@ -1,0 +1,192 @@
+"""The work engine with simulated GPUs: per-GPU decisions, power limits, announcements."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sparecycles.agent.engine import WorkEngine
+from sparecycles.agent.policy.model import Action, Cause, OwnerControls
+from sparecycles.agent.sensors.activity import ActivitySample, BlockingProcess, SteamReading, SteamStatus
+from sparecycles.agent.sensors.gpu import GpuProcess
+from sparecycles.agent.sensors.gpu.simulated import SimulatedGpuBackend
+from sparecycles.config import Settings, validate_settings
+from tests.fakes.presence import ScriptedPresenceSource
+
+GIB = 1024**3
+
+
+class FakeActivity:
+    def __init__(self) -> None:
+        self.reading = ActivitySample(monotonic_s=0.0, steam=SteamReading(SteamStatus.NO_GAME))
+        self.pause_processes: list[str] = []
+
+    def sample(self) -> ActivitySample:
+        return self.reading
+
+    def set_pause_processes(self, names: object) -> None:
+        self.pause_processes = list(names)  # type: ignore[call-overload]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.wall = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+        self.monotonic = 100.0
+
+
+def make_engine(
+    settings: Settings | None = None, gpus: int = 2, permitted: bool = True
+) -> tuple[WorkEngine, SimulatedGpuBackend, ScriptedPresenceSource, FakeActivity]:
+    backend = SimulatedGpuBackend(gpus, power_limit_permitted=permitted)
+    presence = ScriptedPresenceSource(idle_s=3600)
+    activity = FakeActivity()
+    clock = Clock()
+    engine = WorkEngine(
+        gpu_backend=backend,
+        presence_source=presence,
+        activity=activity,
+        settings=settings or Settings(),
+        wall_clock=lambda: clock.wall,
+        monotonic_clock=lambda: clock.monotonic,
+    )
+    engine.discover()
+    return engine, backend, presence, activity
+
+
+def tick(engine: WorkEngine) -> dict[int, tuple[Action, Cause, str]]:
+    engine.read_gpus()
+    engine.read_presence()
+    engine.read_activity()
+    engine.evaluate()
+    return {i: (d.action, d.cause, d.reason) for i, d in engine.snapshot().decisions.items()}
+
+
+def test_foreign_process_on_gpu_0_stops_gpu_0_and_leaves_gpu_1_working() -> None:
+    engine, backend, _, _ = make_engine()
+    assert {d[0] for d in tick(engine).values()} == {Action.WORK}
+    backend.script(0, foreign_processes=[GpuProcess(pid=4242, name="eldenring.exe", vram_used_bytes=6 * GIB)])
+    decisions = tick(engine)
+    assert decisions[0][:2] == (Action.STOP, Cause.GPU_IN_USE)
+    assert "eldenring.exe" in decisions[0][2]
+    assert decisions[1][0] is Action.WORK
+
+
+def test_a_compositor_on_the_gpu_is_ignored() -> None:
+    engine, backend, _, _ = make_engine()
+    backend.script(0, foreign_processes=[GpuProcess(pid=900, name="gnome-shell", vram_used_bytes=300 * 1024**2)])
+    assert tick(engine)[0][0] is Action.WORK
+
+
+def test_pause_list_game_seen_on_one_gpu_stops_only_that_gpu() -> None:
+    engine, backend, _, activity = make_engine()
+    activity.reading = ActivitySample(
+        monotonic_s=1.0,
+        steam=SteamReading(SteamStatus.NO_GAME),
+        blocking_processes=(BlockingProcess("witcher3.exe", 555, "witcher3.exe"),),
+    )
+    assert {d[1] for d in tick(engine).values()} == {Cause.GAME}  # not on a GPU yet: could be any
+    backend.script(1, foreign_processes=[GpuProcess(pid=555, name="witcher3.exe", vram_used_bytes=64 * 1024**2)])
+    decisions = tick(engine)
+    assert decisions[1][:2] == (Action.STOP, Cause.GPU_IN_USE)
+    assert "witcher3.exe runs on it" in decisions[1][2]
+    assert decisions[0][0] is Action.WORK
+
+
+def test_power_limit_applies_while_working_and_is_restored_on_hand_back_and_shutdown() -> None:
+    settings = validate_settings({"gpu": {"power_limit_percent": 60}}, source="test")
+    engine, backend, presence, _ = make_engine(settings)
+    default_w = backend.discover().gpus[0].power_limits.default_w
+    assert default_w is not None
+    tick(engine)
+    assert backend.gpu(0).power_limit_w == default_w * 0.6
+    assert engine.snapshot().power_notes[0]
+    presence.set(idle_s=0.1)  # the owner is back
+    tick(engine)
+    assert backend.gpu(0).power_limit_w == default_w
+    presence.set(idle_s=3600, locked=True)
+    tick(engine)
+    assert backend.gpu(1).power_limit_w == default_w * 0.6
+    engine.shutdown()
+    assert backend.gpu(1).power_limit_w == default_w
+    assert presence.closed
+
+
+def test_power_limit_not_permitted_is_reported_and_work_carries_on() -> None:
+    settings = validate_settings({"gpu": {"power_limit_percent": 70}}, source="test")
+    engine, _, _, _ = make_engine(settings, gpus=1, permitted=False)
+    decisions = tick(engine)
+    assert decisions[0][0] is Action.WORK
+    assert "not permitted" in engine.snapshot().power_notes[0]
+
+
+def test_settings_change_applies_without_restart() -> None:
+    engine, _, _, activity = make_engine()
+    assert tick(engine)[0][0] is Action.WORK
+    engine.apply_settings(
+        validate_settings({"gpu": {"disabled": ["0"]}, "games": {"pause_processes": ["x"]}}, source="t")
+    )
+    decisions = tick(engine)
+    assert decisions[0][1] is Cause.DISABLED
+    assert decisions[1][0] is Action.WORK
+    assert activity.pause_processes == ["x"]
+
+
+def test_listeners_hear_only_changes() -> None:
+    engine, _, _, _ = make_engine()
+    heard: list[int] = []
+    engine.on_change(lambda: heard.append(1))
+    tick(engine)
+    tick(engine)
+    assert heard == [1]
+    engine.set_controls(OwnerControls(paused=True))
+    assert heard == [1, 1]
+    assert {d.cause for d in engine.snapshot().decisions.values()} == {Cause.PAUSED_BY_OWNER}
+
+
+class RecordingInhibitor:
+    name = "recording"
+
+    def __init__(self) -> None:
+        self.held = False
+        self.reasons: list[str] = []
+        self.closed = False
+
+    def acquire(self, reason: str) -> bool:
+        self.held = True
+        self.reasons.append(reason)
+        return True
+
+    def release(self) -> None:
+        self.held = False
+
+    def close(self) -> None:
+        self.release()
+        self.closed = True
+
+
+def test_the_machine_is_kept_awake_only_while_a_job_works() -> None:
+    inhibitor = RecordingInhibitor()
+    backend = SimulatedGpuBackend(2)
+    presence = ScriptedPresenceSource(idle_s=3600)
+    engine = WorkEngine(
+        gpu_backend=backend,
+        presence_source=presence,
+        activity=None,
+        settings=Settings(),
+        sleep_inhibitor=inhibitor,
+    )
+    engine.discover()
+    tick(engine)
+    assert not inhibitor.held  # allowed to work, but no job: the PC may sleep
+    engine.set_busy_gpus({1})
+    assert inhibitor.held
+    assert inhibitor.reasons[-1] == "a SpareCycles job is running on GPU 1"
+    presence.set(idle_s=0.2)  # the owner is back: the job pauses, sleep is allowed again
+    tick(engine)
+    assert not inhibitor.held
+    presence.set(idle_s=3600, locked=True)
+    tick(engine)
+    assert inhibitor.held
+    engine.set_busy_gpus(())
+    assert not inhibitor.held
+    engine.shutdown()
+    assert inhibitor.closed
