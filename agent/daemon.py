@@ -25,6 +25,7 @@ from sparecycles.agent.controller import AgentController
 from sparecycles.agent.engine import WorkEngine
 from sparecycles.agent.events import EventBus
 from sparecycles.agent.instance_lock import InstanceLock
+from sparecycles.agent.power_journal import PowerLimitJournal
 from sparecycles.agent.scheduler.service import WorkScheduler
 from sparecycles.agent.sensors.activity import ActivitySensor
 from sparecycles.agent.sensors.gpu import GpuBackend
@@ -136,6 +137,7 @@ async def _serve(
         activity=ActivitySensor.create(),
         settings=settings,
         sleep_inhibitor=create_sleep_inhibitor(),
+        power_journal=PowerLimitJournal(None if simulation else paths.state_dir / "power-limits.json"),
     )
     scheduler = WorkScheduler(engine)
     bus = EventBus()

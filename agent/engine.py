@@ -28,6 +28,7 @@ from sparecycles.agent.policy.model import (
     PolicySettings,
 )
 from sparecycles.agent.policy.settings import policy_settings
+from sparecycles.agent.power_journal import PowerLimitJournal
 from sparecycles.agent.sensors.activity import (
     ActivitySample,
     GpuUseThresholds,
@@ -89,6 +90,7 @@ class WorkEngine:
         monotonic_clock: Callable[[], float] = time.monotonic,
         is_own_process: Callable[[int], bool] = lambda pid: pid == os.getpid(),
         sleep_inhibitor: SleepInhibitor | None = None,
+        power_journal: PowerLimitJournal | None = None,
     ) -> None:
         self._gpu_backend = gpu_backend
         self._presence_source = presence_source
@@ -107,6 +109,7 @@ class WorkEngine:
         self._power_notes: dict[int, str] = {}
         self._power_limited: set[int] = set()
         self._sleep_inhibitor = sleep_inhibitor
+        self._power_journal = power_journal or PowerLimitJournal(None)
         self._busy_gpus: frozenset[int] = frozenset()
         self.apply_settings(settings)
 
@@ -148,7 +151,25 @@ class WorkEngine:
 
     def discover(self) -> GpuDiscovery:
         self._discovery = self._gpu_backend.discover()
+        self._recover_power_limits()
         return self._discovery
+
+    def _recover_power_limits(self) -> None:
+        """Give back limits that an agent which died while capping them left behind."""
+        left_behind = self._power_journal.entries()
+        for gpu in self._discovery.gpus:
+            original_w = left_behind.get(gpu.uuid)
+            if original_w is None:
+                continue
+            outcome = self._gpu_backend.set_power_limit(gpu.index, original_w)
+            log.warning(
+                "GPU %d: restoring the power limit of %.0f W left capped by a previous run: %s",
+                gpu.index,
+                original_w,
+                outcome.message,
+            )
+            if outcome.applied:
+                self._power_journal.forget(gpu.uuid)
 
     def read_gpus(self) -> None:
         if not self._discovery.available:
@@ -231,14 +252,17 @@ class WorkEngine:
         if decision.action is Action.WORK and percent is not None:
             identity = next((gpu for gpu in self._discovery.gpus if gpu.index == index), None)
             default_w = identity.power_limits.default_w if identity else None
-            if default_w is None:
+            if identity is None or default_w is None:
                 self._power_notes[index] = "power limit: not supported by this GPU"
                 return
+            original_w = identity.power_limits.current_w or default_w
+            self._power_journal.remember(identity.uuid, original_w)
             outcome = self._gpu_backend.set_power_limit(index, default_w * percent / 100)
             self._power_notes[index] = outcome.message
             if outcome.applied:
                 self._power_limited.add(index)
             else:
+                self._power_journal.forget(identity.uuid)
                 log.warning("GPU %d: %s", index, outcome.message)
         elif decision.action is not Action.WORK and index in self._power_limited:
             self.restore_power_limit(index)
@@ -261,7 +285,11 @@ class WorkEngine:
         outcome = self._gpu_backend.set_power_limit(index, None)
         self._power_limited.discard(index)
         self._power_notes.pop(index, None)
-        if not outcome.applied:
+        if outcome.applied:
+            identity = next((gpu for gpu in self._discovery.gpus if gpu.index == index), None)
+            if identity is not None:
+                self._power_journal.forget(identity.uuid)
+        else:
             log.warning("GPU %d: could not restore the power limit: %s", index, outcome.message)
 
     def shutdown(self) -> None:

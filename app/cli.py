@@ -9,6 +9,7 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Annotated, NoReturn
 
 import typer
@@ -21,7 +22,7 @@ from sparecycles.control.client import AgentRequestError, AgentUnavailable, Cont
 from sparecycles.control.endpoint import AgentAlreadyRunning
 from sparecycles.control.models import StatusDocument
 from sparecycles.diagnostics import CheckOutcome
-from sparecycles.durations import parse_duration
+from sparecycles.durations import parse_clock_time, parse_duration
 from sparecycles.paths import AppPaths
 
 EXIT_CONFIG = 2
@@ -186,14 +187,17 @@ def resume() -> None:
 
 
 @app.command()
-def snooze(duration: Annotated[str, typer.Argument(help="How long: 30m, 90m, 2h, 1h30m.")]) -> None:
-    """Pause for a while, then carry on by itself."""
+def snooze(
+    duration: Annotated[str, typer.Argument(help="How long (30m, 2h, 1h30m), or until when (18:30).")],
+) -> None:
+    """Pause for a while, or until a time of day, then carry on by itself."""
     try:
-        seconds = parse_duration(duration)
+        until = parse_clock_time(duration, datetime.now(UTC))
+        seconds = None if until is not None else parse_duration(duration)
     except ValueError as exc:
-        _fail(str(exc), 2)
+        _fail(f"{exc} (or a time of day like 18:30)", 2)
     with _agent() as client:
-        _print_status(client.snooze(seconds))
+        _print_status(client.snooze(seconds, until=until))
 
 
 @app.command()

@@ -131,6 +131,18 @@ def test_pause_snooze_resume_change_the_reported_state(agent: RunningAgent, home
     assert json.loads(run_cli(home, "status", "--json").stdout)["state"] == "waiting"
 
 
+def test_snooze_until_a_time_of_day(agent: RunningAgent, home: Path) -> None:
+    from datetime import datetime, timedelta
+
+    target = (datetime.now().astimezone() + timedelta(hours=2)).replace(second=0, microsecond=0)
+    result = run_cli(home, "snooze", target.strftime("%H:%M"))
+    assert result.returncode == 0, result.stderr
+    document = json.loads(run_cli(home, "status", "--json").stdout)
+    assert document["state"] == "snoozed"
+    until = datetime.fromisoformat(document["snoozed_until"])
+    assert abs((until - target).total_seconds()) <= 60
+
+
 def test_snooze_rejects_a_bad_duration_before_calling_the_agent(home: Path) -> None:
     result = run_cli(home, "snooze", "soon")
     assert result.returncode == 2

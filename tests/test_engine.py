@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sparecycles.agent.engine import WorkEngine
 from sparecycles.agent.policy.model import Action, Cause, OwnerControls
+from sparecycles.agent.power_journal import PowerLimitJournal
 from sparecycles.agent.sensors.activity import ActivitySample, BlockingProcess, SteamReading, SteamStatus
 from sparecycles.agent.sensors.gpu import GpuProcess
 from sparecycles.agent.sensors.gpu.simulated import SimulatedGpuBackend
@@ -190,3 +192,52 @@ def test_the_machine_is_kept_awake_only_while_a_job_works() -> None:
     assert not inhibitor.held
     engine.shutdown()
     assert inhibitor.closed
+
+
+def test_a_cap_left_by_a_crashed_agent_is_restored_at_the_next_start(tmp_path: Path) -> None:
+    settings = validate_settings({"gpu": {"power_limit_percent": 50}}, source="test")
+    journal_file = tmp_path / "power-limits.json"
+    backend = SimulatedGpuBackend(1)
+    owner_w = backend.gpu(0).power_limit_w
+
+    def engine_for(backend: SimulatedGpuBackend) -> WorkEngine:
+        engine = WorkEngine(
+            gpu_backend=backend,
+            presence_source=ScriptedPresenceSource(idle_s=3600),
+            activity=None,
+            settings=settings,
+            power_journal=PowerLimitJournal(journal_file),
+        )
+        engine.discover()
+        return engine
+
+    crashed = engine_for(backend)
+    tick(crashed)
+    assert backend.gpu(0).power_limit_w == owner_w * 0.5
+    assert journal_file.exists()
+    # The agent dies here: no shutdown, the cap stays. A new agent (and a new reading of the card,
+    # which now reports the cap as its current limit) starts.
+    restarted_backend = SimulatedGpuBackend.from_state_dict(backend.state_dict())
+    assert restarted_backend.gpu(0).power_limit_w == owner_w * 0.5
+    engine_for(restarted_backend)
+    assert restarted_backend.gpu(0).power_limit_w == owner_w
+    assert not journal_file.exists()
+
+
+def test_a_clean_hand_back_leaves_no_journal(tmp_path: Path) -> None:
+    settings = validate_settings({"gpu": {"power_limit_percent": 50}}, source="test")
+    journal = PowerLimitJournal(tmp_path / "power-limits.json")
+    presence = ScriptedPresenceSource(idle_s=3600)
+    engine = WorkEngine(
+        gpu_backend=SimulatedGpuBackend(1),
+        presence_source=presence,
+        activity=None,
+        settings=settings,
+        power_journal=journal,
+    )
+    engine.discover()
+    tick(engine)
+    assert journal.entries()
+    presence.set(idle_s=0.1)
+    tick(engine)
+    assert journal.entries() == {}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from fastapi import FastAPI, Request
@@ -21,6 +22,7 @@ from sparecycles.agent.api.auth import TokenAuthMiddleware
 from sparecycles.agent.controller import SimulationUnavailable
 from sparecycles.config import ConfigError, Settings
 from sparecycles.control.models import (
+    MAX_SNOOZE_SECONDS,
     AgentEvent,
     ErrorBody,
     SettingsPatch,
@@ -100,7 +102,10 @@ def create_app(service: ControlService, token: str) -> FastAPI:
 
     @app.post("/v1/snooze", response_model=StatusDocument)
     async def snooze(request: SnoozeRequest) -> StatusDocument:
-        return service.snooze(request.duration_seconds)
+        seconds = request.seconds_from(datetime.now(UTC))
+        if not 60 <= seconds <= MAX_SNOOZE_SECONDS:
+            raise StarletteHTTPException(422, "Snooze until a time between one minute and seven days from now.")
+        return service.snooze(seconds)
 
     @app.get("/v1/settings", response_model=Settings)
     async def get_settings() -> Settings:

@@ -199,7 +199,7 @@ def decide(inputs: PolicyInput, settings: PolicySettings, memory: PolicyMemory) 
             Constraint(Action.STOP, Cause.ON_BATTERY, "stopped: running on battery")
             if settings.pause_on_battery and inputs.on_battery
             else None,
-            Constraint(Action.STOP, Cause.GPU_IN_USE, f"stopped: {'; '.join(gpu.users)} needs this GPU")
+            Constraint(Action.STOP, Cause.GPU_IN_USE, f"stopped: this GPU is in use — {'; '.join(gpu.users)}")
             if gpu.users
             else None,
             # A game not (yet) seen on any GPU could be starting on any of them.

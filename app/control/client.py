@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -98,8 +99,8 @@ class ControlClient:
     def resume(self) -> StatusDocument:
         return StatusDocument.model_validate(self._request("POST", "/v1/resume"))
 
-    def snooze(self, duration_seconds: int) -> StatusDocument:
-        body = SnoozeRequest(duration_seconds=duration_seconds).model_dump()
+    def snooze(self, duration_seconds: int | None = None, *, until: datetime | None = None) -> StatusDocument:
+        body = SnoozeRequest(duration_seconds=duration_seconds, until=until).model_dump(mode="json")
         return StatusDocument.model_validate(self._request("POST", "/v1/snooze", body))
 
     def settings(self) -> dict[str, Any]:

@@ -7,11 +7,12 @@ is committed in docs/status.schema.json and a change to it bumps ``schema_versio
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 STATUS_SCHEMA_VERSION: Literal[1] = 1
 TOKEN_HEADER = "Authorization"  # noqa: S105 - a header name, not a secret
@@ -113,8 +114,28 @@ class StatusDocument(_Model):
     gpus: list[GpuStatus]
 
 
+MAX_SNOOZE_SECONDS = 7 * 24 * 3600
+
+
 class SnoozeRequest(_Model):
-    duration_seconds: int = Field(ge=60, le=7 * 24 * 3600, description="How long to stay paused.")
+    """Snooze for a duration, or until a time (exactly one of the two)."""
+
+    duration_seconds: int | None = Field(None, ge=60, le=MAX_SNOOZE_SECONDS, description="How long to stay paused.")
+    until: datetime | None = Field(None, description="Stay paused until this time (with a UTC offset).")
+
+    @model_validator(mode="after")
+    def _one_of(self) -> SnoozeRequest:
+        if (self.duration_seconds is None) == (self.until is None):
+            raise ValueError("give either duration_seconds or until")
+        if self.until is not None and self.until.tzinfo is None:
+            raise ValueError("until needs a UTC offset, e.g. 2026-11-25T18:30:00+01:00")
+        return self
+
+    def seconds_from(self, now: datetime) -> int:
+        if self.duration_seconds is not None:
+            return self.duration_seconds
+        until = self.until or now
+        return math.ceil((until - now).total_seconds())
 
 
 class SettingsPatch(_Model):

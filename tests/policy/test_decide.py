@@ -159,7 +159,11 @@ def test_foreign_gpu_user_stops_only_its_gpu() -> None:
     result = Run(
         replace(SETTINGS, mode=WorkMode.IDLE_OR_SCHEDULE, schedule=WeeklySchedule.parse(["daily"], ZONE))
     ).step(idle(0), gpus=gpus, games=("eldenring.exe",))
-    assert only(result, 0) == (Action.STOP, Cause.GPU_IN_USE, "stopped: eldenring.exe (6.1 GiB VRAM) needs this GPU")
+    assert only(result, 0) == (
+        Action.STOP,
+        Cause.GPU_IN_USE,
+        "stopped: this GPU is in use — eldenring.exe (6.1 GiB VRAM)",
+    )
     assert only(result, 1)[0] is Action.WORK
 
 
