@@ -25,8 +25,11 @@ test:
 docs: venv
 	$(BIN)/python docs/generate.py
 
+# The figures go to docs/benchmarks.md with the machine they ran on (about 10 minutes).
 bench: venv
-	$(BIN)/python bench/agent_startup.py --write docs/benchmarks.md
+	cd bench && ../$(BIN)/python agent_startup.py --write ../docs/benchmarks.md
+	cd bench && ../$(BIN)/python input_latency.py --trials 60 --write ../docs/benchmarks.md
+	cd bench && ../$(BIN)/python sampling_overhead.py --seconds 60 --write ../docs/benchmarks.md
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -111,11 +111,13 @@ class WorkEngine:
         self._sleep_inhibitor = sleep_inhibitor
         self._power_journal = power_journal or PowerLimitJournal(None)
         self._busy_gpus: frozenset[int] = frozenset()
+        self._settings = settings
         self.apply_settings(settings)
 
     # -- configuration ------------------------------------------------------------------------------
 
     def apply_settings(self, settings: Settings) -> None:
+        previous_cap = self._settings.gpu.power_limit_percent
         self._settings = settings
         self._policy: PolicySettings = policy_settings(settings)
         games = settings.games
@@ -126,6 +128,12 @@ class WorkEngine:
             self._activity.set_pause_processes(
                 games.pause_processes if games.pause_processes is not None else DEFAULT_PAUSE_PROCESSES
             )
+        if settings.gpu.power_limit_percent != previous_cap:  # a new cap applies to GPUs working now
+            for decision in self._decisions.values():
+                if decision.action is Action.WORK:
+                    if decision.index in self._power_limited:
+                        self.restore_power_limit(decision.index)
+                    self._apply_power_limit(decision)
 
     @property
     def policy(self) -> PolicySettings:
@@ -185,6 +193,10 @@ class WorkEngine:
             self._activity_sample = self._activity.sample()
 
     # -- deciding (on the event loop) -------------------------------------------------------------------
+
+    @property
+    def has_gpus(self) -> bool:
+        return bool(self._discovery.gpus)
 
     @property
     def working(self) -> bool:

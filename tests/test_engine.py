@@ -241,3 +241,16 @@ def test_a_clean_hand_back_leaves_no_journal(tmp_path: Path) -> None:
     presence.set(idle_s=0.1)
     tick(engine)
     assert journal.entries() == {}
+
+
+def test_changing_the_power_cap_applies_to_gpus_working_now() -> None:
+    engine, backend, _, _ = make_engine(gpus=1)
+    default_w = backend.discover().gpus[0].power_limits.default_w
+    assert default_w is not None
+    tick(engine)
+    engine.apply_settings(validate_settings({"gpu": {"power_limit_percent": 80}}, source="test"))
+    assert backend.gpu(0).power_limit_w == default_w * 0.8
+    engine.apply_settings(validate_settings({"gpu": {"power_limit_percent": 50}}, source="test"))
+    assert backend.gpu(0).power_limit_w == default_w * 0.5
+    engine.apply_settings(Settings())
+    assert backend.gpu(0).power_limit_w == default_w

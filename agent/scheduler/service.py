@@ -2,9 +2,9 @@
 
 APScheduler 3 plans its timers on the event loop, whose clock is monotonic and stops while the
 machine sleeps: a window boundary planned before a suspend would fire late by the length of the
-sleep. Each GPU tick therefore compares wall-clock and monotonic time; when they drift apart (a
-suspend, a hibernation, a clock change) every window is re-planned and the policy re-evaluated at
-once.
+sleep. Each presence tick (the one job that always runs) therefore compares wall-clock and
+monotonic time; when they drift apart (a suspend, a hibernation, a clock change) every window is
+re-planned and the policy re-evaluated at once.
 """
 
 from __future__ import annotations
@@ -76,8 +76,11 @@ class WorkScheduler:
             asyncio.to_thread(self._engine.read_presence),
         )
         self._engine.evaluate()
-        self._add_interval(self._gpu_tick, "sample-gpus", GPU_INTERVAL_S)
-        self._add_interval(self._activity_tick, "sample-activity", ACTIVITY_INTERVAL_S)
+        if self._engine.has_gpus:
+            self._add_interval(self._gpu_tick, "sample-gpus", GPU_INTERVAL_S)
+            self._add_interval(self._activity_tick, "sample-activity", ACTIVITY_INTERVAL_S)
+        else:
+            log.info("No GPU to share: GPU and game sampling stay off")
         self._presence_interval_s = self._wanted_presence_interval()
         self._add_interval(self._presence_tick, PRESENCE_JOB, self._presence_interval_s)
         self._scheduler.start()
@@ -93,7 +96,6 @@ class WorkScheduler:
     # -- jobs ------------------------------------------------------------------------------------------------
 
     async def _gpu_tick(self) -> None:
-        self.check_clock()
         await asyncio.to_thread(self._engine.read_gpus)
         self._engine.evaluate()
         for listener in self._gpu_tick_listeners:
@@ -104,6 +106,7 @@ class WorkScheduler:
         self._engine.evaluate()
 
     async def _presence_tick(self) -> None:
+        self.check_clock()
         await asyncio.to_thread(self._engine.read_presence)
         self._engine.evaluate()
         self._adapt_presence_interval()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
 
 import pytest
 
@@ -17,7 +16,6 @@ from tests.sensors.dbus_mocks import (
     LOGIN1,
     SESSION_IFACE,
     USER_IFACE,
-    BusType,
     PrivateDBus,
     add_session,
     by_pid_returns,
@@ -26,25 +24,12 @@ from tests.sensors.dbus_mocks import (
     logind_mock,
     mock_interface,
     mutter,
-    private_bus,
     screensaver,
     set_properties,
     template,
 )
 
 UID = 4242
-
-
-@pytest.fixture
-def session_bus() -> Iterator[PrivateDBus]:
-    with private_bus(BusType.SESSION) as bus:
-        yield bus
-
-
-@pytest.fixture
-def system_bus() -> Iterator[PrivateDBus]:
-    with private_bus(BusType.SYSTEM) as bus:
-        yield bus
 
 
 def client(bus: PrivateDBus) -> DBusClient:

@@ -13,7 +13,6 @@ from sparecycles.agent.sensors.user.factory import create_presence_source
 from sparecycles.agent.sensors.user.model import NullPresenceSource, PresenceSource
 from sparecycles.agent.sensors.user.windows import WindowsPresenceSource, WindowsUnavailable, WindowsUserCalls
 from tests.sensors.dbus_mocks import (
-    BusType,
     PrivateDBus,
     add_session,
     by_pid_returns,
@@ -21,7 +20,6 @@ from tests.sensors.dbus_mocks import (
     lock_session,
     logind_mock,
     mutter,
-    private_bus,
     screensaver,
     template,
 )
@@ -36,18 +34,6 @@ NO_SYSTEM_BUS = "unix:path=/nonexistent/system_bus_socket"
 def xsession(tmp_path_factory: pytest.TempPathFactory) -> Iterator[XSession]:
     with x_session(tmp_path_factory.mktemp("factory-x11-home")) as session:
         yield session
-
-
-@pytest.fixture
-def session_bus() -> Iterator[PrivateDBus]:
-    with private_bus(BusType.SESSION) as bus:
-        yield bus
-
-
-@pytest.fixture
-def system_bus() -> Iterator[PrivateDBus]:
-    with private_bus(BusType.SYSTEM) as bus:
-        yield bus
 
 
 def absent_display() -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
 
 import pytest
 
@@ -17,16 +16,10 @@ from sparecycles.agent.system.sleep_inhibitor import (
     WindowsSleepInhibitor,
     create_sleep_inhibitor,
 )
-from tests.sensors.dbus_mocks import BusType, PrivateDBus, private_bus, template
+from tests.sensors.dbus_mocks import PrivateDBus, template
 from tests.sensors.xsession import wait_until
 
 MANAGER_IFACE = "org.freedesktop.login1.Manager"
-
-
-@pytest.fixture
-def system_bus() -> Iterator[PrivateDBus]:
-    with private_bus(BusType.SYSTEM) as bus:
-        yield bus
 
 
 def held(inhibitor: SleepInhibitor) -> bool:
