@@ -1,0 +1,1 @@
+"""The job runtime: containers from strangers, sandboxed, frozen or stopped the instant the policy says so."""
