@@ -21,6 +21,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from sparecycles.durations import parse_duration
 from sparecycles.fileio import atomic_write_text
 from sparecycles.schedule import RULE_EXAMPLES, ScheduleError, parse_rule
+from sparecycles.sizes import parse_size
 
 LogLevel = Literal["debug", "info", "warning", "error"]
 
@@ -62,6 +63,18 @@ def _schedule_rules(rules: list[str]) -> list[str]:
                 message += f"; write rules like {RULE_EXAMPLES}"
             raise ValueError(message) from None
     return rules
+
+
+def _size_between(low: str, high: str) -> Callable[[str], str]:
+    low_bytes, high_bytes = parse_size(low), parse_size(high)
+
+    def check(value: str) -> str:
+        size = parse_size(value)  # its ValueError already shows the accepted form
+        if not low_bytes <= size <= high_bytes:
+            raise ValueError(f"must be from {low} to {high}")
+        return value
+
+    return check
 
 
 IdleThreshold = Annotated[str, AfterValidator(_duration_between("5s", "24h"))]
@@ -138,6 +151,35 @@ class GamesSettings(_Section):
     )
 
 
+class JobsSettings(_Section):
+    allowed_registries: list[str] = Field(
+        ["docker.io", "ghcr.io", "nvcr.io", "quay.io"],
+        description="Registries (or registry/organisation) job images may come from; others are refused.",
+    )
+    egress: Literal["never", "per_job"] = Field(
+        "never", description="Network for jobs: 'never', or 'per_job' (only the host:port pairs a job declares)."
+    )
+    max_cpus: float | None = Field(None, gt=0, le=1024, description="CPU cores one job may use (unset: all but one).")
+    max_memory: Annotated[str, AfterValidator(_size_between("256MiB", "4TiB"))] | None = Field(
+        None, description="Memory one job may use, e.g. '16GiB' (unset: half of this computer's memory)."
+    )
+    max_runtime: Annotated[str, AfterValidator(_duration_between("1m", "7d"))] = Field(
+        "24h", description="Longest run time a job may ask for."
+    )
+    max_output: Annotated[str, AfterValidator(_size_between("1MiB", "1TiB"))] = Field(
+        "10GiB", description="Largest output a job may leave."
+    )
+    image_cache: Annotated[str, AfterValidator(_size_between("1GiB", "10TiB"))] = Field(
+        "50GiB", description="Disk space for job images; the least recently used are removed beyond it."
+    )
+    download_rate_limit: Annotated[str, AfterValidator(_size_between("64KiB", "100GiB"))] | None = Field(
+        None, description="Cap on input downloads, per second, e.g. '10MiB' (unset: no cap)."
+    )
+    allow_metered_downloads: bool = Field(
+        False, description="Download images and inputs on a metered connection (a phone hotspot) too."
+    )
+
+
 class MarketplaceSettings(_Section):
     url: str | None = Field(
         None,
@@ -160,6 +202,7 @@ class Settings(_Section):
     schedule: ScheduleSettings = ScheduleSettings()
     gpu: GpuSettings = GpuSettings()
     games: GamesSettings = GamesSettings()
+    jobs: JobsSettings = JobsSettings()
     marketplace: MarketplaceSettings = MarketplaceSettings()
 
 
