@@ -1,7 +1,7 @@
 """Regenerate the committed API documents from the code: `make docs`.
 
-docs/status.schema.json describes `sparecycles status --json`; docs/control-api.openapi.json is
-the agent's control API. Tests fail when either is stale.
+docs/status.schema.json describes `sparecycles status --json`, docs/job-spec.schema.json a job
+spec, docs/control-api.openapi.json the agent's control API. Tests fail when any is stale.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import Any
 
 from sparecycles.agent.api.server import ControlService, create_app
 from sparecycles.control.models import StatusDocument
+from sparecycles.protocol.jobs import JobSpec
 
 DOCS = Path(__file__).resolve().parent
 
@@ -27,6 +28,10 @@ def main() -> None:
     schema["$id"] = "https://sparecycles.dev/schemas/status-v1.json"
     schema["description"] = "Output of `sparecycles status --json`. Fields are only added within a schema_version."
     _write("status.schema.json", schema)
+    job_schema = JobSpec.model_json_schema()
+    job_schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    job_schema["description"] = "A SpareCycles job spec (see examples/job.json). Unknown fields are refused."
+    _write("job-spec.schema.json", job_schema)
     service: ControlService = None  # type: ignore[assignment]  # the document never calls the service
     _write("control-api.openapi.json", create_app(service, "x" * 43).openapi())
 

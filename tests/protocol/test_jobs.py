@@ -410,3 +410,18 @@ def test_inline_inputs_together_are_capped() -> None:
 def test_colliding_input_paths_are_refused(first: str, second: str) -> None:
     message = _error({"image": IMAGE, "inputs": [_inline(b"1", second), _inline(b"2", first), _inline(b"3", "a-b")]})
     assert f"inputs '{first}' and '{second}' collide" in message
+
+
+def test_readme_shows_the_example_job_and_the_schema_is_current() -> None:
+    import json as json_module
+    from pathlib import Path
+
+    from sparecycles.protocol.jobs import JobSpec
+
+    root = Path(__file__).resolve().parents[2]
+    example = json_module.loads((root / "examples" / "job.json").read_text())
+    readme = (root / "README.md").read_text()
+    shown = json_module.loads(readme.split("```json\n", 1)[1].split("```", 1)[0])
+    assert shown == example
+    committed = json_module.loads((root / "docs" / "job-spec.schema.json").read_text())
+    assert committed["properties"] == JobSpec.model_json_schema()["properties"], "run `make docs`"
