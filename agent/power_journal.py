@@ -12,7 +12,7 @@ import json
 import logging
 from pathlib import Path
 
-from sparecycles.fileio import atomic_write_text
+from sparecycles.fileio import atomic_write_text, read_number_map
 
 log = logging.getLogger(__name__)
 
@@ -25,11 +25,8 @@ class PowerLimitJournal:
         if self._path is None:
             return {}
         try:
-            data = json.loads(self._path.read_text(encoding="utf-8"))
-            return {str(uuid): float(watts) for uuid, watts in data.items()}
-        except FileNotFoundError:
-            return {}
-        except (ValueError, AttributeError, TypeError, OSError) as exc:
+            return read_number_map(self._path)
+        except ValueError as exc:
             log.warning("Ignoring the unreadable power-limit journal %s: %s", self._path, exc)
             return {}
 

@@ -32,16 +32,24 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
-def _duration_between(low: str, high: str) -> Callable[[str], str]:
-    low_s, high_s = parse_duration(low), parse_duration(high)
+def _between(parse: Callable[[str], int], low: str, high: str) -> Callable[[str], str]:
+    """A validator for a text value (a duration, a size) that ``parse`` reads, within [low, high]."""
+    low_value, high_value = parse(low), parse(high)
 
     def check(value: str) -> str:
-        seconds = parse_duration(value)  # its ValueError already shows the accepted form
-        if not low_s <= seconds <= high_s:
+        if not low_value <= parse(value) <= high_value:  # parse's ValueError already shows the accepted form
             raise ValueError(f"must be from {low} to {high}")
         return value
 
     return check
+
+
+def _duration_between(low: str, high: str) -> Callable[[str], str]:
+    return _between(parse_duration, low, high)
+
+
+def _size_between(low: str, high: str) -> Callable[[str], str]:
+    return _between(parse_size, low, high)
 
 
 def _time_zone(value: str) -> str:
@@ -63,18 +71,6 @@ def _schedule_rules(rules: list[str]) -> list[str]:
                 message += f"; write rules like {RULE_EXAMPLES}"
             raise ValueError(message) from None
     return rules
-
-
-def _size_between(low: str, high: str) -> Callable[[str], str]:
-    low_bytes, high_bytes = parse_size(low), parse_size(high)
-
-    def check(value: str) -> str:
-        size = parse_size(value)  # its ValueError already shows the accepted form
-        if not low_bytes <= size <= high_bytes:
-            raise ValueError(f"must be from {low} to {high}")
-        return value
-
-    return check
 
 
 IdleThreshold = Annotated[str, AfterValidator(_duration_between("5s", "24h"))]

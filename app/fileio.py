@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -31,3 +32,22 @@ def atomic_write_text(path: Path, text: str, *, mode: int | None = None) -> None
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
+
+
+def read_number_map(path: Path) -> dict[str, float]:
+    """A small state file holding ``{"name": number}``; {} when it does not exist.
+
+    Raises ValueError when the file is damaged, so the caller can say what it does instead.
+    """
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(str(exc)) from None
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    try:
+        return {str(key): float(value) for key, value in data.items()}
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"not all values are numbers ({exc})") from None

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from sparecycles.fileio import atomic_write_text
+from sparecycles.fileio import atomic_write_text, read_number_map
 
 log = logging.getLogger(__name__)
 
@@ -62,11 +62,8 @@ class ImageCache:
 
     def _index(self) -> dict[str, float]:
         try:
-            data = json.loads(self._index_file.read_text(encoding="utf-8"))
-            return {str(reference): float(used) for reference, used in data.items()}
-        except FileNotFoundError:
-            return {}
-        except (ValueError, AttributeError, TypeError, OSError) as exc:
+            return read_number_map(self._index_file)
+        except ValueError as exc:
             log.warning("Starting a new image index: %s was unreadable (%s)", self._index_file, exc)
             return {}
 

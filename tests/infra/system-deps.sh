@@ -6,7 +6,7 @@
 set -euo pipefail
 packages=(
   python3-venv
-  docker.io busybox-static
+  docker.io docker-registry busybox-static
   dbus dbus-x11 gnome-keyring
   xvfb xdotool x11-utils openbox wmctrl
   build-essential pkg-config libdbus-1-dev libglib2.0-dev libgirepository1.0-dev libcairo2-dev gir1.2-glib-2.0
