@@ -30,6 +30,7 @@ bench: venv
 	cd bench && ../$(BIN)/python agent_startup.py --write ../docs/benchmarks.md
 	cd bench && ../$(BIN)/python input_latency.py --trials 60 --write ../docs/benchmarks.md
 	cd bench && ../$(BIN)/python sampling_overhead.py --seconds 60 --write ../docs/benchmarks.md
+	cd bench && ../$(BIN)/python job_latency.py --trials 30 --write ../docs/benchmarks.md  # needs dockerd
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
