@@ -18,6 +18,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +35,13 @@ from sparecycles.agent.jobs.sandbox import (
     LABEL_AGENT,
     LABEL_JOB,
     LABEL_ROLE,
+    ROLE_HOLDER,
+    ROLE_INPUT,
+    ROLE_OUTPUT,
     ContainerPlan,
     GpuMode,
     ImageReference,
+    ScratchVolumes,
     container_options,
     parse_image_reference,
 )
@@ -85,6 +90,7 @@ def connect(base_url: str | None = None, *, timeout_s: float = 60) -> Any:
     from docker.errors import DockerException
 
     address = engine_address(base_url)
+    client: Any = None
     try:
         if base_url:
             client = docker.DockerClient(base_url=base_url, timeout=timeout_s, max_pool_size=_POOL_SIZE)
@@ -93,6 +99,8 @@ def connect(base_url: str | None = None, *, timeout_s: float = 60) -> Any:
         client.ping()
     except (DockerException, OSError) as exc:
         logger.info("Docker engine at %s did not answer: %s", address, exc)
+        if client is not None:  # its half-open sockets would otherwise linger until collected
+            client.close()
         raise unreachable_error(address, exc) from None
     return client
 
@@ -331,6 +339,41 @@ class ContainerRunner:
         self._gpu_mode = mode
         return mode
 
+    def adopt(self, plan: ContainerPlan, container_id: str) -> JobContainer:
+        """Take charge again of a job's container that outlived the agent (crash recovery).
+
+        Its scratch holder must still run (found by the job's labels), or the outputs are gone. A container
+        that still runs is followed as if just started, its run time counted from when the engine started it
+        (time paused before the crash counts as run); one that has ended is handed back ended, with its logs.
+        """
+        from docker.errors import NotFound
+
+        with self.engine_calls(f"adopt the container of job {plan.job_id}"):
+            try:
+                container = self._client.containers.get(container_id)
+            except NotFound:
+                raise ContainerStateError(f"the container of job {plan.job_id} no longer exists") from None
+            labels = container.attrs.get("Config", {}).get("Labels") or {}
+            if labels.get(LABEL_AGENT) != self.agent_id or labels.get(LABEL_JOB) != plan.job_id:
+                raise ContainerStateError(f"container {container.short_id} is not job {plan.job_id} of this agent")
+            volumes: dict[str, str] = {}
+            holder: Any = None
+            for found in self.find_labelled():
+                if found.job_id != plan.job_id:
+                    continue
+                if found.kind == "volume":
+                    volumes[found.role] = found.id
+                elif found.role == ROLE_HOLDER and found.state == "running":
+                    holder = self._client.containers.get(found.id)
+            if holder is None or ROLE_INPUT not in volumes or ROLE_OUTPUT not in volumes:
+                raise ContainerStateError(f"the scratch area of job {plan.job_id} is gone")
+            scratch = Scratch(self._client, plan, ScratchVolumes(volumes[ROLE_INPUT], volumes[ROLE_OUTPUT]))
+            scratch.holder = holder
+            job = JobContainer(self, plan, container, scratch)
+            job._attach(container.attrs.get("State") or {})
+        logger.info("Adopted container %s of job %s", container.short_id, plan.job_id)
+        return job
+
     def find_labelled(self) -> list[LabelledResource]:
         """Every container and volume this agent labelled, whatever their state (for crash recovery)."""
         label = f"{LABEL_AGENT}={self.agent_id}"
@@ -379,6 +422,16 @@ class ContainerRunner:
                         self._client.api.remove_volume(found.id, force=True)
                     removed += 1
         return removed
+
+
+def _engine_time(text: str) -> float:
+    """Seconds since the epoch of the engine's RFC 3339 time (nanoseconds cut to microseconds); now if unreadable."""
+    match = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)", text)
+    if match is None:
+        return time.time()
+    zone = "+00:00" if match[3] == "Z" else match[3]
+    fraction = (match[2] or "0")[:6].ljust(6, "0")
+    return datetime.fromisoformat(f"{match[1]}.{fraction}{zone}").timestamp()
 
 
 def _pull_failure(reference: ImageReference, text: str) -> ImageError:
@@ -474,6 +527,25 @@ class JobContainer:
             with self._lock:
                 self._started_at = time.monotonic()
             self._log_stream = self._runner.client.api.logs(self.id, stream=True, follow=True)
+        self._spawn(self._follow_logs, "logs")
+        self._spawn(self._await_exit, "wait")
+
+    def _attach(self, state: dict[str, Any]) -> None:
+        """Follow a container that was started before this handle existed (see :meth:`ContainerRunner.adopt`)."""
+        started = _engine_time(str(state.get("StartedAt", "")))
+        now = time.monotonic()
+        if not state.get("Running"):  # it ended while nobody watched: keep what it said, report its exit
+            ran = max(0.0, _engine_time(str(state.get("FinishedAt", ""))) - started)
+            with self._lock:
+                self._started_at, self._ended_at = now - ran, now
+            self.logs.append(self._runner.client.api.logs(self.id, stream=False))
+            self._exited.set()
+            return
+        with self._lock:
+            self._started_at = now - max(0.0, time.time() - started)
+            if state.get("Paused"):
+                self._paused_since = now
+        self._log_stream = self._runner.client.api.logs(self.id, stream=True, follow=True)
         self._spawn(self._follow_logs, "logs")
         self._spawn(self._await_exit, "wait")
 
