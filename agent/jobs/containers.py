@@ -40,12 +40,12 @@ from sparecycles.agent.jobs.sandbox import (
     ROLE_OUTPUT,
     ContainerPlan,
     GpuMode,
-    ImageReference,
     ScratchVolumes,
     container_options,
     parse_image_reference,
 )
 from sparecycles.agent.jobs.scratch import InputFiles, OutputFile, Scratch
+from sparecycles.protocol.jobs import ImageReference
 
 logger = logging.getLogger(__name__)
 

@@ -17,6 +17,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from sparecycles.agent.jobs.errors import InvalidPlanError
+from sparecycles.protocol.jobs import ImageReference, parse_image, runtime_env_reason
 
 INPUT_DIR = "/job/input"
 OUTPUT_DIR = "/job/output"
@@ -58,52 +59,21 @@ _USER = re.compile(r"([0-9]{1,10}):([0-9]{1,10})")
 _ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _GPU_UUID = re.compile(r"(?:GPU|MIG)-[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
 _NETWORK = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
-_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_IMAGE = re.compile(
-    r"(?P<registry>(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)(?::[0-9]{1,5})?)"
-    rf"/(?P<repository>{_COMPONENT}(?:/{_COMPONENT})*)"
-    r"@(?P<digest>sha256:[a-f0-9]{64})"
-)
-
-
-@dataclass(frozen=True)
-class ImageReference:
-    """An image named by registry, repository and content digest: the only kind a job may run."""
-
-    registry: str
-    repository: str
-    digest: str
-
-    @property
-    def name(self) -> str:
-        return f"{self.registry}/{self.repository}"
-
-    @property
-    def canonical(self) -> str:
-        return f"{self.name}@{self.digest}"
-
-    @property
-    def repo_digests(self) -> frozenset[str]:
-        """The spellings under which Docker lists this image in RepoDigests (Docker Hub's are shortened)."""
-        names = {self.name}
-        if self.registry in ("docker.io", "index.docker.io"):
-            short = self.repository.removeprefix("library/")
-            names |= {short, f"docker.io/{self.repository}"}
-        return frozenset(f"{name}@{self.digest}" for name in names)
 
 
 def parse_image_reference(reference: str) -> ImageReference:
-    """Accept only ``host[:port]/repository@sha256:<64 hex>``: a registry named in full, pinned by digest."""
-    match = _IMAGE.fullmatch(reference)
-    if match is None:
-        raise InvalidPlanError(
-            f"image {reference!r} is not pinned by digest: name it as registry/repository@sha256:<64 hex digits>"
-        )
-    registry = match["registry"]
-    host = registry.rsplit(":", 1)[0] if not registry.startswith("[") else registry
-    if "." not in host and ":" not in registry and host != "localhost":
-        raise InvalidPlanError(f"image {reference!r} does not name its registry (write docker.io/{reference} for Hub)")
-    return ImageReference(registry, match["repository"], match["digest"])
+    """Accept only ``host[:port]/repository@sha256:<64 hex>``: a registry named in full, pinned by digest.
+
+    The spelling rules are the job spec's (:func:`sparecycles.protocol.jobs.parse_image`); a plan also
+    insists on the canonical spelling, so what is pulled is exactly what was checked.
+    """
+    try:
+        parsed = parse_image(reference)
+    except ValueError as exc:
+        raise InvalidPlanError(str(exc)) from None
+    if parsed.canonical != reference:
+        raise InvalidPlanError(f"image {reference!r} is not written in full: name it as {parsed.canonical}")
+    return parsed
 
 
 def parse_user(user: str) -> tuple[int, int]:
@@ -115,16 +85,6 @@ def parse_user(user: str) -> tuple[int, int]:
     if uid == 0 or gid == 0:
         raise InvalidPlanError(f"user {user!r} is root or in the root group; jobs never run as root")
     return uid, gid
-
-
-def runtime_env_reason(name: str) -> str | None:
-    """Why a variable may not come from a job: the NVIDIA runtime reads these on the host to pick GPUs."""
-    upper = name.upper()
-    if upper.startswith("NVIDIA_"):
-        return "NVIDIA_* variables choose GPUs on the host; the agent sets them"
-    if upper == "CUDA_VERSION":
-        return "CUDA_VERSION marks a legacy image, to which the NVIDIA runtime gives every GPU"
-    return None
 
 
 @dataclass(frozen=True)

@@ -71,9 +71,22 @@ class ImageReference:
     digest: str  # "sha256:<64 hex digits>"
 
     @property
+    def name(self) -> str:
+        return f"{self.registry}/{self.repository}"
+
+    @property
     def canonical(self) -> str:
         """The fully qualified reference to pull: ``registry/repository@sha256:…``."""
-        return f"{self.registry}/{self.repository}@{self.digest}"
+        return f"{self.name}@{self.digest}"
+
+    @property
+    def repo_digests(self) -> frozenset[str]:
+        """The spellings under which Docker lists this image in RepoDigests (Docker Hub's are shortened)."""
+        names = {self.name}
+        if self.registry == DOCKER_HUB:
+            short = self.repository.removeprefix("library/")
+            names |= {short, f"docker.io/{self.repository}"}
+        return frozenset(f"{name}@{self.digest}" for name in names)
 
 
 def check_registry_host(text: str) -> str:
