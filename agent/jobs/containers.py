@@ -189,7 +189,8 @@ class ContainerRunner:
     """Runs jobs' containers on one Docker engine, labelled as this agent's.
 
     ``holder_image`` is a digest-pinned image with POSIX ``sleep`` and ``stat`` (a busybox, for instance)
-    that keeps each job's scratch volumes mounted; ``allowed_registries`` (host[:port] names), when
+    that keeps each job's scratch volumes mounted; without one, each job's own image holds its volumes
+    (most images have both tools, and nothing more is pulled); ``allowed_registries`` (host[:port] names), when
     given, is the only place images may come from (an entry may narrow a registry to a path: ghcr.io/acme).
     """
 
@@ -198,7 +199,7 @@ class ContainerRunner:
         client: Any,
         *,
         agent_id: str,
-        holder_image: str,
+        holder_image: str | None = None,
         engine_address: str = DEFAULT_ENGINE_ADDRESS,
         allowed_registries: Collection[str] | None = None,
         log_buffer_bytes: int = 256 * KIB,
@@ -206,7 +207,8 @@ class ContainerRunner:
         usage_poll_interval_s: float = 2.0,
         gpu_mode: GpuMode | None = None,
     ) -> None:
-        parse_image_reference(holder_image)
+        if holder_image is not None:
+            parse_image_reference(holder_image)
         self._client = client
         self.agent_id = agent_id
         self.holder_image = holder_image
@@ -307,10 +309,12 @@ class ContainerRunner:
             image_id = self._verified_image_id(reference)
             if image_id is None:
                 raise ImageError(f"image {plan.image} is not pulled yet (or not with that digest); pull it first")
-            self._ensure_image(parse_image_reference(self.holder_image), None)  # the agent's own choice
+            holder_image = self.holder_image or plan.image
+            if self.holder_image is not None:
+                self._ensure_image(parse_image_reference(self.holder_image), None)  # the agent's own choice
             gpu_mode = self._detect_gpu_mode() if plan.gpu_uuids else "nvidia"
             scratch = Scratch.create(
-                self._client, plan, agent_id=self.agent_id, holder_image=self.holder_image, inputs=inputs
+                self._client, plan, agent_id=self.agent_id, holder_image=holder_image, inputs=inputs
             )
             try:
                 options = container_options(plan, scratch.volumes, agent_id=self.agent_id, gpu_mode=gpu_mode)

@@ -6,6 +6,7 @@ import hashlib
 import http.server
 import logging
 import os
+import secrets
 import shutil
 import threading
 import time
@@ -55,6 +56,25 @@ def plan(image: str, command: tuple[str, ...], **overrides: Any) -> ContainerPla
         "max_output_bytes": 1 * MIB,
     }
     return ContainerPlan(**(fields | overrides))  # fmt: skip
+
+
+def test_without_a_holder_image_the_jobs_own_image_holds_its_scratch(
+    docker_client: Any, busybox_image: str, tmp_path: Path
+) -> None:
+    runner = ContainerRunner(docker_client, agent_id=f"test-{secrets.token_hex(4)}", poll_interval_s=0.05)
+    try:
+        runner.pull(busybox_image)
+        script = "echo 42 > /job/output/answer.txt"
+        with runner.create(plan(busybox_image, ("sh", "-c", script))) as job:
+            job.start()
+            assert job.wait(run_time_limit_s=30).exit_code == 0, job.logs.text()
+            (output,) = job.collect_outputs(tmp_path / "out")
+        assert output.path == "answer.txt"
+        assert output.sha256 == hashlib.sha256(b"42\n").hexdigest()
+    finally:
+        leftovers = runner.find_labelled()
+        runner.remove_leftovers()
+    assert not leftovers
 
 
 def cpu_time_ns(job: Any) -> int:
