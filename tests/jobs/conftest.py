@@ -159,8 +159,27 @@ def remove_local_image(client: Any, reference: str) -> None:
         client.api.remove_image(image_id, force=True)
 
 
+@pytest.fixture(scope="session")
+def docker_exec_works(docker_client: Any, busybox_image: str) -> None:
+    """`docker exec` must run inside the container's own root: the runner measures a job's output volume
+    that way. A Docker engine running inside a chroot (as in `../shared/tools/fresh-run`) starts exec'd
+    processes in the wrong root; there the container tests are skipped with that reason, not failed."""
+    docker_client.images.pull(busybox_image)
+    container = docker_client.containers.run(busybox_image, ["sleep", "30"], detach=True, network_disabled=True)
+    try:
+        seen = container.exec_run(["cat", "/etc/passwd"]).output
+    finally:
+        container.remove(force=True)
+        remove_local_image(docker_client, busybox_image)  # later pulls stay real
+    if seen != PASSWD:
+        pytest.skip(
+            "`docker exec` does not run inside the container's root on this engine (a dockerd inside a chroot?); "
+            "the job runner needs it to measure output volumes"
+        )
+
+
 @pytest.fixture
-def runner(docker_client: Any, busybox_image: str) -> Iterator[ContainerRunner]:
+def runner(docker_client: Any, busybox_image: str, docker_exec_works: None) -> Iterator[ContainerRunner]:
     """A runner with an agent id of its own; whatever a test leaves labelled is removed, and fails the test."""
     runner = ContainerRunner(
         docker_client,

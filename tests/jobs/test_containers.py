@@ -59,7 +59,7 @@ def plan(image: str, command: tuple[str, ...], **overrides: Any) -> ContainerPla
 
 
 def test_without_a_holder_image_the_jobs_own_image_holds_its_scratch(
-    docker_client: Any, busybox_image: str, tmp_path: Path
+    docker_client: Any, busybox_image: str, docker_exec_works: None, tmp_path: Path
 ) -> None:
     runner = ContainerRunner(docker_client, agent_id=f"test-{secrets.token_hex(4)}", poll_interval_s=0.05)
     try:
