@@ -16,6 +16,7 @@ from typing import Any
 
 from sparecycles.agent.engine import WorkEngine
 from sparecycles.agent.events import EventBus
+from sparecycles.agent.jobs.service import JobService
 from sparecycles.agent.policy.model import OwnerControls
 from sparecycles.agent.scheduler.service import WorkScheduler
 from sparecycles.agent.sensors.gpu.simulated import SimulatedGpuBackend
@@ -23,6 +24,7 @@ from sparecycles.agent.settings_store import SettingsStore
 from sparecycles.agent.status import build_status
 from sparecycles.config import Settings
 from sparecycles.control.models import AgentEvent, EventType, StatusDocument
+from sparecycles.protocol.job_refusal import JobRefused
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,7 @@ class AgentController:
         request_stop: Callable[[], None],
         scheduler: WorkScheduler | None = None,
         simulated: SimulatedGpuBackend | None = None,
+        job_service: JobService | None = None,
         clock: Clock = utc_now,
     ) -> None:
         self._version = version
@@ -57,6 +60,7 @@ class AgentController:
         self._request_stop = request_stop
         self._scheduler = scheduler
         self._simulated = simulated
+        self._job_service = job_service
         self._clock = clock
         self._started_at = clock()
         self._stopping = False
@@ -74,6 +78,7 @@ class AgentController:
             snapshot=self._engine.snapshot(),
             work_mode=self._settings.current.work.mode,
             zone=self._engine.policy.zone,
+            jobs_problem=self._job_service.problem if self._job_service is not None else None,
             stopping=self._stopping,
         )
 
@@ -128,6 +133,17 @@ class AgentController:
         simulation = self._simulation()
         simulation.script_from_dict(index, changes)
         return simulation.state_dict()
+
+    def _jobs_service(self) -> JobService:
+        if self._job_service is None:
+            raise JobRefused("refused: this agent does not run jobs")
+        return self._job_service
+
+    def submit_job(self, spec: dict[str, Any]) -> str:
+        return self._jobs_service().submit(spec)
+
+    def jobs(self) -> list[dict[str, Any]]:
+        return self._job_service.jobs() if self._job_service is not None else []
 
     def request_shutdown(self) -> None:
         log.info("Shutdown requested through the control API")

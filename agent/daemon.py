@@ -25,6 +25,7 @@ from sparecycles.agent.controller import AgentController
 from sparecycles.agent.engine import WorkEngine
 from sparecycles.agent.events import EventBus
 from sparecycles.agent.instance_lock import InstanceLock
+from sparecycles.agent.jobs.service import create_job_service
 from sparecycles.agent.power_journal import PowerLimitJournal
 from sparecycles.agent.scheduler.service import WorkScheduler
 from sparecycles.agent.sensors.activity import ActivitySensor
@@ -140,12 +141,14 @@ async def _serve(
         power_journal=PowerLimitJournal(None if simulation else paths.state_dir / "power-limits.json"),
     )
     scheduler = WorkScheduler(engine)
+    jobs = create_job_service(state_dir=paths.state_dir, engine=engine, settings=lambda: store.current)
     bus = EventBus()
     controller = AgentController(
         version=sparecycles.__version__,
         engine=engine,
         scheduler=scheduler,
         simulated=simulation,
+        job_service=jobs,
         settings=store,
         bus=bus,
         request_stop=stop.set,
@@ -174,10 +177,12 @@ async def _serve(
     await scheduler.start()
     scheduler.on_gpu_tick(controller.publish_readings)
     controller.announce_status()
+    await jobs.start()  # takes back jobs a crashed agent left running (connects to Docker lazily)
 
     await stop.wait()
     log.info("Stopping")
     scheduler.shutdown()
+    await jobs.shutdown()  # no job may run ungoverned while the agent is down
     await asyncio.to_thread(engine.shutdown)  # power limits restored, sensors closed
     controller.begin_shutdown()
     server.should_exit = True

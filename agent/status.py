@@ -80,6 +80,7 @@ def build_status(
     snapshot: EngineSnapshot,
     work_mode: str | None = None,
     zone: ZoneInfo | None = None,
+    jobs_problem: str | None = None,
     stopping: bool = False,
 ) -> StatusDocument:
     gpus = [_gpu_status(gpu, snapshot.decisions.get(gpu.index), snapshot) for gpu in snapshot.discovery.gpus]
@@ -108,6 +109,7 @@ def build_status(
             fullscreen_app=presence.fullscreen_app,
         ),
         games=list(game_labels(snapshot.activity)),
+        jobs_problem=jobs_problem,
         gpu_backend=GpuBackendStatus(
             available=snapshot.discovery.available,
             kind=snapshot.discovery.backend,

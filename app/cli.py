@@ -10,6 +10,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
@@ -198,6 +199,45 @@ def snooze(
         _fail(f"{exc} (or a time of day like 18:30)", 2)
     with _agent() as client:
         _print_status(client.snooze(seconds, until=until))
+
+
+job_app = typer.Typer(help="Run job specs on this machine (a studio testing its jobs).", no_args_is_help=True)
+app.add_typer(job_app, name="job")
+
+
+@job_app.command("run")
+def job_run(
+    spec_file: Annotated[Path, typer.Argument(help="A job spec, JSON (see examples/job.json).", exists=False)],
+) -> None:
+    """Check a job spec against your limits and run it here; a refusal says why."""
+    try:
+        spec = json.loads(spec_file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        _fail(f"Cannot read {spec_file}: {exc.strerror or exc}", 2)
+    except json.JSONDecodeError as exc:
+        _fail(f"{spec_file} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})", 2)
+    if not isinstance(spec, dict):
+        _fail(f"{spec_file} must hold one JSON object: the job spec", 2)
+    with _agent() as client:
+        job_id = client.submit_job(spec)
+    out.print(f"Job {job_id} accepted. `sparecycles jobs` shows how it goes.")
+
+
+@app.command()
+def jobs(as_json: Annotated[bool, typer.Option("--json", help="Print the list as JSON.")] = False) -> None:
+    """The jobs on this machine: running ones, and those that ended since the agent started."""
+    with _agent() as client:
+        listed = client.jobs()
+    if as_json:
+        sys.stdout.write(json.dumps(listed, indent=2) + "\n")
+        return
+    if not listed:
+        out.print("No jobs yet.")
+    for job in listed:
+        reason = f" — {job['reason']}" if job.get("reason") else ""
+        out.print(f"{job['job_id']}: [bold]{job['state']}[/]{reason}", soft_wrap=True)
+        for output in job.get("outputs", []):
+            out.print(f"    {output['path']}  {output['size_bytes']} bytes  sha256 {output['sha256']}", soft_wrap=True)
 
 
 @app.command()

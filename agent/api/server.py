@@ -25,10 +25,14 @@ from sparecycles.control.models import (
     MAX_SNOOZE_SECONDS,
     AgentEvent,
     ErrorBody,
+    JobAccepted,
+    JobList,
+    JobSubmission,
     SettingsPatch,
     SnoozeRequest,
     StatusDocument,
 )
+from sparecycles.protocol.job_refusal import JobRefused
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +49,8 @@ class ControlService(Protocol):
     def request_shutdown(self) -> None: ...
     def subscribe(self) -> AsyncIterator[AgentEvent]: ...
     def simulated_gpus(self) -> dict[str, Any]: ...
+    def submit_job(self, spec: dict[str, Any]) -> str: ...
+    def jobs(self) -> list[dict[str, Any]]: ...
     def script_simulated_gpu(self, index: int, changes: dict[str, Any]) -> dict[str, Any]: ...
 
 
@@ -80,6 +86,10 @@ def create_app(service: ControlService, token: str) -> FastAPI:
     @app.exception_handler(SimulationUnavailable)
     async def _no_simulation(_request: Request, exc: SimulationUnavailable) -> JSONResponse:
         return _error(404, str(exc))
+
+    @app.exception_handler(JobRefused)
+    async def _job_refused(_request: Request, exc: JobRefused) -> JSONResponse:
+        return _error(422, str(exc))
 
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
@@ -119,6 +129,15 @@ def create_app(service: ControlService, token: str) -> FastAPI:
     async def shutdown() -> dict[str, str]:
         service.request_shutdown()
         return {"message": "The agent is shutting down."}
+
+    @app.post("/v1/jobs", response_model=JobAccepted, status_code=202, responses={422: {"model": ErrorBody}})
+    async def submit_job(submission: JobSubmission) -> JobAccepted:
+        """Run a job spec on this machine (checked first: a refusal says why, and nothing is pulled)."""
+        return JobAccepted(job_id=service.submit_job(submission.spec))
+
+    @app.get("/v1/jobs", response_model=JobList)
+    async def list_jobs() -> JobList:
+        return JobList(jobs=service.jobs())
 
     @app.get("/v1/simulation/gpus", tags=["simulation"])
     async def get_simulated_gpus() -> dict[str, Any]:

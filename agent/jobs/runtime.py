@@ -370,6 +370,12 @@ class JobRuntime:
                 job.stop_request = (JobState.PREEMPTED, f"preempted: {reason}")
         self._submit(job)
 
+    def stop_all(self, reason: str) -> None:
+        """Stop every job now, reported preempted with ``reason`` (the agent is shutting down: no job may
+        run ungoverned while nothing watches for the owner). Never blocks."""
+        for job in list(self._jobs.values()):
+            self._request_stop(job, JobState.PREEMPTED, reason)
+
     def _request_stop(self, job: _Job, state: JobState, reason: str) -> None:
         with job.lock:
             if job.stop_request is None:

@@ -15,6 +15,8 @@ from sparecycles.control.models import (
     TOKEN_HEADER,
     TOKEN_SCHEME,
     AgentEvent,
+    JobAccepted,
+    JobList,
     SettingsPatch,
     SnoozeRequest,
     StatusDocument,
@@ -119,6 +121,14 @@ class ControlClient:
         """Script a simulated GPU (agent started with --simulated-gpus): utilization, temperature..."""
         result: dict[str, Any] = self._request("PATCH", f"/v1/simulation/gpus/{index}", changes)
         return result
+
+    def submit_job(self, spec: dict[str, Any]) -> str:
+        """Run a job spec on this machine; a refusal raises AgentRequestError with the reason."""
+        accepted = JobAccepted.model_validate(self._request("POST", "/v1/jobs", {"spec": spec}))
+        return accepted.job_id
+
+    def jobs(self) -> list[dict[str, Any]]:
+        return JobList.model_validate(self._request("GET", "/v1/jobs")).jobs
 
     def shutdown(self) -> None:
         self._request("POST", "/v1/shutdown")

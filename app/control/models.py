@@ -110,6 +110,9 @@ class StatusDocument(_Model):
     work_mode: str | None = None
     presence: PresenceStatus | None = None
     games: list[str] = Field([], description="Games or GPU apps seen running (Steam, the pause list).")
+    jobs_problem: str | None = Field(
+        None, description="Why jobs cannot run now, e.g. 'Docker engine not reachable at …'; null when they can."
+    )
     gpu_backend: GpuBackendStatus
     gpus: list[GpuStatus]
 
@@ -142,6 +145,22 @@ class SettingsPatch(_Model):
     """Changes to apply: ``{"section": {"key": value}}``; ``null`` returns a key to its default."""
 
     changes: dict[str, dict[str, Any]]
+
+
+class JobSubmission(_Model):
+    """A job spec to run on this machine (see docs/job-spec.schema.json); checked by the agent."""
+
+    spec: dict[str, Any]
+
+
+class JobAccepted(_Model):
+    job_id: str
+
+
+class JobList(_Model):
+    """Running jobs first, then those that ended since the agent started."""
+
+    jobs: list[dict[str, Any]]
 
 
 class ErrorBody(_Model):

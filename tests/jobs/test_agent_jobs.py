@@ -1,0 +1,130 @@
+"""Jobs through a real agent process: `sparecycles job run`, a SIGKILL mid-job, and a graceful stop."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sparecycles.control.client import ControlClient
+from tests.conftest import RunningAgent, run_cli, start_agent
+from tests.jobs.conftest import LocalRegistry
+
+pytestmark = pytest.mark.docker
+
+
+def configure(home: Path, registry: LocalRegistry) -> None:
+    config = home / "config" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(f'[jobs]\nallowed_registries = ["{registry.host}"]\n')
+
+
+def write_spec(folder: Path, image: str, script: str, **fields: Any) -> Path:
+    spec = {"image": image, "command": ["sh", "-c", script], "max_runtime_s": 120, **fields}
+    path = folder / "job.json"
+    path.write_text(json.dumps(spec))
+    return path
+
+
+def wait_for_job(agent: RunningAgent, done: Callable[[dict[str, Any]], bool], timeout_s: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    with ControlClient(agent.endpoint) as client:
+        while time.monotonic() < deadline:
+            listed = client.jobs()
+            if listed and done(listed[0]):
+                return listed[0]
+            time.sleep(0.2)
+        raise AssertionError(f"the job did not get there: {client.jobs()}")
+
+
+def test_a_job_run_here_comes_back_with_its_outputs(
+    home: Path, local_registry: LocalRegistry, busybox_image: str, docker_exec_works: None
+) -> None:
+    configure(home, local_registry)
+    agent = start_agent(home)
+    try:
+        spec = write_spec(home.parent, busybox_image, "echo rendered > /job/output/frame.txt")
+        result = run_cli(home, "job", "run", str(spec))
+        assert result.returncode == 0, result.stderr
+        assert "accepted" in result.stdout
+        job = wait_for_job(agent, lambda j: j["state"] == "finished")
+        (output,) = job["outputs"]
+        assert output["path"] == "frame.txt"
+        assert output["sha256"] == hashlib.sha256(b"rendered\n").hexdigest()
+        assert (Path(job["outputs_dir"]) / "frame.txt").read_text() == "rendered\n"
+        assert "finished" in run_cli(home, "jobs").stdout
+    finally:
+        agent.stop()
+
+
+def test_a_refused_job_says_why_and_nothing_runs(home: Path, local_registry: LocalRegistry, busybox_image: str) -> None:
+    configure(home, local_registry)
+    agent = start_agent(home)
+    try:
+        spec = write_spec(home.parent, busybox_image, "true", privileged=True)
+        result = run_cli(home, "job", "run", str(spec))
+        assert result.returncode == 1
+        assert "refused: job asks for privileged mode" in result.stderr
+        with ControlClient(agent.endpoint) as client:
+            assert client.jobs() == []
+    finally:
+        agent.stop()
+
+
+def test_after_sigkill_the_restarted_agent_re_adopts_the_running_job(
+    home: Path, local_registry: LocalRegistry, busybox_image: str, docker_exec_works: None, docker_client: Any
+) -> None:
+    configure(home, local_registry)
+    agent = start_agent(home)
+    spec = write_spec(home.parent, busybox_image, "sleep 6; echo survived > /job/output/result.txt")
+    assert run_cli(home, "job", "run", str(spec)).returncode == 0
+    wait_for_job(agent, lambda j: j["state"] == "running")
+    agent.process.send_signal(signal.SIGKILL)
+    agent.process.wait(10)
+    assert docker_client.containers.list(filters={"label": "dev.sparecycles.role=job"})  # it outlived the agent
+    restarted = start_agent(home)
+    try:
+        job = wait_for_job(restarted, lambda j: j["state"] == "finished")
+        assert [o["path"] for o in job["outputs"]] == ["result.txt"]
+        assert (Path(job["outputs_dir"]) / "result.txt").read_text() == "survived\n"
+        assert "Re-adopted job" in (home / "logs" / "agent.log").read_text()
+    finally:
+        restarted.stop()
+
+
+def test_a_graceful_stop_stops_the_job_too(
+    home: Path, local_registry: LocalRegistry, busybox_image: str, docker_exec_works: None, docker_client: Any
+) -> None:
+    configure(home, local_registry)
+    agent = start_agent(home)
+    spec = write_spec(home.parent, busybox_image, "sleep 300")
+    assert run_cli(home, "job", "run", str(spec)).returncode == 0
+    wait_for_job(agent, lambda j: j["state"] == "running")
+    started = time.monotonic()
+    assert agent.stop() == 0
+    assert time.monotonic() - started < 10
+    labelled = docker_client.containers.list(all=True, filters={"label": "dev.sparecycles.role=job"})
+    assert labelled == []
+
+
+def test_without_a_docker_engine_the_status_says_so_and_the_agent_carries_on(home: Path) -> None:
+    agent = start_agent(home, DOCKER_HOST=f"unix://{home.parent / 'no-engine.sock'}")
+    try:
+        deadline = time.monotonic() + 20
+        with ControlClient(agent.endpoint) as client:
+            status = client.status()
+            while status.jobs_problem is None and time.monotonic() < deadline:
+                time.sleep(0.2)
+                status = client.status()
+        assert status.jobs_problem is not None
+        assert status.jobs_problem.startswith("Docker engine not reachable")
+        assert "sudo systemctl start docker" in status.jobs_problem
+        assert agent.process.poll() is None
+    finally:
+        assert agent.stop() == 0
