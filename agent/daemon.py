@@ -141,8 +141,8 @@ async def _serve(
         power_journal=PowerLimitJournal(None if simulation else paths.state_dir / "power-limits.json"),
     )
     scheduler = WorkScheduler(engine)
-    jobs = create_job_service(state_dir=paths.state_dir, engine=engine, settings=lambda: store.current)
     bus = EventBus()
+    jobs = create_job_service(state_dir=paths.state_dir, engine=engine, settings=lambda: store.current, bus=bus)
     controller = AgentController(
         version=sparecycles.__version__,
         engine=engine,

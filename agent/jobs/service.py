@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from sparecycles.agent.engine import WorkEngine
+from sparecycles.agent.events import EventBus
 from sparecycles.agent.jobs.inputs import InputCache
 from sparecycles.agent.jobs.limits import provider_limits
 from sparecycles.agent.jobs.runtime import JobRecord, JobRecordStore, JobResult, JobRuntime, Lease, attach_to_engine
 from sparecycles.agent.policy.model import Action
 from sparecycles.config import Settings
+from sparecycles.control.models import EventType
 from sparecycles.fileio import atomic_write_text
 from sparecycles.protocol.job_refusal import JobRefused, check_job
 
@@ -165,11 +167,25 @@ def agent_id(state_dir: Path) -> str:
     return new
 
 
-def create_job_service(*, state_dir: Path, engine: WorkEngine, settings: Callable[[], Settings]) -> JobService:
+RUNTIME_EVENTS = {
+    "job_state": EventType.JOB_STATE,
+    "pull_progress": EventType.PULL_PROGRESS,
+    "engine": EventType.JOBS_PROBLEM,
+}
+
+
+def create_job_service(
+    *, state_dir: Path, engine: WorkEngine, settings: Callable[[], Settings], bus: EventBus | None = None
+) -> JobService:
     """The job service with a Docker runner connected on first use (the SDK loads only then)."""
     from sparecycles.agent.jobs.containers import ContainerRunner, connect
 
     identity = agent_id(state_dir)
+
+    def publish(kind: str, data: dict[str, Any]) -> None:
+        """Job states, pull progress and engine trouble, out on the control API's event stream."""
+        if bus is not None:
+            bus.publish(RUNTIME_EVENTS[kind], data)
 
     def runner() -> ContainerRunner:
         jobs = settings().jobs
@@ -181,5 +197,6 @@ def create_job_service(*, state_dir: Path, engine: WorkEngine, settings: Callabl
         JobRecordStore(state_dir / "jobs.json"),
         outputs_root=state_dir / "outputs",
         stop_grace_s=STOP_GRACE_S,
+        on_event=publish,
     )
     return JobService(runtime=runtime, engine=engine, settings=settings)

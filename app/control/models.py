@@ -175,6 +175,9 @@ class EventType(StrEnum):
     READINGS = "readings"  # every GPU sample (about once a second); data: the status document
     SETTINGS_CHANGED = "settings_changed"
     SHUTTING_DOWN = "shutting_down"
+    JOB_STATE = "job_state"  # data: job_id, state, reason
+    PULL_PROGRESS = "pull_progress"  # data: job_id, current, total (bytes of the image being pulled)
+    JOBS_PROBLEM = "jobs_problem"  # data: problem (null once jobs can run again)
 
 
 class AgentEvent(_Model):

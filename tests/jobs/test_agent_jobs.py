@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import queue
 import signal
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +15,7 @@ from typing import Any
 import pytest
 
 from sparecycles.control.client import ControlClient
+from sparecycles.control.models import AgentEvent, EventType
 from tests.conftest import RunningAgent, run_cli, start_agent
 from tests.jobs.conftest import LocalRegistry
 
@@ -32,6 +35,13 @@ def write_spec(folder: Path, image: str, script: str, **fields: Any) -> Path:
     return path
 
 
+def job_containers(client: Any, home: Path) -> list[Any]:
+    """This agent's job containers (by the agent id it keeps in its state folder), running or not."""
+    agent_id = (home / "state" / "agent-id").read_text().strip()
+    labels = ["dev.sparecycles.role=job", f"dev.sparecycles.agent={agent_id}"]
+    return list(client.containers.list(all=True, filters={"label": labels}))
+
+
 def wait_for_job(agent: RunningAgent, done: Callable[[dict[str, Any]], bool], timeout_s: float = 60) -> dict[str, Any]:
     deadline = time.monotonic() + timeout_s
     with ControlClient(agent.endpoint) as client:
@@ -48,12 +58,24 @@ def test_a_job_run_here_comes_back_with_its_outputs(
 ) -> None:
     configure(home, local_registry)
     agent = start_agent(home)
+    events: queue.Queue[AgentEvent] = queue.Queue()
+
+    def listen() -> None:
+        with ControlClient(agent.endpoint) as client:
+            for event in client.events():
+                events.put(event)
+
+    threading.Thread(target=listen, daemon=True).start()
+    time.sleep(0.5)  # let the stream subscribe
     try:
         spec = write_spec(home.parent, busybox_image, "echo rendered > /job/output/frame.txt")
         result = run_cli(home, "job", "run", str(spec))
         assert result.returncode == 0, result.stderr
         assert "accepted" in result.stdout
         job = wait_for_job(agent, lambda j: j["state"] == "finished")
+        states = [e.data["state"] for e in list(events.queue) if e.type is EventType.JOB_STATE]
+        assert states[-1] == "finished"
+        assert "running" in states
         (output,) = job["outputs"]
         assert output["path"] == "frame.txt"
         assert output["sha256"] == hashlib.sha256(b"rendered\n").hexdigest()
@@ -87,7 +109,7 @@ def test_after_sigkill_the_restarted_agent_re_adopts_the_running_job(
     wait_for_job(agent, lambda j: j["state"] == "running")
     agent.process.send_signal(signal.SIGKILL)
     agent.process.wait(10)
-    assert docker_client.containers.list(filters={"label": "dev.sparecycles.role=job"})  # it outlived the agent
+    assert job_containers(docker_client, home)  # it outlived the agent
     restarted = start_agent(home)
     try:
         job = wait_for_job(restarted, lambda j: j["state"] == "finished")
@@ -109,8 +131,7 @@ def test_a_graceful_stop_stops_the_job_too(
     started = time.monotonic()
     assert agent.stop() == 0
     assert time.monotonic() - started < 10
-    labelled = docker_client.containers.list(all=True, filters={"label": "dev.sparecycles.role=job"})
-    assert labelled == []
+    assert job_containers(docker_client, home) == []
 
 
 def test_without_a_docker_engine_the_status_says_so_and_the_agent_carries_on(home: Path) -> None:
