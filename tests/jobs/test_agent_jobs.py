@@ -120,6 +120,35 @@ def test_after_sigkill_the_restarted_agent_re_adopts_the_running_job(
         restarted.stop()
 
 
+def test_after_sigkill_a_job_whose_lease_expired_meanwhile_is_removed_and_recorded_interrupted(
+    home: Path, local_registry: LocalRegistry, busybox_image: str, docker_exec_works: None, docker_client: Any
+) -> None:
+    configure(home, local_registry)
+    agent = start_agent(home)
+    spec = write_spec(home.parent, busybox_image, "echo partial > /job/output/part.txt; sleep 300")
+    assert run_cli(home, "job", "run", str(spec)).returncode == 0
+    wait_for_job(agent, lambda j: j["state"] == "running")
+    agent.process.send_signal(signal.SIGKILL)
+    agent.process.wait(10)
+    # While the agent was dead the lease ran out: its record says so (as a marketplace's expiry would).
+    records_file = home / "state" / "jobs.json"
+    records = json.loads(records_file.read_text())
+    for record in records["jobs"].values():
+        record["expires_at"] = "2020-01-01T00:00:00+00:00"
+    records_file.write_text(json.dumps(records))
+    restarted = start_agent(home)
+    try:
+        job = wait_for_job(restarted, lambda j: j["state"] == "interrupted")
+        assert "lease" in (job["reason"] or "")
+        assert [o["path"] for o in job["outputs"]] == ["part.txt"]  # what could be collected was
+        deadline = time.monotonic() + 20
+        while job_containers(docker_client, home) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert job_containers(docker_client, home) == []
+    finally:
+        restarted.stop()
+
+
 def test_a_graceful_stop_stops_the_job_too(
     home: Path, local_registry: LocalRegistry, busybox_image: str, docker_exec_works: None, docker_client: Any
 ) -> None:
