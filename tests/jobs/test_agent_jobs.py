@@ -99,16 +99,21 @@ def test_a_refused_job_says_why_and_nothing_runs(home: Path, local_registry: Loc
         agent.stop()
 
 
-def test_after_sigkill_the_restarted_agent_re_adopts_the_running_job(
-    home: Path, local_registry: LocalRegistry, busybox_image: str, docker_exec_works: None, docker_client: Any
-) -> None:
-    configure(home, local_registry)
+def kill_agent_mid_job(home: Path, registry: LocalRegistry, image: str, script: str) -> None:
+    """Start an agent, run a job, and SIGKILL the agent once the job runs (its container stays)."""
+    configure(home, registry)
     agent = start_agent(home)
-    spec = write_spec(home.parent, busybox_image, "sleep 6; echo survived > /job/output/result.txt")
+    spec = write_spec(home.parent, image, script)
     assert run_cli(home, "job", "run", str(spec)).returncode == 0
     wait_for_job(agent, lambda j: j["state"] == "running")
     agent.process.send_signal(signal.SIGKILL)
     agent.process.wait(10)
+
+
+def test_after_sigkill_the_restarted_agent_re_adopts_the_running_job(
+    home: Path, local_registry: LocalRegistry, busybox_image: str, docker_exec_works: None, docker_client: Any
+) -> None:
+    kill_agent_mid_job(home, local_registry, busybox_image, "sleep 6; echo survived > /job/output/result.txt")
     assert job_containers(docker_client, home)  # it outlived the agent
     restarted = start_agent(home)
     try:
@@ -123,13 +128,7 @@ def test_after_sigkill_the_restarted_agent_re_adopts_the_running_job(
 def test_after_sigkill_a_job_whose_lease_expired_meanwhile_is_removed_and_recorded_interrupted(
     home: Path, local_registry: LocalRegistry, busybox_image: str, docker_exec_works: None, docker_client: Any
 ) -> None:
-    configure(home, local_registry)
-    agent = start_agent(home)
-    spec = write_spec(home.parent, busybox_image, "echo partial > /job/output/part.txt; sleep 300")
-    assert run_cli(home, "job", "run", str(spec)).returncode == 0
-    wait_for_job(agent, lambda j: j["state"] == "running")
-    agent.process.send_signal(signal.SIGKILL)
-    agent.process.wait(10)
+    kill_agent_mid_job(home, local_registry, busybox_image, "echo partial > /job/output/part.txt; sleep 300")
     # While the agent was dead the lease ran out: its record says so (as a marketplace's expiry would).
     records_file = home / "state" / "jobs.json"
     records = json.loads(records_file.read_text())
