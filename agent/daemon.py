@@ -25,6 +25,7 @@ from sparecycles.agent.controller import AgentController
 from sparecycles.agent.engine import WorkEngine
 from sparecycles.agent.events import EventBus
 from sparecycles.agent.instance_lock import InstanceLock
+from sparecycles.agent.jobs.ownership import JobProcesses
 from sparecycles.agent.jobs.service import create_job_service
 from sparecycles.agent.power_journal import PowerLimitJournal
 from sparecycles.agent.scheduler.service import WorkScheduler
@@ -132,8 +133,10 @@ async def _serve(
     gpu_backend: GpuBackend = simulation or NvmlGpuBackend()
     presence = create_presence_source()
     log.info("Presence source: %s", presence.name)
+    job_processes = JobProcesses()
     engine = WorkEngine(
         gpu_backend=gpu_backend,
+        is_own_process=job_processes.is_ours,
         presence_source=presence,
         activity=ActivitySensor.create(),
         settings=settings,
@@ -143,6 +146,7 @@ async def _serve(
     scheduler = WorkScheduler(engine)
     bus = EventBus()
     jobs = create_job_service(state_dir=paths.state_dir, engine=engine, settings=lambda: store.current, bus=bus)
+    job_processes.track(jobs.container_ids)
     controller = AgentController(
         version=sparecycles.__version__,
         engine=engine,

@@ -254,3 +254,27 @@ def test_changing_the_power_cap_applies_to_gpus_working_now() -> None:
     assert backend.gpu(0).power_limit_w == default_w * 0.5
     engine.apply_settings(Settings())
     assert backend.gpu(0).power_limit_w == default_w
+
+
+def test_a_jobs_own_process_on_its_gpu_is_not_mistaken_for_the_owners(tmp_path: Path) -> None:
+    from sparecycles.agent.jobs.ownership import JobProcesses
+
+    container_id = "c" * 64
+    for pid, cgroup in ((10, f"0::/system.slice/docker-{container_id}.scope\n"), (12, "0::/user.slice\n")):
+        (tmp_path / str(pid)).mkdir()
+        (tmp_path / str(pid) / "cgroup").write_text(cgroup)
+    processes = JobProcesses(tmp_path, own_pid=1)
+    processes.track(lambda: {container_id})
+    backend = SimulatedGpuBackend(1)
+    engine = WorkEngine(
+        gpu_backend=backend,
+        presence_source=ScriptedPresenceSource(idle_s=3600),
+        activity=None,
+        settings=Settings(),
+        is_own_process=processes.is_ours,
+    )
+    engine.discover()
+    backend.script(0, foreign_processes=[GpuProcess(pid=10, name="python3", vram_used_bytes=20 * GIB)])
+    assert tick(engine)[0][0] is Action.WORK  # the job's own training process
+    backend.script(0, foreign_processes=[GpuProcess(pid=12, name="eldenring.exe", vram_used_bytes=6 * GIB)])
+    assert tick(engine)[0][:2] == (Action.STOP, Cause.GPU_IN_USE)

@@ -334,6 +334,10 @@ class JobRuntime:
             for job in list(self._jobs.values())
         ]
 
+    def container_ids(self) -> frozenset[str]:
+        """The full IDs of the active jobs' containers (their processes are ours, not the owner's)."""
+        return frozenset(job.container.id for job in list(self._jobs.values()) if job.container is not None)
+
     def busy_gpu_indices(self) -> frozenset[int]:
         """The GPUs leased to active jobs (pulling included: the machine should stay awake for them)."""
         return frozenset(index for job in list(self._jobs.values()) for index in job.lease.gpu_indices)

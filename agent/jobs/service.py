@@ -49,6 +49,9 @@ class JobService:
         self._results: dict[str, JobResult] = {}
         self._watch: asyncio.Task[None] | None = None
 
+    def container_ids(self) -> frozenset[str]:
+        return self._runtime.container_ids()
+
     @property
     def problem(self) -> str | None:
         """Why jobs cannot run now (the Docker engine is not reachable...), or None."""
