@@ -40,6 +40,7 @@ from sparecycles.agent.jobs.containers import (
     JobContainer,
     PullProgress,
 )
+from sparecycles.agent.jobs.downloads import DownloadGate
 from sparecycles.agent.jobs.errors import (
     ContainerStateError,
     EngineUnreachableError,
@@ -300,6 +301,7 @@ class JobRuntime:
         poll_interval_s: float = 1.0,
         retry_initial_s: float = 1.0,
         retry_max_s: float = 60.0,
+        download_gate: Callable[[Lease], DownloadGate] | None = None,
     ) -> None:
         self._runner_factory = runner_factory
         self._inputs = input_cache
@@ -311,6 +313,7 @@ class JobRuntime:
         self._poll_s = poll_interval_s
         self._retry_initial_s = retry_initial_s
         self._retry_max_s = retry_max_s
+        self._download_gate = download_gate
         self._runner: ContainerRunner | None = None
         self._runner_lock = threading.Lock()
         self._jobs: dict[str, _Job] = {}
@@ -456,6 +459,8 @@ class JobRuntime:
         plan = plan_for(lease)
         if (stopped := self._stopped_before_start(job)) is not None:  # its GPUs were taken back already
             return stopped
+        if (stopped := await self._wait_for_downloads(job)) is not None:
+            return stopped
         self._set_state(job, JobState.PULLING)
         runner = await asyncio.to_thread(self._connected_runner)
         await asyncio.to_thread(runner.pull, plan.image, self._progress_reporter(job))
@@ -465,6 +470,21 @@ class JobRuntime:
         self._set_state(job, JobState.STARTING)
         job.container = await asyncio.to_thread(runner.create, plan, inputs or None)
         self._save(job)
+        return None
+
+    async def _wait_for_downloads(self, job: _Job) -> JobResult | None:
+        """Hold the pull and the input downloads until the gate allows them (the owner's game, a metered
+        connection); a result if the job is stopped meanwhile."""
+        if self._download_gate is None:
+            return None
+        waiting_for: str | None = None
+        while not (gate := self._download_gate(job.lease)).allowed:
+            if gate.reason != waiting_for:
+                waiting_for = gate.reason
+                self._set_state(job, JobState.PULLING, gate.reason)
+            if (stopped := self._stopped_before_start(job)) is not None:
+                return stopped
+            await asyncio.sleep(self._poll_s)
         return None
 
     async def _start(self, job: _Job) -> JobResult | None:

@@ -18,14 +18,25 @@ from typing import Any
 
 from sparecycles.agent.engine import WorkEngine
 from sparecycles.agent.events import EventBus
+from sparecycles.agent.jobs.downloads import DownloadGate, Throttle, download_gate
 from sparecycles.agent.jobs.inputs import InputCache
 from sparecycles.agent.jobs.limits import provider_limits
-from sparecycles.agent.jobs.runtime import JobRecord, JobRecordStore, JobResult, JobRuntime, Lease, attach_to_engine
+from sparecycles.agent.jobs.runtime import (
+    JobRecord,
+    JobRecordStore,
+    JobResult,
+    JobRuntime,
+    Lease,
+    attach_to_engine,
+    governing_decision,
+)
 from sparecycles.agent.policy.model import Action
+from sparecycles.agent.system.metered import create_metered_check
 from sparecycles.config import Settings
 from sparecycles.control.models import EventType
 from sparecycles.fileio import atomic_write_text
 from sparecycles.protocol.job_refusal import JobRefused, check_job
+from sparecycles.sizes import parse_size
 
 log = logging.getLogger(__name__)
 
@@ -194,12 +205,25 @@ def create_job_service(
         jobs = settings().jobs
         return ContainerRunner(connect(), agent_id=identity, allowed_registries=jobs.allowed_registries)
 
+    metered = create_metered_check()
+
+    def downloads_may_run(lease: Lease) -> DownloadGate:
+        """Pulls and input downloads run only while the job's GPUs may work, and not on a metered line."""
+        action, _reason = governing_decision(lease.gpu_indices, engine.snapshot().decisions)
+        return download_gate(
+            work_allowed=action is Action.WORK,
+            metered=metered.metered(),
+            allow_metered=settings().jobs.allow_metered_downloads,
+        )
+
+    rate = settings().jobs.download_rate_limit
     runtime = JobRuntime(
         runner,
-        InputCache(state_dir / "inputs"),
+        InputCache(state_dir / "inputs", throttle=Throttle(parse_size(rate) if rate else None)),
         JobRecordStore(state_dir / "jobs.json"),
         outputs_root=state_dir / "outputs",
         stop_grace_s=STOP_GRACE_S,
         on_event=publish,
+        download_gate=downloads_may_run,
     )
     return JobService(runtime=runtime, engine=engine, settings=settings)

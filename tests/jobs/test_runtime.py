@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,7 @@ from typing import Any, cast
 import pytest
 
 from sparecycles.agent.jobs.containers import REASON_RUN_TIME, ContainerRunner, connect
+from sparecycles.agent.jobs.downloads import DownloadGate
 from sparecycles.agent.jobs.inputs import InputCache
 from sparecycles.agent.jobs.runtime import (
     ENGINE_PROBLEM,
@@ -370,3 +372,38 @@ def test_the_engine_steers_the_runtime_and_learns_its_busy_gpus(tmp_path: Path) 
     assert (result.state, result.reason) == (JobState.PREEMPTED, "preempted: a game started")
     assert engine.busy == [frozenset(), frozenset({0}), frozenset()]
     assert harness.runtime.engine_problem is None  # the engine was never needed
+
+
+def test_downloads_wait_while_the_gate_says_so_and_nothing_is_pulled_meanwhile(
+    tmp_path: Path, runner: ContainerRunner, docker_client: Any, busybox_image: str, local_registry: Any
+) -> None:
+    remove_local_image(docker_client, busybox_image)
+    allowed = threading.Event()
+    events: Events = []
+    runtime = JobRuntime(
+        lambda: runner,
+        InputCache(tmp_path / "inputs"),
+        JobRecordStore(tmp_path / "jobs.json"),
+        outputs_root=tmp_path / "outputs",
+        on_event=lambda kind, data: events.append((kind, data)),
+        poll_interval_s=0.05,
+        download_gate=lambda _lease: (
+            DownloadGate(True, "downloads allowed")
+            if allowed.is_set()
+            else DownloadGate(False, "downloads wait: the connection is metered")
+        ),
+    )
+    manifests_before = local_registry.log.count("/manifests/")
+
+    async def scenario() -> None:
+        task = asyncio.create_task(runtime.run(lease("gated", spec(busybox_image, ["true"]))))
+        await asyncio.sleep(1.0)
+        assert not task.done()
+        assert local_registry.log.count("/manifests/") == manifests_before  # nothing pulled while waiting
+        allowed.set()
+        result = await task
+        assert result.state is JobState.FINISHED
+
+    run(scenario())
+    reasons = [data.get("reason") for kind, data in events if kind == "job_state" and data["state"] == "pulling"]
+    assert reasons[0] == "downloads wait: the connection is metered"
