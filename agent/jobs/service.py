@@ -9,6 +9,7 @@ maximum run time. At start the service recovers what an agent that died left run
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import secrets
 from collections.abc import Callable, Mapping
@@ -205,14 +206,15 @@ def create_job_service(
         jobs = settings().jobs
         return ContainerRunner(connect(), agent_id=identity, allowed_registries=jobs.allowed_registries)
 
-    metered = create_metered_check()
+    # Found on the first download rather than at start-up: it costs a D-Bus round trip.
+    metered_check = functools.cache(create_metered_check)
 
     def downloads_may_run(lease: Lease) -> DownloadGate:
         """Pulls and input downloads run only while the job's GPUs may work, and not on a metered line."""
         action, _reason = governing_decision(lease.gpu_indices, engine.snapshot().decisions)
         return download_gate(
             work_allowed=action is Action.WORK,
-            metered=metered.metered(),
+            metered=metered_check().metered(),
             allow_metered=settings().jobs.allow_metered_downloads,
         )
 
