@@ -155,6 +155,11 @@ class JobsSettings(_Section):
     egress: Literal["never", "per_job"] = Field(
         "never", description="Network for jobs: 'never', or 'per_job' (only the host:port pairs a job declares)."
     )
+    private_networks: bool = Field(
+        False,
+        description="Let jobs reach this computer's own networks and loopback through egress and input URLs "
+        "(a studio's own servers); keep off on a home PC.",
+    )
     max_cpus: float | None = Field(None, gt=0, le=1024, description="CPU cores one job may use (unset: all but one).")
     max_memory: Annotated[str, AfterValidator(_size_between("256MiB", "4TiB"))] | None = Field(
         None, description="Memory one job may use, e.g. '16GiB' (unset: half of this computer's memory)."

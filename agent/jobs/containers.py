@@ -35,6 +35,7 @@ from sparecycles.agent.jobs.sandbox import (
     LABEL_AGENT,
     LABEL_JOB,
     LABEL_ROLE,
+    ROLE_EGRESS,
     ROLE_HOLDER,
     ROLE_INPUT,
     ROLE_OUTPUT,
@@ -42,6 +43,8 @@ from sparecycles.agent.jobs.sandbox import (
     GpuMode,
     ScratchVolumes,
     container_options,
+    egress_network_name,
+    job_labels,
     parse_image_reference,
 )
 from sparecycles.agent.jobs.scratch import InputFiles, OutputFile, Scratch
@@ -130,8 +133,18 @@ class JobExit:
 
 
 @dataclass(frozen=True)
+class EgressNetwork:
+    """A job's internal network: no route out but its proxy, which listens on ``gateway`` (the host's side)."""
+
+    name: str
+    id: str
+    subnet: str
+    gateway: str
+
+
+@dataclass(frozen=True)
 class LabelledResource:
-    """A container or volume this agent labelled, found again (after a crash, for instance)."""
+    """A container, volume or network this agent labelled, found again (after a crash, for instance)."""
 
     kind: str
     id: str
@@ -296,6 +309,79 @@ class ContainerRunner:
             return None
         return str(attrs["Id"])
 
+    def has_image(self, image: str) -> bool:
+        """Whether the job image named by digest is present with that digest (a pull would download nothing)."""
+        reference = parse_image_reference(image)
+        with self.engine_calls(f"look for {reference.canonical}"):
+            return self._verified_image_id(reference) is not None
+
+    def image_size_bytes(self, reference: str) -> int | None:
+        """The size the engine reports for an image (shared layers counted in each), or None when absent."""
+        from docker.errors import ImageNotFound, NotFound
+
+        with self.engine_calls(f"measure {reference}"):
+            try:
+                return int(self._client.api.inspect_image(reference).get("Size") or 0)
+            except (ImageNotFound, NotFound):
+                return None
+
+    def remove_image(self, reference: str) -> None:
+        """Remove one image reference; the engine keeps the image while another tag or a container uses it."""
+        from docker.errors import ImageNotFound, NotFound
+
+        action = f"remove {reference} from the image cache"
+        with self.engine_calls(action), contextlib.suppress(ImageNotFound, NotFound):
+            self._client.api.remove_image(reference, force=False, noprune=False)
+
+    # Egress networks
+
+    def create_egress_network(self, job_id: str) -> EgressNetwork:
+        """Create a job's internal network (no gateway out), labelled as the job's; its proxy listens on the gateway.
+
+        Internal networks isolate only where the engine manages iptables (its default); an engine started
+        with ``--iptables=false`` leaves a route out (README, "Job specs").
+        """
+        with self.engine_calls(f"create the egress network of job {job_id}"):
+            network = self._client.networks.create(
+                egress_network_name(job_id),
+                driver="bridge",
+                internal=True,
+                check_duplicate=True,
+                labels=job_labels(job_id, self.agent_id, ROLE_EGRESS),
+            )
+            try:
+                return self._egress_network(network.id)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    network.remove()
+                raise
+
+    def egress_network(self, job_id: str) -> EgressNetwork | None:
+        """The job's egress network, if it still exists (crash recovery)."""
+        with self.engine_calls(f"find the egress network of job {job_id}"):
+            for found in self.find_labelled():
+                if found.kind == "network" and found.job_id == job_id and found.role == ROLE_EGRESS:
+                    return self._egress_network(found.id)
+        return None
+
+    def _egress_network(self, network_id: str) -> EgressNetwork:
+        attrs = self._client.api.inspect_network(network_id)
+        configs = (attrs.get("IPAM") or {}).get("Config") or []
+        ipv4 = next((item for item in configs if "." in str(item.get("Subnet", ""))), None)
+        if ipv4 is None or not ipv4.get("Gateway"):
+            raise JobRuntimeError(f"the job network {attrs.get('Name')} has no IPv4 gateway for its egress proxy")
+        return EgressNetwork(str(attrs["Name"]), str(attrs["Id"]), str(ipv4["Subnet"]), str(ipv4["Gateway"]))
+
+    def remove_egress_network(self, job_id: str) -> None:
+        """Remove the job's egress network (after its container); nothing if it is gone already."""
+        from docker.errors import NotFound
+
+        with self.engine_calls(f"remove the egress network of job {job_id}"):
+            for found in self.find_labelled():
+                if found.kind == "network" and found.job_id == job_id:
+                    with contextlib.suppress(NotFound):
+                        self._client.api.remove_network(found.id)
+
     # Containers
 
     def create(self, plan: ContainerPlan, inputs: InputFiles | None = None) -> JobContainer:
@@ -379,7 +465,7 @@ class ContainerRunner:
         return job
 
     def find_labelled(self) -> list[LabelledResource]:
-        """Every container and volume this agent labelled, whatever their state (for crash recovery)."""
+        """Every container, volume and network this agent labelled, whatever their state (for crash recovery)."""
         label = f"{LABEL_AGENT}={self.agent_id}"
         found: list[LabelledResource] = []
         with self.engine_calls("list this agent's containers"):
@@ -409,19 +495,33 @@ class ContainerRunner:
                         "",
                     )
                 )
+            for network in self._client.api.networks(filters={"label": label}):
+                labels = network.get("Labels") or {}
+                found.append(
+                    LabelledResource(
+                        "network",
+                        network["Id"],
+                        network.get("Name", ""),
+                        labels.get(LABEL_JOB, ""),
+                        labels.get(LABEL_ROLE, ""),
+                        "",
+                    )
+                )
         return found
 
     def remove_leftovers(self, job_id: str | None = None) -> int:
-        """Remove this agent's labelled containers, then volumes (of one job, or all); returns how many."""
+        """Remove this agent's labelled containers, then networks and volumes (of one job, or all); returns how many."""
         from docker.errors import NotFound
 
         leftovers = [found for found in self.find_labelled() if job_id is None or found.job_id == job_id]
         removed = 0
         with self.engine_calls("remove containers left over from earlier jobs"):
-            for found in sorted(leftovers, key=lambda item: item.kind):  # containers before volumes
+            for found in sorted(leftovers, key=lambda item: item.kind != "container"):  # containers first
                 with contextlib.suppress(NotFound):
                     if found.kind == "container":
                         self._client.api.remove_container(found.id, force=True)
+                    elif found.kind == "network":
+                        self._client.api.remove_network(found.id)
                     else:
                         self._client.api.remove_volume(found.id, force=True)
                     removed += 1

@@ -300,9 +300,11 @@ class EgressProxy:
     """One job's egress proxy: listens on the job network's gateway, admits only the declared destinations.
 
     ``permit_internal`` lists ``ip:port`` pairs on the provider's side that the provider (never the
-    job) lets this job reach although they are internal; a destination must still be declared in
-    ``allowed`` too. ``clients``, when given, are the networks allowed to use the proxy (the job's own
-    network): every container can reach every host address, including another job's proxy.
+    job) lets this job reach although they are internal; ``internal_allowed`` lets every declared
+    destination through wherever it leads (the owner allowed private networks: a studio's own
+    servers); either way a destination must be declared in ``allowed``. ``clients``, when given, are
+    the networks allowed to use the proxy (the job's own network): every container can reach every
+    host address, including another job's proxy.
     """
 
     def __init__(
@@ -312,6 +314,7 @@ class EgressProxy:
         bind_host: str = "127.0.0.1",
         port: int = 0,
         permit_internal: Iterable[DestinationSpec] = (),
+        internal_allowed: bool = False,
         connect: Opener = open_tcp,
         resolver: Resolver = system_resolver,
         own_addresses: AddressSource = host_addresses,
@@ -328,6 +331,7 @@ class EgressProxy:
         self._permit_internal = EgressAllowList(permit_internal)
         if any(entry.ip is None for entry in self._permit_internal):
             raise InvalidDestination("permit_internal takes IP addresses only, never host names")
+        self._internal_allowed = internal_allowed
         self._bind_host = bind_host
         self._port = port
         self._connect = connect
@@ -526,6 +530,8 @@ class EgressProxy:
                 addresses = []
             if not addresses:
                 raise _Answer(HTTPStatus.BAD_GATEWAY, f"Egress to {destination} failed: the name does not resolve.")
+        if self._internal_allowed:
+            return addresses
         own = [_parse_address(text) for text in self._own_addresses()]
         for address in addresses:
             permitted = Destination(str(address), destination.port) in self._permit_internal

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -42,23 +43,30 @@ def images_to_evict(images: Iterable[CachedImage], budget_bytes: int) -> list[Ca
 
 
 class ImageStore(Protocol):
-    """The engine's side: sizes of present images and their removal (Docker in the agent)."""
+    """The engine's side: sizes of present images and their removal (the ContainerRunner in the agent)."""
 
-    def size_bytes(self, reference: str) -> int | None:
+    def image_size_bytes(self, reference: str) -> int | None:
         """The image's size, or None when it is not present any more."""
         ...
 
-    def remove(self, reference: str) -> None: ...
+    def remove_image(self, reference: str) -> None: ...
 
 
 class ImageCache:
+    """The index of job images SpareCycles pulled, and the budget they are kept within.
+
+    ``budget_bytes`` is asked at every enforcement, so a changed setting applies to the next one.
+    Sizes are the engine's per-image sizes, which count shared layers in each image: the cache errs on
+    the side of using less disk than the budget, never more.
+    """
+
     def __init__(
-        self, index_file: Path, store: ImageStore, budget_bytes: int, clock: Callable[[], float] = time.time
+        self, index_file: Path, budget_bytes: Callable[[], int], clock: Callable[[], float] = time.time
     ) -> None:
         self._index_file = index_file
-        self._store = store
-        self.budget_bytes = budget_bytes
+        self._budget_bytes = budget_bytes
         self._clock = clock
+        self._lock = threading.Lock()
 
     def _index(self) -> dict[str, float]:
         try:
@@ -71,29 +79,39 @@ class ImageCache:
         self._index_file.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self._index_file, json.dumps(index, sort_keys=True, indent=1))
 
-    def used(self, reference: str) -> None:
-        """A job pulled or started this image now."""
-        index = self._index()
-        index[reference] = self._clock()
-        self._save(index)
+    def used(self, reference: str, *, pulled: bool) -> None:
+        """A job is about to run this image; ``pulled`` when SpareCycles downloaded it just now.
+
+        An image that was on the machine before a job needed it (the owner's own) is not recorded, so it
+        is never evicted; one we pulled earlier becomes the most recently used.
+        """
+        with self._lock:
+            index = self._index()
+            if not pulled and reference not in index:
+                return
+            index[reference] = self._clock()
+            self._save(index)
 
     def known(self) -> set[str]:
         return set(self._index())
 
-    def enforce(self, in_use: Iterable[str]) -> list[str]:
+    def enforce(self, store: ImageStore, in_use: Iterable[str]) -> list[str]:
         """Remove least recently used images over the budget; returns the references removed."""
-        needed = set(in_use)
+        with self._lock:
+            return self._enforce(store, set(in_use))
+
+    def _enforce(self, store: ImageStore, needed: set[str]) -> list[str]:
         index = self._index()
         present: list[CachedImage] = []
         for reference, last_used in index.items():
-            size = self._store.size_bytes(reference)
+            size = store.image_size_bytes(reference)
             if size is None:  # removed by someone else: forget it
                 continue
             present.append(CachedImage(reference, size, last_used, reference in needed))
         removed = []
-        for image in images_to_evict(present, self.budget_bytes):
+        for image in images_to_evict(present, self._budget_bytes()):
             try:
-                self._store.remove(image.reference)
+                store.remove_image(image.reference)
             except Exception as exc:  # the engine refuses (e.g. a container still uses it): try next time
                 log.warning("Could not evict %s from the image cache: %s", image.reference, exc)
                 continue

@@ -33,5 +33,6 @@ def provider_limits(
         max_output_bytes=parse_size(settings.max_output),
         allowed_registries=tuple(settings.allowed_registries),
         egress_allowed=settings.egress == "per_job",
+        private_networks_allowed=settings.private_networks,
         gpu_vram_bytes=gpu_vram_bytes,
     )

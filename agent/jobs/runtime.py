@@ -41,12 +41,14 @@ from sparecycles.agent.jobs.containers import (
     PullProgress,
 )
 from sparecycles.agent.jobs.downloads import DownloadGate
+from sparecycles.agent.jobs.egress import EgressOpener, JobEgress, egress_opener
 from sparecycles.agent.jobs.errors import (
     ContainerStateError,
     EngineUnreachableError,
     JobRuntimeError,
     OutputCapExceededError,
 )
+from sparecycles.agent.jobs.image_cache import ImageCache
 from sparecycles.agent.jobs.inputs import InputCache, InputError
 from sparecycles.agent.jobs.sandbox import ROLE_JOB, ContainerPlan
 from sparecycles.agent.jobs.scratch import OutputFile
@@ -61,7 +63,7 @@ log = logging.getLogger(__name__)
 
 ENGINE_PROBLEM = "Docker engine not reachable"
 REASON_LEASE_EXPIRED = "the lease expired"
-REASON_NO_EGRESS = "network egress is not available on this agent yet"
+REASON_EGRESS_GONE = "the job's egress network or proxy could not be restored after the restart"
 REASON_LEASE_GONE = "the agent restarted and the job's lease is no longer valid"
 REASON_CONTAINER_GONE = "the job's container did not survive the agent's restart"
 REASON_ENDED_UNWATCHED = "the job ended while the agent was not running"
@@ -116,6 +118,7 @@ class JobRecord:
     lease: Lease
     container_id: str | None = None
     state: JobState = JobState.PULLING
+    egress_port: int | None = None  # where its proxy listened: the job's environment points there
 
     @property
     def job_id(self) -> str:
@@ -132,6 +135,7 @@ class JobRecord:
             "accepted_at": lease.accepted_at.isoformat(),
             "container_id": self.container_id,
             "state": self.state.value,
+            "egress_port": self.egress_port,
         }
 
     @classmethod
@@ -145,7 +149,13 @@ class JobRecord:
             accepted_at=datetime.fromisoformat(data["accepted_at"]),
         )
         container_id = data.get("container_id")
-        return cls(lease, str(container_id) if container_id else None, JobState(data["state"]))
+        egress_port = data.get("egress_port")
+        return cls(
+            lease,
+            str(container_id) if container_id else None,
+            JobState(data["state"]),
+            int(egress_port) if egress_port is not None else None,
+        )
 
 
 class JobRecordStore:
@@ -228,15 +238,17 @@ class Recovery:
     engine_problem: str | None = None
 
 
-def plan_for(lease: Lease) -> ContainerPlan:
-    """The container plan of a leased job: the spec inside the sandbox, on the GPUs the lease gave it."""
+def plan_for(lease: Lease, egress: JobEgress | None = None) -> ContainerPlan:
+    """The container plan of a leased job: the spec inside the sandbox, on the GPUs the lease gave it, and
+    on its own egress network with its proxy in the environment when it has one."""
     spec = lease.spec
     return ContainerPlan(
         job_id=lease.job_id,
         image=spec.image_reference.canonical,
         command=tuple(spec.command) if spec.command is not None else None,
         entrypoint=tuple(spec.entrypoint) if spec.entrypoint is not None else None,
-        env=dict(spec.env),
+        env=dict(spec.env) | (egress.environment() if egress is not None else {}),
+        network=egress.network.name if egress is not None else None,
         gpu_uuids=lease.gpu_uuids,
         cpus=spec.cpus,
         memory_bytes=spec.memory_bytes,
@@ -269,6 +281,7 @@ class _Job:
         self.state = JobState.PULLING
         self.reason: str | None = None
         self.container: JobContainer | None = None
+        self.egress: JobEgress | None = None
         self.lock = threading.Lock()
         self.desired = Action.WORK
         self.stop_request: tuple[JobState, str] | None = None
@@ -283,9 +296,11 @@ class JobRuntime:
     """Runs leased jobs' containers, steers them by the policy's decisions, and recovers them after a crash.
 
     ``runner_factory`` connects to the engine (raising :class:`EngineUnreachableError` when it cannot);
-    it is called again after the engine went away. ``on_event`` receives ``("job_state", {job_id, state,
-    reason})``, ``("pull_progress", {job_id, current, total})`` and ``("engine", {problem})``, always
-    on the event loop's thread.
+    it is called again after the engine went away. ``open_egress`` starts the proxy of a job that declared
+    egress (the job's limits were checked before it was leased); ``image_cache``, when given, keeps the
+    images pulled for jobs within its budget after every pull and every job. ``on_event`` receives
+    ``("job_state", {job_id, state, reason})``, ``("pull_progress", {job_id, current, total})`` and
+    ``("engine", {problem})``, always on the event loop's thread.
     """
 
     def __init__(
@@ -302,6 +317,8 @@ class JobRuntime:
         retry_initial_s: float = 1.0,
         retry_max_s: float = 60.0,
         download_gate: Callable[[Lease], DownloadGate] | None = None,
+        open_egress: EgressOpener | None = None,
+        image_cache: ImageCache | None = None,
     ) -> None:
         self._runner_factory = runner_factory
         self._inputs = input_cache
@@ -314,6 +331,8 @@ class JobRuntime:
         self._retry_initial_s = retry_initial_s
         self._retry_max_s = retry_max_s
         self._download_gate = download_gate
+        self._open_egress = open_egress or egress_opener()
+        self._images = image_cache
         self._runner: ContainerRunner | None = None
         self._runner_lock = threading.Lock()
         self._jobs: dict[str, _Job] = {}
@@ -427,27 +446,27 @@ class JobRuntime:
         job = self._register(lease)
         detached = False
         try:
-            return await self._run(job)
+            result = await self._run(job)
         except asyncio.CancelledError:
             detached = True
             log.info("Job %s detached; its container keeps running for the next recovery", lease.job_id)
             raise
         finally:
             self._unregister(job, keep_record=detached)
+        await asyncio.to_thread(self.enforce_image_budget)
+        return result
 
     async def _run(self, job: _Job) -> JobResult:
-        if job.lease.spec.egress:
-            return self._result(job, JobState.FAILED, REASON_NO_EGRESS)
         try:
             ended = await self._prepare(job)
             if ended is None:
                 ended = await self._start(job)
         except EngineUnreachableError as exc:
             self._engine_lost(exc)
+            self._close_egress(job)
             return self._result(job, JobState.INTERRUPTED, str(exc))
         except (JobRuntimeError, InputError) as exc:
-            if job.container is not None:
-                await asyncio.to_thread(self._remove, job)
+            await asyncio.to_thread(self._remove, job)
             return self._result(job, JobState.FAILED, str(exc))
         if ended is not None:
             return ended
@@ -463,11 +482,19 @@ class JobRuntime:
             return stopped
         self._set_state(job, JobState.PULLING)
         runner = await asyncio.to_thread(self._connected_runner)
+        present = await asyncio.to_thread(runner.has_image, plan.image)
         await asyncio.to_thread(runner.pull, plan.image, self._progress_reporter(job))
+        if self._images is not None:
+            await asyncio.to_thread(self._images.used, plan.image, pulled=not present)
+            await asyncio.to_thread(self.enforce_image_budget)
         if (stopped := self._stopped_before_start(job)) is not None:
             return stopped
         inputs = {item.path: await self._inputs.fetch(item) for item in lease.spec.inputs}
         self._set_state(job, JobState.STARTING)
+        if lease.spec.egress:
+            network = await asyncio.to_thread(runner.create_egress_network, lease.job_id)
+            job.egress = await asyncio.to_thread(self._open_egress, lease.job_id, lease.spec.egress, network, 0)
+            plan = plan_for(lease, job.egress)
         job.container = await asyncio.to_thread(runner.create, plan, inputs or None)
         self._save(job)
         return None
@@ -565,11 +592,36 @@ class JobRuntime:
             return ()
 
     def _remove(self, job: _Job) -> None:
+        """Remove the job's container and scratch, then its egress proxy and network (worker thread)."""
         if job.container is not None:
             try:
                 job.container.remove()
             except JobRuntimeError as exc:
                 log.warning("Could not remove the container of job %s: %s", job.lease.job_id, exc)
+        self._close_egress(job)
+        if job.lease.spec.egress:
+            try:
+                self._connected_runner().remove_egress_network(job.lease.job_id)
+            except JobRuntimeError as exc:
+                log.warning("Could not remove the egress network of job %s: %s", job.lease.job_id, exc)
+
+    @staticmethod
+    def _close_egress(job: _Job) -> None:
+        egress, job.egress = job.egress, None
+        if egress is not None:
+            egress.close()
+
+    def enforce_image_budget(self) -> list[str]:
+        """Evict least recently used job images beyond the cache's budget, never one an active job needs
+        (blocking: run it in a thread). Returns the references removed; engine trouble only logs."""
+        if self._images is None:
+            return []
+        in_use = {job.lease.spec.image_reference.canonical for job in list(self._jobs.values())}
+        try:
+            return self._images.enforce(self._connected_runner(), in_use)
+        except JobRuntimeError as exc:
+            log.info("The image cache is enforced later: %s", exc)
+            return []
 
     # -- recovery -----------------------------------------------------------------------------------
 
@@ -622,12 +674,17 @@ class JobRuntime:
 
     async def _adopt(self, runner: ContainerRunner, record: JobRecord) -> asyncio.Task[JobResult] | None:
         assert record.container_id is not None  # noqa: S101 - only recorded containers are alive
+        egress: JobEgress | None = None
         try:
-            container = await asyncio.to_thread(runner.adopt, plan_for(record.lease), record.container_id)
+            if record.lease.spec.egress:
+                egress = await asyncio.to_thread(self._restore_egress, runner, record)
+            container = await asyncio.to_thread(runner.adopt, plan_for(record.lease, egress), record.container_id)
         except JobRuntimeError as exc:
             log.warning("Could not re-adopt job %s: %s", record.job_id, exc)
+            if egress is not None:
+                await asyncio.to_thread(egress.close)
             return None
-        job = self._register(record.lease, container)
+        job = self._register(record.lease, container, egress)
         self._set_state(job, JobState.PAUSED if container.paused else JobState.RUNNING, "re-adopted after a restart")
         self._steer(job)
         log.info("Re-adopted job %s after a restart", record.job_id)
@@ -636,12 +693,21 @@ class JobRuntime:
     async def _adopted(self, job: _Job) -> JobResult:
         detached = False
         try:
-            return await self._follow(job)
+            result = await self._follow(job)
         except asyncio.CancelledError:
             detached = True
             raise
         finally:
             self._unregister(job, keep_record=detached)
+        await asyncio.to_thread(self.enforce_image_budget)
+        return result
+
+    def _restore_egress(self, runner: ContainerRunner, record: JobRecord) -> JobEgress:
+        """Start a re-adopted job's proxy again where its environment expects it (worker thread)."""
+        network = runner.egress_network(record.job_id)
+        if network is None or record.egress_port is None:
+            raise JobRuntimeError(REASON_EGRESS_GONE)
+        return self._open_egress(record.job_id, record.lease.spec.egress, network, record.egress_port)
 
     def _salvage(self, runner: ContainerRunner, record: JobRecord, has_container: bool, reason: str) -> JobResult:
         """End a recorded job that is not re-adopted: stop it, take what outputs survived, remove it (worker thread)."""
@@ -729,9 +795,10 @@ class JobRuntime:
 
     # -- bookkeeping --------------------------------------------------------------------------------
 
-    def _register(self, lease: Lease, container: JobContainer | None = None) -> _Job:
+    def _register(self, lease: Lease, container: JobContainer | None = None, egress: JobEgress | None = None) -> _Job:
         job = _Job(lease)
         job.container = container
+        job.egress = egress
         self._jobs[lease.job_id] = job
         self._save(job)
         self._steer(job)
@@ -741,6 +808,7 @@ class JobRuntime:
     def _unregister(self, job: _Job, *, keep_record: bool) -> None:
         self._jobs.pop(job.lease.job_id, None)
         job.executor.shutdown(wait=False)
+        self._close_egress(job)  # detached: the agent is going; the next recovery starts the proxy again
         if not keep_record:
             self._records.remove(job.lease.job_id)
         self._busy_changed()
@@ -748,7 +816,8 @@ class JobRuntime:
     def _save(self, job: _Job) -> None:
         container_id = job.container.id if job.container is not None else None
         state = job.state if not job.state.ended else JobState.INTERRUPTED
-        self._records.put(JobRecord(job.lease, container_id, state))
+        egress_port = job.egress.port if job.egress is not None else None
+        self._records.put(JobRecord(job.lease, container_id, state, egress_port))
 
     def _busy_changed(self) -> None:
         busy = self.busy_gpu_indices()

@@ -36,6 +36,7 @@ ROLE_JOB = "job"
 ROLE_HOLDER = "holder"
 ROLE_INPUT = "input"
 ROLE_OUTPUT = "output"
+ROLE_EGRESS = "egress"
 
 GpuMode = Literal["nvidia", "cdi"]
 
@@ -234,8 +235,13 @@ class ScratchVolumes:
 
 
 def job_labels(job_id: str, agent_id: str, role: str) -> dict[str, str]:
-    """The labels that tie a container or volume to its job and this agent (crash recovery finds them)."""
+    """The labels that tie a container, volume or network to its job and this agent (crash recovery finds them)."""
     return {LABEL_JOB: job_id, LABEL_AGENT: agent_id, LABEL_ROLE: role}
+
+
+def egress_network_name(job_id: str) -> str:
+    """The name of a job's own internal network, whose only way out is its egress proxy."""
+    return f"sparecycles-egress-{job_id}"
 
 
 def volume_mount(volume: str, target: str, *, read_only: bool) -> dict[str, Any]:

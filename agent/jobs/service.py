@@ -20,6 +20,8 @@ from typing import Any
 from sparecycles.agent.engine import WorkEngine
 from sparecycles.agent.events import EventBus
 from sparecycles.agent.jobs.downloads import DownloadGate, Throttle, download_gate
+from sparecycles.agent.jobs.egress import egress_opener
+from sparecycles.agent.jobs.image_cache import ImageCache
 from sparecycles.agent.jobs.inputs import InputCache
 from sparecycles.agent.jobs.limits import provider_limits
 from sparecycles.agent.jobs.runtime import (
@@ -219,6 +221,7 @@ def create_job_service(
         )
 
     rate = settings().jobs.download_rate_limit
+    images = ImageCache(state_dir / "images.json", lambda: parse_size(settings().jobs.image_cache))
     runtime = JobRuntime(
         runner,
         InputCache(state_dir / "inputs", throttle=Throttle(parse_size(rate) if rate else None)),
@@ -227,5 +230,7 @@ def create_job_service(
         stop_grace_s=STOP_GRACE_S,
         on_event=publish,
         download_gate=downloads_may_run,
+        open_egress=egress_opener(internal_allowed=lambda: settings().jobs.private_networks),
+        image_cache=images,
     )
     return JobService(runtime=runtime, engine=engine, settings=settings)

@@ -33,10 +33,10 @@ class FakeStore:
         self.sizes = dict(sizes)
         self.removed: list[str] = []
 
-    def size_bytes(self, reference: str) -> int | None:
+    def image_size_bytes(self, reference: str) -> int | None:
         return self.sizes.get(reference)
 
-    def remove(self, reference: str) -> None:
+    def remove_image(self, reference: str) -> None:
         self.removed.append(reference)
         del self.sizes[reference]
 
@@ -44,10 +44,11 @@ class FakeStore:
 def test_only_images_we_pulled_are_candidates(tmp_path: Path) -> None:
     store = FakeStore({"ours@sha256:1": 600 * MB, "owners-own:latest": 5000 * MB, "ours@sha256:2": 600 * MB})
     clock = iter(range(100)).__next__
-    cache = ImageCache(tmp_path / "images.json", store, budget_bytes=1000 * MB, clock=lambda: float(clock()))
-    cache.used("ours@sha256:1")
-    cache.used("ours@sha256:2")
-    assert cache.enforce(in_use=[]) == ["ours@sha256:1"]
+    cache = ImageCache(tmp_path / "images.json", lambda: 1000 * MB, clock=lambda: float(clock()))
+    cache.used("ours@sha256:1", pulled=True)
+    cache.used("ours@sha256:2", pulled=True)
+    cache.used("owners-own:latest", pulled=False)  # it was here before a job needed it
+    assert cache.enforce(store, in_use=[]) == ["ours@sha256:1"]
     assert store.removed == ["ours@sha256:1"]
     assert "owners-own:latest" in store.sizes
     assert cache.known() == {"ours@sha256:2"}
@@ -55,16 +56,29 @@ def test_only_images_we_pulled_are_candidates(tmp_path: Path) -> None:
 
 def test_index_forgets_images_removed_by_someone_else(tmp_path: Path) -> None:
     store = FakeStore({"ours@sha256:1": 10 * MB})
-    cache = ImageCache(tmp_path / "images.json", store, budget_bytes=1000 * MB)
-    cache.used("ours@sha256:1")
+    cache = ImageCache(tmp_path / "images.json", lambda: 1000 * MB)
+    cache.used("ours@sha256:1", pulled=True)
     del store.sizes["ours@sha256:1"]
-    assert cache.enforce(in_use=[]) == []
+    assert cache.enforce(store, in_use=[]) == []
     assert cache.known() == set()
 
 
 def test_a_damaged_index_starts_afresh(tmp_path: Path) -> None:
     (tmp_path / "images.json").write_text("{broken")
-    cache = ImageCache(tmp_path / "images.json", FakeStore({}), budget_bytes=1)
+    cache = ImageCache(tmp_path / "images.json", lambda: 1)
     assert cache.known() == set()
-    cache.used("x@sha256:1")
+    cache.used("x@sha256:1", pulled=True)
     assert cache.known() == {"x@sha256:1"}
+
+
+def test_reusing_an_image_we_pulled_makes_it_the_most_recent(tmp_path: Path) -> None:
+    store = FakeStore({"a@sha256:1": 600 * MB, "b@sha256:2": 600 * MB})
+    clock = iter(range(100)).__next__
+    budget = [2000 * MB]
+    cache = ImageCache(tmp_path / "images.json", lambda: budget[0], clock=lambda: float(clock()))
+    cache.used("a@sha256:1", pulled=True)
+    cache.used("b@sha256:2", pulled=True)
+    cache.used("a@sha256:1", pulled=False)  # a later job ran it again, from the cache
+    assert cache.enforce(store, in_use=[]) == []  # within budget
+    budget[0] = 1000 * MB  # the owner lowered the budget: the next enforcement applies it
+    assert cache.enforce(store, in_use=[]) == ["b@sha256:2"]

@@ -17,6 +17,7 @@ import pytest
 
 from sparecycles.agent.jobs.containers import REASON_RUN_TIME, ContainerRunner, connect
 from sparecycles.agent.jobs.downloads import DownloadGate
+from sparecycles.agent.jobs.image_cache import ImageCache
 from sparecycles.agent.jobs.inputs import InputCache
 from sparecycles.agent.jobs.runtime import (
     ENGINE_PROBLEM,
@@ -62,12 +63,15 @@ def decision(index: int, action: Action, reason: str = "") -> GpuDecision:
 
 
 class Harness:
-    def __init__(self, tmp_path: Path, runner_factory: Callable[[], ContainerRunner]) -> None:
+    """A runtime on the test's engine; ``runtime_options`` go to every runtime it makes (a restart's too)."""
+
+    def __init__(self, tmp_path: Path, runner_factory: Callable[[], ContainerRunner], **runtime_options: Any) -> None:
         self.events: Events = []
         self.cache = InputCache(tmp_path / "inputs")
         self.records = JobRecordStore(tmp_path / "state" / "jobs.json")
         self.tmp_path = tmp_path
         self.runner_factory = runner_factory
+        self.runtime_options = runtime_options
         self.runtime = self.new_runtime()
 
     def new_runtime(self) -> JobRuntime:
@@ -81,6 +85,7 @@ class Harness:
             poll_interval_s=0.1,
             retry_initial_s=0.05,
             retry_max_s=0.2,
+            **self.runtime_options,
         )
 
     def states(self, job_id: str) -> list[str]:
@@ -407,3 +412,42 @@ def test_downloads_wait_while_the_gate_says_so_and_nothing_is_pulled_meanwhile(
     run(scenario())
     reasons = [data.get("reason") for kind, data in events if kind == "job_state" and data["state"] == "pulling"]
     assert reasons[0] == "downloads wait: the connection is metered"
+
+
+@pytest.mark.docker
+def test_images_pulled_for_jobs_are_evicted_beyond_the_budget_once_no_job_needs_them(
+    tmp_path: Path, runner: ContainerRunner, docker_client: Any, busybox_image: str
+) -> None:
+    remove_local_image(docker_client, busybox_image)  # pulled for the job, so the cache may evict it
+    images = ImageCache(tmp_path / "images.json", lambda: 0)  # no room at all: keep only what runs
+    harness = Harness(tmp_path, lambda: runner, image_cache=images)
+
+    async def scenario() -> None:
+        task = asyncio.create_task(harness.runtime.run(lease("cached", spec(busybox_image, ["sleep", "1"]))))
+        await until(lambda: job_state(harness.runtime, "cached") is JobState.RUNNING)
+        assert await asyncio.to_thread(harness.runtime.enforce_image_budget) == []  # the running job needs it
+        assert runner.has_image(busybox_image)
+        assert (await task).state is JobState.FINISHED
+
+    run(scenario())
+    assert not runner.has_image(busybox_image)  # evicted after the job, the least recently used beyond budget
+    assert images.known() == set()
+
+
+@pytest.mark.docker
+def test_an_image_that_was_here_before_the_job_is_never_evicted(
+    tmp_path: Path, runner: ContainerRunner, docker_client: Any, busybox_image: str
+) -> None:
+    runner.pull(busybox_image)  # the owner's own copy, present before any job asked for it
+    images = ImageCache(tmp_path / "images.json", lambda: 0)
+    harness = Harness(tmp_path, lambda: runner, image_cache=images)
+
+    async def scenario() -> None:
+        assert (await harness.runtime.run(lease("owners", spec(busybox_image, ["true"])))).state is JobState.FINISHED
+
+    try:
+        run(scenario())
+        assert runner.has_image(busybox_image)
+        assert images.known() == set()
+    finally:
+        remove_local_image(docker_client, busybox_image)
