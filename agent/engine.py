@@ -22,6 +22,7 @@ from sparecycles.agent.policy.model import (
     Action,
     GpuDecision,
     GpuReading,
+    MachineDecision,
     OwnerControls,
     PolicyInput,
     PolicyMemory,
@@ -65,6 +66,7 @@ class EngineSnapshot:
     activity: ActivitySample | None
     decisions: dict[int, GpuDecision]
     power_notes: dict[int, str] = field(default_factory=dict)
+    machine: MachineDecision | None = None  # for CPU-only jobs; None until the first evaluation
 
 
 def game_labels(activity: ActivitySample | None) -> tuple[str, ...]:
@@ -106,11 +108,13 @@ class WorkEngine:
         self._presence = PresenceSample(source=presence_source.name)
         self._activity_sample: ActivitySample | None = None
         self._decisions: dict[int, GpuDecision] = {}
+        self._machine: MachineDecision | None = None
         self._power_notes: dict[int, str] = {}
         self._power_limited: set[int] = set()
         self._sleep_inhibitor = sleep_inhibitor
         self._power_journal = power_journal or PowerLimitJournal(None)
         self._busy_gpus: frozenset[int] = frozenset()
+        self._cpu_only_busy = False
         self._settings = settings
         self.apply_settings(settings)
 
@@ -150,9 +154,11 @@ class WorkEngine:
     def controls(self) -> OwnerControls:
         return self._controls
 
-    def set_busy_gpus(self, indices: Iterable[int]) -> None:
-        """The GPUs on which a job runs now (told by the job runtime); keeps the machine awake for them."""
-        self._busy_gpus = frozenset(indices)
+    def set_busy(self, gpu_indices: Iterable[int], *, cpu_only: bool = False) -> None:
+        """The GPUs on which jobs run now, and whether CPU-only jobs run (told by the job runtime); keeps
+        the machine awake for them."""
+        self._busy_gpus = frozenset(gpu_indices)
+        self._cpu_only_busy = cpu_only
         self._update_sleep_inhibitor()
 
     # -- sensing (blocking calls: the scheduler runs these in a worker thread) ---------------------
@@ -200,8 +206,10 @@ class WorkEngine:
 
     @property
     def working(self) -> bool:
-        """Whether any GPU is allowed to work or holds a paused job (presence is then watched closely)."""
-        return any(d.action is not Action.STOP for d in self._decisions.values())
+        """Whether any GPU, or the machine, is allowed to work or holds a paused job (presence is then
+        watched closely)."""
+        machine = self._machine is not None and self._machine.action is not Action.STOP
+        return machine or any(d.action is not Action.STOP for d in self._decisions.values())
 
     def _readings(self) -> tuple[GpuReading, ...]:
         """Per GPU: its temperature and who else really uses it (heavy users, and pause-list games on it)."""
@@ -222,8 +230,6 @@ class WorkEngine:
 
     def evaluate(self) -> None:
         """Run the policy on the latest readings; act on and announce what changed."""
-        if not self._discovery.gpus:
-            return
         activity = self._activity_sample
         result = decide(
             PolicyInput(
@@ -239,7 +245,7 @@ class WorkEngine:
             self._memory,
         )
         self._memory = result.memory
-        changed = False
+        changed = self._machine_changed(result.machine)
         for decision in result.decisions:
             previous = self._decisions.get(decision.index)
             if previous is not None and (previous.action, previous.reason) == (decision.action, decision.reason):
@@ -254,6 +260,16 @@ class WorkEngine:
             self._update_sleep_inhibitor()
             for listener in self._listeners:
                 listener()
+
+    def _machine_changed(self, machine: MachineDecision) -> bool:
+        previous, self._machine = self._machine, machine
+        if previous is not None and (previous.action, previous.reason) == (machine.action, machine.reason):
+            return False
+        if previous is None or previous.action is not machine.action or previous.cause is not machine.cause:
+            # Each GPU's decision says as much on a machine with GPUs; without them this is the one to read.
+            level = logging.DEBUG if self._discovery.gpus else logging.INFO
+            log.log(level, "CPU-only jobs: %s (%s)", machine.action.name.lower(), machine.reason)
+        return True
 
     # -- acting ---------------------------------------------------------------------------------------------
 
@@ -280,7 +296,7 @@ class WorkEngine:
             self.restore_power_limit(index)
 
     def _update_sleep_inhibitor(self) -> None:
-        """Hold off sleep exactly while a job works on some GPU; a gamer's PC sleeps normally otherwise."""
+        """Hold off sleep exactly while a job works; a gamer's PC sleeps normally otherwise."""
         if self._sleep_inhibitor is None:
             return
         working = [
@@ -288,8 +304,11 @@ class WorkEngine:
             for index in sorted(self._busy_gpus)
             if (decision := self._decisions.get(index)) is not None and decision.action is Action.WORK
         ]
+        cpu_working = self._cpu_only_busy and self._machine is not None and self._machine.action is Action.WORK
         if working:
             self._sleep_inhibitor.acquire(f"a SpareCycles job is running on GPU {', '.join(map(str, working))}")
+        elif cpu_working:
+            self._sleep_inhibitor.acquire("a SpareCycles job is running")
         else:
             self._sleep_inhibitor.release()
 
@@ -322,4 +341,5 @@ class WorkEngine:
             activity=self._activity_sample,
             decisions=dict(self._decisions),
             power_notes=dict(self._power_notes),
+            machine=self._machine,
         )

@@ -10,6 +10,7 @@ from sparecycles.agent.policy.model import Action, GpuDecision, OwnerControls
 from sparecycles.agent.sensors.gpu import GpuIdentity, GpuSample
 from sparecycles.control.models import (
     AgentState,
+    CpuWorkStatus,
     ForeignGpuProcess,
     GpuBackendStatus,
     GpuReadings,
@@ -93,6 +94,7 @@ def build_status(
     else:
         state, reason = _overall(gpus, snapshot)
     presence = snapshot.presence
+    machine = snapshot.machine
     return StatusDocument(
         agent_version=version,
         pid=pid,
@@ -116,4 +118,7 @@ def build_status(
             reason=snapshot.discovery.reason,
         ),
         gpus=gpus,
+        cpu_work=CpuWorkStatus(state=GPU_STATES[machine.action], reason=machine.reason, cause=machine.cause.value)
+        if machine is not None
+        else None,
     )

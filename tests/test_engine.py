@@ -179,7 +179,7 @@ def test_the_machine_is_kept_awake_only_while_a_job_works() -> None:
     engine.discover()
     tick(engine)
     assert not inhibitor.held  # allowed to work, but no job: the PC may sleep
-    engine.set_busy_gpus({1})
+    engine.set_busy({1})
     assert inhibitor.held
     assert inhibitor.reasons[-1] == "a SpareCycles job is running on GPU 1"
     presence.set(idle_s=0.2)  # the owner is back: the job pauses, sleep is allowed again
@@ -188,7 +188,7 @@ def test_the_machine_is_kept_awake_only_while_a_job_works() -> None:
     presence.set(idle_s=3600, locked=True)
     tick(engine)
     assert inhibitor.held
-    engine.set_busy_gpus(())
+    engine.set_busy(())
     assert not inhibitor.held
     engine.shutdown()
     assert inhibitor.closed
@@ -278,3 +278,40 @@ def test_a_jobs_own_process_on_its_gpu_is_not_mistaken_for_the_owners(tmp_path: 
     assert tick(engine)[0][0] is Action.WORK  # the job's own training process
     backend.script(0, foreign_processes=[GpuProcess(pid=12, name="eldenring.exe", vram_used_bytes=6 * GIB)])
     assert tick(engine)[0][:2] == (Action.STOP, Cause.GPU_IN_USE)
+
+
+def test_without_gpus_the_machine_decision_governs_cpu_jobs_and_keeps_the_machine_awake() -> None:
+    inhibitor = RecordingInhibitor()
+    presence = ScriptedPresenceSource(idle_s=3600)
+    activity = FakeActivity()
+    engine = WorkEngine(
+        gpu_backend=SimulatedGpuBackend(0),
+        presence_source=presence,
+        activity=activity,
+        settings=Settings(),
+        sleep_inhibitor=inhibitor,
+    )
+    engine.discover()
+    changes: list[None] = []
+    engine.on_change(lambda: changes.append(None))
+    assert tick(engine) == {}
+    machine = engine.snapshot().machine
+    assert machine is not None
+    assert (machine.action, machine.cause) == (Action.WORK, Cause.IDLE)
+    assert changes  # listeners hear about the machine's decision like a GPU's
+    assert engine.working  # presence is watched closely although there is no GPU
+    engine.set_busy((), cpu_only=True)
+    assert inhibitor.held
+    assert inhibitor.reasons[-1] == "a SpareCycles job is running"
+    activity.reading = ActivitySample(
+        monotonic_s=1.0,
+        steam=SteamReading(SteamStatus.NO_GAME),
+        blocking_processes=(BlockingProcess(name="eldenring.exe", pid=77, matched="eldenring.exe"),),
+    )
+    tick(engine)
+    machine = engine.snapshot().machine
+    assert machine is not None
+    assert (machine.action, machine.cause) == (Action.STOP, Cause.GAME)
+    assert not inhibitor.held  # the game's owner may let the PC sleep
+    engine.set_busy((), cpu_only=False)
+    assert not inhibitor.held

@@ -52,7 +52,7 @@ from sparecycles.agent.jobs.image_cache import ImageCache
 from sparecycles.agent.jobs.inputs import InputCache, InputError
 from sparecycles.agent.jobs.sandbox import ROLE_JOB, ContainerPlan
 from sparecycles.agent.jobs.scratch import OutputFile
-from sparecycles.agent.policy.model import Action, GpuDecision
+from sparecycles.agent.policy.model import Action, GpuDecision, MachineDecision
 from sparecycles.fileio import atomic_write_text
 from sparecycles.protocol.jobs import JobSpec
 
@@ -258,15 +258,19 @@ def plan_for(lease: Lease, egress: JobEgress | None = None) -> ContainerPlan:
     )
 
 
-def governing_decision(gpu_indices: Iterable[int], decisions: Mapping[int, GpuDecision]) -> tuple[Action, str]:
+def governing_decision(
+    gpu_indices: Iterable[int], decisions: Mapping[int, GpuDecision], machine: MachineDecision | None
+) -> tuple[Action, str]:
     """The action (and its reason) that governs a job: the strongest over its GPUs.
 
-    A CPU-only job (no GPUs) follows the strongest action over every GPU, as the owner's hand-back covers
-    the whole machine; on a machine without GPUs there are no decisions and it is not governed (WORK).
-    A leased GPU the policy no longer mentions has no say.
+    A CPU-only job (no GPUs) follows the machine's decision: the owner's presence, schedule, games,
+    pause and snooze, but not one GPU's heat or its other users. Before the policy's first decision
+    (``machine`` None) nothing holds it back. A leased GPU the policy no longer mentions has no say.
     """
     indices = tuple(gpu_indices)
-    relevant = [decisions[index] for index in indices if index in decisions] if indices else list(decisions.values())
+    if not indices:
+        return (machine.action, machine.reason) if machine is not None else (Action.WORK, "")
+    relevant = [decisions[index] for index in indices if index in decisions]
     if not relevant:
         return Action.WORK, ""
     strongest = max(relevant, key=lambda decision: (decision.action, -decision.index))
@@ -337,7 +341,8 @@ class JobRuntime:
         self._runner_lock = threading.Lock()
         self._jobs: dict[str, _Job] = {}
         self._decisions: dict[int, GpuDecision] = {}
-        self._busy_listeners: list[Callable[[frozenset[int]], None]] = []
+        self._machine: MachineDecision | None = None
+        self._busy_listeners: list[Callable[[frozenset[int], bool], None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self.engine_problem: str | None = None
 
@@ -364,7 +369,12 @@ class JobRuntime:
         """The GPUs leased to active jobs (pulling included: the machine should stay awake for them)."""
         return frozenset(index for job in list(self._jobs.values()) for index in job.lease.gpu_indices)
 
-    def on_busy_change(self, listener: Callable[[frozenset[int]], None]) -> None:
+    def cpu_only_busy(self) -> bool:
+        """Whether an active job uses no GPU (the machine should stay awake for it too)."""
+        return any(not job.lease.gpu_indices for job in list(self._jobs.values()))
+
+    def on_busy_change(self, listener: Callable[[frozenset[int], bool], None]) -> None:
+        """``listener(busy_gpu_indices, cpu_only_busy)`` whenever a job starts or ends."""
         self._busy_listeners.append(listener)
 
     def extend_lease(self, job_id: str, expires_at: datetime) -> None:
@@ -377,17 +387,19 @@ class JobRuntime:
 
     # -- steering -----------------------------------------------------------------------------------
 
-    def apply(self, decisions: Mapping[int, GpuDecision]) -> None:
-        """Steer every active job by the policy's per-GPU decisions: STOP preempts, PAUSE freezes, WORK thaws.
+    def apply(self, decisions: Mapping[int, GpuDecision], machine: MachineDecision | None = None) -> None:
+        """Steer every active job by the policy's decisions (per GPU, and the machine's for CPU-only jobs):
+        STOP preempts, PAUSE freezes, WORK thaws.
 
         Takes decisions rather than bare actions, so that a preempted job says why. Never blocks.
         """
         self._decisions = dict(decisions)
+        self._machine = machine
         for job in list(self._jobs.values()):
             self._steer(job)
 
     def _steer(self, job: _Job) -> None:
-        action, reason = governing_decision(job.lease.gpu_indices, self._decisions)
+        action, reason = governing_decision(job.lease.gpu_indices, self._decisions, self._machine)
         with job.lock:
             if job.stop_request is not None:
                 return
@@ -820,9 +832,9 @@ class JobRuntime:
         self._records.put(JobRecord(job.lease, container_id, state, egress_port))
 
     def _busy_changed(self) -> None:
-        busy = self.busy_gpu_indices()
+        busy, cpu_only = self.busy_gpu_indices(), self.cpu_only_busy()
         for listener in self._busy_listeners:
-            self._call_on_loop(listener, busy)
+            self._call_on_loop(listener, busy, cpu_only)
 
     def _set_state(self, job: _Job, state: JobState, reason: str | None = None) -> None:
         job.state, job.reason = state, reason
@@ -885,9 +897,13 @@ def attach_to_engine(runtime: JobRuntime, engine: WorkEngine) -> None:
     """Let the work engine's decisions steer the runtime's jobs, and tell the engine which GPUs are busy."""
 
     def decisions_changed() -> None:
-        runtime.apply(engine.snapshot().decisions)
+        snapshot = engine.snapshot()
+        runtime.apply(snapshot.decisions, snapshot.machine)
+
+    def busy_changed(gpu_indices: frozenset[int], cpu_only: bool) -> None:
+        engine.set_busy(gpu_indices, cpu_only=cpu_only)
 
     engine.on_change(decisions_changed)
-    runtime.on_busy_change(engine.set_busy_gpus)
-    runtime.apply(engine.snapshot().decisions)
-    engine.set_busy_gpus(runtime.busy_gpu_indices())
+    runtime.on_busy_change(busy_changed)
+    decisions_changed()
+    busy_changed(runtime.busy_gpu_indices(), runtime.cpu_only_busy())

@@ -103,6 +103,9 @@ class JobService:
         ]
         if len(free) < spec.gpus:
             raise JobRefused(f"refused: job needs {spec.gpus} GPU(s) and {len(free)} may work now")
+        machine = snapshot.machine
+        if spec.gpus == 0 and machine is not None and machine.action is not Action.WORK:
+            raise JobRefused(f"refused: this computer may not work now ({machine.reason})")
         chosen = free[: spec.gpus]
         now = self._clock()
         lease = Lease(
@@ -213,7 +216,8 @@ def create_job_service(
 
     def downloads_may_run(lease: Lease) -> DownloadGate:
         """Pulls and input downloads run only while the job's GPUs may work, and not on a metered line."""
-        action, _reason = governing_decision(lease.gpu_indices, engine.snapshot().decisions)
+        snapshot = engine.snapshot()
+        action, _reason = governing_decision(lease.gpu_indices, snapshot.decisions, snapshot.machine)
         return download_gate(
             work_allowed=action is Action.WORK,
             metered=metered_check().metered(),

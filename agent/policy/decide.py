@@ -19,6 +19,7 @@ from sparecycles.agent.policy.model import (
     Cause,
     GpuDecision,
     GpuReading,
+    MachineDecision,
     PolicyInput,
     PolicyMemory,
     PolicyResult,
@@ -174,12 +175,34 @@ def _strongest(constraints: list[Constraint]) -> Constraint:
     return strongest
 
 
+def _owner_constraints(inputs: PolicyInput, settings: PolicySettings) -> list[Constraint | None]:
+    """The owner's own hand-backs, which hold for the whole machine: pause, snooze, battery."""
+    controls = inputs.controls
+    return [
+        Constraint(Action.STOP, Cause.PAUSED_BY_OWNER, "stopped: paused by you") if controls.paused else None,
+        Constraint(
+            Action.STOP,
+            Cause.SNOOZED,
+            f"stopped: snoozed until {_local_clock(controls.snoozed_until, inputs.wall, settings)}",
+        )
+        if controls.snoozed_until is not None and controls.snoozing(inputs.wall)
+        else None,
+        Constraint(Action.STOP, Cause.ON_BATTERY, "stopped: running on battery")
+        if settings.pause_on_battery and inputs.on_battery
+        else None,
+    ]
+
+
+def _game(inputs: PolicyInput) -> Constraint:
+    return Constraint(Action.STOP, Cause.GAME, f"stopped: game running — {', '.join(inputs.games)}")
+
+
 def decide(inputs: PolicyInput, settings: PolicySettings, memory: PolicyMemory) -> PolicyResult:
-    """One decision per GPU, and the memory to pass to the next call."""
+    """One decision per GPU and one for the machine (CPU-only work), and the memory for the next call."""
     memory = next_phase(inputs, settings, memory)
     phase = memory.phase or PresencePhase.PRESENT
     mode = _mode_constraint(inputs, settings, phase)
-    controls = inputs.controls
+    owner = _owner_constraints(inputs, settings)
     any_gpu_in_use = any(gpu.users for gpu in inputs.gpus)
     hot_gpus: set[int] = set()
     decisions = []
@@ -188,24 +211,12 @@ def decide(inputs: PolicyInput, settings: PolicySettings, memory: PolicyMemory) 
             Constraint(Action.STOP, Cause.DISABLED, "stopped: sharing is off for this GPU in settings")
             if {gpu.uuid, str(gpu.index)} & settings.disabled_gpus
             else None,
-            Constraint(Action.STOP, Cause.PAUSED_BY_OWNER, "stopped: paused by you") if controls.paused else None,
-            Constraint(
-                Action.STOP,
-                Cause.SNOOZED,
-                f"stopped: snoozed until {_local_clock(controls.snoozed_until, inputs.wall, settings)}",
-            )
-            if controls.snoozed_until is not None and controls.snoozing(inputs.wall)
-            else None,
-            Constraint(Action.STOP, Cause.ON_BATTERY, "stopped: running on battery")
-            if settings.pause_on_battery and inputs.on_battery
-            else None,
+            *owner,
             Constraint(Action.STOP, Cause.GPU_IN_USE, f"stopped: this GPU is in use — {'; '.join(gpu.users)}")
             if gpu.users
             else None,
             # A game not (yet) seen on any GPU could be starting on any of them.
-            Constraint(Action.STOP, Cause.GAME, f"stopped: game running — {', '.join(inputs.games)}")
-            if inputs.games and not any_gpu_in_use
-            else None,
+            _game(inputs) if inputs.games and not any_gpu_in_use else None,
             mode,
         ]
         hot, too_hot = _temperature(gpu, settings, gpu.index in memory.hot_gpus)
@@ -214,4 +225,10 @@ def decide(inputs: PolicyInput, settings: PolicySettings, memory: PolicyMemory) 
         rules.append(too_hot)
         chosen = _strongest([rule for rule in rules if rule is not None])
         decisions.append(GpuDecision(gpu.index, gpu.uuid, chosen.action, chosen.cause, chosen.reason))
-    return PolicyResult(tuple(decisions), replace(memory, hot_gpus=frozenset(hot_gpus)))
+    # A game wants the processor too, whichever GPU it runs on.
+    machine = _strongest([rule for rule in [*owner, _game(inputs) if inputs.games else None, mode] if rule])
+    return PolicyResult(
+        tuple(decisions),
+        replace(memory, hot_gpus=frozenset(hot_gpus)),
+        MachineDecision(machine.action, machine.cause, machine.reason),
+    )

@@ -120,6 +120,17 @@ class GpuDecision:
 
 
 @dataclass(frozen=True)
+class MachineDecision:
+    """What work that needs no GPU (CPU-only jobs) may do: the machine-wide rules alone, without a GPU's
+    own (its temperature, its other users, sharing turned off for it)."""
+
+    action: Action
+    cause: Cause
+    reason: str
+
+
+@dataclass(frozen=True)
 class PolicyResult:
     decisions: tuple[GpuDecision, ...]
     memory: PolicyMemory
+    machine: MachineDecision

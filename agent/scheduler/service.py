@@ -78,9 +78,9 @@ class WorkScheduler:
         self._engine.evaluate()
         if self._engine.has_gpus:
             self._add_interval(self._gpu_tick, "sample-gpus", GPU_INTERVAL_S)
-            self._add_interval(self._activity_tick, "sample-activity", ACTIVITY_INTERVAL_S)
         else:
-            log.info("No GPU to share: GPU and game sampling stay off")
+            log.info("No GPU to share: GPU sampling stays off (CPU-only jobs still follow the policy)")
+        self._add_interval(self._activity_tick, "sample-activity", ACTIVITY_INTERVAL_S)
         self._presence_interval_s = self._wanted_presence_interval()
         self._add_interval(self._presence_tick, PRESENCE_JOB, self._presence_interval_s)
         self._scheduler.start()

@@ -99,6 +99,14 @@ class GpuBackendStatus(_Model):
     reason: str | None = None
 
 
+class CpuWorkStatus(_Model):
+    """What jobs that use no GPU may do now: the machine-wide rules (presence, schedule, games, pause)."""
+
+    state: GpuState = Field(description="ready (may work), paused (frozen) or stopped.")
+    reason: str
+    cause: str
+
+
 class StatusDocument(_Model):
     schema_version: Literal[1] = STATUS_SCHEMA_VERSION
     agent_version: str
@@ -115,6 +123,9 @@ class StatusDocument(_Model):
     )
     gpu_backend: GpuBackendStatus
     gpus: list[GpuStatus]
+    cpu_work: CpuWorkStatus | None = Field(
+        None, description="What CPU-only jobs may do now; null before the policy's first decision."
+    )
 
 
 MAX_SNOOZE_SECONDS = 7 * 24 * 3600

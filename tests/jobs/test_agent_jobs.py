@@ -23,9 +23,14 @@ pytestmark = pytest.mark.docker
 
 
 def configure(home: Path, registry: LocalRegistry) -> None:
+    """Jobs from the test registry, and work allowed all day: the tests' agent cannot see an owner's idle
+    time (no display), and CPU-only jobs follow the policy like any other."""
     config = home / "config" / "config.toml"
     config.parent.mkdir(parents=True, exist_ok=True)
-    config.write_text(f'[jobs]\nallowed_registries = ["{registry.host}"]\n')
+    config.write_text(
+        f'[work]\nmode = "schedule"\n[schedule]\nwindows = ["daily"]\n'
+        f'[jobs]\nallowed_registries = ["{registry.host}"]\n'
+    )
 
 
 def write_spec(folder: Path, image: str, script: str, **fields: Any) -> Path:
@@ -160,6 +165,34 @@ def test_a_graceful_stop_stops_the_job_too(
     assert agent.stop() == 0
     assert time.monotonic() - started < 10
     assert job_containers(docker_client, home) == []
+
+
+def test_on_this_gpu_less_machine_the_owners_pause_stops_a_cpu_job_and_refuses_the_next(
+    home: Path, local_registry: LocalRegistry, busybox_image: str, docker_exec_works: None, docker_client: Any
+) -> None:
+    configure(home, local_registry)
+    agent = start_agent(home)
+    try:
+        with ControlClient(agent.endpoint) as client:
+            cpu_work = client.status().cpu_work
+            assert cpu_work is not None
+            assert (cpu_work.state, cpu_work.cause) == ("ready", "scheduled")
+        spec = write_spec(home.parent, busybox_image, "sleep 300")
+        assert run_cli(home, "job", "run", str(spec)).returncode == 0
+        wait_for_job(agent, lambda j: j["state"] == "running")
+        assert run_cli(home, "pause").returncode == 0
+        job = wait_for_job(agent, lambda j: j["state"] == "preempted", timeout_s=30)
+        assert job["reason"] == "preempted: stopped: paused by you"
+        assert job_containers(docker_client, home) == []
+        refused = run_cli(home, "job", "run", str(spec))
+        assert refused.returncode == 1
+        assert "refused: this computer may not work now (stopped: paused by you)" in refused.stderr
+        with ControlClient(agent.endpoint) as client:
+            cpu_work = client.status().cpu_work
+            assert cpu_work is not None
+            assert (cpu_work.state, cpu_work.reason) == ("stopped", "stopped: paused by you")
+    finally:
+        agent.stop()
 
 
 def test_without_a_docker_engine_the_status_says_so_and_the_agent_carries_on(home: Path) -> None:

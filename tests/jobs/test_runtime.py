@@ -33,7 +33,7 @@ from sparecycles.agent.jobs.runtime import (
     plan_for,
 )
 from sparecycles.agent.jobs.sandbox import MIB
-from sparecycles.agent.policy.model import Action, Cause, GpuDecision
+from sparecycles.agent.policy.model import Action, Cause, GpuDecision, MachineDecision
 from sparecycles.protocol.jobs import JobInput, JobSpec
 
 from .conftest import remove_local_image
@@ -123,13 +123,17 @@ def run(coroutine: Awaitable[None]) -> None:
 # -- pure pieces ---------------------------------------------------------------------------------
 
 
-def test_a_gpu_job_follows_its_own_gpus_and_a_cpu_job_the_strongest_of_all() -> None:
-    decisions = {0: decision(0, Action.WORK), 1: decision(1, Action.STOP, "a game started")}
-    assert governing_decision((0,), decisions) == (Action.WORK, "work")
-    assert governing_decision((0, 1), decisions) == (Action.STOP, "a game started")
-    assert governing_decision((), decisions) == (Action.STOP, "a game started")
-    assert governing_decision((), {}) == (Action.WORK, "")  # a machine without GPUs does not govern CPU jobs
-    assert governing_decision((2,), decisions) == (Action.WORK, "")  # a GPU the policy no longer sees
+def test_a_gpu_job_follows_its_own_gpus_and_a_cpu_job_the_machine() -> None:
+    decisions = {0: decision(0, Action.WORK), 1: decision(1, Action.STOP, "too hot")}
+    away = MachineDecision(Action.WORK, Cause.IDLE, "working: no input for 20 min")
+    back = MachineDecision(Action.PAUSE, Cause.USER_ACTIVE, "paused: you are using the computer")
+    assert governing_decision((0,), decisions, away) == (Action.WORK, "work")
+    assert governing_decision((0, 1), decisions, away) == (Action.STOP, "too hot")
+    assert governing_decision((), decisions, away) == (Action.WORK, away.reason)  # one GPU's heat is not its business
+    assert governing_decision((), decisions, back) == (Action.PAUSE, back.reason)
+    assert governing_decision((), {}, back) == (Action.PAUSE, back.reason)  # a machine without GPUs governs too
+    assert governing_decision((), {}, None) == (Action.WORK, "")  # before the policy's first decision
+    assert governing_decision((2,), decisions, back) == (Action.WORK, "")  # a GPU the policy no longer sees
 
 
 def test_records_round_trip_and_a_corrupt_file_is_set_aside(tmp_path: Path) -> None:
@@ -204,13 +208,14 @@ def test_decisions_pause_unpause_and_preempt_a_cpu_job(
     async def scenario() -> None:
         task = asyncio.create_task(runtime.run(lease("busy", spec(busybox_image, BUSY_LOOP))))
         await until(lambda: job_state(runtime, "busy") is JobState.RUNNING)
-        runtime.apply({0: decision(0, Action.WORK), 1: decision(1, Action.PAUSE, "the owner is back")})
+        gpus = {0: decision(0, Action.WORK), 1: decision(1, Action.WORK)}
+        runtime.apply(gpus, MachineDecision(Action.PAUSE, Cause.USER_ACTIVE, "the owner is back"))
         await until(lambda: job_state(runtime, "busy") is JobState.PAUSED)
         assert container_state(runner, harness.records, "busy")["Paused"] is True
-        runtime.apply({0: decision(0, Action.WORK), 1: decision(1, Action.WORK)})
+        runtime.apply(gpus, MachineDecision(Action.WORK, Cause.IDLE, "away"))
         await until(lambda: job_state(runtime, "busy") is JobState.RUNNING)
         assert container_state(runner, harness.records, "busy")["Paused"] is False
-        runtime.apply({0: decision(0, Action.STOP, "a game started"), 1: decision(1, Action.WORK)})
+        runtime.apply(gpus, MachineDecision(Action.STOP, Cause.GAME, "a game started"))
         result = await asyncio.wait_for(task, 20)
         assert (result.state, result.reason) == (JobState.PREEMPTED, "preempted: a game started")
         assert result.exit_code is not None
@@ -350,23 +355,24 @@ class FakeEngine:
     def __init__(self) -> None:
         self.listeners: list[Callable[[], None]] = []
         self.decisions: dict[int, GpuDecision] = {}
-        self.busy: list[frozenset[int]] = []
+        self.machine: MachineDecision | None = None
+        self.busy: list[tuple[frozenset[int], bool]] = []
 
     def on_change(self, listener: Callable[[], None]) -> None:
         self.listeners.append(listener)
 
     def snapshot(self) -> Any:
-        return SimpleNamespace(decisions=dict(self.decisions))
+        return SimpleNamespace(decisions=dict(self.decisions), machine=self.machine)
 
-    def set_busy_gpus(self, indices: Iterable[int]) -> None:
-        self.busy.append(frozenset(indices))
+    def set_busy(self, indices: Iterable[int], *, cpu_only: bool = False) -> None:
+        self.busy.append((frozenset(indices), cpu_only))
 
 
 def test_the_engine_steers_the_runtime_and_learns_its_busy_gpus(tmp_path: Path) -> None:
     harness = Harness(tmp_path, _dead_engine)
     engine = FakeEngine()
     attach_to_engine(harness.runtime, cast(Any, engine))
-    assert engine.busy == [frozenset()]
+    assert engine.busy == [(frozenset(), False)]
     engine.decisions = {0: decision(0, Action.STOP, "a game started"), 1: decision(1, Action.WORK)}
     for listener in engine.listeners:
         listener()
@@ -375,8 +381,15 @@ def test_the_engine_steers_the_runtime_and_learns_its_busy_gpus(tmp_path: Path) 
     )
     result = asyncio.run(harness.runtime.run(stopped))
     assert (result.state, result.reason) == (JobState.PREEMPTED, "preempted: a game started")
-    assert engine.busy == [frozenset(), frozenset({0}), frozenset()]
+    assert engine.busy == [(frozenset(), False), (frozenset({0}), False), (frozenset(), False)]
     assert harness.runtime.engine_problem is None  # the engine was never needed
+    engine.machine = MachineDecision(Action.STOP, Cause.GAME, "stopped: game running — eldenring.exe")
+    for listener in engine.listeners:
+        listener()
+    cpu_job = lease("cpu", spec(f"127.0.0.1:5000/team/app@{DIGEST}", ["true"]))
+    result = asyncio.run(harness.runtime.run(cpu_job))
+    assert (result.state, result.reason) == (JobState.PREEMPTED, "preempted: stopped: game running — eldenring.exe")
+    assert engine.busy[-2:] == [(frozenset(), True), (frozenset(), False)]
 
 
 def test_downloads_wait_while_the_gate_says_so_and_nothing_is_pulled_meanwhile(

@@ -301,3 +301,33 @@ def test_strongest_action_wins_and_the_first_rule_explains_it() -> None:
 @pytest.mark.parametrize(("seconds", "text"), [(0, "0 s"), (44.2, "45 s"), (360, "6 min"), (3900, "1 h 05 min")])
 def test_durations_read_naturally(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
+
+
+def machine(result: PolicyResult) -> tuple[Action, Cause, str]:
+    return result.machine.action, result.machine.cause, result.machine.reason
+
+
+def test_the_machine_decision_for_cpu_jobs_follows_the_owner_but_not_one_gpus_heat_or_users() -> None:
+    run = Run()
+    hot_and_busy = (
+        GpuReading(0, "GPU-0", 90.0),
+        GpuReading(1, "GPU-1", 60.0, users=("blender (3.0 GiB VRAM)",)),
+    )
+    disabled = replace(SETTINGS, disabled_gpus=frozenset({"0", "1"}))
+    assert machine(Run(disabled).step(idle(700), gpus=hot_and_busy)) == (
+        Action.WORK,
+        Cause.IDLE,
+        "working: no input for 12 min",
+    )
+    assert machine(run.step(idle(700), gpus=())) == (Action.WORK, Cause.IDLE, "working: no input for 12 min")
+    assert machine(run.step(idle(0.5), gpus=()))[:2] == (Action.PAUSE, Cause.USER_ACTIVE)  # hysteresis as for GPUs
+    assert machine(Run().step(idle(100), gpus=()))[:2] == (Action.STOP, Cause.WAITING_FOR_IDLE)
+    assert machine(Run().step(idle(900), gpus=(), controls=OwnerControls(paused=True)))[1] is Cause.PAUSED_BY_OWNER
+    assert machine(Run().step(idle(900), gpus=(), on_battery=True))[1] is Cause.ON_BATTERY
+
+
+def test_a_game_on_a_gpu_stops_cpu_jobs_too() -> None:
+    gpus = (GpuReading(0, "GPU-0", 60.0, users=("eldenring.exe (6.1 GiB VRAM)",)), GpuReading(1, "GPU-1", 60.0))
+    result = Run().step(idle(900), gpus=gpus, games=("eldenring.exe",))
+    assert only(result, 1)[0] is Action.WORK  # the other GPU carries on
+    assert machine(result) == (Action.STOP, Cause.GAME, "stopped: game running — eldenring.exe")
