@@ -429,12 +429,16 @@ class ContainerRunner:
         self._gpu_mode = mode
         return mode
 
-    def adopt(self, plan: ContainerPlan, container_id: str) -> JobContainer:
+    def adopt(
+        self, plan: ContainerPlan, container_id: str, *, paused_s: float = 0.0, paused_since: float | None = None
+    ) -> JobContainer:
         """Take charge again of a job's container that outlived the agent (crash recovery).
 
         Its scratch holder must still run (found by the job's labels), or the outputs are gone. A container
-        that still runs is followed as if just started, its run time counted from when the engine started it
-        (time paused before the crash counts as run); one that has ended is handed back ended, with its logs.
+        that still runs is followed as if just started, its run time counted from when the engine started it,
+        less ``paused_s`` (the pauses the previous agent recorded) and the pause under way since
+        ``paused_since`` (wall-clock seconds) if it is still frozen; one that has ended is handed back ended,
+        with its logs.
         """
         from docker.errors import NotFound
 
@@ -460,7 +464,7 @@ class ContainerRunner:
             scratch = Scratch(self._client, plan, ScratchVolumes(volumes[ROLE_INPUT], volumes[ROLE_OUTPUT]))
             scratch.holder = holder
             job = JobContainer(self, plan, container, scratch)
-            job._attach(container.attrs.get("State") or {})
+            job._attach(container.attrs.get("State") or {}, paused_s, paused_since)
         logger.info("Adopted container %s of job %s", container.short_id, plan.job_id)
         return job
 
@@ -634,10 +638,19 @@ class JobContainer:
         self._spawn(self._follow_logs, "logs")
         self._spawn(self._await_exit, "wait")
 
-    def _attach(self, state: dict[str, Any]) -> None:
+    def pauses(self) -> tuple[float, float | None]:
+        """Seconds paused in finished pauses, and when the current pause began (wall clock), if paused:
+        what a record keeps so that a re-adopted job's run time leaves them out."""
+        with self._lock:
+            since = self._paused_since
+            wall = None if since is None else time.time() - (time.monotonic() - since)
+            return self._paused_total, wall
+
+    def _attach(self, state: dict[str, Any], paused_s: float = 0.0, paused_since: float | None = None) -> None:
         """Follow a container that was started before this handle existed (see :meth:`ContainerRunner.adopt`)."""
         started = _engine_time(str(state.get("StartedAt", "")))
         now = time.monotonic()
+        self._paused_total = max(0.0, paused_s)
         if not state.get("Running"):  # it ended while nobody watched: keep what it said, report its exit
             ran = max(0.0, _engine_time(str(state.get("FinishedAt", ""))) - started)
             with self._lock:
@@ -648,7 +661,8 @@ class JobContainer:
         with self._lock:
             self._started_at = now - max(0.0, time.time() - started)
             if state.get("Paused"):
-                self._paused_since = now
+                frozen_for = max(0.0, time.time() - paused_since) if paused_since is not None else 0.0
+                self._paused_since = now - frozen_for
         self._log_stream = self._runner.client.api.logs(self.id, stream=True, follow=True)
         self._spawn(self._follow_logs, "logs")
         self._spawn(self._await_exit, "wait")

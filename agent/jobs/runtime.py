@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import shutil
@@ -119,6 +120,8 @@ class JobRecord:
     container_id: str | None = None
     state: JobState = JobState.PULLING
     egress_port: int | None = None  # where its proxy listened: the job's environment points there
+    paused_s: float = 0.0  # finished pauses, left out of its run time
+    paused_since: float | None = None  # wall-clock start of the pause under way
 
     @property
     def job_id(self) -> str:
@@ -136,6 +139,8 @@ class JobRecord:
             "container_id": self.container_id,
             "state": self.state.value,
             "egress_port": self.egress_port,
+            "paused_s": self.paused_s,
+            "paused_since": self.paused_since,
         }
 
     @classmethod
@@ -150,11 +155,14 @@ class JobRecord:
         )
         container_id = data.get("container_id")
         egress_port = data.get("egress_port")
+        paused_since = data.get("paused_since")
         return cls(
             lease,
             str(container_id) if container_id else None,
             JobState(data["state"]),
             int(egress_port) if egress_port is not None else None,
+            float(data.get("paused_s", 0.0)),
+            float(paused_since) if paused_since is not None else None,
         )
 
 
@@ -690,7 +698,11 @@ class JobRuntime:
         try:
             if record.lease.spec.egress:
                 egress = await asyncio.to_thread(self._restore_egress, runner, record)
-            container = await asyncio.to_thread(runner.adopt, plan_for(record.lease, egress), record.container_id)
+            container = await asyncio.to_thread(
+                functools.partial(runner.adopt, paused_s=record.paused_s, paused_since=record.paused_since),
+                plan_for(record.lease, egress),
+                record.container_id,
+            )
         except JobRuntimeError as exc:
             log.warning("Could not re-adopt job %s: %s", record.job_id, exc)
             if egress is not None:
@@ -829,7 +841,8 @@ class JobRuntime:
         container_id = job.container.id if job.container is not None else None
         state = job.state if not job.state.ended else JobState.INTERRUPTED
         egress_port = job.egress.port if job.egress is not None else None
-        self._records.put(JobRecord(job.lease, container_id, state, egress_port))
+        paused_s, paused_since = job.container.pauses() if job.container is not None else (0.0, None)
+        self._records.put(JobRecord(job.lease, container_id, state, egress_port, paused_s, paused_since))
 
     def _busy_changed(self) -> None:
         busy, cpu_only = self.busy_gpu_indices(), self.cpu_only_busy()

@@ -464,3 +464,35 @@ def test_an_image_that_was_here_before_the_job_is_never_evicted(
         assert images.known() == set()
     finally:
         remove_local_image(docker_client, busybox_image)
+
+
+@pytest.mark.docker
+def test_time_a_job_spent_paused_before_a_crash_does_not_count_as_run_time_after_re_adoption(
+    harness: Harness, runner: ContainerRunner, busybox_image: str
+) -> None:
+    frozen = MachineDecision(Action.PAUSE, Cause.USER_ACTIVE, "the owner is back")
+
+    async def scenario() -> None:
+        started = time.monotonic()
+        crashed = asyncio.create_task(harness.runtime.run(lease("frozen", spec(busybox_image, BUSY_LOOP))))
+        await until(lambda: job_state(harness.runtime, "frozen") is JobState.RUNNING)
+        harness.runtime.apply({}, frozen)
+        await until(lambda: job_state(harness.runtime, "frozen") is JobState.PAUSED)
+        ran_at_most = time.monotonic() - started  # it ran only between these two moments
+        assert harness.records.load()["frozen"].paused_since is not None
+        await asyncio.sleep(max(1.5, 2 * ran_at_most))  # frozen for longer than it ever ran
+        crashed.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await crashed
+
+        restarted = harness.new_runtime()
+        restarted.apply({}, frozen)  # the owner is still here
+        recovery = await restarted.recover(lambda record: True)
+        assert job_state(restarted, "frozen") is JobState.PAUSED
+        [status] = restarted.jobs()
+        assert status.run_time_s <= ran_at_most
+        restarted.apply({}, MachineDecision(Action.STOP, Cause.GAME, "a game started"))
+        result = await asyncio.wait_for(recovery.adopted["frozen"], 20)
+        assert result.state is JobState.PREEMPTED
+
+    run(scenario())
