@@ -24,6 +24,7 @@ from sparecycles.control.endpoint import AgentAlreadyRunning
 from sparecycles.control.models import StatusDocument
 from sparecycles.diagnostics import CheckOutcome
 from sparecycles.durations import parse_clock_time, parse_duration
+from sparecycles.market_cli import market_app
 from sparecycles.paths import AppPaths
 
 EXIT_CONFIG = 2
@@ -200,6 +201,8 @@ def snooze(
     with _agent() as client:
         _print_status(client.snooze(seconds, until=until))
 
+
+app.add_typer(market_app, name="market")
 
 job_app = typer.Typer(help="Run job specs on this machine (a studio testing its jobs).", no_args_is_help=True)
 app.add_typer(job_app, name="job")

@@ -10,9 +10,12 @@ import ctypes.util
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
 
 from sparecycles.diagnostics import CheckResult
 from sparecycles.paths import AppPaths
+from sparecycles.protocol.market import JobView, ProviderView, RequesterView, ServerInfo
 
 
 def display_available() -> bool:
@@ -49,3 +52,27 @@ def run_gui(paths: AppPaths) -> int:
     from sparecycles.ui.main import run_gui as run
 
     return run(paths)
+
+
+def market_serve(data_dir: Path, db_url: str | None, key_file: Path | None, *, host: str, port: int) -> None:
+    from sparecycles.agent.market_server.serve import MarketOptions, serve
+
+    public = f"http://{host}:{port}"
+    serve(MarketOptions(data_dir=data_dir, db_url=db_url, key_file=key_file, public_url=public), host=host, port=port)
+
+
+def market_operator(data_dir: Path, db_url: str | None, key_file: Path | None) -> MarketOperator:
+    """The marketplace's own operations (the operator's CLI), on its database directly."""
+    from sparecycles.agent.market_server.serve import MarketOptions, open_market
+
+    return open_market(MarketOptions(data_dir=data_dir, db_url=db_url, key_file=key_file))
+
+
+class MarketOperator(Protocol):
+    """What the operator's commands ask of a marketplace (implemented by the reference server)."""
+
+    def add_requester(self, name: str) -> str: ...
+    def credit(self, name: str, amount: int) -> RequesterView: ...
+    def resolve(self, job_id: str, accept: str | None) -> JobView: ...
+    def set_payout_by_operator(self, address: str, payout_address: str) -> ProviderView: ...
+    def info(self) -> ServerInfo: ...

@@ -1,7 +1,8 @@
 """Regenerate the committed API documents from the code: `make docs`.
 
 docs/status.schema.json describes `sparecycles status --json`, docs/job-spec.schema.json a job
-spec, docs/control-api.openapi.json the agent's control API. Tests fail when any is stale.
+spec, docs/control-api.openapi.json the agent's control API, docs/marketplace.openapi.json the marketplace
+protocol v1. Tests fail when any is stale.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from sparecycles.agent.api.server import ControlService, create_app
+from sparecycles.agent.market_server.api import create_app as create_market_app
+from sparecycles.agent.market_server.market import Marketplace
 from sparecycles.control.models import StatusDocument
 from sparecycles.protocol.jobs import JobSpec
 
@@ -34,6 +37,8 @@ def main() -> None:
     _write("job-spec.schema.json", job_schema)
     service: ControlService = None  # type: ignore[assignment]  # the document never calls the service
     _write("control-api.openapi.json", create_app(service, "x" * 43).openapi())
+    market: Marketplace = None  # type: ignore[assignment]  # nor does the marketplace's
+    _write("marketplace.openapi.json", create_market_app(market).openapi())
 
 
 if __name__ == "__main__":

@@ -1,0 +1,106 @@
+"""Signing keys that hold no funds (the machine identity, the marketplace operator): where they live.
+
+On a desktop a key lives in the OS keyring (the Secret Service on Linux). A headless machine has no
+Secret Service, so the owner names a key file explicitly; like an SSH host key it must be readable
+by its owner only (0600), and a file anyone else can read is refused rather than used. A key is
+never logged, never put in config, and never passed on a command line. Plaintext and "fail" keyring
+backends are refused with an explanation, not silently used.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from eth_account import Account
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+
+log = logging.getLogger(__name__)
+
+KEYRING_SERVICE = "SpareCycles"
+_UNSAFE_BACKENDS = ("fail", "null", "plaintext", "keyrings.alt")  # the same rule as `sparecycles doctor`
+
+
+class KeyStoreError(Exception):
+    """A key cannot be kept or read safely; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class KeySource:
+    """Where one key lives: a key file (headless), else the OS keyring under ``keyring_name``."""
+
+    keyring_name: str
+    key_file: Path | None = None
+
+    def describe(self) -> str:
+        return (
+            f"key file {self.key_file}" if self.key_file else f"the OS keyring ({KEYRING_SERVICE}/{self.keyring_name})"
+        )
+
+
+def _from_text(text: str, where: str) -> LocalAccount:
+    try:
+        account: LocalAccount = Account.from_key(text.strip())
+        return account
+    except Exception:  # never echo what was in the file: it might be a key with a typo
+        raise KeyStoreError(f"{where} does not hold a valid key (64 hexadecimal digits)") from None
+
+
+def _read_key_file(path: Path) -> str | None:
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return None
+    if os.name == "posix" and mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise KeyStoreError(f"key file {path} can be read by other users; run `chmod 600 {path}` and start again")
+    return path.read_text(encoding="utf-8")
+
+
+def _write_key_file(path: Path, key_hex: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(key_hex + "\n")
+
+
+def _keyring() -> object:
+    import keyring
+
+    backend = keyring.get_keyring()
+    name = f"{type(backend).__module__}.{type(backend).__name__}".lower()
+    if any(word in name for word in _UNSAFE_BACKENDS):
+        raise KeyStoreError(
+            f"no usable OS keyring here ({type(backend).__module__}.{type(backend).__name__}); on a machine without "
+            "a desktop session give a key file instead (readable only by this user)"
+        )
+    return backend
+
+
+def load_key(source: KeySource, *, create: bool) -> LocalAccount:
+    """The key at ``source``; a new one is made there when none exists and ``create`` allows it."""
+    if source.key_file is not None:
+        text = _read_key_file(source.key_file)
+        if text is None:
+            if not create:
+                raise KeyStoreError(f"key file {source.key_file} does not exist")
+            account: LocalAccount = Account.create()
+            _write_key_file(source.key_file, account.key.hex())
+            log.info("Created a new key in %s (address %s)", source.key_file, account.address)
+            return account
+        return _from_text(text, f"key file {source.key_file}")
+    backend = _keyring()
+    stored = backend.get_password(KEYRING_SERVICE, source.keyring_name)  # type: ignore[attr-defined]
+    if stored is None:
+        if not create:
+            raise KeyStoreError(f"no key named {source.keyring_name} in the OS keyring")
+        account = Account.create()
+        backend.set_password(KEYRING_SERVICE, source.keyring_name, account.key.hex())  # type: ignore[attr-defined]
+        log.info("Created a new key in %s (address %s)", source.describe(), account.address)
+        return account
+    return _from_text(str(stored), source.describe())

@@ -1,0 +1,222 @@
+"""The reference marketplace's tables (SQLAlchemy 2), and the engine that opens them.
+
+SQLite (WAL) is the default, PostgreSQL by URL. Token amounts are integers that can exceed 64 bits
+(base units of an 18-decimal token): they are stored exactly, as NUMERIC(78, 0) on PostgreSQL and as
+decimal text on SQLite (whose NUMERIC would round them through a float). The schema is created and
+upgraded by Alembic (migrations/), never by ``create_all``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Engine,
+    Float,
+    ForeignKey,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    TypeDecorator,
+    create_engine,
+    event,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeEngine
+
+
+class BaseUnitsType(TypeDecorator[int]):
+    """An exact non-negative integer of any size up to 2**256 (token base units)."""
+
+    impl = String(80)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(80))
+        return dialect.type_descriptor(Numeric(78, 0))
+
+    def process_bind_param(self, value: int | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        return str(int(value)) if dialect.name == "sqlite" else int(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> int | None:
+        return None if value is None else int(value)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, whatever the database keeps."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("times stored in the marketplace must carry their time zone")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Requester(Base):
+    __tablename__ = "requesters"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    api_key_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    credit: Mapped[int] = mapped_column(BaseUnitsType(), default=0)
+    held: Mapped[int] = mapped_column(BaseUnitsType(), default=0)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class Provider(Base):
+    __tablename__ = "providers"
+
+    address: Mapped[str] = mapped_column(String(42), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    region: Mapped[str] = mapped_column(String(32), default="")
+    cpu_cores: Mapped[int] = mapped_column(Integer)
+    memory_bytes: Mapped[int] = mapped_column(BigInteger)
+    floor_per_gpu_hour: Mapped[int] = mapped_column(BaseUnitsType())
+    floor_per_core_hour: Mapped[int] = mapped_column(BaseUnitsType())
+    payout_address: Mapped[str] = mapped_column(String(42))
+    offered_cores: Mapped[int] = mapped_column(Integer, default=0)
+    last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    registered_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class ProviderGpu(Base):
+    __tablename__ = "provider_gpus"
+
+    provider_address: Mapped[str] = mapped_column(ForeignKey("providers.address"), primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    vram_bytes: Mapped[int] = mapped_column(BigInteger)
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    offered: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class SignInNonce(Base):
+    __tablename__ = "sign_in_nonces"
+
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    address: Mapped[str] = mapped_column(String(42))
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    used: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Session(Base):
+    __tablename__ = "sessions"
+
+    token_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    address: Mapped[str] = mapped_column(String(42), index=True)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    requester_id: Mapped[str] = mapped_column(ForeignKey("requesters.id"), index=True)
+    spec_json: Mapped[str] = mapped_column(Text)
+    gpus: Mapped[int] = mapped_column(Integer)
+    units: Mapped[int] = mapped_column(Integer)
+    max_price: Mapped[int] = mapped_column(BaseUnitsType())
+    bidding_window_s: Mapped[float] = mapped_column(Float)
+    replicas: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    reason: Mapped[str] = mapped_column(String(500))
+    round: Mapped[int] = mapped_column(Integer, default=0)
+    window_ends_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    held: Mapped[int] = mapped_column(BaseUnitsType(), default=0)
+    charged: Mapped[int] = mapped_column(BaseUnitsType(), default=0)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class Bid(Base):
+    __tablename__ = "bids"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id"), primary_key=True)
+    round: Mapped[int] = mapped_column(Integer, primary_key=True)
+    provider_address: Mapped[str] = mapped_column(ForeignKey("providers.address"), primary_key=True)
+    price: Mapped[int] = mapped_column(BaseUnitsType())
+    score: Mapped[float] = mapped_column(Float, default=0.0)
+    placed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class Lease(Base):
+    __tablename__ = "leases"
+
+    id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id"), index=True)
+    provider_address: Mapped[str] = mapped_column(ForeignKey("providers.address"), index=True)
+    payout_address: Mapped[str] = mapped_column(String(42))
+    gpu_uuids_json: Mapped[str] = mapped_column(Text, default="[]")
+    units: Mapped[int] = mapped_column(Integer)
+    price: Mapped[int] = mapped_column(BaseUnitsType())
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    delivered: Mapped[bool] = mapped_column(Boolean, default=False)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    run_time_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    amount: Mapped[int | None] = mapped_column(BaseUnitsType(), nullable=True)
+    reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    report_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+    report_signature: Mapped[str | None] = mapped_column(String(132), nullable=True)
+
+
+class UploadedOutput(Base):
+    __tablename__ = "uploaded_outputs"
+
+    lease_id: Mapped[str] = mapped_column(ForeignKey("leases.id"), primary_key=True)
+    path: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+
+
+class Payout(Base):
+    """What each payout address has earned in all, and the operator's voucher for it."""
+
+    __tablename__ = "payouts"
+
+    payout_address: Mapped[str] = mapped_column(String(42), primary_key=True)
+    cumulative: Mapped[int] = mapped_column(BaseUnitsType())
+    voucher_json: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+def open_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout on every connection."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(connection: Any, _record: Any) -> None:
+            cursor = connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)

@@ -1,0 +1,970 @@
+"""The reference marketplace's operations: sign-in, providers, the auction, leases, results and money.
+
+Every operation is one database transaction, so the state is never half-changed; the HTTP layer
+(api.py) and the operator's CLI both call these. Time comes from an injected clock, and
+:meth:`Marketplace.tick` closes auctions whose bidding window ended and expires leases whose
+heartbeats stopped (the server calls it on a timer and before every provider poll).
+
+Money: a requester's credit is held at submission for the job's maximum cost (max price × units ×
+maximum run time × replicas) and settled when the job ends; a provider is paid its bid × units ×
+running time (as reported, never more than the lease's wall-clock age or the job's run-time limit)
+when its result is accepted, and receives an EIP-712 voucher for its payout address's cumulative
+earnings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import secrets
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from sparecycles.agent.market_server import auction
+from sparecycles.agent.market_server import db as tables
+from sparecycles.protocol.jobs import JobSpec
+from sparecycles.protocol.market import (
+    HeartbeatAck,
+    JobState,
+    JobSubmission,
+    JobView,
+    LeaseOffer,
+    LeaseState,
+    LeaseView,
+    NonceResponse,
+    Offer,
+    OutputFile,
+    PayoutChange,
+    ProviderRegistration,
+    ProviderView,
+    ReportAck,
+    RequesterView,
+    ServerInfo,
+    SessionToken,
+    SignedResultReport,
+    Voucher,
+    WorkResponse,
+    lease_amount,
+    payout_change_message,
+)
+from sparecycles.protocol.signing import (
+    PLACEHOLDER_VAULT,
+    SignatureError,
+    sign_voucher,
+    text_signer,
+    verify_sign_in,
+)
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+
+log = logging.getLogger(__name__)
+
+SIGN_IN_STATEMENT = "Sign in to the SpareCycles marketplace as a provider."
+_CHUNK = 1024 * 1024
+_ENDED_JOB_STATES = (JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED)
+
+
+class MarketError(Exception):
+    """A request the marketplace refuses; ``status`` is the HTTP status, ``code`` a stable word."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class Unauthorized(MarketError):
+    status, code = 401, "unauthorized"
+
+
+class Forbidden(MarketError):
+    status, code = 403, "forbidden"
+
+
+class NotFound(MarketError):
+    status, code = 404, "not_found"
+
+
+class Conflict(MarketError):
+    status, code = 409, "conflict"
+
+
+class InsufficientCredit(MarketError):
+    status, code = 402, "insufficient_credit"
+
+
+class TooLarge(MarketError):
+    status, code = 413, "too_large"
+
+
+@dataclass(frozen=True)
+class MarketConfig:
+    """How this marketplace runs; ``domain`` and ``uri`` are what sign-in messages must name."""
+
+    domain: str
+    uri: str
+    data_dir: Path
+    name: str = "SpareCycles private marketplace"
+    chain_id: int = 31337
+    voucher_contract: str = PLACEHOLDER_VAULT
+    heartbeat_interval_s: float = 5.0
+    lease_timeout_s: float = 30.0
+    session_ttl_s: float = 3600.0
+    nonce_ttl_s: float = 300.0
+    provider_online_s: float = 60.0
+    max_failed_attempts: int = 3
+    max_output_bytes: int = 10 * 1024**3
+    clock_skew_s: float = 120.0
+
+
+def _token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _new_id(prefix: str) -> str:
+    return f"{prefix}-{secrets.token_hex(8)}"
+
+
+@dataclass
+class _Cache:
+    """Per-transaction lookups, so one tick does not load a provider's GPUs once per job."""
+
+    capacities: dict[str, auction.Capacity] = field(default_factory=dict)
+
+
+class Marketplace:
+    def __init__(
+        self,
+        engine: Engine,
+        operator: LocalAccount,
+        config: MarketConfig,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._operator = operator
+        self.config = config
+        self._clock = clock
+        (config.data_dir / "outputs").mkdir(parents=True, exist_ok=True)
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[Session]:
+        with self._sessions() as session, session.begin():
+            yield session
+
+    def info(self) -> ServerInfo:
+        return ServerInfo(
+            name=self.config.name,
+            chain_id=self.config.chain_id,
+            voucher_contract=self.config.voucher_contract,
+            operator_address=self._operator.address,
+            heartbeat_interval_s=self.config.heartbeat_interval_s,
+            lease_timeout_s=self.config.lease_timeout_s,
+            max_output_bytes=self.config.max_output_bytes,
+        )
+
+    # -- the operator ----------------------------------------------------------------------------------
+
+    def add_requester(self, name: str) -> str:
+        """Create a requester; returns its API key (shown once: only its hash is kept)."""
+        key = "scr_" + _token()
+        with self._transaction() as session:
+            if session.scalar(select(tables.Requester).where(tables.Requester.name == name)) is not None:
+                raise Conflict(f"a requester named {name!r} exists already")
+            session.add(
+                tables.Requester(
+                    id=_new_id("req"),
+                    name=name,
+                    api_key_sha256=_sha256(key),
+                    credit=0,
+                    held=0,
+                    created_at=self._clock(),
+                )
+            )
+        log.info("Added requester %s", name)
+        return key
+
+    def credit(self, name: str, amount: int) -> RequesterView:
+        """Add ``amount`` base units to a requester's credit (the operator was paid off-chain)."""
+        if amount <= 0:
+            raise MarketError("the amount must be a positive number of base units")
+        with self._transaction() as session:
+            requester = session.scalar(select(tables.Requester).where(tables.Requester.name == name))
+            if requester is None:
+                raise NotFound(f"no requester named {name!r}; `sparecycles market add-requester {name}` adds one")
+            requester.credit += amount
+            log.info("Credited requester %s with %d base units", name, amount)
+            return _requester_view(requester)
+
+    def resolve(self, job_id: str, accept: str | None) -> JobView:
+        """Settle a disputed job: pay only the provider ``accept`` names, or nobody (``None``: reject)."""
+        with self._transaction() as session:
+            job = self._job(session, job_id)
+            if job.state != JobState.DISPUTED:
+                raise Conflict(f"job {job_id} is {job.state}, not disputed")
+            leases = self._leases(session, job_id)
+            reported = [lease for lease in leases if lease.state == LeaseState.REPORTED]
+            now = self._clock()
+            if accept is None:
+                for lease in reported:
+                    self._end_lease(lease, LeaseState.REJECTED, "rejected by the operator", now)
+                self._end_job(session, job, JobState.FAILED, "failed: the operator rejected every result", now)
+            else:
+                chosen = [lease for lease in reported if lease.provider_address.lower() == accept.lower()]
+                if not chosen:
+                    raise NotFound(f"provider {accept} did not report a result for job {job_id}")
+                for lease in reported:
+                    if lease is chosen[0]:
+                        self._pay(session, lease, now)
+                    else:
+                        self._end_lease(lease, LeaseState.REJECTED, "rejected by the operator's resolution", now)
+                self._end_job(session, job, JobState.COMPLETED, "completed: the operator accepted one result", now)
+            return self._job_view(session, job)
+
+    # -- sign-in ---------------------------------------------------------------------------------------
+
+    def issue_nonce(self, address: str) -> NonceResponse:
+        now = self._clock()
+        nonce = secrets.token_hex(16)
+        expires = now + timedelta(seconds=self.config.nonce_ttl_s)
+        with self._transaction() as session:
+            session.add(tables.SignInNonce(nonce=nonce, address=address, expires_at=expires, used=False))
+        return NonceResponse(
+            nonce=nonce,
+            domain=self.config.domain,
+            uri=self.config.uri,
+            chain_id=self.config.chain_id,
+            statement=SIGN_IN_STATEMENT,
+            issued_at=now,
+            expiration_time=expires,
+        )
+
+    def _use_nonce(self, session: Session, nonce: str, address: str, now: datetime) -> None:
+        row = session.get(tables.SignInNonce, nonce, with_for_update=True)
+        if row is None or row.used or row.expires_at <= now or row.address.lower() != address.lower():
+            raise Unauthorized("this nonce was not issued to this address, was used already or expired")
+        row.used = True
+
+    def sign_in(self, message: str, signature: str) -> SessionToken:
+        now = self._clock()
+        try:
+            signed = verify_sign_in(
+                message, signature, domain=self.config.domain, chain_id=self.config.chain_id, now=now
+            )
+        except SignatureError as exc:
+            raise Unauthorized(str(exc)) from None
+        token = "scs_" + _token()
+        expires = now + timedelta(seconds=self.config.session_ttl_s)
+        with self._transaction() as session:
+            self._use_nonce(session, signed.nonce, signed.address, now)
+            session.add(tables.Session(token_sha256=_sha256(token), address=signed.address, expires_at=expires))
+        log.info("Provider %s signed in", signed.address)
+        return SessionToken(token=token, expires_at=expires, address=signed.address)
+
+    def provider_for_token(self, token: str) -> str:
+        with self._transaction() as session:
+            row = session.get(tables.Session, _sha256(token))
+            if row is None or row.expires_at <= self._clock():
+                raise Unauthorized("sign in again: this session token is unknown or expired")
+            return row.address
+
+    def requester_for_key(self, key: str) -> str:
+        with self._transaction() as session:
+            row = session.scalar(select(tables.Requester).where(tables.Requester.api_key_sha256 == _sha256(key)))
+            if row is None:
+                raise Unauthorized("unknown API key; the operator issues one with `sparecycles market add-requester`")
+            return row.id
+
+    # -- providers -------------------------------------------------------------------------------------
+
+    def register(self, address: str, registration: ProviderRegistration) -> ProviderView:
+        now = self._clock()
+        with self._transaction() as session:
+            provider = session.get(tables.Provider, address)
+            if provider is None:
+                provider = tables.Provider(
+                    address=address, payout_address=registration.payout_address, registered_at=now, offered_cores=0
+                )
+                session.add(provider)
+            elif provider.payout_address != registration.payout_address:
+                raise Forbidden(
+                    "changing the payout address needs a signature from the current payout address "
+                    f"({provider.payout_address}): PUT /v1/provider/payout, or ask the operator"
+                )
+            provider.name = registration.name
+            provider.region = registration.region
+            provider.cpu_cores = registration.cpu_cores
+            provider.memory_bytes = registration.memory_bytes
+            provider.floor_per_gpu_hour = registration.price_floor_per_gpu_hour
+            provider.floor_per_core_hour = registration.price_floor_per_core_hour
+            provider.offered_cores = min(provider.offered_cores or 0, registration.cpu_cores)
+            provider.last_seen_at = now
+            known = {gpu.uuid: gpu for gpu in self._gpus(session, address)}
+            for gpu in registration.gpus:
+                row = known.pop(gpu.uuid, None)
+                if row is None:
+                    row = tables.ProviderGpu(provider_address=address, uuid=gpu.uuid, offered=False)
+                    session.add(row)
+                row.name, row.vram_bytes, row.score = gpu.name, gpu.vram_bytes, gpu.score
+            for gone in known.values():
+                session.delete(gone)
+            session.flush()
+            return self._provider_view(session, provider)
+
+    def change_payout(self, address: str, change: PayoutChange) -> ProviderView:
+        now = self._clock()
+        with self._transaction() as session:
+            provider = self._provider(session, address)
+            self._use_nonce(session, change.nonce, address, now)
+            text = payout_change_message(address, change.new_payout_address, change.nonce)
+            try:
+                signer = text_signer(text, change.signature)
+            except SignatureError as exc:
+                raise Forbidden(str(exc)) from None
+            if signer.lower() != provider.payout_address.lower():
+                raise Forbidden(
+                    f"the payout address change is signed by {signer}, not the current payout address "
+                    f"{provider.payout_address}"
+                )
+            provider.payout_address = change.new_payout_address
+            log.info("Provider %s now pays out to %s", address, change.new_payout_address)
+            return self._provider_view(session, provider)
+
+    def set_payout_by_operator(self, address: str, payout_address: str) -> ProviderView:
+        """The operator's confirmation of a payout change (the provider lost its payout key, for instance)."""
+        with self._transaction() as session:
+            provider = self._provider(session, address)
+            provider.payout_address = payout_address
+            return self._provider_view(session, provider)
+
+    def set_offer(self, address: str, offer: Offer) -> ProviderView:
+        with self._transaction() as session:
+            provider = self._provider(session, address)
+            gpus = {gpu.uuid: gpu for gpu in self._gpus(session, address)}
+            unknown = [uuid for uuid in offer.gpu_uuids if uuid not in gpus]
+            if unknown:
+                raise MarketError(f"GPU {unknown[0]} is not registered for this provider; register it first")
+            if offer.cpu_cores > provider.cpu_cores:
+                raise MarketError(f"{offer.cpu_cores} cores offered, but the machine registered {provider.cpu_cores}")
+            for uuid, gpu in gpus.items():
+                gpu.offered = uuid in offer.gpu_uuids
+            provider.offered_cores = offer.cpu_cores
+            provider.last_seen_at = self._clock()
+            return self._provider_view(session, provider)
+
+    def poll(self, address: str) -> WorkResponse:
+        """A provider asks for work: it bids on every open job it qualifies for, and gets its new leases."""
+        self.tick()
+        now = self._clock()
+        with self._transaction() as session:
+            provider = self._provider(session, address)
+            provider.last_seen_at = now
+            cache = _Cache()
+            capacity = self._capacity(session, provider, cache)
+            open_jobs = session.scalars(
+                select(tables.Job).where(tables.Job.state == JobState.QUEUED, tables.Job.window_ends_at > now)
+            ).all()
+            for job in open_jobs:
+                self._maybe_bid(session, job, provider, capacity, now)
+            leases = session.scalars(
+                select(tables.Lease).where(
+                    tables.Lease.provider_address == address,
+                    tables.Lease.state == LeaseState.ACTIVE,
+                    tables.Lease.delivered.is_(False),
+                    tables.Lease.cancel_requested.is_(False),
+                )
+            ).all()
+            offers = [self._lease_offer(session, lease) for lease in leases[:16]]
+            stopped = session.scalars(
+                select(tables.Lease.id).where(
+                    tables.Lease.provider_address == address,
+                    tables.Lease.report_json.is_(None),
+                    tables.Lease.state.in_([LeaseState.LOST, LeaseState.CANCELLED]),
+                    tables.Lease.ended_at > now - timedelta(hours=24),
+                )
+            ).all()
+            return WorkResponse(leases=offers, cancelled=list(stopped)[:256])
+
+    def _maybe_bid(
+        self, session: Session, job: tables.Job, provider: tables.Provider, capacity: auction.Capacity, now: datetime
+    ) -> None:
+        need = _need(job)
+        if not auction.qualifies(capacity, need):
+            return
+        if self._excluded(session, job.id, provider.address):
+            return
+        existing = session.get(tables.Bid, (job.id, job.round, provider.address))
+        if existing is not None:
+            return
+        session.add(
+            tables.Bid(
+                job_id=job.id,
+                round=job.round,
+                provider_address=provider.address,
+                price=auction.bid_price(capacity, need),
+                score=auction.bid_score(capacity, need),
+                placed_at=now,
+            )
+        )
+
+    def _excluded(self, session: Session, job_id: str, address: str) -> bool:
+        """Providers that hold a lease of this job now, or failed or refused it, do not bid on it again."""
+        return (
+            session.scalar(
+                select(tables.Lease.id).where(
+                    tables.Lease.job_id == job_id,
+                    tables.Lease.provider_address == address,
+                    tables.Lease.state.in_([LeaseState.ACTIVE, LeaseState.REPORTED, LeaseState.FAILED]),
+                )
+            )
+            is not None
+        )
+
+    def heartbeat(self, address: str, lease_id: str, run_time_ms: int) -> HeartbeatAck:
+        now = self._clock()
+        with self._transaction() as session:
+            lease = self._own_lease(session, address, lease_id)
+            if lease.state != LeaseState.ACTIVE:
+                return HeartbeatAck(expires_at=lease.expires_at, cancel=True)
+            lease.delivered = True
+            lease.expires_at = now + timedelta(seconds=self.config.lease_timeout_s)
+            lease.run_time_ms = min(run_time_ms, self._max_run_ms(session, lease, now))
+            return HeartbeatAck(expires_at=lease.expires_at, cancel=lease.cancel_requested)
+
+    def store_output(self, address: str, lease_id: str, path: str, body: IO[bytes]) -> OutputFile:
+        """Keep one output file of an active lease, within the job's and the server's output caps."""
+        with self._transaction() as session:
+            lease = self._own_lease(session, address, lease_id)
+            if lease.state != LeaseState.ACTIVE:
+                raise Conflict(f"lease {lease_id} is {lease.state}: outputs are uploaded before the report")
+            spec = JobSpec.model_validate_json(self._job(session, lease.job_id).spec_json)
+            already = sum(
+                int(row.size_bytes)
+                for row in session.scalars(
+                    select(tables.UploadedOutput).where(
+                        tables.UploadedOutput.lease_id == lease_id, tables.UploadedOutput.path != path
+                    )
+                )
+            )
+        limit = min(spec.max_output_bytes, self.config.max_output_bytes) - already
+        folder = self.config.data_dir / "outputs" / lease_id
+        target = folder / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        digest, size = hashlib.sha256(), 0
+        partial = target.with_name(target.name + ".part")
+        try:
+            with partial.open("wb") as out:
+                while chunk := body.read(_CHUNK):
+                    size += len(chunk)
+                    if size > limit:
+                        raise TooLarge(f"the outputs of lease {lease_id} exceed the job's output cap")
+                    digest.update(chunk)
+                    out.write(chunk)
+            partial.replace(target)
+        finally:
+            partial.unlink(missing_ok=True)
+        uploaded = OutputFile(path=path, size_bytes=size, sha256=digest.hexdigest())
+        with self._transaction() as session:
+            row = session.get(tables.UploadedOutput, (lease_id, path))
+            if row is None:
+                session.add(
+                    tables.UploadedOutput(lease_id=lease_id, path=path, size_bytes=size, sha256=uploaded.sha256)
+                )
+            else:
+                row.size_bytes, row.sha256 = size, uploaded.sha256
+        return uploaded
+
+    def report(self, address: str, lease_id: str, signed: SignedResultReport) -> ReportAck:
+        """Take a provider's signed result; idempotent, so a re-sent report changes nothing."""
+        report = signed.report
+        if report.lease_id != lease_id:
+            raise MarketError(f"the report is for lease {report.lease_id}, sent to lease {lease_id}")
+        try:
+            signer = text_signer(report.signing_text(), signed.signature)
+        except SignatureError as exc:
+            raise Forbidden(str(exc)) from None
+        if signer.lower() != address.lower():
+            raise Forbidden(f"the report is signed by {signer}, not by this provider's identity key {address}")
+        now = self._clock()
+        with self._transaction() as session:
+            lease = self._own_lease(session, address, lease_id)
+            job = self._job(session, lease.job_id)
+            if report.job_id != job.id:
+                raise MarketError(f"lease {lease_id} belongs to job {job.id}, not {report.job_id}")
+            if lease.report_json is not None:
+                if json.loads(lease.report_json) != report.model_dump(mode="json"):
+                    raise Conflict(f"lease {lease_id} was reported already, with a different result")
+                return ReportAck(lease_id=lease_id, lease_state=LeaseState(lease.state), job_state=JobState(job.state))
+            lease.report_json = report.model_dump_json()
+            lease.report_signature = signed.signature
+            lease.run_time_ms = min(report.run_time_ms, self._max_run_ms(session, lease, now))
+            if lease.state == LeaseState.ACTIVE:
+                self._judge_report(session, job, lease, now)
+            log.info("Lease %s of job %s reported %s", lease_id, job.id, report.outcome)
+            return ReportAck(lease_id=lease_id, lease_state=LeaseState(lease.state), job_state=JobState(job.state))
+
+    def _judge_report(self, session: Session, job: tables.Job, lease: tables.Lease, now: datetime) -> None:
+        report = json.loads(lease.report_json or "{}")
+        outcome = report["outcome"]
+        if outcome == "finished":
+            missing = self._missing_outputs(session, lease, report["outputs"])
+            if missing:
+                raise Conflict(f"upload the outputs before reporting: {missing} is missing or differs")
+            lease.state = LeaseState.REPORTED
+            lease.ended_at = now
+            self._judge_job(session, job, now)
+        elif outcome in ("failed", "refused"):
+            why = report.get("reason") or f"exit code {report.get('exit_code')}"
+            self._end_lease(lease, LeaseState.FAILED, f"{outcome} on the provider: {why}", now)
+            job.attempts += 1
+            if job.attempts >= self.config.max_failed_attempts:
+                self._end_job(session, job, JobState.FAILED, f"failed {job.attempts} times; last: {why}", now)
+            else:
+                self._requeue(job, f"queued again: it {outcome} on a provider ({why})", now)
+        else:  # preempted or interrupted: the provider's owner took the machine back
+            self._end_lease(lease, LeaseState.PREEMPTED, report.get("reason") or outcome, now)
+            self._requeue(job, f"queued again: the provider {outcome} it", now)
+
+    def _missing_outputs(self, session: Session, lease: tables.Lease, outputs: list[dict[str, object]]) -> str | None:
+        uploaded = {
+            row.path: (int(row.size_bytes), row.sha256)
+            for row in session.scalars(select(tables.UploadedOutput).where(tables.UploadedOutput.lease_id == lease.id))
+        }
+        for output in outputs:
+            if uploaded.get(str(output["path"])) != (output["size_bytes"], output["sha256"]):
+                return str(output["path"])
+        return None
+
+    def _judge_job(self, session: Session, job: tables.Job, now: datetime) -> None:
+        """All replicas reported: accept and pay when their outputs agree, or hold the job as disputed."""
+        reported = [lease for lease in self._leases(session, job.id) if lease.state == LeaseState.REPORTED]
+        if len(reported) < job.replicas:
+            job.reason = f"running: {len(reported)} of {job.replicas} replicas reported"
+            return
+        hashes = {lease.id: _output_set(lease) for lease in reported}
+        if len(set(hashes.values())) > 1:
+            job.state = JobState.DISPUTED
+            job.reason = (
+                "disputed: the replicas' outputs differ; nobody is paid until the operator runs "
+                f"`sparecycles market resolve {job.id} --accept PROVIDER` or `--reject`"
+            )
+            log.warning("Job %s is disputed: its replicas disagree", job.id)
+            return
+        for lease in reported:
+            self._pay(session, lease, now)
+        self._end_job(session, job, JobState.COMPLETED, "completed", now)
+
+    def _pay(self, session: Session, lease: tables.Lease, now: datetime) -> None:
+        amount = lease_amount(lease.price, lease.units, int(lease.run_time_ms or 0))
+        lease.state, lease.amount = LeaseState.ACCEPTED, amount
+        lease.ended_at = lease.ended_at or now
+        payout = session.get(tables.Payout, lease.payout_address, with_for_update=True)
+        cumulative = (payout.cumulative if payout is not None else 0) + amount
+        voucher = sign_voucher(
+            self._operator,
+            lease.payout_address,
+            cumulative,
+            chain_id=self.config.chain_id,
+            contract=self.config.voucher_contract,
+        )
+        if payout is None:
+            session.add(
+                tables.Payout(
+                    payout_address=lease.payout_address,
+                    cumulative=cumulative,
+                    voucher_json=voucher.model_dump_json(),
+                    updated_at=now,
+                )
+            )
+        else:
+            payout.cumulative, payout.voucher_json, payout.updated_at = cumulative, voucher.model_dump_json(), now
+        job = self._job(session, lease.job_id)
+        job.charged += amount
+        log.info("Lease %s accepted: %d base units to %s", lease.id, amount, lease.payout_address)
+
+    def latest_voucher(self, address: str) -> Voucher:
+        with self._transaction() as session:
+            provider = self._provider(session, address)
+            payout = session.get(tables.Payout, provider.payout_address)
+            if payout is None:
+                raise NotFound("no earnings yet for this provider's payout address")
+            return Voucher.model_validate_json(payout.voucher_json)
+
+    # -- requesters ------------------------------------------------------------------------------------
+
+    def submit(self, requester_id: str, submission: JobSubmission) -> JobView:
+        now = self._clock()
+        spec = submission.spec
+        hold = lease_amount(submission.max_price, submission.units, spec.max_runtime_s * 1000) * submission.replicas
+        with self._transaction() as session:
+            requester = session.get(tables.Requester, requester_id, with_for_update=True)
+            assert requester is not None  # noqa: S101 - authenticated just before
+            if requester.credit < hold:
+                raise InsufficientCredit(
+                    f"the job can cost up to {hold} base units and {requester.credit} are available; "
+                    "lower its price, run time or replicas, or ask the operator for credit"
+                )
+            requester.credit -= hold
+            requester.held += hold
+            job = tables.Job(
+                id=_new_id("job"),
+                requester_id=requester_id,
+                spec_json=spec.model_dump_json(),
+                gpus=spec.gpus,
+                units=submission.units,
+                max_price=submission.max_price,
+                bidding_window_s=submission.bidding_window_s,
+                replicas=submission.replicas,
+                state=JobState.QUEUED,
+                reason="queued: collecting bids",
+                round=0,
+                window_ends_at=now + timedelta(seconds=submission.bidding_window_s),
+                attempts=0,
+                held=hold,
+                charged=0,
+                created_at=now,
+            )
+            session.add(job)
+            session.flush()
+            log.info("Job %s submitted (%d unit(s), %d replica(s))", job.id, job.units, job.replicas)
+            return self._job_view(session, job)
+
+    def job(self, requester_id: str, job_id: str) -> JobView:
+        with self._transaction() as session:
+            return self._job_view(session, self._requesters_job(session, requester_id, job_id))
+
+    def job_any(self, job_id: str) -> JobView:
+        """A job whoever submitted it (the operator's view)."""
+        with self._transaction() as session:
+            return self._job_view(session, self._job(session, job_id))
+
+    def jobs(self, requester_id: str, limit: int = 100) -> list[JobView]:
+        with self._transaction() as session:
+            rows = session.scalars(
+                select(tables.Job)
+                .where(tables.Job.requester_id == requester_id)
+                .order_by(tables.Job.created_at.desc())
+                .limit(limit)
+            ).all()
+            return [self._job_view(session, job) for job in rows]
+
+    def requester(self, requester_id: str) -> RequesterView:
+        with self._transaction() as session:
+            requester = session.get(tables.Requester, requester_id)
+            assert requester is not None  # noqa: S101 - authenticated just before
+            return _requester_view(requester)
+
+    def cancel(self, requester_id: str, job_id: str) -> JobView:
+        """Cancel a job; running leases are stopped and paid for the time they ran until now."""
+        now = self._clock()
+        with self._transaction() as session:
+            job = self._requesters_job(session, requester_id, job_id)
+            if job.state in _ENDED_JOB_STATES:
+                raise Conflict(f"job {job_id} has ended already ({job.state})")
+            for lease in self._leases(session, job_id):
+                if lease.state == LeaseState.ACTIVE:
+                    lease.cancel_requested = True
+                    lease.run_time_ms = self._max_run_ms(session, lease, now)
+                    self._pay(session, lease, now)
+                    self._end_lease(lease, LeaseState.CANCELLED, "cancelled by the requester", now)
+                elif lease.state == LeaseState.REPORTED:
+                    self._end_lease(lease, LeaseState.CANCELLED, "cancelled by the requester", now)
+            self._end_job(session, job, JobState.CANCELLED, "cancelled by the requester", now)
+            return self._job_view(session, job)
+
+    def output_file(self, requester_id: str, job_id: str, path: str) -> Path:
+        """Where an accepted output of a completed job lies on the server's disk."""
+        with self._transaction() as session:
+            job = self._requesters_job(session, requester_id, job_id)
+            accepted = [lease for lease in self._leases(session, job_id) if lease.state == LeaseState.ACCEPTED]
+            if job.state != JobState.COMPLETED or not accepted:
+                raise NotFound(f"job {job_id} has no accepted outputs ({job.state})")
+            lease = accepted[0]
+            if session.get(tables.UploadedOutput, (lease.id, path)) is None:
+                raise NotFound(f"job {job_id} has no output {path!r}")
+        return self.config.data_dir / "outputs" / lease.id / path
+
+    # -- time ------------------------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        """Expire leases whose heartbeats stopped, then close the auctions whose bidding window ended."""
+        now = self._clock()
+        with self._transaction() as session:
+            for lease in session.scalars(
+                select(tables.Lease).where(tables.Lease.state == LeaseState.ACTIVE, tables.Lease.expires_at <= now)
+            ).all():
+                self._end_lease(lease, LeaseState.LOST, "no heartbeat: the lease expired (not paid)", now)
+                job = self._job(session, lease.job_id)
+                if job.state in (JobState.RUNNING, JobState.QUEUED):
+                    self._requeue(job, f"queued again: lease {lease.id} expired without heartbeats", now)
+                log.warning("Lease %s of job %s expired: no heartbeat", lease.id, lease.job_id)
+            cache = _Cache()
+            for job in session.scalars(
+                select(tables.Job).where(tables.Job.state == JobState.QUEUED, tables.Job.window_ends_at <= now)
+            ).all():
+                self._close_auction(session, job, now, cache)
+
+    def _close_auction(self, session: Session, job: tables.Job, now: datetime, cache: _Cache) -> None:
+        leases = self._leases(session, job.id)
+        holding = [lease for lease in leases if lease.state in (LeaseState.ACTIVE, LeaseState.REPORTED)]
+        seats = job.replicas - len(holding)
+        need = _need(job)
+        online_after = now - timedelta(seconds=self.config.provider_online_s)
+        candidates: list[auction.CandidateBid] = []
+        capacities: dict[str, auction.Capacity] = {}
+        for bid in session.scalars(
+            select(tables.Bid).where(tables.Bid.job_id == job.id, tables.Bid.round == job.round)
+        ):
+            provider = session.get(tables.Provider, bid.provider_address)
+            if provider is None or provider.last_seen_at < online_after:
+                continue
+            capacity = self._capacity(session, provider, cache)
+            if auction.qualifies(capacity, need):  # it may have won other jobs since it bid
+                capacities[provider.address] = capacity
+                candidates.append(auction.CandidateBid(bid.provider_address, bid.price, bid.score, bid.placed_at))
+        chosen = auction.winners(candidates, seats, excluded=[lease.provider_address for lease in holding])
+        for winner in chosen:
+            self._lease(session, job, winner, capacity=capacities[winner.address], need=need, now=now)
+            cache.capacities.pop(winner.address, None)
+        if len(chosen) == seats:
+            job.state = JobState.RUNNING
+            job.reason = f"running on {job.replicas} provider(s)" if job.replicas > 1 else "running"
+            return
+        if not chosen:
+            job.reason = self._no_bid_reason(session, job, need, online_after, cache)
+        else:
+            job.reason = f"queued: waiting for {seats - len(chosen)} more provider(s) for its replicas"
+        job.round += 1
+        job.window_ends_at = now + timedelta(seconds=job.bidding_window_s)
+
+    def _no_bid_reason(
+        self, session: Session, job: tables.Job, need: auction.Need, online_after: datetime, cache: _Cache
+    ) -> str:
+        unit = "GPU" if need.gpus > 0 else "core"
+        floors: list[int] = []
+        for provider in session.scalars(select(tables.Provider).where(tables.Provider.last_seen_at >= online_after)):
+            capacity = self._capacity(session, provider, cache)
+            if auction.qualifies(capacity, auction.Need(need.gpus, need.min_vram_bytes, need.cores, 2**256)):
+                floors.append(auction.bid_price(capacity, need))
+        return auction.no_bid_reason(unit, job.max_price, floors, len(floors))
+
+    def _lease(
+        self,
+        session: Session,
+        job: tables.Job,
+        bid: auction.CandidateBid,
+        *,
+        capacity: auction.Capacity,
+        need: auction.Need,
+        now: datetime,
+    ) -> None:
+        provider = self._provider(session, bid.address)
+        gpus = [gpu.uuid for gpu in auction.suitable_gpus(capacity, need)[: need.gpus]]
+        session.add(
+            tables.Lease(
+                id=_new_id("lease"),
+                job_id=job.id,
+                provider_address=bid.address,
+                payout_address=provider.payout_address,
+                gpu_uuids_json=json.dumps(gpus),
+                units=job.units,
+                price=bid.price,
+                state=LeaseState.ACTIVE,
+                delivered=False,
+                cancel_requested=False,
+                started_at=now,
+                expires_at=now + timedelta(seconds=self.config.lease_timeout_s),
+            )
+        )
+        session.flush()
+        log.info("Job %s leased to %s at %d per unit-hour", job.id, bid.address, bid.price)
+
+    # -- helpers ---------------------------------------------------------------------------------------
+
+    def _requeue(self, job: tables.Job, reason: str, now: datetime) -> None:
+        job.state = JobState.QUEUED
+        job.reason = reason
+        job.round += 1
+        job.window_ends_at = now + timedelta(seconds=job.bidding_window_s)
+
+    @staticmethod
+    def _end_lease(lease: tables.Lease, state: LeaseState, reason: str, now: datetime) -> None:
+        lease.state, lease.reason = state, reason
+        lease.ended_at = lease.ended_at or now
+
+    def _end_job(self, session: Session, job: tables.Job, state: JobState, reason: str, now: datetime) -> None:
+        """End the job and settle its hold: the requester pays what was charged, the rest is released."""
+        job.state, job.reason, job.ended_at = state, reason, now
+        requester = session.get(tables.Requester, job.requester_id, with_for_update=True)
+        assert requester is not None  # noqa: S101 - a job's requester is never removed
+        charged = min(job.charged, job.held)
+        requester.held -= job.held
+        requester.credit += job.held - charged
+        job.held, job.charged = 0, charged
+        log.info("Job %s %s; the requester paid %d base units", job.id, state, charged)
+
+    def _max_run_ms(self, session: Session, lease: tables.Lease, now: datetime) -> int:
+        """The most running time a lease can claim: its wall-clock age (plus skew) and the job's limit."""
+        spec = JobSpec.model_validate_json(self._job(session, lease.job_id).spec_json)
+        age_ms = int((now - lease.started_at).total_seconds() * 1000 + self.config.clock_skew_s * 1000)
+        return max(0, min(age_ms, spec.max_runtime_s * 1000))
+
+    def _capacity(self, session: Session, provider: tables.Provider, cache: _Cache) -> auction.Capacity:
+        cached = cache.capacities.get(provider.address)
+        if cached is not None:
+            return cached
+        busy_gpus: set[str] = set()
+        busy_cores = 0
+        for lease in session.scalars(
+            select(tables.Lease).where(
+                tables.Lease.provider_address == provider.address, tables.Lease.state == LeaseState.ACTIVE
+            )
+        ):
+            gpus = json.loads(lease.gpu_uuids_json)
+            busy_gpus.update(gpus)
+            if not gpus:
+                busy_cores += lease.units
+        free = tuple(
+            auction.GpuOffer(gpu.uuid, int(gpu.vram_bytes), gpu.score)
+            for gpu in self._gpus(session, provider.address)
+            if gpu.offered and gpu.uuid not in busy_gpus
+        )
+        capacity = auction.Capacity(
+            provider.address,
+            provider.floor_per_gpu_hour,
+            provider.floor_per_core_hour,
+            free,
+            max(0, provider.offered_cores - busy_cores),
+        )
+        cache.capacities[provider.address] = capacity
+        return capacity
+
+    def _provider(self, session: Session, address: str) -> tables.Provider:
+        provider = session.get(tables.Provider, address)
+        if provider is None:
+            raise NotFound("register this machine first: PUT /v1/provider")
+        return provider
+
+    def _gpus(self, session: Session, address: str) -> list[tables.ProviderGpu]:
+        return list(
+            session.scalars(select(tables.ProviderGpu).where(tables.ProviderGpu.provider_address == address)).all()
+        )
+
+    def _job(self, session: Session, job_id: str) -> tables.Job:
+        job = session.get(tables.Job, job_id)
+        if job is None:
+            raise NotFound(f"no job {job_id}")
+        return job
+
+    def _requesters_job(self, session: Session, requester_id: str, job_id: str) -> tables.Job:
+        job = self._job(session, job_id)
+        if job.requester_id != requester_id:
+            raise NotFound(f"no job {job_id}")  # another requester's job does not exist for this one
+        return job
+
+    def _leases(self, session: Session, job_id: str) -> list[tables.Lease]:
+        return list(
+            session.scalars(
+                select(tables.Lease).where(tables.Lease.job_id == job_id).order_by(tables.Lease.started_at)
+            ).all()
+        )
+
+    def _own_lease(self, session: Session, address: str, lease_id: str) -> tables.Lease:
+        lease = session.get(tables.Lease, lease_id)
+        if lease is None or lease.provider_address != address:
+            raise NotFound(f"no lease {lease_id} for this provider")
+        return lease
+
+    def _lease_offer(self, session: Session, lease: tables.Lease) -> LeaseOffer:
+        job = self._job(session, lease.job_id)
+        return LeaseOffer(
+            lease_id=lease.id,
+            job_id=job.id,
+            spec=JobSpec.model_validate_json(job.spec_json),
+            gpu_uuids=json.loads(lease.gpu_uuids_json),
+            units=lease.units,
+            price_per_unit_hour=lease.price,
+            expires_at=lease.expires_at,
+            heartbeat_interval_s=self.config.heartbeat_interval_s,
+        )
+
+    def _provider_view(self, session: Session, provider: tables.Provider) -> ProviderView:
+        offered = [gpu.uuid for gpu in self._gpus(session, provider.address) if gpu.offered]
+        return ProviderView(
+            address=provider.address,
+            name=provider.name,
+            payout_address=provider.payout_address,
+            offer=Offer(gpu_uuids=offered, cpu_cores=provider.offered_cores),
+            price_floor_per_gpu_hour=provider.floor_per_gpu_hour,
+            price_floor_per_core_hour=provider.floor_per_core_hour,
+        )
+
+    def _job_view(self, session: Session, job: tables.Job) -> JobView:
+        leases = self._leases(session, job.id)
+        accepted = next((lease for lease in leases if lease.state == LeaseState.ACCEPTED), None)
+        outputs: list[OutputFile] = []
+        if job.state == JobState.COMPLETED and accepted is not None and accepted.report_json is not None:
+            outputs = [OutputFile.model_validate(item) for item in json.loads(accepted.report_json)["outputs"]]
+        return JobView(
+            job_id=job.id,
+            state=JobState(job.state),
+            reason=job.reason,
+            created_at=job.created_at,
+            replicas=job.replicas,
+            units=job.units,
+            max_price_per_unit_hour=job.max_price,
+            held_base_units=job.held,
+            charged_base_units=job.charged,
+            leases=[_lease_view(lease) for lease in leases],
+            outputs=outputs,
+        )
+
+
+def _need(job: tables.Job) -> auction.Need:
+    spec = JobSpec.model_validate_json(job.spec_json)
+    return auction.Need(
+        gpus=job.gpus,
+        min_vram_bytes=spec.min_vram_bytes or 0,
+        cores=job.units if job.gpus == 0 else 0,
+        max_price=job.max_price,
+    )
+
+
+def _output_set(lease: tables.Lease) -> frozenset[tuple[str, str]]:
+    outputs = json.loads(lease.report_json or "{}").get("outputs", [])
+    return frozenset((str(item["path"]), str(item["sha256"])) for item in outputs)
+
+
+def _lease_view(lease: tables.Lease) -> LeaseView:
+    return LeaseView(
+        lease_id=lease.id,
+        provider_address=lease.provider_address,
+        state=LeaseState(lease.state),
+        price_per_unit_hour=lease.price,
+        units=lease.units,
+        started_at=lease.started_at,
+        ended_at=lease.ended_at,
+        run_time_ms=int(lease.run_time_ms) if lease.run_time_ms is not None else None,
+        amount_base_units=lease.amount,
+        reason=lease.reason,
+    )
+
+
+def _requester_view(requester: tables.Requester) -> RequesterView:
+    return RequesterView(name=requester.name, credit_base_units=requester.credit, held_base_units=requester.held)
