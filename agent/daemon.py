@@ -27,6 +27,7 @@ from sparecycles.agent.events import EventBus
 from sparecycles.agent.instance_lock import InstanceLock
 from sparecycles.agent.jobs.ownership import JobProcesses
 from sparecycles.agent.jobs.service import create_job_service
+from sparecycles.agent.market.service import start_market
 from sparecycles.agent.power_journal import PowerLimitJournal
 from sparecycles.agent.scheduler.service import WorkScheduler
 from sparecycles.agent.sensors.activity import ActivitySensor
@@ -182,10 +183,14 @@ async def _serve(
     scheduler.on_gpu_tick(controller.publish_readings)
     controller.announce_status()
     await jobs.start()  # takes back jobs a crashed agent left running (connects to Docker lazily)
+    market = await start_market(
+        state_dir=paths.state_dir, engine=engine, runtime=jobs.runtime, settings=lambda: store.current
+    )
 
     await stop.wait()
     log.info("Stopping")
     scheduler.shutdown()
+    await market.close()
     await jobs.shutdown()  # no job may run ungoverned while the agent is down
     await asyncio.to_thread(engine.shutdown)  # power limits restored, sensors closed
     controller.begin_shutdown()

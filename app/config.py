@@ -8,6 +8,7 @@ kept) and written atomically.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Callable, Mapping, MutableMapping
 from pathlib import Path
@@ -181,10 +182,36 @@ class JobsSettings(_Section):
     )
 
 
+def _payout_address(value: str | None) -> str | None:
+    if value is not None and not re.fullmatch(r"0x[0-9a-fA-F]{40}", value):
+        raise ValueError("must be an address: 0x followed by 40 hexadecimal digits")
+    return value
+
+
 class MarketplaceSettings(_Section):
     url: str | None = Field(
         None,
         description="Marketplace to take jobs from; leave unset to run the private local marketplace.",
+    )
+    payout_address: Annotated[str | None, AfterValidator(_payout_address)] = Field(
+        None,
+        description="Where earnings go (a watch-only address is fine); the agent takes no work without one.",
+    )
+    price_floor_per_gpu_hour: int = Field(
+        0, ge=0, description="Lowest price to bid per GPU-hour, in the payout token's base units."
+    )
+    price_floor_per_core_hour: int = Field(
+        0, ge=0, description="Lowest price to bid per CPU-core-hour, in base units (CPU-only jobs)."
+    )
+    region: str = Field("", max_length=32, description='A region label marketplaces may show, e.g. "eu-west".')
+    identity_key_file: str | None = Field(
+        None,
+        description="Headless machines: the machine identity key file (0600); unset keeps it in the OS keyring.",
+    )
+    operator_address: Annotated[str | None, AfterValidator(_payout_address)] = Field(
+        None,
+        description="The operator address vouchers must be signed by; unset: the one the marketplace "
+        "announced the first time (then pinned).",
     )
 
     @field_validator("url")

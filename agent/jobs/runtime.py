@@ -222,6 +222,7 @@ class JobResult:
     outputs: tuple[OutputFile, ...] = ()
     outputs_dir: Path | None = None
     logs_tail: str = ""
+    run_time_s: float = 0.0  # how long it ran, paused time not counted
 
 
 @dataclass(frozen=True)
@@ -421,6 +422,12 @@ class JobRuntime:
         run ungoverned while nothing watches for the owner). Never blocks."""
         for job in list(self._jobs.values()):
             self._request_stop(job, JobState.PREEMPTED, reason)
+
+    def stop_job(self, job_id: str, reason: str) -> None:
+        """Stop one job (the marketplace cancelled its lease); it ends ``interrupted`` with ``reason``."""
+        job = self._jobs.get(job_id)
+        if job is not None:
+            self._request_stop(job, JobState.INTERRUPTED, reason)
 
     def _request_stop(self, job: _Job, state: JobState, reason: str) -> None:
         with job.lock:
@@ -739,11 +746,13 @@ class JobRuntime:
         outputs: tuple[OutputFile, ...] = ()
         dest: Path | None = None
         logs = ""
+        run_time_s = 0.0
         try:
             if has_container and record.container_id is not None:
                 container = runner.adopt(plan_for(record.lease), record.container_id)
                 container.stop(self._grace_s, reason)
-                exit_code = container.wait().exit_code
+                ended = container.wait()
+                exit_code, run_time_s = ended.exit_code, ended.run_time_s
                 logs = container.logs.text()
                 dest = self._outputs_root / record.job_id
                 shutil.rmtree(dest, ignore_errors=True)
@@ -757,7 +766,7 @@ class JobRuntime:
                 log.warning("Could not remove what job %s left: %s", record.job_id, exc)
         self._emit("job_state", {"job_id": record.job_id, "state": JobState.INTERRUPTED.value, "reason": reason})
         return JobResult(
-            record.job_id, JobState.INTERRUPTED, exit_code, reason, outputs, dest, logs[-_LOGS_TAIL_CHARS:]
+            record.job_id, JobState.INTERRUPTED, exit_code, reason, outputs, dest, logs[-_LOGS_TAIL_CHARS:], run_time_s
         )
 
     # -- the engine ---------------------------------------------------------------------------------
@@ -868,8 +877,16 @@ class JobRuntime:
         logs: str = "",
     ) -> JobResult:
         self._set_state(job, state, reason)
+        run_time_s = job.container.run_time_s if job.container is not None else 0.0
         return JobResult(
-            job.lease.job_id, state, exit_code, reason, outputs, dest if outputs else None, logs[-_LOGS_TAIL_CHARS:]
+            job.lease.job_id,
+            state,
+            exit_code,
+            reason,
+            outputs,
+            dest if outputs else None,
+            logs[-_LOGS_TAIL_CHARS:],
+            run_time_s,
         )
 
     def _progress_reporter(self, job: _Job) -> Callable[[PullProgress], None]:

@@ -67,6 +67,11 @@ class JobService:
         return self._runtime.container_ids()
 
     @property
+    def runtime(self) -> JobRuntime:
+        """The runtime that runs every job here, the owner's and the marketplace's alike."""
+        return self._runtime
+
+    @property
     def problem(self) -> str | None:
         """Why jobs cannot run now (the Docker engine is not reachable...), or None."""
         return self._runtime.engine_problem

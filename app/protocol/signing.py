@@ -2,18 +2,19 @@
 payout vouchers (EIP-712). Shared by the server, which signs vouchers and checks the rest, and the
 agent, which signs its sign-in and reports and checks every voucher before it counts a cent.
 
-Keys are ``eth_account`` local accounts; nothing here stores or logs one. ``siwe`` (which imports
-web3) is imported only when a sign-in message is built or checked.
+Keys are ``eth_account`` local accounts; nothing here stores or logs one.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from eth_account import Account
 from eth_account.messages import encode_defunct, encode_typed_data
+from eth_utils.address import to_checksum_address
 
 from sparecycles.protocol.market import NonceResponse, Voucher
 
@@ -134,28 +135,54 @@ def voucher_problem(voucher: Voucher, terms: VoucherTerms) -> str | None:
 
 
 # --- EIP-4361: sign-in ------------------------------------------------------------------------------
+# Written here rather than with the `siwe` package, which imports web3 (about 60 MB) into the agent;
+# the tests check these messages with `siwe` itself. Only the fields the marketplace issues are used.
+
+_SIWE = re.compile(
+    r"(?P<domain>[^\s/]+) wants you to sign in with your Ethereum account:\n"
+    r"(?P<address>0x[0-9a-fA-F]{40})\n"
+    r"\n"
+    r"(?P<statement>[^\n]+)\n"
+    r"\n"
+    r"URI: (?P<uri>[^\s]+)\n"
+    r"Version: (?P<version>1)\n"
+    r"Chain ID: (?P<chain_id>[0-9]+)\n"
+    r"Nonce: (?P<nonce>[A-Za-z0-9]{8,})\n"
+    r"Issued At: (?P<issued_at>[0-9T:.+\-Z]+)\n"
+    r"Expiration Time: (?P<expiration_time>[0-9T:.+\-Z]+)"
+)
+MAX_CLOCK_SKEW = timedelta(minutes=5)
 
 
 def sign_in_message(challenge: NonceResponse, address: str) -> str:
-    """The Sign-In with Ethereum message for this challenge, as the provider signs it."""
-    from siwe import SiweMessage
-
-    message = SiweMessage(
-        domain=challenge.domain,
-        address=address,
-        statement=challenge.statement,
-        uri=challenge.uri,
-        version="1",
-        chain_id=challenge.chain_id,
-        nonce=challenge.nonce,
-        issued_at=_iso(challenge.issued_at),
-        expiration_time=_iso(challenge.expiration_time),
+    """The Sign-In with Ethereum (EIP-4361) message for this challenge, as the provider signs it."""
+    return (
+        f"{challenge.domain} wants you to sign in with your Ethereum account:\n"
+        f"{to_checksum_address(address)}\n"
+        "\n"
+        f"{challenge.statement}\n"
+        "\n"
+        f"URI: {challenge.uri}\n"
+        "Version: 1\n"
+        f"Chain ID: {challenge.chain_id}\n"
+        f"Nonce: {challenge.nonce}\n"
+        f"Issued At: {_iso(challenge.issued_at)}\n"
+        f"Expiration Time: {_iso(challenge.expiration_time)}"
     )
-    return str(message.prepare_message())
 
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _instant(text: str, field: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise SignatureError(f"the sign-in message's {field} is not an RFC 3339 time") from None
+    if moment.tzinfo is None:
+        raise SignatureError(f"the sign-in message's {field} has no time zone")
+    return moment
 
 
 @dataclass(frozen=True)
@@ -169,16 +196,21 @@ def verify_sign_in(message: str, signature: str, *, domain: str, chain_id: int, 
 
     The caller checks that the nonce is one it issued and has not been used yet.
     """
-    from siwe import SiweMessage
-
-    try:
-        parsed = SiweMessage.from_message(message=message)
-    except Exception as exc:  # siwe raises its own errors and ValueError for malformed text
-        raise SignatureError(f"the sign-in message is not an EIP-4361 message ({type(exc).__name__})") from None
-    if parsed.chain_id != chain_id:
-        raise SignatureError(f"the sign-in message is for chain {parsed.chain_id}, not {chain_id}")
-    try:
-        parsed.verify(signature, domain=domain, nonce=parsed.nonce, timestamp=now)
-    except Exception as exc:
-        raise SignatureError(f"the sign-in does not verify: {type(exc).__name__}") from None
-    return SignedIn(str(parsed.address), str(parsed.nonce))
+    parsed = _SIWE.fullmatch(message)
+    if parsed is None:
+        raise SignatureError("the sign-in message is not the EIP-4361 message this marketplace asked for")
+    if parsed["domain"] != domain:
+        raise SignatureError(f"the sign-in message is for {parsed['domain']}, not {domain}")
+    if int(parsed["chain_id"]) != chain_id:
+        raise SignatureError(f"the sign-in message is for chain {parsed['chain_id']}, not {chain_id}")
+    issued, expires = _instant(parsed["issued_at"], "issued-at"), _instant(parsed["expiration_time"], "expiration")
+    if issued > now + MAX_CLOCK_SKEW:
+        raise SignatureError("the sign-in message was issued in the future")
+    if expires <= now:
+        raise SignatureError("the sign-in message has expired; ask for a new nonce")
+    address = parsed["address"]
+    if to_checksum_address(address) != address:
+        raise SignatureError("the sign-in message's address is not in its EIP-55 checksum form")
+    if text_signer(message, signature).lower() != address.lower():
+        raise SignatureError("the sign-in message is not signed by the address it names")
+    return SignedIn(address, parsed["nonce"])

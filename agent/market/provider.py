@@ -1,0 +1,392 @@
+"""The agent as a marketplace provider: sign in, offer what the policy allows, run won leases, report.
+
+One loop (:meth:`MarketProvider.run`) keeps the connection: it signs in with the machine identity key,
+registers the machine and its price floors, tells the marketplace what it offers now (the GPUs the
+policy lets work, and CPU cores while the machine may work), long-polls for leases, and sends what
+the outbox holds. Each lease it accepts runs through the job runtime with its own heartbeat task;
+its result is signed, written to the outbox, and sent until acknowledged. Vouchers are checked
+against the pinned operator before they count. Network trouble, a restarting marketplace or a
+malformed answer is logged and retried with backoff; it never ends the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import socket
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sparecycles.agent.jobs.runtime import JobResult, JobRuntime, JobState, Lease
+from sparecycles.agent.market.client import (
+    Backoff,
+    MarketClient,
+    MarketError,
+    MarketRefused,
+    MarketUnavailable,
+)
+from sparecycles.agent.market.outbox import Outbox, PendingReport
+from sparecycles.agent.market.vouchers import VoucherBook
+from sparecycles.fileio import atomic_write_text
+from sparecycles.protocol.job_refusal import JobRefused, ProviderLimits, check_limits
+from sparecycles.protocol.market import (
+    GpuInfo,
+    Heartbeat,
+    LeaseOffer,
+    Offer,
+    Outcome,
+    OutputFile,
+    ProviderRegistration,
+    ResultReport,
+    ServerInfo,
+    SignedResultReport,
+)
+from sparecycles.protocol.signing import VoucherTerms, sign_in_message, sign_text
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+
+log = logging.getLogger(__name__)
+
+POLL_WAIT_S = 10.0
+VOUCHER_REFRESH_S = 60.0
+_OUTCOMES: Mapping[JobState, Outcome] = {
+    JobState.FINISHED: "finished",
+    JobState.FAILED: "failed",
+    JobState.PREEMPTED: "preempted",
+    JobState.INTERRUPTED: "interrupted",
+}
+
+
+@dataclass(frozen=True)
+class MachineOffer:
+    """What this machine offers now, from the policy: GPUs (UUID → index) and whole CPU cores."""
+
+    gpus: Mapping[str, int]
+    cpu_cores: int
+
+    def to_protocol(self) -> Offer:
+        return Offer(gpu_uuids=sorted(self.gpus), cpu_cores=self.cpu_cores)
+
+
+@dataclass(frozen=True)
+class ProviderSetup:
+    """What the provider needs to know of its owner's choices and its machine, read at each use."""
+
+    payout_address: str | None
+    price_floor_per_gpu_hour: int
+    price_floor_per_core_hour: int
+    region: str
+    gpus: tuple[GpuInfo, ...]
+    limits: ProviderLimits
+    operator_address: str | None = None
+
+
+class MarketProvider:
+    def __init__(
+        self,
+        *,
+        client: MarketClient,
+        identity: LocalAccount,
+        runtime: JobRuntime,
+        setup: Callable[[], ProviderSetup],
+        offer: Callable[[], MachineOffer],
+        state_dir: Path,
+        poll_wait_s: float = POLL_WAIT_S,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        backoff: Backoff | None = None,
+    ) -> None:
+        self._client = client
+        self._identity = identity
+        self._runtime = runtime
+        self._setup = setup
+        self._offer = offer
+        self._state_dir = state_dir
+        self._poll_wait_s = poll_wait_s
+        self._clock = clock
+        self._backoff = backoff or Backoff()
+        self._outbox = Outbox(state_dir / "outbox")
+        self.vouchers = VoucherBook(state_dir / "voucher.json")
+        self._info: ServerInfo | None = None
+        self._operator: str | None = None
+        self._signed_in = False
+        self._offered: MachineOffer | None = None
+        self._leases: dict[str, asyncio.Task[None]] = {}
+        self._offer_changed = asyncio.Event()
+        self._last_voucher_check = -math.inf
+        self.problem: str | None = "not connected yet"
+
+    @property
+    def address(self) -> str:
+        return str(self._identity.address)
+
+    def offer_may_have_changed(self) -> None:
+        """The policy's decisions changed: re-offer now rather than after the current long poll."""
+        self._offer_changed.set()
+
+    # -- the loop --------------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Stay connected and take work, for ever (cancel to stop). Never raises otherwise."""
+        while True:
+            try:
+                await self._round()
+                self._backoff.reset()
+                if self.problem is not None:
+                    log.info("Connected to the marketplace at %s", self._client.base_url)
+                self.problem = None
+            except asyncio.CancelledError:
+                raise
+            except MarketRefused as exc:
+                if exc.status == 401:
+                    self._signed_in = False
+                await self._trouble(str(exc))
+            except MarketError as exc:
+                self._signed_in = self._signed_in and not isinstance(exc, MarketUnavailable)
+                await self._trouble(str(exc))
+            except Exception as exc:  # a bug must not end the provider: log it, wait, go on
+                log.exception("The marketplace loop failed")
+                await self._trouble(f"internal error: {exc}")
+
+    async def _trouble(self, problem: str) -> None:
+        delay = self._backoff.next_delay()
+        if problem != self.problem:
+            log.warning("Marketplace: %s (trying again in %.0f s)", problem, delay)
+        self.problem = problem
+        await asyncio.sleep(delay)
+
+    async def _round(self) -> None:
+        setup = self._setup()
+        if setup.payout_address is None:
+            self.problem = "no payout address set (marketplace.payout_address): taking no marketplace work"
+            await asyncio.sleep(self._poll_wait_s)
+            return
+        if not self._signed_in:
+            await self._connect(setup)
+        await self._flush_outbox()
+        await self._send_offer()
+        await self._poll()
+        if self._clock().timestamp() - self._last_voucher_check >= VOUCHER_REFRESH_S:
+            await self._refresh_voucher(setup)
+
+    async def _connect(self, setup: ProviderSetup) -> None:
+        info = await self._client.info()
+        self._operator = self._pin_operator(info, setup)
+        challenge = await self._client.nonce(self.address)
+        message = sign_in_message(challenge, self.address)
+        await self._client.sign_in(message, sign_text(self._identity, message))
+        assert setup.payout_address is not None  # noqa: S101 - checked by the caller
+        limits = setup.limits
+        await self._client.register(
+            ProviderRegistration(
+                name=socket.gethostname()[:64] or "provider",
+                region=setup.region,
+                cpu_cores=max(0, int(limits.max_cpus)),
+                memory_bytes=limits.max_memory_bytes,
+                gpus=list(setup.gpus),
+                price_floor_per_gpu_hour=setup.price_floor_per_gpu_hour,
+                price_floor_per_core_hour=setup.price_floor_per_core_hour,
+                payout_address=setup.payout_address,
+            )
+        )
+        self._info = info
+        self._offered = None
+        self._signed_in = True
+        log.info("Signed in to %s as %s", self._client.base_url, self.address)
+
+    def _pin_operator(self, info: ServerInfo, setup: ProviderSetup) -> str:
+        """The operator address vouchers must carry: the owner's setting, else the first one announced."""
+        if setup.operator_address is not None:
+            if setup.operator_address.lower() != info.operator_address.lower():
+                log.warning(
+                    "The marketplace announces operator %s, not %s as configured: its vouchers will be refused",
+                    info.operator_address,
+                    setup.operator_address,
+                )
+            return setup.operator_address
+        pin = self._state_dir / "operator.json"
+        pinned: dict[str, str] = {}
+        with contextlib.suppress(OSError, ValueError):
+            pinned = dict(json.loads(pin.read_text(encoding="utf-8")))
+        known = pinned.get(self._client.base_url)
+        if known is None:
+            pinned[self._client.base_url] = info.operator_address
+            pin.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            atomic_write_text(pin, json.dumps(pinned, indent=1) + "\n")
+            return info.operator_address
+        if known.lower() != info.operator_address.lower():
+            log.warning(
+                "The marketplace's operator changed from %s to %s: vouchers of the new one are refused "
+                "until you set marketplace.operator_address",
+                known,
+                info.operator_address,
+            )
+        return known
+
+    async def _send_offer(self) -> None:
+        offer = self._offer()
+        self._offer_changed.clear()
+        if offer != self._offered:
+            await self._client.offer(offer.to_protocol())
+            self._offered = offer
+            log.info("Offering %d GPU(s) and %d CPU core(s)", len(offer.gpus), offer.cpu_cores)
+
+    async def _poll(self) -> None:
+        """Long-poll for leases; a change of the offer cuts the wait short."""
+        poll = asyncio.ensure_future(self._client.work(self._poll_wait_s))
+        changed = asyncio.ensure_future(self._offer_changed.wait())
+        try:
+            await asyncio.wait({poll, changed}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            changed.cancel()
+        if not poll.done():
+            poll.cancel()
+            with contextlib.suppress(asyncio.CancelledError, MarketError):
+                await poll
+            return
+        work = poll.result()
+        for lease_id in work.cancelled:
+            if lease_id in self._leases:
+                log.info("The marketplace ended lease %s: stopping it", lease_id)
+                self._runtime.stop_job(lease_id, "the marketplace ended the lease")
+        for offer in work.leases:
+            if offer.lease_id not in self._leases:
+                self._accept(offer)
+
+    # -- leases ----------------------------------------------------------------------------------------
+
+    def _accept(self, offer: LeaseOffer) -> None:
+        task = asyncio.create_task(self._run_lease(offer), name=f"lease-{offer.lease_id}")
+        self._leases[offer.lease_id] = task
+        task.add_done_callback(lambda _task: None)
+
+    def _refusal(self, offer: LeaseOffer) -> str | None:
+        """Why this lease is not taken (nothing is pulled or started), or None."""
+        try:
+            check_limits(offer.spec, self._setup().limits)
+        except JobRefused as exc:
+            return exc.reason
+        offered = self._offered or MachineOffer({}, 0)
+        strangers = [uuid for uuid in offer.gpu_uuids if uuid not in offered.gpus]
+        if strangers:
+            return f"refused: the lease names GPU {strangers[0]}, which this machine does not offer"
+        if len(offer.gpu_uuids) != offer.spec.gpus:
+            return f"refused: the job needs {offer.spec.gpus} GPU(s) and the lease names {len(offer.gpu_uuids)}"
+        if not offer.gpu_uuids and offer.units > offered.cpu_cores:
+            return f"refused: the lease asks for {offer.units} CPU cores and {offered.cpu_cores} are offered"
+        return None
+
+    async def _run_lease(self, offer: LeaseOffer) -> None:
+        refusal = self._refusal(offer)
+        if refusal is not None:
+            log.warning("Lease %s of job %s: %s", offer.lease_id, offer.job_id, refusal)
+            await self._finish(ResultReport(**_report_ids(offer), outcome="refused", reason=refusal, run_time_ms=0))
+            return
+        offered = self._offered or MachineOffer({}, 0)
+        now = self._clock()
+        lease = Lease(
+            job_id=offer.lease_id,
+            spec=offer.spec,
+            # The job's own run-time limit governs here; the marketplace ends a lease it no longer
+            # wants through the heartbeat's answer, so clock skew between the two never matters.
+            expires_at=now + timedelta(seconds=offer.spec.max_runtime_s) + timedelta(minutes=10),
+            gpu_indices=tuple(offered.gpus[uuid] for uuid in offer.gpu_uuids),
+            gpu_uuids=tuple(offer.gpu_uuids),
+            accepted_at=now,
+        )
+        log.info("Won lease %s of job %s at %d per unit-hour", offer.lease_id, offer.job_id, offer.price_per_unit_hour)
+        beats = asyncio.create_task(self._heartbeats(offer))
+        try:
+            result = await self._runtime.run(lease)
+        finally:
+            beats.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beats
+        await self._finish(_report(offer, result), result.outputs_dir)
+
+    async def _heartbeats(self, offer: LeaseOffer) -> None:
+        while True:
+            status = next((job for job in self._runtime.jobs() if job.job_id == offer.lease_id), None)
+            state = status.state.value if status is not None else "pulling"
+            beat = Heartbeat(
+                state=state if state in ("pulling", "starting", "running", "paused") else "running",
+                run_time_ms=int((status.run_time_s if status else 0.0) * 1000),
+            )
+            try:
+                ack = await self._client.heartbeat(offer.lease_id, beat)
+                if ack.cancel:
+                    log.info("The marketplace cancelled lease %s: stopping it", offer.lease_id)
+                    self._runtime.stop_job(offer.lease_id, "the marketplace ended the lease")
+                    return
+            except MarketError as exc:
+                log.info("Heartbeat of lease %s not delivered: %s", offer.lease_id, exc)
+            await asyncio.sleep(offer.heartbeat_interval_s)
+
+    async def _finish(self, report: ResultReport, outputs_dir: Path | None = None) -> None:
+        signed = SignedResultReport(report=report, signature=sign_text(self._identity, report.signing_text()))
+        self._outbox.put(PendingReport(signed, outputs_dir))  # on disk before the first attempt
+        self._leases.pop(report.lease_id, None)
+        with contextlib.suppress(MarketError):
+            await self._flush_outbox()
+
+    async def _flush_outbox(self) -> None:
+        """Send every pending report (outputs first); a report leaves the outbox once acknowledged."""
+        for pending in self._outbox.pending():
+            report = pending.signed.report
+            try:
+                if report.outcome == "finished" and pending.outputs_dir is not None:
+                    for output in report.outputs:
+                        await self._client.upload(report.lease_id, output.path, pending.outputs_dir / output.path)
+                ack = await self._client.report(pending.signed)
+            except MarketRefused as exc:
+                if exc.status in (404, 409) or exc.status == 403:
+                    log.warning("The marketplace will not take the report of lease %s: %s", report.lease_id, exc)
+                    if exc.status == 409 and "uploaded before the report" in exc.detail:
+                        ack = await self._client.report(pending.signed)  # the lease is over: report without outputs
+                    else:
+                        self._outbox.done(report.lease_id)
+                        continue
+                else:
+                    raise
+            self._outbox.done(report.lease_id)
+            log.info(
+                "Lease %s reported %s: lease %s, job %s",
+                report.lease_id,
+                report.outcome,
+                ack.lease_state,
+                ack.job_state,
+            )
+            if ack.job_state == "completed":
+                await self._refresh_voucher(self._setup())
+
+    async def _refresh_voucher(self, setup: ProviderSetup) -> None:
+        self._last_voucher_check = self._clock().timestamp()
+        info, operator = self._info, self._operator
+        if info is None or operator is None or setup.payout_address is None:
+            return
+        voucher = await self._client.voucher()
+        if voucher is not None:
+            terms = VoucherTerms(operator, info.chain_id, info.voucher_contract, setup.payout_address)
+            self.vouchers.offer(voucher, terms)
+
+
+def _report_ids(offer: LeaseOffer) -> dict[str, str]:
+    return {"lease_id": offer.lease_id, "job_id": offer.job_id}
+
+
+def _report(offer: LeaseOffer, result: JobResult) -> ResultReport:
+    outcome = _OUTCOMES.get(result.state, "interrupted")
+    return ResultReport(
+        **_report_ids(offer),
+        outcome=outcome,
+        exit_code=result.exit_code,
+        reason=(result.reason or "")[:500] or None,
+        run_time_ms=int(result.run_time_s * 1000),
+        outputs=[OutputFile(path=o.path, size_bytes=o.size_bytes, sha256=o.sha256) for o in result.outputs],
+    )

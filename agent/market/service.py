@@ -1,0 +1,160 @@
+"""Wire the agent to its marketplace: the configured one, or the private one it runs itself.
+
+With ``marketplace.url`` unset the agent serves the reference marketplace in-process on loopback (the
+owner's private marketplace: a studio's render queue, or a demo on a fresh machine) and takes work
+from it like from any other. Its address and the owner's requester key are written to
+``state/market/endpoint.json`` (0600) so that ``sparecycles submit`` finds them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import secrets
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sparecycles.agent.engine import WorkEngine
+from sparecycles.agent.jobs.limits import provider_limits
+from sparecycles.agent.jobs.runtime import JobRuntime
+from sparecycles.agent.keystore import KeySource, KeyStoreError, load_key
+from sparecycles.agent.market.client import MarketClient
+from sparecycles.agent.market.provider import MachineOffer, MarketProvider, ProviderSetup
+from sparecycles.agent.policy.model import Action
+from sparecycles.config import Settings
+from sparecycles.fileio import atomic_write_text
+from sparecycles.protocol.market import GpuInfo
+
+log = logging.getLogger(__name__)
+
+IDENTITY_KEY_NAME = "machine-identity"
+OWNER_REQUESTER = "owner"
+OWNER_CREDIT = 10**36  # the owner's own private marketplace: credit is a formality there
+
+
+def machine_offer(engine: WorkEngine, limits_cpus: float) -> MachineOffer:
+    """What the policy lets this machine offer now: GPUs that may work, and cores while the machine may."""
+    snapshot = engine.snapshot()
+    gpus = {
+        gpu.uuid: gpu.index
+        for gpu in snapshot.discovery.gpus
+        if (decision := snapshot.decisions.get(gpu.index)) is not None and decision.action is Action.WORK
+    }
+    machine = snapshot.machine
+    cores = int(limits_cpus) if machine is not None and machine.action is Action.WORK else 0
+    return MachineOffer(gpus, cores)
+
+
+@dataclass
+class MarketConnection:
+    """The running market side of the agent: the provider loop and, when private, the embedded server."""
+
+    url: str
+    provider: MarketProvider | None
+    problem: str | None
+    tasks: list[asyncio.Task[Any]]
+    client: MarketClient | None = None
+    server: Any = None
+
+    async def close(self) -> None:
+        if self.server is not None:
+            self.server.should_exit = True
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self.client is not None:
+            await self.client.close()
+
+
+def _setup(engine: WorkEngine, settings: Callable[[], Settings]) -> Callable[[], ProviderSetup]:
+    def read() -> ProviderSetup:
+        current = settings()
+        snapshot = engine.snapshot()
+        gpus = snapshot.discovery.gpus
+        vram = min((gpu.vram_total_bytes for gpu in gpus if gpu.vram_total_bytes), default=None)
+        market = current.marketplace
+        return ProviderSetup(
+            payout_address=market.payout_address,
+            price_floor_per_gpu_hour=market.price_floor_per_gpu_hour,
+            price_floor_per_core_hour=market.price_floor_per_core_hour,
+            region=market.region,
+            gpus=tuple(
+                GpuInfo(uuid=gpu.uuid, name=gpu.name[:100], vram_bytes=gpu.vram_total_bytes or 0) for gpu in gpus
+            ),
+            limits=provider_limits(current.jobs, gpu_count=len(gpus), gpu_vram_bytes=vram),
+            operator_address=market.operator_address,
+        )
+
+    return read
+
+
+async def _embedded(state_dir: Path) -> tuple[str, Any, asyncio.Task[Any]]:
+    """Serve the private marketplace on a loopback port; its URL, its uvicorn server and its task."""
+    import uvicorn
+
+    from sparecycles.agent.market_server.api import create_app
+    from sparecycles.agent.market_server.serve import MarketOptions, open_market
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    folder = state_dir / "market"
+    options = MarketOptions(data_dir=folder, key_file=folder / "operator.key", public_url=url)
+    market = await asyncio.to_thread(open_market, options)
+    endpoint = folder / "endpoint.json"
+    previous: dict[str, str] = {}
+    with contextlib.suppress(OSError, ValueError):
+        previous = dict(json.loads(endpoint.read_text(encoding="utf-8")))
+    key = previous.get("requester_key")
+    if not key:  # first start (or the file was lost: only the key's hash is kept, so a new owner key)
+        name = f"{OWNER_REQUESTER}-{secrets.token_hex(3)}"
+        key = await asyncio.to_thread(market.add_requester, name)
+        await asyncio.to_thread(market.credit, name, OWNER_CREDIT)
+    atomic_write_text(endpoint, json.dumps({"url": url, "requester_key": key}, indent=1) + "\n")
+    server = uvicorn.Server(uvicorn.Config(create_app(market), log_config=None, access_log=False, lifespan="on"))
+    task = asyncio.create_task(server.serve(sockets=[sock]), name="private-marketplace")
+    while not server.started and not task.done():  # noqa: ASYNC110 - uvicorn offers only a flag
+        await asyncio.sleep(0.01)
+    if task.done():
+        task.result()
+    log.info("Private marketplace on %s (operator %s)", url, market.info().operator_address)
+    return url, server, task
+
+
+async def start_market(
+    *, state_dir: Path, engine: WorkEngine, runtime: JobRuntime, settings: Callable[[], Settings]
+) -> MarketConnection:
+    """Connect to the marketplace (starting the private one when none is configured) and take work."""
+    configured = settings().marketplace
+    tasks: list[asyncio.Task[Any]] = []
+    server = None
+    url = configured.url
+    if url is None:
+        url, server, serving = await _embedded(state_dir)
+        tasks.append(serving)
+    source = KeySource(IDENTITY_KEY_NAME, Path(configured.identity_key_file) if configured.identity_key_file else None)
+    try:
+        identity = await asyncio.to_thread(load_key, source, create=True)
+    except KeyStoreError as exc:
+        problem = f"no machine identity key: {exc}"
+        log.warning("Marketplace: %s", problem)
+        return MarketConnection(url, None, problem, tasks, server=server)
+    client = MarketClient(url)
+    provider = MarketProvider(
+        client=client,
+        identity=identity,
+        runtime=runtime,
+        setup=_setup(engine, settings),
+        offer=lambda: machine_offer(engine, _setup(engine, settings)().limits.max_cpus),
+        state_dir=state_dir / "provider",
+    )
+    engine.on_change(provider.offer_may_have_changed)
+    tasks.append(asyncio.create_task(provider.run(), name="marketplace-provider"))
+    log.info("Taking work from %s as provider %s", url, identity.address)
+    return MarketConnection(url, provider, None, tasks, client=client, server=server)

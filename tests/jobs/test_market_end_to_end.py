@@ -1,0 +1,176 @@
+"""End to end: a real marketplace process (`sparecycles market serve`), a real agent process taking work
+from it, a real Docker engine running the job, and a requester speaking protocol v1 over HTTP."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from eth_account import Account
+
+from sparecycles.protocol.market import Voucher, lease_amount
+from sparecycles.protocol.signing import VoucherTerms, voucher_problem
+from tests.conftest import CLI, RunningAgent, agent_env, start_agent
+from tests.jobs.conftest import LocalRegistry
+
+pytestmark = pytest.mark.docker
+
+CORE_FLOOR = 3_600_000  # base units per core-hour: 1000 per core-second
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class MarketProcess:
+    folder: Path
+    port: int
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def options(self) -> list[str]:
+        return ["--data-dir", str(self.folder / "data"), "--key-file", str(self.folder / "operator.key")]
+
+    def cli(self, *args: str) -> str:
+        result = subprocess.run(
+            [CLI, "market", *args, *self.options()],
+            env=agent_env(self.folder),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip()
+
+    def start(self) -> None:
+        log = (self.folder / "server.log").open("ab")
+        self.process = subprocess.Popen(
+            [CLI, "market", "serve", "--port", str(self.port), *self.options()],
+            env=agent_env(self.folder),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/v1/info", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            assert self.process.poll() is None, (self.folder / "server.log").read_text()
+            time.sleep(0.1)
+        raise AssertionError("the marketplace did not start")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(15)
+
+
+@pytest.fixture
+def market(tmp_path: Path) -> Iterator[MarketProcess]:
+    folder = tmp_path / "market"
+    folder.mkdir()
+    running = MarketProcess(folder, _free_port())
+    running.start()
+    yield running
+    running.stop()
+
+
+def configure_provider(home: Path, registry: LocalRegistry, market_url: str, payout: str, floor: int) -> None:
+    config = home / "config" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(
+        '[work]\nmode = "schedule"\n[schedule]\nwindows = ["daily"]\n'
+        f'[jobs]\nallowed_registries = ["{registry.host}"]\nmax_cpus = 2\n'
+        f'[marketplace]\nurl = "{market_url}"\npayout_address = "{payout}"\n'
+        f"price_floor_per_core_hour = {floor}\n"
+        f'identity_key_file = "{home / "identity.key"}"\n'
+    )
+
+
+def wait_for(condition: Callable[[], Any], timeout_s: float = 90, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_a_cpu_job_is_auctioned_run_in_docker_reported_and_paid_exactly(
+    tmp_path: Path,
+    market: MarketProcess,
+    local_registry: LocalRegistry,
+    busybox_image: str,
+    docker_exec_works: None,
+) -> None:
+    key = market.cli("add-requester", "studio")
+    market.cli("credit", "studio", str(10**15))
+    payout = Account.create().address
+    home = tmp_path / "provider"
+    home.mkdir()
+    configure_provider(home, local_registry, market.url, payout, CORE_FLOOR)
+    agent: RunningAgent = start_agent(home)
+    requester = httpx.Client(base_url=market.url, headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    try:
+        spec = {
+            "image": busybox_image,
+            "command": ["sh", "-c", "sleep 1; echo rendered frame 1 > /job/output/frame.txt"],
+            "cpus": 1.0,
+            "max_runtime_s": 120,
+        }
+        submitted = requester.post(
+            "/v1/jobs", json={"spec": spec, "max_price_per_core_hour": 5_000_000, "bidding_window_s": 1}
+        )
+        assert submitted.status_code == 201, submitted.text
+        job_id = submitted.json()["job_id"]
+
+        def completed() -> dict[str, Any] | None:
+            view = requester.get(f"/v1/jobs/{job_id}").json()
+            return view if view["state"] == "completed" else None
+
+        view = wait_for(completed, what=f"job {job_id} to complete ({agent.console_file})")
+        [lease] = view["leases"]
+        assert lease["price_per_unit_hour"] == CORE_FLOOR
+        assert lease["units"] == 1
+        amount = lease_amount(CORE_FLOOR, 1, lease["run_time_ms"])
+        assert lease["run_time_ms"] >= 1000  # it slept a second, at least
+        assert lease["amount_base_units"] == amount
+
+        [output] = view["outputs"]
+        downloaded = requester.get(f"/v1/jobs/{job_id}/outputs/{output['path']}").content
+        assert downloaded == b"rendered frame 1\n"
+        assert hashlib.sha256(downloaded).hexdigest() == output["sha256"]
+
+        account = requester.get("/v1/requester").json()
+        assert view["charged_base_units"] == amount
+        assert account == {"name": "studio", "credit_base_units": 10**15 - amount, "held_base_units": 0}
+
+        voucher_file = home / "state" / "provider" / "voucher.json"
+        wait_for(voucher_file.exists, 30, "the provider to keep its voucher")
+        voucher = Voucher.model_validate(json.loads(voucher_file.read_text()))
+        info = httpx.get(f"{market.url}/v1/info").json()
+        terms = VoucherTerms(info["operator_address"], info["chain_id"], info["voucher_contract"], payout)
+        assert voucher_problem(voucher, terms) is None
+        assert voucher.cumulative_amount == amount
+    finally:
+        requester.close()
+        agent.stop()
