@@ -54,11 +54,27 @@ def run_gui(paths: AppPaths) -> int:
     return run(paths)
 
 
-def market_serve(data_dir: Path, db_url: str | None, key_file: Path | None, *, host: str, port: int) -> None:
+def market_serve(
+    data_dir: Path,
+    db_url: str | None,
+    key_file: Path | None,
+    *,
+    host: str,
+    port: int,
+    heartbeat_interval_s: float = 5.0,
+    lease_timeout_s: float = 30.0,
+) -> None:
     from sparecycles.agent.market_server.serve import MarketOptions, serve
 
-    public = f"http://{host}:{port}"
-    serve(MarketOptions(data_dir=data_dir, db_url=db_url, key_file=key_file, public_url=public), host=host, port=port)
+    options = MarketOptions(
+        data_dir=data_dir,
+        db_url=db_url,
+        key_file=key_file,
+        public_url=f"http://{host}:{port}",
+        heartbeat_interval_s=heartbeat_interval_s,
+        lease_timeout_s=lease_timeout_s,
+    )
+    serve(options, host=host, port=port)
 
 
 def market_operator(data_dir: Path, db_url: str | None, key_file: Path | None) -> MarketOperator:

@@ -50,15 +50,30 @@ def _refused(exc: Exception) -> typer.Exit:
 
 @market_app.command("serve")
 def serve(
+    *,
     data_dir: DataDir = None,
     db: DbUrl = None,
     key_file: KeyFile = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8787,
+    heartbeat_interval: Annotated[
+        float, typer.Option(help="Seconds between a provider's heartbeats.", min=0.1, max=3600)
+    ] = 5.0,
+    lease_timeout: Annotated[
+        float, typer.Option(help="Seconds without a heartbeat after which a lease is lost.", min=1, max=86400)
+    ] = 30.0,
 ) -> None:
     """Serve the marketplace (protocol v1) until interrupted."""
     try:
-        launcher.market_serve(_data_dir(data_dir), db, key_file, host=host, port=port)
+        launcher.market_serve(
+            _data_dir(data_dir),
+            db,
+            key_file,
+            host=host,
+            port=port,
+            heartbeat_interval_s=heartbeat_interval,
+            lease_timeout_s=lease_timeout,
+        )
     except Exception as exc:
         raise _refused(exc) from None
 

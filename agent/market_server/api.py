@@ -124,6 +124,7 @@ def create_app(  # noqa: PLR0915 - every route of the protocol, read in one plac
                     log.exception("The marketplace tick failed")
                 await asyncio.sleep(tick_every_s)
 
+        await run_in_threadpool(market.resume)
         task = asyncio.create_task(ticking())
         try:
             yield

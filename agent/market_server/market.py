@@ -702,6 +702,21 @@ class Marketplace:
 
     # -- time ------------------------------------------------------------------------------------------
 
+    def resume(self) -> int:
+        """At server start: give every active lease a full timeout again, so that the server's own downtime
+        does not expire leases whose providers kept working (their results are on their way). Returns how many."""
+        now = self._clock()
+        renewed = now + timedelta(seconds=self.config.lease_timeout_s)
+        with self._transaction() as session:
+            leases = session.scalars(
+                select(tables.Lease).where(tables.Lease.state == LeaseState.ACTIVE, tables.Lease.expires_at < renewed)
+            ).all()
+            for lease in leases:
+                lease.expires_at = renewed
+        if leases:
+            log.info("Renewed %d active lease(s) after the marketplace's restart", len(leases))
+        return len(leases)
+
     def tick(self) -> None:
         """Expire leases whose heartbeats stopped, then close the auctions whose bidding window ended."""
         now = self._clock()

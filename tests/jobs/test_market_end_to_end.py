@@ -25,6 +25,7 @@ from tests.jobs.conftest import LocalRegistry
 pytestmark = pytest.mark.docker
 
 CORE_FLOOR = 3_600_000  # base units per core-hour: 1000 per core-second
+FAST_LEASES = ("--heartbeat-interval", "1", "--lease-timeout", "5")  # a lost provider is noticed in seconds
 
 
 def _free_port() -> int:
@@ -61,7 +62,7 @@ class MarketProcess:
     def start(self) -> None:
         log = (self.folder / "server.log").open("ab")
         self.process = subprocess.Popen(
-            [CLI, "market", "serve", "--port", str(self.port), *self.options()],
+            [CLI, "market", "serve", "--port", str(self.port), *FAST_LEASES, *self.options()],
             env=agent_env(self.folder),
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -174,3 +175,98 @@ def test_a_cpu_job_is_auctioned_run_in_docker_reported_and_paid_exactly(
     finally:
         requester.close()
         agent.stop()
+
+
+def test_a_result_finished_while_the_marketplace_was_down_reaches_it_after_it_returns_exactly_once(
+    tmp_path: Path,
+    market: MarketProcess,
+    local_registry: LocalRegistry,
+    busybox_image: str,
+    docker_exec_works: None,
+) -> None:
+    key = market.cli("add-requester", "studio")
+    market.cli("credit", "studio", str(10**15))
+    payout = Account.create().address
+    home = tmp_path / "provider"
+    home.mkdir()
+    configure_provider(home, local_registry, market.url, payout, CORE_FLOOR)
+    agent = start_agent(home)
+    requester = httpx.Client(base_url=market.url, headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    outbox = home / "state" / "provider" / "outbox"
+    try:
+        spec = {"image": busybox_image, "command": ["sh", "-c", "sleep 3; echo done > /job/output/r.txt"]}
+        job_id = requester.post(
+            "/v1/jobs", json={"spec": spec, "max_price_per_core_hour": 5_000_000, "bidding_window_s": 1}
+        ).json()["job_id"]
+        wait_for(lambda: requester.get(f"/v1/jobs/{job_id}").json()["state"] == "running", what="the lease")
+        market.stop()  # restarted mid-lease: down while the job finishes
+        wait_for(lambda: list(outbox.glob("*.json")), 60, "the finished job's report to wait in the outbox")
+        market.start()
+        view = wait_for(
+            lambda: (v := requester.get(f"/v1/jobs/{job_id}").json())["state"] == "completed" and v,
+            what="the report to arrive after the restart",
+        )
+        wait_for(lambda: not list(outbox.glob("*.json")), 30, "the outbox to empty")
+        [lease] = view["leases"]
+        amount = lease_amount(CORE_FLOOR, 1, lease["run_time_ms"])
+        assert (lease["state"], lease["amount_base_units"]) == ("accepted", amount)
+        assert view["charged_base_units"] == amount
+        voucher_file = home / "state" / "provider" / "voucher.json"
+        wait_for(voucher_file.exists, 60, "the voucher")
+        assert Voucher.model_validate_json(voucher_file.read_text()).cumulative_amount == amount  # paid once
+    finally:
+        requester.close()
+        agent.stop()
+
+
+def test_a_provider_killed_mid_lease_loses_it_unpaid_and_another_provider_completes_the_job(  # noqa: PLR0917
+    tmp_path: Path,
+    market: MarketProcess,
+    local_registry: LocalRegistry,
+    busybox_image: str,
+    docker_exec_works: None,
+    docker_client: Any,
+) -> None:
+    key = market.cli("add-requester", "studio")
+    market.cli("credit", "studio", str(10**15))
+    homes, payouts = {}, {}
+    for name, floor in (("cheap", CORE_FLOOR), ("dear", 2 * CORE_FLOOR)):
+        homes[name] = tmp_path / name
+        homes[name].mkdir()
+        payouts[name] = Account.create().address
+        configure_provider(homes[name], local_registry, market.url, payouts[name], floor)
+    cheap = start_agent(homes["cheap"])
+    requester = httpx.Client(base_url=market.url, headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    dear: RunningAgent | None = None
+    try:
+        spec = {"image": busybox_image, "command": ["sh", "-c", "sleep 4; echo ok > /job/output/r.txt"]}
+        job_id = requester.post(
+            "/v1/jobs", json={"spec": spec, "max_price_per_core_hour": 5 * CORE_FLOOR, "bidding_window_s": 2}
+        ).json()["job_id"]
+        dear = start_agent(homes["dear"])
+        wait_for(lambda: requester.get(f"/v1/jobs/{job_id}").json()["state"] == "running", what="the first lease")
+        [first] = requester.get(f"/v1/jobs/{job_id}").json()["leases"]
+        assert first["price_per_unit_hour"] == CORE_FLOOR  # the lower floor won
+        cheap.process.kill()  # SIGKILL mid-lease: no more heartbeats
+        cheap.process.wait(10)
+        view = wait_for(
+            lambda: (v := requester.get(f"/v1/jobs/{job_id}").json())["state"] == "completed" and v,
+            what="the job to complete on the other provider",
+        )
+        by_price = {lease["price_per_unit_hour"]: lease for lease in view["leases"]}
+        assert (by_price[CORE_FLOOR]["state"], by_price[CORE_FLOOR]["amount_base_units"]) == ("lost", None)
+        second = by_price[2 * CORE_FLOOR]
+        assert second["state"] == "accepted"
+        assert view["charged_base_units"] == second["amount_base_units"]
+        assert not (homes["cheap"] / "state" / "provider" / "voucher.json").exists()
+    finally:
+        requester.close()
+        if dear is not None:
+            dear.stop()
+        agent_id = (homes["cheap"] / "state" / "agent-id").read_text().strip()  # what the killed agent left
+        for container in docker_client.containers.list(
+            all=True, filters={"label": f"dev.sparecycles.agent={agent_id}"}
+        ):
+            container.remove(force=True)
+        for volume in docker_client.volumes.list(filters={"label": f"dev.sparecycles.agent={agent_id}"}):
+            volume.remove(force=True)
