@@ -177,7 +177,9 @@ async def _read_capped(answer: httpx.Response) -> bytes:
     async for chunk in answer.aiter_bytes():
         body += chunk
         if len(body) > MAX_RESPONSE_BYTES:
-            raise MarketResponseError(f"the marketplace's answer is larger than {MAX_RESPONSE_BYTES} bytes")
+            raise MarketResponseError(
+                f"the marketplace's answer is larger than {MAX_RESPONSE_BYTES} bytes, more than this agent reads"
+            )
     return bytes(body)
 
 
