@@ -24,7 +24,7 @@ from sparecycles.control.endpoint import AgentAlreadyRunning
 from sparecycles.control.models import StatusDocument
 from sparecycles.diagnostics import CheckOutcome
 from sparecycles.durations import parse_clock_time, parse_duration
-from sparecycles.market_cli import market_app
+from sparecycles.market_cli import market_app, register_requester_commands
 from sparecycles.paths import AppPaths
 
 EXIT_CONFIG = 2
@@ -203,16 +203,14 @@ def snooze(
 
 
 app.add_typer(market_app, name="market")
-
-job_app = typer.Typer(help="Run job specs on this machine (a studio testing its jobs).", no_args_is_help=True)
-app.add_typer(job_app, name="job")
+register_requester_commands(app)
 
 
-@job_app.command("run")
-def job_run(
+@app.command("run-here")
+def run_here(
     spec_file: Annotated[Path, typer.Argument(help="A job spec, JSON (see examples/job.json).", exists=False)],
 ) -> None:
-    """Check a job spec against your limits and run it here; a refusal says why."""
+    """Run a job spec on this machine now, without a marketplace (a studio testing its job); a refusal says why."""
     try:
         spec = json.loads(spec_file.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -223,12 +221,12 @@ def job_run(
         _fail(f"{spec_file} must hold one JSON object: the job spec", 2)
     with _agent() as client:
         job_id = client.submit_job(spec)
-    out.print(f"Job {job_id} accepted. `sparecycles jobs` shows how it goes.")
+    out.print(f"Job {job_id} accepted. `sparecycles local-jobs` shows how it goes.")
 
 
-@app.command()
-def jobs(as_json: Annotated[bool, typer.Option("--json", help="Print the list as JSON.")] = False) -> None:
-    """The jobs on this machine: running ones, and those that ended since the agent started."""
+@app.command("local-jobs")
+def local_jobs(as_json: Annotated[bool, typer.Option("--json", help="Print the list as JSON.")] = False) -> None:
+    """The jobs this machine runs: running ones, and those that ended since the agent started."""
     with _agent() as client:
         listed = client.jobs()
     if as_json:

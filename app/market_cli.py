@@ -6,6 +6,8 @@ they need no running server. Amounts are in the payout token's base units.
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +16,14 @@ from rich.console import Console
 
 from sparecycles import launcher
 from sparecycles.paths import AppPaths
+from sparecycles.protocol.market import JobView
+from sparecycles.requester import (
+    MarketEndpoint,
+    RequesterClient,
+    RequesterError,
+    load_submission,
+    private_endpoint,
+)
 
 market_app = typer.Typer(help="Run and operate the reference marketplace (a studio's own).", no_args_is_help=True)
 out = Console(highlight=False)
@@ -128,3 +138,115 @@ def resolve(
     except Exception as exc:
         raise _refused(exc) from None
     out.print(f"{view.job_id}: {view.state} — {view.reason}; the requester paid {view.charged_base_units}")
+
+
+# --- the requester's commands (top level: `sparecycles submit`, `jobs`, `job`, `cancel`, `result`) ----
+
+Market = Annotated[
+    str | None, typer.Option("--market", help="Marketplace URL (default: this machine's private marketplace).")
+]
+ApiKey = Annotated[
+    str | None,
+    typer.Option("--api-key", envvar="SPARECYCLES_API_KEY", help="Requester API key for --market (or the env)."),
+]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def _requester(market: str | None, api_key: str | None) -> RequesterClient:
+    try:
+        if market is None:
+            return RequesterClient(private_endpoint(AppPaths.from_environment()))
+        if not api_key:
+            raise RequesterError("--market needs --api-key (or SPARECYCLES_API_KEY): the operator issues one")
+        return RequesterClient(MarketEndpoint(market, api_key))
+    except RequesterError as exc:
+        raise _refused(exc) from None
+
+
+def _show(view: JobView) -> None:
+    out.print(f"{view.job_id}: [bold]{view.state.value}[/] — {view.reason}", soft_wrap=True)
+    for lease in view.leases:
+        paid = f", paid {lease.amount_base_units}" if lease.amount_base_units is not None else ""
+        out.print(f"    lease {lease.lease_id} on {lease.provider_address}: {lease.state.value}{paid}", soft_wrap=True)
+    for output in view.outputs:
+        out.print(f"    {output.path}  {output.size_bytes} bytes  sha256 {output.sha256}", soft_wrap=True)
+
+
+def register_requester_commands(app: typer.Typer) -> None:
+    @app.command()
+    def submit(
+        job_file: Annotated[Path, typer.Argument(help="A job file, TOML or JSON (see examples/market-job.toml).")],
+        market: Market = None,
+        api_key: ApiKey = None,
+    ) -> None:
+        """Submit a job to the marketplace (this machine's private one unless --market is given)."""
+        try:
+            submission = load_submission(job_file)
+            with _requester(market, api_key) as client:
+                view = client.submit(submission)
+        except RequesterError as exc:
+            raise _refused(exc) from None
+        out.print(
+            f"Job {view.job_id} submitted; {view.held_base_units} base units held. `sparecycles job {view.job_id}`"
+        )
+
+    @app.command()
+    def jobs(market: Market = None, api_key: ApiKey = None, as_json: AsJson = False) -> None:
+        """Your jobs on the marketplace, newest first."""
+        try:
+            with _requester(market, api_key) as client:
+                views = client.jobs()
+        except RequesterError as exc:
+            raise _refused(exc) from None
+        if as_json:
+            sys.stdout.write(json.dumps([view.model_dump(mode="json") for view in views], indent=2) + "\n")
+            return
+        if not views:
+            out.print("No jobs yet.")
+        for view in views:
+            _show(view)
+
+    @app.command()
+    def job(
+        job_id: Annotated[str, typer.Argument(help="The job.")],
+        market: Market = None,
+        api_key: ApiKey = None,
+        as_json: AsJson = False,
+    ) -> None:
+        """One job: its state and why, its leases, its outputs."""
+        try:
+            with _requester(market, api_key) as client:
+                view = client.job(job_id)
+        except RequesterError as exc:
+            raise _refused(exc) from None
+        if as_json:
+            sys.stdout.write(view.model_dump_json(indent=2) + "\n")
+        else:
+            _show(view)
+
+    @app.command()
+    def cancel(
+        job_id: Annotated[str, typer.Argument(help="The job.")], market: Market = None, api_key: ApiKey = None
+    ) -> None:
+        """Cancel a job; running providers are paid for the time they ran."""
+        try:
+            with _requester(market, api_key) as client:
+                _show(client.cancel(job_id))
+        except RequesterError as exc:
+            raise _refused(exc) from None
+
+    @app.command()
+    def result(
+        job_id: Annotated[str, typer.Argument(help="A completed job.")],
+        dest: Annotated[Path, typer.Argument(help="Folder to write its outputs into.")],
+        market: Market = None,
+        api_key: ApiKey = None,
+    ) -> None:
+        """Download a completed job's outputs, each checked against its SHA-256."""
+        try:
+            with _requester(market, api_key) as client:
+                written = client.download(job_id, dest)
+        except RequesterError as exc:
+            raise _refused(exc) from None
+        for path in written:
+            out.print(f"wrote {path}")

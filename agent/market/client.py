@@ -78,6 +78,10 @@ class Backoff:
     def reset(self) -> None:
         self._failures = 0
 
+    def limit(self, cap_s: float) -> None:
+        """Wait at most ``cap_s`` (before jitter) from now on."""
+        self._cap = cap_s
+
 
 class MarketClient:
     """One marketplace, one session token; ``transport`` is for tests (a hostile marketplace)."""

@@ -177,6 +177,9 @@ class MarketProvider:
 
     async def _connect(self, setup: ProviderSetup) -> None:
         info = await self._client.info()
+        # Back within a third of a lease's timeout after an outage, so a marketplace that restarts
+        # hears from its working providers (and gets their finished results) before their leases lapse.
+        self._backoff.limit(max(1.0, min(60.0, info.lease_timeout_s / 3)))
         self._operator = self._pin_operator(info, setup)
         challenge = await self._client.nonce(self.address)
         message = sign_in_message(challenge, self.address)

@@ -64,4 +64,6 @@ def serve(options: MarketOptions, *, host: str, port: int) -> None:
 
     market = open_market(options)
     log.info("Marketplace on http://%s:%d, operator %s", host, port, market.info().operator_address)
-    uvicorn.run(create_app(market), host=host, port=port, log_level="warning")
+    # Long polls are cut after 2 s at shutdown: the timer that expires leases keeps ticking until the
+    # last connection closes, and providers cannot heartbeat meanwhile.
+    uvicorn.run(create_app(market), host=host, port=port, log_level="warning", timeout_graceful_shutdown=2)

@@ -1,4 +1,4 @@
-"""Jobs through a real agent process: `sparecycles job run`, a SIGKILL mid-job, and a graceful stop."""
+"""Jobs through a real agent process: `sparecycles run-here`, a SIGKILL mid-job, and a graceful stop."""
 
 from __future__ import annotations
 
@@ -74,7 +74,7 @@ def test_a_job_run_here_comes_back_with_its_outputs(
     time.sleep(0.5)  # let the stream subscribe
     try:
         spec = write_spec(home.parent, busybox_image, "echo rendered > /job/output/frame.txt")
-        result = run_cli(home, "job", "run", str(spec))
+        result = run_cli(home, "run-here", str(spec))
         assert result.returncode == 0, result.stderr
         assert "accepted" in result.stdout
         job = wait_for_job(agent, lambda j: j["state"] == "finished")
@@ -85,7 +85,7 @@ def test_a_job_run_here_comes_back_with_its_outputs(
         assert output["path"] == "frame.txt"
         assert output["sha256"] == hashlib.sha256(b"rendered\n").hexdigest()
         assert (Path(job["outputs_dir"]) / "frame.txt").read_text() == "rendered\n"
-        assert "finished" in run_cli(home, "jobs").stdout
+        assert "finished" in run_cli(home, "local-jobs").stdout
     finally:
         agent.stop()
 
@@ -95,7 +95,7 @@ def test_a_refused_job_says_why_and_nothing_runs(home: Path, local_registry: Loc
     agent = start_agent(home)
     try:
         spec = write_spec(home.parent, busybox_image, "true", privileged=True)
-        result = run_cli(home, "job", "run", str(spec))
+        result = run_cli(home, "run-here", str(spec))
         assert result.returncode == 1
         assert "refused: job asks for privileged mode" in result.stderr
         with ControlClient(agent.endpoint) as client:
@@ -109,7 +109,7 @@ def kill_agent_mid_job(home: Path, registry: LocalRegistry, image: str, script: 
     configure(home, registry)
     agent = start_agent(home)
     spec = write_spec(home.parent, image, script)
-    assert run_cli(home, "job", "run", str(spec)).returncode == 0
+    assert run_cli(home, "run-here", str(spec)).returncode == 0
     wait_for_job(agent, lambda j: j["state"] == "running")
     agent.process.send_signal(signal.SIGKILL)
     agent.process.wait(10)
@@ -159,7 +159,7 @@ def test_a_graceful_stop_stops_the_job_too(
     configure(home, local_registry)
     agent = start_agent(home)
     spec = write_spec(home.parent, busybox_image, "sleep 300")
-    assert run_cli(home, "job", "run", str(spec)).returncode == 0
+    assert run_cli(home, "run-here", str(spec)).returncode == 0
     wait_for_job(agent, lambda j: j["state"] == "running")
     started = time.monotonic()
     assert agent.stop() == 0
@@ -178,13 +178,13 @@ def test_on_this_gpu_less_machine_the_owners_pause_stops_a_cpu_job_and_refuses_t
             assert cpu_work is not None
             assert (cpu_work.state, cpu_work.cause) == ("ready", "scheduled")
         spec = write_spec(home.parent, busybox_image, "sleep 300")
-        assert run_cli(home, "job", "run", str(spec)).returncode == 0
+        assert run_cli(home, "run-here", str(spec)).returncode == 0
         wait_for_job(agent, lambda j: j["state"] == "running")
         assert run_cli(home, "pause").returncode == 0
         job = wait_for_job(agent, lambda j: j["state"] == "preempted", timeout_s=30)
         assert job["reason"] == "preempted: stopped: paused by you"
         assert job_containers(docker_client, home) == []
-        refused = run_cli(home, "job", "run", str(spec))
+        refused = run_cli(home, "run-here", str(spec))
         assert refused.returncode == 1
         assert "refused: this computer may not work now (stopped: paused by you)" in refused.stderr
         with ControlClient(agent.endpoint) as client:

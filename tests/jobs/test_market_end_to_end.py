@@ -19,7 +19,7 @@ from eth_account import Account
 
 from sparecycles.protocol.market import Voucher, lease_amount
 from sparecycles.protocol.signing import VoucherTerms, voucher_problem
-from tests.conftest import CLI, RunningAgent, agent_env, start_agent
+from tests.conftest import CLI, RunningAgent, agent_env, run_cli, start_agent
 from tests.jobs.conftest import LocalRegistry
 
 pytestmark = pytest.mark.docker
@@ -207,6 +207,7 @@ def test_a_result_finished_while_the_marketplace_was_down_reaches_it_after_it_re
             what="the report to arrive after the restart",
         )
         wait_for(lambda: not list(outbox.glob("*.json")), 30, "the outbox to empty")
+        assert len(view["leases"]) == 1, json.dumps(view["leases"], indent=1)
         [lease] = view["leases"]
         amount = lease_amount(CORE_FLOOR, 1, lease["run_time_ms"])
         assert (lease["state"], lease["amount_base_units"]) == ("accepted", amount)
@@ -270,3 +271,40 @@ def test_a_provider_killed_mid_lease_loses_it_unpaid_and_another_provider_comple
             container.remove(force=True)
         for volume in docker_client.volumes.list(filters={"label": f"dev.sparecycles.agent={agent_id}"}):
             volume.remove(force=True)
+
+
+def test_the_example_job_runs_end_to_end_on_the_private_marketplace_of_a_machine_without_a_gpu(
+    tmp_path: Path, local_registry: LocalRegistry, busybox_image: str, docker_exec_works: None
+) -> None:
+    home = tmp_path / "owner"
+    home.mkdir()
+    configure_provider(home, local_registry, "", Account.create().address, CORE_FLOOR)
+    config = home / "config" / "config.toml"
+    config.write_text(config.read_text().replace('url = ""\n', ""))  # no marketplace: the private one
+    example = (Path(__file__).resolve().parents[2] / "examples" / "market-job.toml").read_text()
+    image_line = next(line for line in example.splitlines() if line.startswith("image = "))
+    job_file = tmp_path / "job.toml"
+    job_file.write_text(
+        example.replace(image_line, f'image = "{busybox_image}"').replace(
+            "bidding_window_s = 5", "bidding_window_s = 1"
+        )
+    )
+    agent = start_agent(home)
+    try:
+        wait_for((home / "state" / "market" / "endpoint.json").exists, 30, "the private marketplace")
+        submitted = run_cli(home, "submit", str(job_file))
+        assert submitted.returncode == 0, submitted.stderr
+        job_id = submitted.stdout.split()[1]
+
+        def completed() -> bool:
+            shown = run_cli(home, "job", job_id, "--json")
+            assert shown.returncode == 0, shown.stderr
+            return bool(json.loads(shown.stdout)["state"] == "completed")
+
+        wait_for(completed, what=f"the example job to complete ({agent.console_file})")
+        fetched = run_cli(home, "result", job_id, str(tmp_path / "results"))
+        assert fetched.returncode == 0, fetched.stderr
+        assert (tmp_path / "results" / "words.txt").read_text().strip() == "3"  # "Hello from SpareCycles!"
+        assert job_id in run_cli(home, "jobs").stdout
+    finally:
+        agent.stop()
