@@ -185,7 +185,7 @@ async def _serve(
     await jobs.start()  # takes back jobs a crashed agent left running (connects to Docker lazily)
     market = await start_market(
         state_dir=paths.state_dir, engine=engine, runtime=jobs.runtime, settings=lambda: store.current
-    )
+    )  # never raises: a marketplace that cannot start is a problem in the status, not a crash
 
     await stop.wait()
     log.info("Stopping")

@@ -94,13 +94,20 @@ def load_key(source: KeySource, *, create: bool) -> LocalAccount:
             log.info("Created a new key in %s (address %s)", source.key_file, account.address)
             return account
         return _from_text(text, f"key file {source.key_file}")
-    backend = _keyring()
-    stored = backend.get_password(KEYRING_SERVICE, source.keyring_name)  # type: ignore[attr-defined]
-    if stored is None:
-        if not create:
-            raise KeyStoreError(f"no key named {source.keyring_name} in the OS keyring")
-        account = Account.create()
-        backend.set_password(KEYRING_SERVICE, source.keyring_name, account.key.hex())  # type: ignore[attr-defined]
-        log.info("Created a new key in %s (address %s)", source.describe(), account.address)
-        return account
+    try:
+        backend = _keyring()
+        stored = backend.get_password(KEYRING_SERVICE, source.keyring_name)  # type: ignore[attr-defined]
+        if stored is None:
+            if not create:
+                raise KeyStoreError(f"no key named {source.keyring_name} in the OS keyring")
+            account = Account.create()
+            backend.set_password(KEYRING_SERVICE, source.keyring_name, account.key.hex())  # type: ignore[attr-defined]
+            log.info("Created a new key in %s (address %s)", source.describe(), account.address)
+            return account
+    except KeyStoreError:
+        raise
+    except Exception as exc:  # the Secret Service is locked, refused, or gone
+        raise KeyStoreError(
+            f"the OS keyring cannot keep the key ({type(exc).__name__}: {exc}); unlock it, or give a key file"
+        ) from None
     return _from_text(str(stored), source.describe())

@@ -130,7 +130,20 @@ async def _embedded(state_dir: Path) -> tuple[str, Any, asyncio.Task[Any]]:
 async def start_market(
     *, state_dir: Path, engine: WorkEngine, runtime: JobRuntime, settings: Callable[[], Settings]
 ) -> MarketConnection:
-    """Connect to the marketplace (starting the private one when none is configured) and take work."""
+    """Connect to the marketplace (starting the private one when none is configured) and take work.
+
+    Never raises: what keeps the marketplace from starting is logged and kept as the connection's problem.
+    """
+    try:
+        return await _start_market(state_dir=state_dir, engine=engine, runtime=runtime, settings=settings)
+    except Exception as exc:
+        log.exception("The marketplace could not start")
+        return MarketConnection(settings().marketplace.url or "private", None, f"marketplace not started: {exc}", [])
+
+
+async def _start_market(
+    *, state_dir: Path, engine: WorkEngine, runtime: JobRuntime, settings: Callable[[], Settings]
+) -> MarketConnection:
     configured = settings().marketplace
     tasks: list[asyncio.Task[Any]] = []
     server = None

@@ -42,10 +42,13 @@ SPARECYCLES_TEST_DISPLAY=":$(head -1 "$runtime/display")"
 export SPARECYCLES_TEST_DISPLAY
 unset DISPLAY WAYLAND_DISPLAY
 
-# pytest inside a D-Bus session with an unlocked Secret Service (gnome-keyring).
+# pytest inside a D-Bus session with an unlocked Secret Service (gnome-keyring) whose keyrings live in
+# this run's own folder: a "login" collection created with a password (an empty one makes gnome-keyring
+# prompt, which fails without a display), so that keys can be stored, never touching the user's keyrings.
+rm -rf "$runtime/xdg-data" && mkdir -p "$runtime/xdg-data"
 set +e
-dbus-run-session -- bash -c '
-  printf "" | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1
+XDG_DATA_HOME="$runtime/xdg-data" dbus-run-session -- bash -c '
+  printf "sparecycles-test-session" | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1
   exec .venv/bin/python -m pytest "$@"
 ' pytest ${PYTEST_ARGS:-}
 rc=$?
