@@ -23,7 +23,7 @@ from sparecycles.agent.sensors.gpu.simulated import SimulatedGpuBackend
 from sparecycles.agent.settings_store import SettingsStore
 from sparecycles.agent.status import build_status
 from sparecycles.config import Settings
-from sparecycles.control.models import AgentEvent, EventType, StatusDocument
+from sparecycles.control.models import AgentEvent, EventType, MarketplaceStatus, StatusDocument
 from sparecycles.protocol.job_refusal import JobRefused
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,12 @@ class AgentController:
         self._stopping = False
         self._snooze_timer: asyncio.TimerHandle | None = None
         self._last_announced: tuple[Any, ...] | None = None
+        self._marketplace: Callable[[], MarketplaceStatus | None] = lambda: None
         engine.on_change(self.announce_status)
+
+    def show_marketplace(self, status: Callable[[], MarketplaceStatus | None]) -> None:
+        """Where the status document reads the marketplace's state from, once that side has started."""
+        self._marketplace = status
 
     def status(self) -> StatusDocument:
         return build_status(
@@ -79,6 +84,7 @@ class AgentController:
             work_mode=self._settings.current.work.mode,
             zone=self._engine.policy.zone,
             jobs_problem=self._job_service.problem if self._job_service is not None else None,
+            marketplace=self._marketplace(),
             stopping=self._stopping,
         )
 

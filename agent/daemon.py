@@ -111,7 +111,7 @@ def run_agent(paths: AppPaths, *, console: bool, simulated_gpus: int = 0) -> int
     return 0
 
 
-async def _serve(
+async def _serve(  # noqa: PLR0915 - the composition root: every part, started and stopped in order
     *,
     paths: AppPaths,
     settings: Settings,
@@ -183,9 +183,9 @@ async def _serve(
     scheduler.on_gpu_tick(controller.publish_readings)
     controller.announce_status()
     await jobs.start()  # takes back jobs a crashed agent left running (connects to Docker lazily)
-    market = await start_market(
-        state_dir=paths.state_dir, engine=engine, runtime=jobs.runtime, settings=lambda: store.current
-    )  # never raises: a marketplace that cannot start is a problem in the status, not a crash
+    # Never raises: a marketplace that cannot start is a problem in the status, not a crash.
+    market = await start_market(state_dir=paths.state_dir, engine=engine, runtime=jobs.runtime, settings=store.read)
+    controller.show_marketplace(market.status)
 
     await stop.wait()
     log.info("Stopping")

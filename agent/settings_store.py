@@ -28,6 +28,10 @@ class SettingsStore:
     def current(self) -> Settings:
         return self._current
 
+    def read(self) -> Settings:
+        """The current settings, as a callable for those who read them at each use."""
+        return self._current
+
     def on_change(self, listener: SettingsListener) -> None:
         self._listeners.append(listener)
 

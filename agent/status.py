@@ -16,6 +16,7 @@ from sparecycles.control.models import (
     GpuReadings,
     GpuState,
     GpuStatus,
+    MarketplaceStatus,
     PresenceStatus,
     StatusDocument,
 )
@@ -82,6 +83,7 @@ def build_status(
     work_mode: str | None = None,
     zone: ZoneInfo | None = None,
     jobs_problem: str | None = None,
+    marketplace: MarketplaceStatus | None = None,
     stopping: bool = False,
 ) -> StatusDocument:
     gpus = [_gpu_status(gpu, snapshot.decisions.get(gpu.index), snapshot) for gpu in snapshot.discovery.gpus]
@@ -118,6 +120,7 @@ def build_status(
             reason=snapshot.discovery.reason,
         ),
         gpus=gpus,
+        marketplace=marketplace,
         cpu_work=CpuWorkStatus(state=GPU_STATES[machine.action], reason=machine.reason, cause=machine.cause.value)
         if machine is not None
         else None,

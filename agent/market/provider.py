@@ -126,6 +126,10 @@ class MarketProvider:
     def address(self) -> str:
         return str(self._identity.address)
 
+    @property
+    def active_leases(self) -> int:
+        return len(self._leases)
+
     def offer_may_have_changed(self) -> None:
         """The policy's decisions changed: re-offer now rather than after the current long poll."""
         self._offer_changed.set()

@@ -27,6 +27,7 @@ from sparecycles.agent.market.client import MarketClient
 from sparecycles.agent.market.provider import MachineOffer, MarketProvider, ProviderSetup
 from sparecycles.agent.policy.model import Action
 from sparecycles.config import Settings
+from sparecycles.control.models import MarketplaceStatus
 from sparecycles.fileio import atomic_write_text
 from sparecycles.protocol.market import GpuInfo
 
@@ -60,6 +61,20 @@ class MarketConnection:
     tasks: list[asyncio.Task[Any]]
     client: MarketClient | None = None
     server: Any = None
+
+    def status(self) -> MarketplaceStatus:
+        provider = self.provider
+        problem = self.problem or (provider.problem if provider is not None else None)
+        voucher = provider.vouchers.best() if provider is not None else None
+        return MarketplaceStatus(
+            url=self.url,
+            private=self.server is not None,
+            provider_address=provider.address if provider is not None else None,
+            connected=provider is not None and problem is None,
+            problem=problem,
+            earned_base_units=voucher.cumulative_amount if voucher is not None else None,
+            leases=provider.active_leases if provider is not None else 0,
+        )
 
     async def close(self) -> None:
         if self.server is not None:

@@ -107,6 +107,20 @@ class CpuWorkStatus(_Model):
     cause: str
 
 
+class MarketplaceStatus(_Model):
+    """Where the agent takes work from, whether it is connected, and what it has earned there."""
+
+    url: str
+    private: bool = Field(description="True when it is the private marketplace the agent runs itself.")
+    provider_address: str | None = Field(None, description="This machine's identity address at the marketplace.")
+    connected: bool
+    problem: str | None = Field(None, description="Why no work is taken now, in words; null when connected.")
+    earned_base_units: int | None = Field(
+        None, description="Cumulative earnings of the payout address, from the highest valid voucher held."
+    )
+    leases: int = Field(0, ge=0, description="Leases running now.")
+
+
 class StatusDocument(_Model):
     schema_version: Literal[1] = STATUS_SCHEMA_VERSION
     agent_version: str
@@ -123,6 +137,7 @@ class StatusDocument(_Model):
     )
     gpu_backend: GpuBackendStatus
     gpus: list[GpuStatus]
+    marketplace: MarketplaceStatus | None = Field(None, description="Null until the marketplace side has started.")
     cpu_work: CpuWorkStatus | None = Field(
         None, description="What CPU-only jobs may do now; null before the policy's first decision."
     )

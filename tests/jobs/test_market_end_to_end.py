@@ -17,6 +17,7 @@ import httpx
 import pytest
 from eth_account import Account
 
+from sparecycles.control.client import ControlClient
 from sparecycles.protocol.market import Voucher, lease_amount
 from sparecycles.protocol.signing import VoucherTerms, voucher_problem
 from tests.conftest import CLI, RunningAgent, agent_env, run_cli, start_agent
@@ -172,6 +173,11 @@ def test_a_cpu_job_is_auctioned_run_in_docker_reported_and_paid_exactly(
         terms = VoucherTerms(info["operator_address"], info["chain_id"], info["voucher_contract"], payout)
         assert voucher_problem(voucher, terms) is None
         assert voucher.cumulative_amount == amount
+        with ControlClient(agent.endpoint) as control:
+            shown = control.status().marketplace
+        assert shown is not None
+        assert (shown.url, shown.private, shown.connected) == (market.url, False, True)
+        assert shown.earned_base_units == amount
     finally:
         requester.close()
         agent.stop()
@@ -306,5 +312,9 @@ def test_the_example_job_runs_end_to_end_on_the_private_marketplace_of_a_machine
         assert fetched.returncode == 0, fetched.stderr
         assert (tmp_path / "results" / "words.txt").read_text().strip() == "3"  # "Hello from SpareCycles!"
         assert job_id in run_cli(home, "jobs").stdout
+        with ControlClient(agent.endpoint) as control:
+            shown = control.status().marketplace
+        assert shown is not None
+        assert shown.private
     finally:
         agent.stop()
