@@ -140,6 +140,26 @@ def resolve(
     out.print(f"{view.job_id}: {view.state} — {view.reason}; the requester paid {view.charged_base_units}")
 
 
+@market_app.command("set-payout")
+def set_payout(
+    provider: Annotated[str, typer.Argument(help="The provider's identity address.")],
+    payout_address: Annotated[str, typer.Argument(help="Its new payout address.")],
+    data_dir: DataDir = None,
+    db: DbUrl = None,
+    key_file: KeyFile = None,
+) -> None:
+    """Change a provider's payout address on the operator's word (its owner lost the old payout key).
+
+    Providers normally change it themselves, signed by the current payout address; confirm the owner's
+    identity another way before you use this.
+    """
+    try:
+        view = _operator(data_dir, db, key_file).set_payout_by_operator(provider, payout_address)
+    except Exception as exc:
+        raise _refused(exc) from None
+    out.print(f"{view.address} now pays out to {view.payout_address}")
+
+
 # --- the requester's commands (top level: `sparecycles submit`, `jobs`, `job`, `cancel`, `result`) ----
 
 Market = Annotated[

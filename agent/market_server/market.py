@@ -32,6 +32,7 @@ from sparecycles.agent.market_server import auction
 from sparecycles.agent.market_server import db as tables
 from sparecycles.protocol.jobs import JobSpec
 from sparecycles.protocol.market import (
+    Address,
     HeartbeatAck,
     JobState,
     JobSubmission,
@@ -348,8 +349,13 @@ class Marketplace:
 
     def set_payout_by_operator(self, address: str, payout_address: str) -> ProviderView:
         """The operator's confirmation of a payout change (the provider lost its payout key, for instance)."""
+        try:
+            address, payout_address = _checksum(address), _checksum(payout_address)
+        except ValueError as exc:
+            raise MarketError(str(exc)) from None
         with self._transaction() as session:
             provider = self._provider(session, address)
+            log.warning("The operator moved the payouts of %s to %s", address, payout_address)
             provider.payout_address = payout_address
             return self._provider_view(session, provider)
 
@@ -680,7 +686,7 @@ class Marketplace:
             for lease in self._leases(session, job_id):
                 if lease.state == LeaseState.ACTIVE:
                     lease.cancel_requested = True
-                    lease.run_time_ms = self._max_run_ms(session, lease, now)
+                    lease.run_time_ms = self._max_run_ms(session, lease, now, skew=False)  # its age until now
                     self._pay(session, lease, now)
                     self._end_lease(lease, LeaseState.CANCELLED, "cancelled by the requester", now)
                 elif lease.state == LeaseState.REPORTED:
@@ -834,10 +840,12 @@ class Marketplace:
         job.held, job.charged = 0, charged
         log.info("Job %s %s; the requester paid %d base units", job.id, state, charged)
 
-    def _max_run_ms(self, session: Session, lease: tables.Lease, now: datetime) -> int:
-        """The most running time a lease can claim: its wall-clock age (plus skew) and the job's limit."""
+    def _max_run_ms(self, session: Session, lease: tables.Lease, now: datetime, *, skew: bool = True) -> int:
+        """The most running time a lease can claim: its wall-clock age (plus the clock-skew allowance when the
+        provider reports it) and the job's run-time limit."""
         spec = JobSpec.model_validate_json(self._job(session, lease.job_id).spec_json)
-        age_ms = int((now - lease.started_at).total_seconds() * 1000 + self.config.clock_skew_s * 1000)
+        allowance_s = self.config.clock_skew_s if skew else 0.0
+        age_ms = int(((now - lease.started_at).total_seconds() + allowance_s) * 1000)
         return max(0, min(age_ms, spec.max_runtime_s * 1000))
 
     def _capacity(self, session: Session, provider: tables.Provider, cache: _Cache) -> auction.Capacity:
@@ -949,6 +957,15 @@ class Marketplace:
             leases=[_lease_view(lease) for lease in leases],
             outputs=outputs,
         )
+
+
+def _checksum(address: str) -> str:
+    from pydantic import TypeAdapter, ValidationError
+
+    try:
+        return TypeAdapter(Address).validate_python(address)
+    except ValidationError:
+        raise ValueError(f"{address!r} is not an address (0x followed by 40 hexadecimal digits)") from None
 
 
 def _need(job: tables.Job) -> auction.Need:

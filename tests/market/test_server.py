@@ -231,3 +231,69 @@ def test_credit_is_checked_at_submission(market: Market) -> None:
     )
     assert response.status_code == 402
     assert "ask the operator for credit" in response.json()["detail"]
+
+
+def _leased(market: Market, provider: Provider) -> dict[str, object]:
+    provider.poll()
+    market.clock.advance(2)
+    [lease] = provider.poll()["leases"]
+    return dict(lease)
+
+
+def test_a_preempted_lease_is_not_paid_and_the_job_goes_back_to_the_queue_with_its_history(market: Market) -> None:
+    requester = market.requester()
+    provider = Provider(market.client).join()
+    job = requester.submit(cpu_spec(), max_price_per_core_hour=10_000, bidding_window_s=1)
+    lease = _leased(market, provider)
+    report = ResultReport(
+        lease_id=str(lease["lease_id"]),
+        job_id=job["job_id"],
+        outcome="preempted",
+        reason="the owner is back",
+        run_time_ms=9_000,
+    )
+    ack = provider.report(report)
+    assert (ack["lease_state"], ack["job_state"]) == ("preempted", "queued")
+    view = requester.job(job["job_id"])
+    assert view["reason"].startswith("queued again")
+    assert [(item["state"], item["amount_base_units"]) for item in view["leases"]] == [("preempted", None)]
+    again = _leased(market, provider)  # the same provider may take it again once its owner has gone
+    assert again["job_id"] == job["job_id"]
+    assert len(requester.job(job["job_id"])["leases"]) == 2  # the history is kept
+
+
+def test_a_job_that_fails_three_times_fails_and_its_hold_is_released(market: Market) -> None:
+    requester = market.requester(credit=10**12)
+    providers = [Provider(market.client).join() for _ in range(3)]
+    job = requester.submit(cpu_spec(), max_price_per_core_hour=10_000, bidding_window_s=1)
+    for attempt, provider in enumerate(providers, start=1):
+        lease = _leased(market, provider)
+        report = ResultReport(
+            lease_id=str(lease["lease_id"]), job_id=job["job_id"], outcome="failed", exit_code=2, run_time_ms=100
+        )
+        ack = provider.report(report)
+        assert ack["job_state"] == ("failed" if attempt == 3 else "queued")
+        if attempt < 3:  # a provider the job failed on does not get it again
+            assert provider.poll()["leases"] == []
+    view = requester.job(job["job_id"])
+    assert "failed 3 times" in view["reason"]
+    assert view["charged_base_units"] == 0
+    assert requester.account() == {"name": "studio", "credit_base_units": 10**12, "held_base_units": 0}
+
+
+def test_cancelling_a_running_job_stops_its_lease_and_pays_the_time_it_ran(market: Market) -> None:
+    requester = market.requester(credit=10**12)
+    provider = Provider(market.client).join(core_floor=3_600_000)
+    job = requester.submit(cpu_spec(), max_price_per_core_hour=5_000_000, bidding_window_s=1)
+    lease = _leased(market, provider)
+    provider.heartbeat(str(lease["lease_id"]), 1_000)
+    market.clock.advance(10)
+    cancelled = market.client.post(f"/v1/jobs/{job['job_id']}/cancel", headers=requester.headers).json()
+    assert cancelled["state"] == "cancelled"
+    assert provider.heartbeat(str(lease["lease_id"]))["cancel"] is True
+    assert str(lease["lease_id"]) in provider.poll()["cancelled"]
+    paid = cancelled["leases"][0]["amount_base_units"]
+    assert paid == lease_amount(3_600_000, 2, 10_000)  # the 10 s it ran since it was leased
+    assert requester.account()["credit_base_units"] == 10**12 - paid
+    voucher = market.client.get("/v1/provider/voucher", headers=provider.headers).json()
+    assert voucher["cumulative_amount"] == paid
