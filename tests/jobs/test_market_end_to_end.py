@@ -17,6 +17,7 @@ import httpx
 import pytest
 from eth_account import Account
 
+from sparecycles.agent.jobs.containers import ContainerRunner
 from sparecycles.control.client import ControlClient
 from sparecycles.protocol.market import Voucher, lease_amount
 from sparecycles.protocol.signing import VoucherTerms, voucher_problem
@@ -107,6 +108,22 @@ def configure_provider(home: Path, registry: LocalRegistry, market_url: str, pay
     )
 
 
+def provider_home(tmp_path: Path, name: str, registry: LocalRegistry, market_url: str, floor: int) -> tuple[Path, str]:
+    """A provider's SPARECYCLES_HOME, configured for ``market_url``; and its payout address."""
+    payout = Account.create().address
+    home = tmp_path / name
+    home.mkdir()
+    configure_provider(home, registry, market_url, payout, floor)
+    return home, payout
+
+
+def studio(market: MarketProcess) -> httpx.Client:
+    """A requester with plenty of credit, as an HTTP client of the marketplace."""
+    key = market.cli("add-requester", "studio")
+    market.cli("credit", "studio", str(10**15))
+    return httpx.Client(base_url=market.url, headers={"Authorization": f"Bearer {key}"}, timeout=10)
+
+
 def wait_for(condition: Callable[[], Any], timeout_s: float = 90, what: str = "condition") -> Any:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -124,14 +141,9 @@ def test_a_cpu_job_is_auctioned_run_in_docker_reported_and_paid_exactly(
     busybox_image: str,
     docker_exec_works: None,
 ) -> None:
-    key = market.cli("add-requester", "studio")
-    market.cli("credit", "studio", str(10**15))
-    payout = Account.create().address
-    home = tmp_path / "provider"
-    home.mkdir()
-    configure_provider(home, local_registry, market.url, payout, CORE_FLOOR)
+    home, payout = provider_home(tmp_path, "provider", local_registry, market.url, CORE_FLOOR)
     agent: RunningAgent = start_agent(home)
-    requester = httpx.Client(base_url=market.url, headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    requester = studio(market)
     try:
         spec = {
             "image": busybox_image,
@@ -190,14 +202,9 @@ def test_a_result_finished_while_the_marketplace_was_down_reaches_it_after_it_re
     busybox_image: str,
     docker_exec_works: None,
 ) -> None:
-    key = market.cli("add-requester", "studio")
-    market.cli("credit", "studio", str(10**15))
-    payout = Account.create().address
-    home = tmp_path / "provider"
-    home.mkdir()
-    configure_provider(home, local_registry, market.url, payout, CORE_FLOOR)
+    home, _payout = provider_home(tmp_path, "provider", local_registry, market.url, CORE_FLOOR)
     agent = start_agent(home)
-    requester = httpx.Client(base_url=market.url, headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    requester = studio(market)
     outbox = home / "state" / "provider" / "outbox"
     try:
         spec = {"image": busybox_image, "command": ["sh", "-c", "sleep 3; echo done > /job/output/r.txt"]}
@@ -234,16 +241,12 @@ def test_a_provider_killed_mid_lease_loses_it_unpaid_and_another_provider_comple
     docker_exec_works: None,
     docker_client: Any,
 ) -> None:
-    key = market.cli("add-requester", "studio")
-    market.cli("credit", "studio", str(10**15))
-    homes, payouts = {}, {}
-    for name, floor in (("cheap", CORE_FLOOR), ("dear", 2 * CORE_FLOOR)):
-        homes[name] = tmp_path / name
-        homes[name].mkdir()
-        payouts[name] = Account.create().address
-        configure_provider(homes[name], local_registry, market.url, payouts[name], floor)
+    homes = {
+        name: provider_home(tmp_path, name, local_registry, market.url, floor)[0]
+        for name, floor in (("cheap", CORE_FLOOR), ("dear", 2 * CORE_FLOOR))
+    }
     cheap = start_agent(homes["cheap"])
-    requester = httpx.Client(base_url=market.url, headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    requester = studio(market)
     dear: RunningAgent | None = None
     try:
         spec = {"image": busybox_image, "command": ["sh", "-c", "sleep 4; echo ok > /job/output/r.txt"]}
@@ -252,8 +255,10 @@ def test_a_provider_killed_mid_lease_loses_it_unpaid_and_another_provider_comple
         ).json()["job_id"]
         dear = start_agent(homes["dear"])
         wait_for(lambda: requester.get(f"/v1/jobs/{job_id}").json()["state"] == "running", what="the first lease")
-        [first] = requester.get(f"/v1/jobs/{job_id}").json()["leases"]
-        assert first["price_per_unit_hour"] == CORE_FLOOR  # the lower floor won
+        leases = requester.get(f"/v1/jobs/{job_id}").json()["leases"]
+        assert [lease["price_per_unit_hour"] for lease in leases] == [CORE_FLOOR], (  # the lower floor won
+            json.dumps(leases, indent=1) + cheap.console_file.read_text()[-3000:]
+        )
         cheap.process.kill()  # SIGKILL mid-lease: no more heartbeats
         cheap.process.wait(10)
         view = wait_for(
@@ -270,21 +275,14 @@ def test_a_provider_killed_mid_lease_loses_it_unpaid_and_another_provider_comple
         requester.close()
         if dear is not None:
             dear.stop()
-        agent_id = (homes["cheap"] / "state" / "agent-id").read_text().strip()  # what the killed agent left
-        for container in docker_client.containers.list(
-            all=True, filters={"label": f"dev.sparecycles.agent={agent_id}"}
-        ):
-            container.remove(force=True)
-        for volume in docker_client.volumes.list(filters={"label": f"dev.sparecycles.agent={agent_id}"}):
-            volume.remove(force=True)
+        agent_id = (homes["cheap"] / "state" / "agent-id").read_text().strip()
+        ContainerRunner(docker_client, agent_id=agent_id).remove_leftovers()  # what the killed agent left
 
 
 def test_the_example_job_runs_end_to_end_on_the_private_marketplace_of_a_machine_without_a_gpu(
     tmp_path: Path, local_registry: LocalRegistry, busybox_image: str, docker_exec_works: None
 ) -> None:
-    home = tmp_path / "owner"
-    home.mkdir()
-    configure_provider(home, local_registry, "", Account.create().address, CORE_FLOOR)
+    home, _payout = provider_home(tmp_path, "owner", local_registry, "", CORE_FLOOR)
     config = home / "config" / "config.toml"
     config.write_text(config.read_text().replace('url = ""\n', ""))  # no marketplace: the private one
     example = (Path(__file__).resolve().parents[2] / "examples" / "market-job.toml").read_text()
