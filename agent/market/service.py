@@ -1,19 +1,14 @@
 """Wire the agent to its marketplace: the configured one, or the private one it runs itself.
 
-With ``marketplace.url`` unset the agent serves the reference marketplace in-process on loopback (the
-owner's private marketplace: a studio's render queue, or a demo on a fresh machine) and takes work
-from it like from any other. Its address and the owner's requester key are written to
-``state/market/endpoint.json`` (0600) so that ``sparecycles submit`` finds them.
+With ``marketplace.url`` unset the agent starts the reference marketplace on loopback (the owner's
+private marketplace, private.py: a studio's render queue, or a demo on a fresh machine) and takes
+work from it like from any other.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import logging
-import secrets
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,18 +19,16 @@ from sparecycles.agent.jobs.limits import provider_limits
 from sparecycles.agent.jobs.runtime import JobRuntime
 from sparecycles.agent.keystore import KeySource, KeyStoreError, load_key
 from sparecycles.agent.market.client import MarketClient
+from sparecycles.agent.market.private import PrivateMarketplace
 from sparecycles.agent.market.provider import MachineOffer, MarketProvider, ProviderSetup
 from sparecycles.agent.policy.model import Action
 from sparecycles.config import Settings
 from sparecycles.control.models import MarketplaceStatus
-from sparecycles.fileio import atomic_write_text
 from sparecycles.protocol.market import GpuInfo
 
 log = logging.getLogger(__name__)
 
 IDENTITY_KEY_NAME = "machine-identity"
-OWNER_REQUESTER = "owner"
-OWNER_CREDIT = 10**36  # the owner's own private marketplace: credit is a formality there
 
 
 def machine_offer(engine: WorkEngine, limits_cpus: float) -> MachineOffer:
@@ -60,7 +53,7 @@ class MarketConnection:
     problem: str | None
     tasks: list[asyncio.Task[Any]]
     client: MarketClient | None = None
-    server: Any = None
+    private: PrivateMarketplace | None = None
 
     def status(self) -> MarketplaceStatus:
         provider = self.provider
@@ -68,7 +61,7 @@ class MarketConnection:
         voucher = provider.vouchers.best() if provider is not None else None
         return MarketplaceStatus(
             url=self.url,
-            private=self.server is not None,
+            private=self.private is not None,
             provider_address=provider.address if provider is not None else None,
             connected=provider is not None and problem is None,
             problem=problem,
@@ -77,13 +70,13 @@ class MarketConnection:
         )
 
     async def close(self) -> None:
-        if self.server is not None:
-            self.server.should_exit = True
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         if self.client is not None:
             await self.client.close()
+        if self.private is not None:
+            await self.private.stop()
 
 
 def _setup(engine: WorkEngine, settings: Callable[[], Settings]) -> Callable[[], ProviderSetup]:
@@ -108,40 +101,6 @@ def _setup(engine: WorkEngine, settings: Callable[[], Settings]) -> Callable[[],
     return read
 
 
-async def _embedded(state_dir: Path) -> tuple[str, Any, asyncio.Task[Any]]:
-    """Serve the private marketplace on a loopback port; its URL, its uvicorn server and its task."""
-    import uvicorn
-
-    from sparecycles.agent.market_server.api import create_app
-    from sparecycles.agent.market_server.serve import MarketOptions, open_market
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    folder = state_dir / "market"
-    options = MarketOptions(data_dir=folder, key_file=folder / "operator.key", public_url=url)
-    market = await asyncio.to_thread(open_market, options)
-    endpoint = folder / "endpoint.json"
-    previous: dict[str, str] = {}
-    with contextlib.suppress(OSError, ValueError):
-        previous = dict(json.loads(endpoint.read_text(encoding="utf-8")))
-    key = previous.get("requester_key")
-    if not key:  # first start (or the file was lost: only the key's hash is kept, so a new owner key)
-        name = f"{OWNER_REQUESTER}-{secrets.token_hex(3)}"
-        key = await asyncio.to_thread(market.add_requester, name)
-        await asyncio.to_thread(market.credit, name, OWNER_CREDIT)
-    atomic_write_text(endpoint, json.dumps({"url": url, "requester_key": key}, indent=1) + "\n")
-    server = uvicorn.Server(uvicorn.Config(create_app(market), log_config=None, access_log=False, lifespan="on"))
-    task = asyncio.create_task(server.serve(sockets=[sock]), name="private-marketplace")
-    while not server.started and not task.done():  # noqa: ASYNC110 - uvicorn offers only a flag
-        await asyncio.sleep(0.01)
-    if task.done():
-        task.result()
-    log.info("Private marketplace on %s (operator %s)", url, market.info().operator_address)
-    return url, server, task
-
-
 async def start_market(
     *, state_dir: Path, engine: WorkEngine, runtime: JobRuntime, settings: Callable[[], Settings]
 ) -> MarketConnection:
@@ -161,18 +120,19 @@ async def _start_market(
 ) -> MarketConnection:
     configured = settings().marketplace
     tasks: list[asyncio.Task[Any]] = []
-    server = None
+    private: PrivateMarketplace | None = None
     url = configured.url
     if url is None:
-        url, server, serving = await _embedded(state_dir)
-        tasks.append(serving)
+        private = PrivateMarketplace(state_dir)
+        url = await private.start()
+        tasks.append(asyncio.create_task(private.watch(), name="private-marketplace"))
     source = KeySource(IDENTITY_KEY_NAME, Path(configured.identity_key_file) if configured.identity_key_file else None)
     try:
         identity = await asyncio.to_thread(load_key, source, create=True)
     except KeyStoreError as exc:
         problem = f"no machine identity key: {exc}"
         log.warning("Marketplace: %s", problem)
-        return MarketConnection(url, None, problem, tasks, server=server)
+        return MarketConnection(url, None, problem, tasks, private=private)
     client = MarketClient(url)
     provider = MarketProvider(
         client=client,
@@ -185,4 +145,4 @@ async def _start_market(
     engine.on_change(provider.offer_may_have_changed)
     tasks.append(asyncio.create_task(provider.run(), name="marketplace-provider"))
     log.info("Taking work from %s as provider %s", url, identity.address)
-    return MarketConnection(url, provider, None, tasks, client=client, server=server)
+    return MarketConnection(url, provider, None, tasks, client=client, private=private)

@@ -54,7 +54,7 @@ ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
 _OUTPUT_PATH = re.compile(r"[A-Za-z0-9._-]+(?:/[A-Za-z0-9._-]+)*")
 _SPOOL_BYTES = 8 * 1024 * 1024
 MAX_WAIT_S = 30.0
-_POLL_EVERY_S = 0.5
+_POLL_EVERY_S = 1.0
 TICK_EVERY_S = 1.0
 
 _PROBLEMS: dict[int | str, dict[str, Any]] = {

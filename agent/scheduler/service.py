@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 GPU_INTERVAL_S = 1.0
 ACTIVITY_INTERVAL_S = 2.0
+ACTIVITY_INTERVAL_NO_GPU_S = 10.0
 PRESENCE_FAST_S = 0.1  # while a GPU may work: hand it back within a fraction of a second
 PRESENCE_SLOW_S = 1.0
 CLOCK_JUMP_TOLERANCE_S = 2.0
@@ -80,7 +81,9 @@ class WorkScheduler:
             self._add_interval(self._gpu_tick, "sample-gpus", GPU_INTERVAL_S)
         else:
             log.info("No GPU to share: GPU sampling stays off (CPU-only jobs still follow the policy)")
-        self._add_interval(self._activity_tick, "sample-activity", ACTIVITY_INTERVAL_S)
+        # Without a GPU, games only matter to CPU-only jobs: a slower scan keeps the idle agent light.
+        activity_s = ACTIVITY_INTERVAL_S if self._engine.has_gpus else ACTIVITY_INTERVAL_NO_GPU_S
+        self._add_interval(self._activity_tick, "sample-activity", activity_s)
         self._presence_interval_s = self._wanted_presence_interval()
         self._add_interval(self._presence_tick, PRESENCE_JOB, self._presence_interval_s)
         self._scheduler.start()

@@ -28,10 +28,15 @@ class AgentStartError(Exception):
         self.exit_code = exit_code
 
 
-def agent_command(extra_arguments: Sequence[str] = ()) -> list[str]:
+def sparecycles_command(*arguments: str) -> list[str]:
+    """``sparecycles ARGUMENTS`` run by this very installation (a frozen bundle starts itself)."""
     if getattr(sys, "frozen", False):
-        return [sys.executable, "agent", "--foreground", *extra_arguments]
-    return [sys.executable, "-m", "sparecycles", "agent", "--foreground", *extra_arguments]
+        return [sys.executable, *arguments]
+    return [sys.executable, "-m", "sparecycles", *arguments]
+
+
+def agent_command(extra_arguments: Sequence[str] = ()) -> list[str]:
+    return sparecycles_command("agent", "--foreground", *extra_arguments)
 
 
 def _tail(path: Path, lines: int = 20) -> str:
