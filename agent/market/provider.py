@@ -17,6 +17,7 @@ import json
 import logging
 import math
 import socket
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -118,7 +119,11 @@ class MarketProvider:
         self._signed_in = False
         self._offered: MachineOffer | None = None
         self._leases: dict[str, asyncio.Task[None]] = {}
+        # Every lease taken, running or done: a marketplace may offer a lease again until it hears a
+        # heartbeat, and a job that ended before its first heartbeat must not run twice.
+        self._taken: deque[str] = deque(maxlen=4096)
         self._offer_changed = asyncio.Event()
+        self._sending = asyncio.Lock()  # one sender at a time: a report is never in flight twice
         self._last_voucher_check = -math.inf
         self.problem: str | None = "not connected yet"
 
@@ -263,12 +268,13 @@ class MarketProvider:
                 log.info("The marketplace ended lease %s: stopping it", lease_id)
                 self._runtime.stop_job(lease_id, "the marketplace ended the lease")
         for offer in work.leases:
-            if offer.lease_id not in self._leases:
+            if offer.lease_id not in self._leases and offer.lease_id not in self._taken:
                 self._accept(offer)
 
     # -- leases ----------------------------------------------------------------------------------------
 
     def _accept(self, offer: LeaseOffer) -> None:
+        self._taken.append(offer.lease_id)
         task = asyncio.create_task(self._run_lease(offer), name=f"lease-{offer.lease_id}")
         self._leases[offer.lease_id] = task
         task.add_done_callback(lambda _task: None)
@@ -344,6 +350,10 @@ class MarketProvider:
 
     async def _flush_outbox(self) -> None:
         """Send every pending report (outputs first); a report leaves the outbox once acknowledged."""
+        async with self._sending:
+            await self._send_pending()
+
+    async def _send_pending(self) -> None:
         for pending in self._outbox.pending():
             report = pending.signed.report
             try:

@@ -909,7 +909,7 @@ class Marketplace:
         )
 
     def _own_lease(self, session: Session, address: str, lease_id: str) -> tables.Lease:
-        lease = session.get(tables.Lease, lease_id)
+        lease = session.get(tables.Lease, lease_id, with_for_update=True)
         if lease is None or lease.provider_address != address:
             raise NotFound(f"no lease {lease_id} for this provider")
         return lease

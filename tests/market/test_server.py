@@ -297,3 +297,24 @@ def test_cancelling_a_running_job_stops_its_lease_and_pays_the_time_it_ran(marke
     assert requester.account()["credit_base_units"] == 10**12 - paid
     voucher = market.client.get("/v1/provider/voucher", headers=provider.headers).json()
     assert voucher["cumulative_amount"] == paid
+
+
+def test_the_same_report_sent_twice_at_once_is_paid_once(market: Market) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sparecycles.protocol.market import SignedResultReport
+
+    requester = market.requester()
+    provider = Provider(market.client).join()
+    job = requester.submit(cpu_spec(), max_price_per_core_hour=10_000, bidding_window_s=1)
+    lease = _leased(market, provider)
+    report = ResultReport(lease_id=str(lease["lease_id"]), job_id=job["job_id"], outcome="finished", run_time_ms=7_000)
+    signed = SignedResultReport(report=report, signature=sign_text(provider.identity, report.signing_text()))
+    with ThreadPoolExecutor(8) as pool:
+        acks = list(
+            pool.map(lambda _: market.market.report(provider.identity.address, report.lease_id, signed), range(8))
+        )
+    assert {ack.job_state for ack in acks} == {"completed"}
+    voucher = market.client.get("/v1/provider/voucher", headers=provider.headers).json()
+    assert voucher["cumulative_amount"] == lease_amount(1_000, 2, 7_000)
+    assert requester.job(job["job_id"])["charged_base_units"] == lease_amount(1_000, 2, 7_000)
