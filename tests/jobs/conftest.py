@@ -137,6 +137,11 @@ def busybox_image(docker_client: Any, local_registry: LocalRegistry) -> Iterator
         pytest.skip("a static /bin/busybox is needed to build the test image: apt-get install busybox-static")
     repository = f"{local_registry.host}/{TEST_REPOSITORY}"
     api = docker_client.api
+    for stale in api.images(all=True):  # test images an interrupted earlier run left: they share our layers
+        names = (stale.get("RepoTags") or []) + (stale.get("RepoDigests") or [])
+        if any(f"/{TEST_REPOSITORY}" in name for name in names):
+            with contextlib.suppress(Exception):
+                api.remove_image(stale["Id"], force=True)
     api.import_image_from_data(busybox_rootfs(), repository=repository, tag="latest")
     digest = None
     for event in api.push(repository, tag="latest", stream=True, decode=True):
