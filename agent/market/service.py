@@ -1,8 +1,8 @@
 """Wire the agent to its marketplace: the configured one, or the private one it runs itself.
 
-With ``marketplace.url`` unset the agent starts the reference marketplace on loopback (the owner's
-private marketplace, private.py: a studio's render queue, or a demo on a fresh machine) and takes
-work from it like from any other.
+With ``marketplace.url`` unset the agent serves the reference marketplace in-process on loopback (the
+owner's private marketplace, private.py: a studio's render queue, or a demo on a fresh machine) and
+takes work from it like from any other.
 """
 
 from __future__ import annotations
@@ -125,7 +125,6 @@ async def _start_market(
     if url is None:
         private = PrivateMarketplace(state_dir)
         url = await private.start()
-        tasks.append(asyncio.create_task(private.watch(), name="private-marketplace"))
     source = KeySource(IDENTITY_KEY_NAME, Path(configured.identity_key_file) if configured.identity_key_file else None)
     try:
         identity = await asyncio.to_thread(load_key, source, create=True)

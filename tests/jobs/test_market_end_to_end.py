@@ -316,3 +316,29 @@ def test_the_example_job_runs_end_to_end_on_the_private_marketplace_of_a_machine
         assert shown.private
     finally:
         agent.stop()
+
+
+def test_two_replicas_on_two_real_agents_agree_and_both_are_paid(
+    tmp_path: Path, market: MarketProcess, local_registry: LocalRegistry, busybox_image: str, docker_exec_works: None
+) -> None:
+    homes = [provider_home(tmp_path, name, local_registry, market.url, CORE_FLOOR)[0] for name in ("one", "two")]
+    agents = [start_agent(home) for home in homes]
+    requester = studio(market)
+    try:
+        spec = {"image": busybox_image, "command": ["sh", "-c", "echo same answer > /job/output/a.txt"]}
+        job_id = requester.post(
+            "/v1/jobs",
+            json={"spec": spec, "max_price_per_core_hour": 5_000_000, "bidding_window_s": 2, "replicas": 2},
+        ).json()["job_id"]
+        view = wait_for(
+            lambda: (v := requester.get(f"/v1/jobs/{job_id}").json())["state"] == "completed" and v,
+            what="both replicas to report and agree",
+        )
+        leases = view["leases"]
+        assert len({lease["provider_address"] for lease in leases}) == 2  # two different providers
+        assert all(lease["state"] == "accepted" for lease in leases)
+        assert view["charged_base_units"] == sum(lease["amount_base_units"] for lease in leases)
+    finally:
+        requester.close()
+        for agent in agents:
+            agent.stop()
