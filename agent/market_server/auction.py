@@ -38,6 +38,7 @@ class Need:
     min_vram_bytes: int
     cores: int
     max_price: int
+    min_score: float | None = None  # GPUs without a score do not meet a minimum
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,12 @@ class CandidateBid:
 
 def suitable_gpus(capacity: Capacity, need: Need) -> tuple[GpuOffer, ...]:
     """The provider's free GPUs that meet the job's VRAM, best score first (empty for a CPU-only job)."""
-    fitting = [gpu for gpu in capacity.free_gpus if gpu.vram_bytes >= need.min_vram_bytes]
+    fitting = [
+        gpu
+        for gpu in capacity.free_gpus
+        if gpu.vram_bytes >= need.min_vram_bytes
+        and (need.min_score is None or (gpu.score is not None and gpu.score >= need.min_score))
+    ]
     return tuple(sorted(fitting, key=lambda gpu: (-(gpu.score or 0.0), gpu.uuid)))
 
 

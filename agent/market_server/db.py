@@ -139,6 +139,7 @@ class Job(Base):
     units: Mapped[int] = mapped_column(Integer)
     max_price: Mapped[int] = mapped_column(BaseUnitsType())
     bidding_window_s: Mapped[float] = mapped_column(Float)
+    min_score: Mapped[float | None] = mapped_column(Float, nullable=True)
     replicas: Mapped[int] = mapped_column(Integer)
     state: Mapped[str] = mapped_column(String(16), index=True)
     reason: Mapped[str] = mapped_column(String(500))

@@ -15,6 +15,7 @@ earnings.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -636,6 +637,7 @@ class Marketplace:
                 units=submission.units,
                 max_price=submission.max_price,
                 bidding_window_s=submission.bidding_window_s,
+                min_score=submission.min_score,
                 replicas=submission.replicas,
                 state=JobState.QUEUED,
                 reason="queued: collecting bids",
@@ -781,7 +783,7 @@ class Marketplace:
         floors: list[int] = []
         for provider in session.scalars(select(tables.Provider).where(tables.Provider.last_seen_at >= online_after)):
             capacity = self._capacity(session, provider, cache)
-            if auction.qualifies(capacity, auction.Need(need.gpus, need.min_vram_bytes, need.cores, 2**256)):
+            if auction.qualifies(capacity, dataclasses.replace(need, max_price=2**256)):
                 floors.append(auction.bid_price(capacity, need))
         return auction.no_bid_reason(unit, job.max_price, floors, len(floors))
 
@@ -973,6 +975,7 @@ def _need(job: tables.Job) -> auction.Need:
     return auction.Need(
         gpus=job.gpus,
         min_vram_bytes=spec.min_vram_bytes or 0,
+        min_score=job.min_score,
         cores=job.units if job.gpus == 0 else 0,
         max_price=job.max_price,
     )

@@ -39,6 +39,15 @@ def _config_without_engine() -> Config:
     return config
 
 
+def _known(script: ScriptDirectory, revision: str) -> bool:
+    from alembic.util.exc import CommandError
+
+    try:
+        return script.get_revision(revision) is not None
+    except CommandError:  # alembic's ResolutionError is one: a revision this version does not ship
+        return False
+
+
 def current_revision(engine: Engine) -> str | None:
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
@@ -48,7 +57,7 @@ def upgrade(engine: Engine) -> None:
     """Apply every migration the database lacks; refuse a database a newer server has migrated."""
     script = ScriptDirectory.from_config(_config_without_engine())
     current = current_revision(engine)
-    if current is not None and script.get_revision(current) is None:
+    if current is not None and not _known(script, current):
         raise SchemaError(
             f"the marketplace database is at schema {current}, newer than this server knows; "
             "run the SpareCycles version that created it, or restore a backup"

@@ -216,6 +216,9 @@ class JobSubmission(_Model):
     max_price_per_core_hour: BaseUnits | None = None
     bidding_window_s: float = Field(10.0, ge=0.1, le=3600)
     replicas: int = Field(1, ge=1, le=MAX_REPLICAS)
+    min_score: float | None = Field(
+        None, ge=0, description="GPU jobs: the lowest benchmark score each GPU must have (unset: any GPU)."
+    )
 
     @model_validator(mode="after")
     def _price_for_its_units(self) -> JobSubmission:

@@ -318,3 +318,37 @@ def test_the_same_report_sent_twice_at_once_is_paid_once(market: Market) -> None
     voucher = market.client.get("/v1/provider/voucher", headers=provider.headers).json()
     assert voucher["cumulative_amount"] == lease_amount(1_000, 2, 7_000)
     assert requester.job(job["job_id"])["charged_base_units"] == lease_amount(1_000, 2, 7_000)
+
+
+def test_a_gpu_job_with_a_minimum_score_goes_only_to_gpus_that_reach_it(market: Market) -> None:
+    requester = market.requester()
+    fast = Provider(market.client).join(gpus=1, gpu_floor=2_000)  # its GPUs score 100
+    spec = cpu_spec(gpus=1, min_vram_bytes=1024**3)
+    picky = requester.submit(spec, max_price_per_gpu_hour=10_000, bidding_window_s=1, min_score=150.0)
+    fast.poll()
+    market.clock.advance(2)
+    assert fast.poll()["leases"] == []
+    assert "no provider online offers enough free capacity" in requester.job(picky["job_id"])["reason"]
+    modest = requester.submit(spec, max_price_per_gpu_hour=10_000, bidding_window_s=1, min_score=90.0)
+    fast.poll()
+    market.clock.advance(2)
+    [lease] = fast.poll()["leases"]
+    assert lease["job_id"] == modest["job_id"]
+
+
+def test_the_schema_migrates_step_by_step_and_a_newer_database_is_refused(tmp_path: object) -> None:
+    from pathlib import Path
+
+    import pytest
+    from sqlalchemy import text
+
+    from sparecycles.agent.market_server import schema
+    from sparecycles.agent.market_server.db import open_engine
+
+    engine = open_engine(f"sqlite:///{Path(str(tmp_path)) / 'm.db'}")
+    schema.upgrade(engine)
+    assert schema.current_revision(engine) == schema.head_revision() == "0002"
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    with pytest.raises(schema.SchemaError, match="newer than this server knows"):
+        schema.upgrade(engine)
