@@ -79,7 +79,12 @@ class MarketConnection:
             await self.private.stop()
 
 
-def _setup(engine: WorkEngine, settings: Callable[[], Settings]) -> Callable[[], ProviderSetup]:
+def _setup(
+    engine: WorkEngine, settings: Callable[[], Settings], default_payout: str | None = None
+) -> Callable[[], ProviderSetup]:
+    """The provider's setup, read from the settings at each use; ``default_payout`` stands in for an unset
+    payout address (on the private marketplace, where the owner pays itself)."""
+
     def read() -> ProviderSetup:
         current = settings()
         snapshot = engine.snapshot()
@@ -87,7 +92,7 @@ def _setup(engine: WorkEngine, settings: Callable[[], Settings]) -> Callable[[],
         vram = min((gpu.vram_total_bytes for gpu in gpus if gpu.vram_total_bytes), default=None)
         market = current.marketplace
         return ProviderSetup(
-            payout_address=market.payout_address,
+            payout_address=market.payout_address or default_payout,
             price_floor_per_gpu_hour=market.price_floor_per_gpu_hour,
             price_floor_per_core_hour=market.price_floor_per_core_hour,
             region=market.region,
@@ -133,12 +138,15 @@ async def _start_market(
         log.warning("Marketplace: %s", problem)
         return MarketConnection(url, None, problem, tasks, private=private)
     client = MarketClient(url)
+    # On the owner's own private marketplace there is nobody else to pay: it works with no payout
+    # address set (its vouchers name the machine's identity address), so a fresh install needs no setup.
+    setup = _setup(engine, settings, default_payout=identity.address if private is not None else None)
     provider = MarketProvider(
         client=client,
         identity=identity,
         runtime=runtime,
-        setup=_setup(engine, settings),
-        offer=lambda: machine_offer(engine, _setup(engine, settings)().limits.max_cpus),
+        setup=setup,
+        offer=lambda: machine_offer(engine, setup().limits.max_cpus),
         state_dir=state_dir / "provider",
     )
     engine.on_change(provider.offer_may_have_changed)
