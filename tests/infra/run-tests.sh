@@ -12,9 +12,14 @@ bash tests/infra/venv.sh python3 .venv
 bash tests/infra/lint.sh .venv
 
 started_dockerd=""
+started_postgres=""
 xvfb_pid=""
 teardown() {
   [[ -n $xvfb_pid ]] && kill "$xvfb_pid" 2>/dev/null || true
+  if [[ -n $started_postgres ]]; then
+    echo "Stopping the PostgreSQL cluster this run started"
+    pg_ctlcluster $started_postgres stop || true
+  fi
   if [[ -n $started_dockerd ]]; then
     echo "Stopping the Docker engine this run started"
     kill "$started_dockerd" 2>/dev/null || true
@@ -30,6 +35,28 @@ if ! docker_ready; then
   started_dockerd=$!
   for _ in $(seq 1 120); do docker_ready && break; sleep 0.5; done
   docker_ready || { echo "dockerd did not start; its log:" >&2; tail -30 "$runtime/dockerd.log" >&2; exit 1; }
+fi
+
+# PostgreSQL (Debian's cluster) for the marketplace's tests on it; each test makes its own database.
+cluster=$(pg_lsclusters --no-header 2>/dev/null | awk 'NR == 1 {print $1, $2, $3, $4}')
+if [[ -n $cluster ]]; then
+  read -r pg_version pg_name pg_port pg_status <<<"$cluster"
+  if [[ $pg_status != online* ]]; then
+    pg_ctlcluster "$pg_version" "$pg_name" start
+    started_postgres="$pg_version $pg_name"
+  fi
+  role_sql=$(mktemp /tmp/sparecycles-role-XXXXXX.sql)
+  cat >"$role_sql" <<'SQL'
+DO $$ BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'sparecycles_test') THEN
+    CREATE ROLE sparecycles_test LOGIN CREATEDB PASSWORD 'sparecycles-test';
+  END IF;
+END $$;
+SQL
+  chmod 644 "$role_sql"
+  su postgres -c "psql -q -p $pg_port -f $role_sql" >/dev/null
+  rm -f "$role_sql"
+  export SPARECYCLES_TEST_POSTGRES="postgresql+psycopg://sparecycles_test:sparecycles-test@127.0.0.1:$pg_port/postgres"
 fi
 
 # An X server for the GUI and input-idle tests; tests set DISPLAY themselves where they need it.

@@ -4,6 +4,8 @@ in a 0600 key file, the real FastAPI app behind Starlette's TestClient, and a cl
 from __future__ import annotations
 
 import hashlib
+import os
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -51,10 +53,31 @@ class Market:
         return Requester(self.client, key)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Each marketplace test runs on SQLite and on PostgreSQL (a database of its own, dropped after)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'market.db'}"
+        return
+    admin_url = os.environ.get("SPARECYCLES_TEST_POSTGRES")
+    if not admin_url:
+        pytest.skip("no PostgreSQL here: `make test` starts Debian's cluster and sets SPARECYCLES_TEST_POSTGRES")
+    from sqlalchemy import create_engine, text
+
+    name = f"market_{secrets.token_hex(6)}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f"CREATE DATABASE {name}"))
+    yield admin_url.rsplit("/", 1)[0] + f"/{name}"
+    with admin.connect() as connection:
+        connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    admin.dispose()
+
+
 @pytest.fixture
-def market(tmp_path: Path) -> Iterator[Market]:
+def market(tmp_path: Path, database_url: str) -> Iterator[Market]:
     clock = Clock()
-    options = MarketOptions(data_dir=tmp_path / "market", key_file=tmp_path / "operator.key")
+    options = MarketOptions(data_dir=tmp_path / "market", key_file=tmp_path / "operator.key", db_url=database_url)
     opened = open_market(options, clock=clock)
     with TestClient(create_app(opened, tick_every_s=3600)) as client:
         yield Market(opened, client, clock, options.data_dir)
