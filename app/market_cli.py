@@ -33,7 +33,10 @@ DataDir = Annotated[
     Path | None, typer.Option("--data-dir", help="Where the marketplace keeps its files (default: the state folder).")
 ]
 DbUrl = Annotated[
-    str | None, typer.Option("--db", help="Database URL (default: SQLite in the data folder), e.g. postgresql+psycopg://user:pw@host/db")
+    str | None,
+    typer.Option(
+        "--db", help="Database URL (default: SQLite in the data folder), e.g. postgresql+psycopg://user:pw@host/db"
+    ),
 ]
 KeyFile = Annotated[
     Path | None,
