@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from sparecycles.agent.keystore import backend_name, unsafe_keyring
 from sparecycles.agent.sensors.gpu import GpuInventory, NvmlGpuInventory
 from sparecycles.config import ConfigError, load_settings
 from sparecycles.diagnostics import CheckOutcome, CheckResult
@@ -137,9 +138,9 @@ def check_keyring() -> CheckResult:
             required=False,
             fix="reinstall SpareCycles; meanwhile use a watch-only payout address",
         )
-    name = f"{type(backend).__module__}.{type(backend).__name__}"
-    lowered = name.lower()
-    if "fail" in lowered or "null" in lowered:
+    name = backend_name(backend)
+    problem = unsafe_keyring(backend)
+    if problem == "none":
         return CheckResult(
             "OS keyring",
             WARNING,
@@ -147,7 +148,7 @@ def check_keyring() -> CheckResult:
             required=False,
             fix="sudo apt install gnome-keyring (in a desktop session), or use a watch-only payout address",
         )
-    if "plaintext" in lowered or "keyrings.alt" in lowered:
+    if problem == "plaintext":
         return CheckResult(
             "OS keyring",
             WARNING,

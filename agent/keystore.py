@@ -14,9 +14,7 @@ import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-from eth_account import Account
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
@@ -24,7 +22,20 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 KEYRING_SERVICE = "SpareCycles"
-_UNSAFE_BACKENDS = ("fail", "null", "plaintext", "keyrings.alt")  # the same rule as `sparecycles doctor`
+
+def backend_name(backend: object) -> str:
+    return f"{type(backend).__module__}.{type(backend).__name__}"
+
+
+def unsafe_keyring(backend: object) -> Literal["none", "plaintext"] | None:
+    """Why a keyring backend must not hold keys: it keeps nothing ("none"), or keeps them unencrypted
+    ("plaintext"); None for a real OS keyring. Shared with `sparecycles doctor`."""
+    lowered = backend_name(backend).lower()
+    if "fail" in lowered or "null" in lowered:
+        return "none"
+    if "plaintext" in lowered or "keyrings.alt" in lowered:
+        return "plaintext"
+    return None
 
 
 class KeyStoreError(Exception):
@@ -45,6 +56,8 @@ class KeySource:
 
 
 def _from_text(text: str, where: str) -> LocalAccount:
+    from eth_account import Account
+
     try:
         account: LocalAccount = Account.from_key(text.strip())
         return account
@@ -73,10 +86,9 @@ def _keyring() -> object:
     import keyring
 
     backend = keyring.get_keyring()
-    name = f"{type(backend).__module__}.{type(backend).__name__}".lower()
-    if any(word in name for word in _UNSAFE_BACKENDS):
+    if unsafe_keyring(backend) is not None:
         raise KeyStoreError(
-            f"no usable OS keyring here ({type(backend).__module__}.{type(backend).__name__}); on a machine without "
+            f"no usable OS keyring here ({backend_name(backend)}); on a machine without "
             "a desktop session give a key file instead (readable only by this user)"
         )
     return backend
@@ -84,6 +96,8 @@ def _keyring() -> object:
 
 def load_key(source: KeySource, *, create: bool) -> LocalAccount:
     """The key at ``source``; a new one is made there when none exists and ``create`` allows it."""
+    from eth_account import Account  # imported where a key is used: `sparecycles doctor` shares this module
+
     if source.key_file is not None:
         text = _read_key_file(source.key_file)
         if text is None:

@@ -277,7 +277,6 @@ class MarketProvider:
         self._taken.append(offer.lease_id)
         task = asyncio.create_task(self._run_lease(offer), name=f"lease-{offer.lease_id}")
         self._leases[offer.lease_id] = task
-        task.add_done_callback(lambda _task: None)
 
     def _refusal(self, offer: LeaseOffer) -> str | None:
         """Why this lease is not taken (nothing is pulled or started), or None."""
@@ -362,7 +361,7 @@ class MarketProvider:
                         await self._client.upload(report.lease_id, output.path, pending.outputs_dir / output.path)
                 ack = await self._client.report(pending.signed)
             except MarketRefused as exc:
-                if exc.status in (404, 409) or exc.status == 403:
+                if exc.status in (403, 404, 409):
                     log.warning("The marketplace will not take the report of lease %s: %s", report.lease_id, exc)
                     if exc.status == 409 and "uploaded before the report" in exc.detail:
                         ack = await self._client.report(pending.signed)  # the lease is over: report without outputs
