@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 KEYRING_SERVICE = "SpareCycles"
 
+
 def backend_name(backend: object) -> str:
     return f"{type(backend).__module__}.{type(backend).__name__}"
 
