@@ -11,11 +11,14 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, TypeAlias
 
 from sparecycles.diagnostics import CheckResult
 from sparecycles.paths import AppPaths
-from sparecycles.protocol.market import JobView, ProviderView, RequesterView, ServerInfo
+
+if TYPE_CHECKING:
+    from sparecycles.agent.market_server.admin import MarketAdmin
+    from sparecycles.agent.market_server.backup import BackupReport, RestoreReport
 
 
 def display_available() -> bool:
@@ -63,32 +66,51 @@ def market_serve(
     port: int,
     heartbeat_interval_s: float = 5.0,
     lease_timeout_s: float = 30.0,
+    tls_cert: Path | None = None,
+    tls_key: Path | None = None,
+    public_url: str | None = None,
 ) -> None:
-    from sparecycles.agent.market_server.serve import MarketOptions, serve
+    from sparecycles.agent.market_server import serve as server
+    from sparecycles.logs import SecretMasker, configure_logging
 
-    options = MarketOptions(
+    tls = server.tls_files(tls_cert, tls_key)
+    options = server.MarketOptions(
         data_dir=data_dir,
         db_url=db_url,
         key_file=key_file,
-        public_url=f"http://{host}:{port}",
+        public_url=server.public_url(host, port, tls, public_url),
         heartbeat_interval_s=heartbeat_interval_s,
         lease_timeout_s=lease_timeout_s,
     )
-    serve(options, host=host, port=port)
+    # Warnings and errors on stderr (the service manager's journal), secrets masked.
+    configure_logging(SecretMasker(), log_file=None, console=True, level="warning")
+    server.serve(options, host=host, port=port, tls=tls)
+
+
+def market_backup(data_dir: Path, db_url: str | None, dest: Path) -> BackupReport:
+    """Copy the marketplace's SQLite database, live, to ``dest`` (refused for PostgreSQL, with the tools to use)."""
+    from sparecycles.agent.market_server import backup
+    from sparecycles.agent.market_server.serve import MarketOptions
+
+    source = backup.sqlite_file(MarketOptions(data_dir=data_dir, db_url=db_url).database_url)
+    return backup.backup(source, dest)
+
+
+def market_restore(data_dir: Path, db_url: str | None, source: Path) -> RestoreReport:
+    """Put the backup ``source`` in place of the marketplace's SQLite database; refused while a server runs."""
+    from sparecycles.agent.market_server import backup
+    from sparecycles.agent.market_server.serve import MarketOptions
+
+    database = backup.sqlite_file(MarketOptions(data_dir=data_dir, db_url=db_url).database_url)
+    return backup.restore(source, database, data_dir=data_dir)
+
+
+MarketOperator: TypeAlias = "MarketAdmin"  # the operator's tools; imported only when a command uses them
 
 
 def market_operator(data_dir: Path, db_url: str | None, key_file: Path | None) -> MarketOperator:
-    """The marketplace's own operations (the operator's CLI), on its database directly."""
+    """The marketplace operator's tools (the `market` commands), on its database directly."""
+    from sparecycles.agent.market_server.admin import MarketAdmin
     from sparecycles.agent.market_server.serve import MarketOptions, open_market
 
-    return open_market(MarketOptions(data_dir=data_dir, db_url=db_url, key_file=key_file))
-
-
-class MarketOperator(Protocol):
-    """What the operator's commands ask of a marketplace (implemented by the reference server)."""
-
-    def add_requester(self, name: str) -> str: ...
-    def credit(self, name: str, amount: int) -> RequesterView: ...
-    def resolve(self, job_id: str, accept: str | None) -> JobView: ...
-    def set_payout_by_operator(self, address: str, payout_address: str) -> ProviderView: ...
-    def info(self) -> ServerInfo: ...
+    return MarketAdmin(open_market(MarketOptions(data_dir=data_dir, db_url=db_url, key_file=key_file)))

@@ -12,9 +12,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from sparecycles import launcher
+from sparecycles.market_admin_cli import register_operator_commands
+from sparecycles.market_options import AsJson, DataDir, DbUrl, KeyFile, err, out
+from sparecycles.market_options import data_dir as _data_dir
+from sparecycles.market_options import operator as _operator
+from sparecycles.market_options import refused as _refused
 from sparecycles.paths import AppPaths
 from sparecycles.protocol.market import JobView
 from sparecycles.requester import (
@@ -26,39 +30,6 @@ from sparecycles.requester import (
 )
 
 market_app = typer.Typer(help="Run and operate the reference marketplace (a studio's own).", no_args_is_help=True)
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
-
-DataDir = Annotated[
-    Path | None, typer.Option("--data-dir", help="Where the marketplace keeps its files (default: the state folder).")
-]
-DbUrl = Annotated[
-    str | None,
-    typer.Option(
-        "--db", help="Database URL (default: SQLite in the data folder), e.g. postgresql+psycopg://user:pw@host/db"
-    ),
-]
-KeyFile = Annotated[
-    Path | None,
-    typer.Option("--key-file", help="The operator's signing key file (0600); default: the OS keyring."),
-]
-
-
-def _data_dir(data_dir: Path | None) -> Path:
-    return data_dir or AppPaths.from_environment().state_dir / "market"
-
-
-def _operator(data_dir: Path | None, db: str | None, key_file: Path | None) -> launcher.MarketOperator:
-    try:
-        return launcher.market_operator(_data_dir(data_dir), db, key_file)
-    except Exception as exc:  # the database or the key cannot be opened: say which and stop
-        err.print(f"[bold red]Error:[/] {exc}", soft_wrap=True)
-        raise typer.Exit(2) from None
-
-
-def _refused(exc: Exception) -> typer.Exit:
-    err.print(f"[bold red]Error:[/] {getattr(exc, 'detail', exc)}", soft_wrap=True)
-    return typer.Exit(1)
 
 
 @market_app.command("serve")
@@ -75,8 +46,26 @@ def serve(
     lease_timeout: Annotated[
         float, typer.Option(help="Seconds without a heartbeat after which a lease is lost.", min=1, max=86400)
     ] = 30.0,
+    tls_cert: Annotated[
+        Path | None, typer.Option("--tls-cert", help="Serve HTTPS with this PEM certificate (chain); needs --tls-key.")
+    ] = None,
+    tls_key: Annotated[
+        Path | None, typer.Option("--tls-key", help="The certificate's unencrypted PEM private key (chmod 600).")
+    ] = None,
+    public_url: Annotated[
+        str | None,
+        typer.Option(
+            "--public-url",
+            help="The URL providers use, e.g. https://market.example.org behind a reverse proxy "
+            "(sign-in messages name it); default: from --host, --port and TLS.",
+        ),
+    ] = None,
 ) -> None:
-    """Serve the marketplace (protocol v1) until interrupted."""
+    """Serve the marketplace (protocol v1) until interrupted.
+
+    Beyond this machine, serve HTTPS (--tls-cert, --tls-key) or listen on 127.0.0.1 behind a TLS reverse
+    proxy: see docs/marketplace-operations.md.
+    """
     try:
         launcher.market_serve(
             _data_dir(data_dir),
@@ -86,9 +75,57 @@ def serve(
             port=port,
             heartbeat_interval_s=heartbeat_interval,
             lease_timeout_s=lease_timeout,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+            public_url=public_url,
         )
     except Exception as exc:
         raise _refused(exc) from None
+
+
+@market_app.command("backup")
+def backup(
+    dest: Annotated[Path, typer.Argument(help="The backup file to write (or a folder for a dated one).")],
+    data_dir: DataDir = None,
+    db: DbUrl = None,
+) -> None:
+    """Copy the SQLite database consistently while the server runs, and check the copy.
+
+    For PostgreSQL use pg_dump (see docs/marketplace-operations.md). Outputs of jobs are files in the data
+    folder: back them up with your file backups.
+    """
+    try:
+        report = launcher.market_backup(_data_dir(data_dir), db, dest)
+    except Exception as exc:
+        raise _refused(exc) from None
+    out.print(
+        f"Backed up to {report.path} ({report.size_bytes} bytes, schema {report.check.schema_revision}): "
+        f"integrity check ok, {report.check.jobs} jobs",
+        soft_wrap=True,
+    )
+
+
+@market_app.command("restore")
+def restore(
+    source: Annotated[Path, typer.Argument(help="A file `market backup` wrote.")],
+    data_dir: DataDir = None,
+    db: DbUrl = None,
+) -> None:
+    """Replace the SQLite database with a backup (stop every server on this data folder first).
+
+    The replaced database is kept beside it as market.db.before-restore-<time>.
+    """
+    try:
+        report = launcher.market_restore(_data_dir(data_dir), db, source)
+    except Exception as exc:
+        raise _refused(exc) from None
+    out.print(
+        f"Restored {report.database} from {source}: integrity check ok, {report.check.jobs} jobs, "
+        f"schema {report.check.schema_revision}",
+        soft_wrap=True,
+    )
+    if report.kept_aside is not None:
+        out.print(f"The database it replaced is kept as {report.kept_aside}", soft_wrap=True)
 
 
 @market_app.command("add-requester")
@@ -157,10 +194,13 @@ def set_payout(
     identity another way before you use this.
     """
     try:
-        view = _operator(data_dir, db, key_file).set_payout_by_operator(provider, payout_address)
+        view = _operator(data_dir, db, key_file).set_payout(provider, payout_address)
     except Exception as exc:
         raise _refused(exc) from None
     out.print(f"{view.address} now pays out to {view.payout_address}")
+
+
+register_operator_commands(market_app)
 
 
 # --- the requester's commands (top level: `sparecycles submit`, `jobs`, `job`, `cancel`, `result`) ----
@@ -172,7 +212,6 @@ ApiKey = Annotated[
     str | None,
     typer.Option("--api-key", envvar="SPARECYCLES_API_KEY", help="Requester API key for --market (or the env)."),
 ]
-AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def _requester(market: str | None, api_key: str | None) -> RequesterClient:

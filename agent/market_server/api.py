@@ -15,6 +15,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Path, Query, Request
@@ -23,11 +24,27 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from sparecycles import __version__
-from sparecycles.agent.market_server.market import MarketError, Marketplace, TooLarge, Unauthorized
+from sparecycles.agent.market_server.admin import MarketAdmin
+from sparecycles.agent.market_server.limits import ApiLimits, BodySizeLimit, RateLimiter, retry_after_header
+from sparecycles.agent.market_server.market import MarketError, Marketplace, TooLarge, TooMany, Unauthorized
+from sparecycles.protocol.admin import (
+    AuditEntry,
+    BanRequest,
+    CreditRequest,
+    NewApiKey,
+    OperatorAck,
+    OperatorJobView,
+    ProviderSummary,
+    QuotaRequest,
+    RequesterAccount,
+    RetentionResult,
+)
 from sparecycles.protocol.market import (
     API_PREFIX,
+    Address,
     Heartbeat,
     HeartbeatAck,
+    JobState,
     JobSubmission,
     JobView,
     NonceRequest,
@@ -65,15 +82,28 @@ _PROBLEMS: dict[int | str, dict[str, Any]] = {
         (403, "A signature does not hold."),
         (404, "No such thing for this caller."),
         (409, "It conflicts with the current state."),
+        (413, "The request body is too large."),
+        (429, "Too many requests, or too many queued jobs: retry after the Retry-After header's seconds."),
     )
 }
 _CREDIT = {402: {"model": Problem, "description": "Not enough credit for the job's maximum cost."}}
-_TOO_LARGE = {413: {"model": Problem, "description": "Beyond the output cap."}}
+_UPLOADS = re.compile(rf"^{API_PREFIX}/provider/leases/[^/]+/outputs/")
 
-_bearer = HTTPBearer(auto_error=False, description="A provider session token (scs_…) or a requester API key (scr_…).")
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="A provider session token (scs_…), a requester API key (scr_…) or an operator's admin token (sco_…).",
+)
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 JobId = Annotated[str, Path(pattern=ID_PATTERN)]
 LeaseId = Annotated[str, Path(pattern=ID_PATTERN)]
+RequesterName = Annotated[str, Path(min_length=1, max_length=64)]
+
+
+@dataclass(frozen=True)
+class _Limiters:
+    provider: RateLimiter
+    requester: RateLimiter
+    sign_in: RateLimiter
 
 
 def _market(request: Request) -> Marketplace:
@@ -81,22 +111,53 @@ def _market(request: Request) -> Marketplace:
     return market
 
 
+def _limit(limiter: RateLimiter, key: str, who: str) -> None:
+    wait_s = limiter.wait_s(key)
+    if wait_s > 0:
+        raise TooMany(f"too many requests from this {who}: slow down and retry after the Retry-After seconds", wait_s)
+
+
+def _limiters(request: Request) -> _Limiters:
+    limiters: _Limiters = request.app.state.limiters
+    return limiters
+
+
 def _provider(request: Request, credentials: Credentials) -> str:
-    """The signed-in provider's identity address, from its session token."""
+    """The signed-in provider's identity address, from its session token (within its request rate)."""
     if credentials is None or not credentials.credentials.startswith("scs_"):
         raise Unauthorized("sign in as a provider first (POST /v1/auth/nonce, then /v1/auth/sign-in)")
-    return _market(request).provider_for_token(credentials.credentials)
+    address = _market(request).provider_for_token(credentials.credentials)
+    _limit(_limiters(request).provider, address, "provider")
+    return address
 
 
 def _requester(request: Request, credentials: Credentials) -> str:
-    """The requester's id, from the API key the operator issued."""
+    """The requester's id, from the API key the operator issued (within its request rate)."""
     if credentials is None or not credentials.credentials.startswith("scr_"):
         raise Unauthorized("send the requester API key the operator issued, as a Bearer token")
-    return _market(request).requester_for_key(credentials.credentials)
+    requester_id = _market(request).requester_for_key(credentials.credentials)
+    _limit(_limiters(request).requester, requester_id, "API key")
+    return requester_id
+
+
+def _operator(request: Request, credentials: Credentials) -> str:
+    """The admin token's name, as the audit log records the operator who acted."""
+    if credentials is None or not credentials.credentials.startswith("sco_"):
+        raise Unauthorized("send an operator's admin token (`sparecycles market admin-token NAME`) as a Bearer token")
+    admin: MarketAdmin = request.app.state.admin
+    return admin.actor_for_token(credentials.credentials)
+
+
+def _signing_in(request: Request) -> None:
+    """Sign-in is open to anyone, so its rate is limited per client address."""
+    client = request.client.host if request.client is not None else "unknown"
+    _limit(_limiters(request).sign_in, client, "address")
 
 
 ProviderAddress = Annotated[str, Depends(_provider)]
 RequesterId = Annotated[str, Depends(_requester)]
+OperatorActor = Annotated[str, Depends(_operator)]
+SignInRate = Depends(_signing_in)
 
 
 def _problem(status: int, code: str, detail: str) -> JSONResponse:
@@ -110,7 +171,7 @@ def _output_path(path: str) -> str:
 
 
 def create_app(  # noqa: PLR0915 - every route of the protocol, read in one place
-    market: Marketplace, *, tick_every_s: float = TICK_EVERY_S
+    market: Marketplace, *, tick_every_s: float = TICK_EVERY_S, limits: ApiLimits | None = None
 ) -> FastAPI:
     """The marketplace as an ASGI app; a background task ticks it (auctions close, leases expire)."""
 
@@ -143,14 +204,27 @@ def create_app(  # noqa: PLR0915 - every route of the protocol, read in one plac
 
     @app.exception_handler(MarketError)
     async def refused(_request: Request, exc: MarketError) -> JSONResponse:
-        return _problem(exc.status, exc.code, exc.detail)
+        response = _problem(exc.status, exc.code, exc.detail)
+        if isinstance(exc, TooMany):
+            response.headers["Retry-After"] = retry_after_header(exc.retry_after_s)
+        return response
 
     @app.exception_handler(Exception)
     async def failed(_request: Request, exc: Exception) -> JSONResponse:
         log.exception("Unhandled error in the marketplace API")
         return _problem(500, "internal_error", "the marketplace failed to handle this request; see its log")
 
+    limits = limits or ApiLimits()
     app.state.market = market
+    app.state.admin = admin = MarketAdmin(market)
+    app.state.limiters = _Limiters(
+        provider=RateLimiter(limits.provider),
+        requester=RateLimiter(limits.requester),
+        sign_in=RateLimiter(limits.sign_in),
+    )
+    app.add_middleware(
+        BodySizeLimit, max_bytes=limits.max_body_bytes, exempt=lambda path: _UPLOADS.match(path) is not None
+    )
 
     def route(method: Callable[..., Any], path: str, **options: Any) -> Callable[[Callable[..., Any]], Any]:
         options.setdefault("responses", _PROBLEMS)
@@ -162,11 +236,11 @@ def create_app(  # noqa: PLR0915 - every route of the protocol, read in one plac
 
     # -- sign-in ---------------------------------------------------------------------------------------
 
-    @route(app.post, "/auth/nonce", tags=["sign-in"])
+    @route(app.post, "/auth/nonce", tags=["sign-in"], dependencies=[SignInRate])
     def nonce(request: NonceRequest) -> NonceResponse:
         return market.issue_nonce(request.address)
 
-    @route(app.post, "/auth/sign-in", tags=["sign-in"])
+    @route(app.post, "/auth/sign-in", tags=["sign-in"], dependencies=[SignInRate])
     def sign_in(request: SignInRequest) -> SessionToken:
         return market.sign_in(request.message, request.signature)
 
@@ -204,7 +278,6 @@ def create_app(  # noqa: PLR0915 - every route of the protocol, read in one plac
         app.put,
         "/provider/leases/{lease_id}/outputs/{path:path}",
         tags=["providers"],
-        responses=_PROBLEMS | _TOO_LARGE,
         openapi_extra={
             "requestBody": {"required": True, "content": {"application/octet-stream": {"schema": {"type": "string"}}}}
         },
@@ -266,4 +339,88 @@ def create_app(  # noqa: PLR0915 - every route of the protocol, read in one plac
         located = market.output_file(requester_id, job_id, _output_path(path))
         return FileResponse(located, media_type="application/octet-stream")
 
+    _admin_routes(app, admin, route)
     return app
+
+
+Route = Callable[..., Callable[[Callable[..., Any]], Any]]
+
+
+def _admin_routes(app: FastAPI, admin: MarketAdmin, route: Route) -> None:
+    """The operator's tools over HTTP (``/v1/admin``), each guarded by an admin token and audited by its name."""
+    tags = ["admin"]
+
+    @route(app.get, "/admin/providers", tags=tags)
+    def providers(
+        _actor: OperatorActor,
+        online: bool | None = None,
+        banned: bool | None = None,
+        search: Annotated[str | None, Query(max_length=64)] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    ) -> list[ProviderSummary]:
+        return admin.providers(online=online, banned=banned, search=search, limit=limit)
+
+    @route(app.post, "/admin/providers/{address}/ban", tags=tags)
+    def ban(address: Address, request: BanRequest, actor: OperatorActor) -> OperatorAck:
+        """Ban a provider: its unfinished leases are requeued unpaid and it cannot sign in."""
+        withdrawn = admin.ban(address, request.reason, actor=actor)
+        return OperatorAck(detail=f"banned {address}; {len(withdrawn)} lease(s) requeued")
+
+    @route(app.post, "/admin/providers/{address}/unban", tags=tags)
+    def unban(address: Address, actor: OperatorActor) -> OperatorAck:
+        admin.unban(address, actor=actor)
+        return OperatorAck(detail=f"unbanned {address}")
+
+    @route(app.get, "/admin/jobs", tags=tags)
+    def jobs(
+        _actor: OperatorActor,
+        state: JobState | None = None,
+        requester: Annotated[str | None, Query(max_length=64)] = None,
+        provider: Annotated[str | None, Query(max_length=42)] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    ) -> list[OperatorJobView]:
+        return admin.jobs(state=state, requester=requester, provider=provider, limit=limit)
+
+    @route(app.post, "/admin/jobs/{job_id}/cancel", tags=tags)
+    def cancel(job_id: JobId, actor: OperatorActor) -> JobView:
+        """Cancel any job: running providers are paid their time, the rest of the held credit returns."""
+        return admin.cancel_job(job_id, actor=actor)
+
+    @route(app.get, "/admin/requesters/{name}", tags=tags)
+    def requester(name: RequesterName, _actor: OperatorActor) -> RequesterAccount:
+        return admin.account(name)
+
+    @route(app.post, "/admin/requesters/{name}/credit", tags=tags)
+    def credit(name: RequesterName, request: CreditRequest, actor: OperatorActor) -> RequesterAccount:
+        admin.credit(name, request.amount_base_units, actor=actor)
+        return admin.account(name)
+
+    @route(app.post, "/admin/requesters/{name}/rotate-key", tags=tags)
+    def rotate_key(name: RequesterName, actor: OperatorActor) -> NewApiKey:
+        """A new API key for the requester (shown once); the old one stops working."""
+        return NewApiKey(name=name, api_key=admin.rotate_key(name, actor=actor))
+
+    @route(app.post, "/admin/requesters/{name}/revoke-key", tags=tags)
+    def revoke_key(name: RequesterName, actor: OperatorActor) -> OperatorAck:
+        admin.revoke_key(name, actor=actor)
+        return OperatorAck(detail=f"the API key of {name} is revoked")
+
+    @route(app.put, "/admin/requesters/{name}/quota", tags=tags)
+    def quota(name: RequesterName, request: QuotaRequest, actor: OperatorActor) -> RequesterAccount:
+        return admin.set_quota(name, request.storage_quota_bytes, actor=actor)
+
+    @route(app.post, "/admin/retention", tags=tags)
+    def retention(actor: OperatorActor, older_than_days: Annotated[float, Query(ge=0, le=36500)]) -> RetentionResult:
+        """Delete the stored outputs of jobs that ended more than ``older_than_days`` ago."""
+        files, freed = admin.delete_expired_outputs(older_than_days, actor=actor)
+        return RetentionResult(files_deleted=files, bytes_freed=freed)
+
+    @route(app.get, "/admin/audit", tags=tags)
+    def audit(
+        _actor: OperatorActor,
+        after_id: Annotated[int, Query(ge=0)] = 0,
+        action: Annotated[str | None, Query(max_length=40)] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
+    ) -> list[AuditEntry]:
+        """The audit log in order, after entry ``after_id``: page through it to export it all."""
+        return admin.audit(after_id=after_id, action=action, limit=limit)

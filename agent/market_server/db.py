@@ -18,6 +18,7 @@ from sqlalchemy import (
     Engine,
     Float,
     ForeignKey,
+    Index,
     Integer,
     Numeric,
     String,
@@ -25,6 +26,7 @@ from sqlalchemy import (
     TypeDecorator,
     create_engine,
     event,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -83,6 +85,8 @@ class Requester(Base):
     credit: Mapped[int] = mapped_column(BaseUnitsType(), default=0)
     held: Mapped[int] = mapped_column(BaseUnitsType(), default=0)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    key_revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    storage_quota_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # None: the server default
 
 
 class Provider(Base):
@@ -99,6 +103,8 @@ class Provider(Base):
     offered_cores: Mapped[int] = mapped_column(Integer, default=0)
     last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime())
     registered_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    banned_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    ban_reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
 
 
 class ProviderGpu(Base):
@@ -131,6 +137,7 @@ class Session(Base):
 
 class Job(Base):
     __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_state_window", "state", "window_ends_at"),)
 
     id: Mapped[str] = mapped_column(String(63), primary_key=True)
     requester_id: Mapped[str] = mapped_column(ForeignKey("requesters.id"), index=True)
@@ -163,8 +170,24 @@ class Bid(Base):
     placed_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
+LIVE_LEASE_STATES = ("active", "reported", "accepted")
+
+
 class Lease(Base):
+    """One provider's assignment to run a job. ``seat`` numbers the job's replicas: a live lease holds its seat
+    exclusively (a partial unique index), so no two server processes can ever assign the same seat twice."""
+
     __tablename__ = "leases"
+    __table_args__ = (
+        Index(
+            "uq_leases_live_seat",
+            "job_id",
+            "seat",
+            unique=True,
+            sqlite_where=text(f"state IN {LIVE_LEASE_STATES}"),
+            postgresql_where=text(f"state IN {LIVE_LEASE_STATES}"),
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(63), primary_key=True)
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id"), index=True)
@@ -173,6 +196,7 @@ class Lease(Base):
     gpu_uuids_json: Mapped[str] = mapped_column(Text, default="[]")
     units: Mapped[int] = mapped_column(Integer)
     price: Mapped[int] = mapped_column(BaseUnitsType())
+    seat: Mapped[int] = mapped_column(Integer, default=0)
     state: Mapped[str] = mapped_column(String(16), index=True)
     delivered: Mapped[bool] = mapped_column(Boolean, default=False)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -193,6 +217,8 @@ class UploadedOutput(Base):
     path: Mapped[str] = mapped_column(String(1024), primary_key=True)
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
+    uploaded_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    deleted_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)  # removed by retention
 
 
 class Payout(Base):
@@ -206,8 +232,36 @@ class Payout(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
-def open_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite gets WAL, foreign keys, a busy timeout and serialised transactions."""
+class AuditEvent(Base):
+    """One operator action or credit movement. Append-only: triggers refuse UPDATE and DELETE."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    actor: Mapped[str] = mapped_column(String(120))
+    action: Mapped[str] = mapped_column(String(40), index=True)
+    subject: Mapped[str] = mapped_column(String(120))
+    amount: Mapped[int | None] = mapped_column(BaseUnitsType(), nullable=True)
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class OperatorToken(Base):
+    """A bearer token for the admin API (``sco_…``); only its hash is kept."""
+
+    __tablename__ = "operator_tokens"
+
+    token_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+def open_engine(url: str, *, for_reading: bool = False) -> Engine:
+    """An engine for ``url``. On SQLite (WAL, foreign keys, a busy timeout) a transaction takes the write lock
+    when it begins, so two requests reading the same lease (a report sent twice at once) are serialised
+    instead of both acting on what they read; ``for_reading`` gives an engine whose transactions begin
+    deferred, for reads that must not queue behind writers (WAL lets readers run beside a writer)."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
@@ -221,10 +275,8 @@ def open_engine(url: str) -> Engine:
             cursor.close()
 
         @event.listens_for(engine, "begin")
-        def _immediate(connection: Any) -> None:
-            # Take the write lock when a transaction starts, so that two requests reading the same lease
-            # (a report sent twice at once) are serialised instead of both acting on what they read.
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        def _begin(connection: Any) -> None:
+            connection.exec_driver_sql("BEGIN" if for_reading else "BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=30)

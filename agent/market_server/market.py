@@ -16,18 +16,23 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
+import random
 import secrets
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, and_, delete, exists, func, or_, select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.elements import ColumnElement
 
 from sparecycles.agent.market_server import auction
 from sparecycles.agent.market_server import db as tables
@@ -110,6 +115,16 @@ class TooLarge(MarketError):
     status, code = 413, "too_large"
 
 
+class TooMany(MarketError):
+    """A limit that lifts with time: the client should retry after ``retry_after_s`` seconds."""
+
+    status, code = 429, "too_many_requests"
+
+    def __init__(self, detail: str, retry_after_s: float) -> None:
+        super().__init__(detail)
+        self.retry_after_s = retry_after_s
+
+
 @dataclass(frozen=True)
 class MarketConfig:
     """How this marketplace runs; ``domain`` and ``uri`` are what sign-in messages must name."""
@@ -128,6 +143,13 @@ class MarketConfig:
     max_failed_attempts: int = 3
     max_output_bytes: int = 10 * 1024**3
     clock_skew_s: float = 120.0
+    max_queued_jobs_per_requester: int = 10_000
+    storage_quota_bytes: int = 100 * 1024**3  # per requester, unless the operator sets another
+    output_retention_days: float | None = None  # None: outputs are kept until the operator removes them
+    bids_per_poll: int = 8  # a provider bids on at most this many open jobs per poll
+    bidders_per_job: int = 4  # and skips jobs that have this many bids in their round already
+    auction_batch: int = 100  # jobs closed per transaction, so that other requests interleave
+    tick_every_s: float = 1.0  # a poll ticks the market itself when no tick ran for this long
 
 
 def _token() -> str:
@@ -140,6 +162,42 @@ def _sha256(text: str) -> str:
 
 def _new_id(prefix: str) -> str:
     return f"{prefix}-{secrets.token_hex(8)}"
+
+
+# PostgreSQL aborts one of two transactions that deadlock or conflict; running it again is the cure.
+_RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+_ATTEMPTS = 5
+# Any number, the same in every server process: the key of the advisory lock held while closing auctions.
+_AUCTIONEER_LOCK = 0x5C_A7C1E5
+_HOUSEKEEPING_EVERY = timedelta(hours=1)
+_SEEN_EVERY = timedelta(seconds=10)  # how fresh a provider's last poll is kept (it is online for a minute)
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _retried(method: Callable[Concatenate[Marketplace, _P], _R]) -> Callable[Concatenate[Marketplace, _P], _R]:
+    """Run a one-transaction operation again when PostgreSQL aborted it for a deadlock or a serialisation
+    conflict with another server process (nothing of the aborted attempt was committed)."""
+
+    @functools.wraps(method)
+    def attempt(self: Marketplace, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        for tries in range(1, _ATTEMPTS + 1):
+            try:
+                return method(self, *args, **kwargs)
+            except DBAPIError as exc:
+                if getattr(exc.orig, "sqlstate", None) not in _RETRYABLE_SQLSTATES or tries == _ATTEMPTS:
+                    raise
+                log.debug("Retrying %s after a conflict with another server process", method.__name__)
+                time.sleep(random.uniform(0, 0.02 * 2**tries))  # noqa: S311 - jitter, not a secret
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    return attempt
+
+
+@dataclass(frozen=True)
+class TickResult:
+    expired: int = 0
+    assigned: int = 0
 
 
 @dataclass
@@ -160,15 +218,53 @@ class Marketplace:
     ) -> None:
         self._engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        reader = engine
+        if engine.dialect.name == "sqlite":
+            reader = tables.open_engine(engine.url.render_as_string(hide_password=False), for_reading=True)
+        self._reader_sessions = sessionmaker(reader, expire_on_commit=False)
         self._operator = operator
         self.config = config
         self._clock = clock
+        self._last_tick: datetime | None = None
+        self._last_housekeeping: datetime | None = None
+        self.ticks_on_poll = True  # the HTTP server turns this off: its own timer ticks
+        self.is_postgresql = engine.dialect.name == "postgresql"
         (config.data_dir / "outputs").mkdir(parents=True, exist_ok=True)
 
+    def now(self) -> datetime:
+        return self._clock()
+
+    @property
+    def operator_address(self) -> str:
+        return self._operator.address
+
     @contextlib.contextmanager
-    def _transaction(self) -> Iterator[Session]:
+    def transaction(self) -> Iterator[Session]:
+        """One database transaction: committed when the block ends, rolled back if it raises."""
         with self._sessions() as session, session.begin():
             yield session
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Session]:
+        """A transaction that only reads: on SQLite it does not wait for, or hold up, the writers."""
+        with self._reader_sessions() as session, session.begin():
+            yield session
+
+    @staticmethod
+    def record(
+        session: Session, actor: str, action: str, subject: str, amount: int | None = None, **detail: object
+    ) -> None:
+        """Append to the audit log, in the transaction that does the thing recorded."""
+        session.add(
+            tables.AuditEvent(
+                at=datetime.now(UTC),
+                actor=actor[:120],
+                action=action,
+                subject=subject[:120],
+                amount=amount,
+                detail=json.dumps(detail, sort_keys=True, default=str) if detail else "",
+            )
+        )
 
     def info(self) -> ServerInfo:
         return ServerInfo(
@@ -183,10 +279,10 @@ class Marketplace:
 
     # -- the operator ----------------------------------------------------------------------------------
 
-    def add_requester(self, name: str) -> str:
+    def add_requester(self, name: str, *, actor: str = "operator") -> str:
         """Create a requester; returns its API key (shown once: only its hash is kept)."""
         key = "scr_" + _token()
-        with self._transaction() as session:
+        with self.transaction() as session:
             if session.scalar(select(tables.Requester).where(tables.Requester.name == name)) is not None:
                 raise Conflict(f"a requester named {name!r} exists already")
             session.add(
@@ -199,25 +295,29 @@ class Marketplace:
                     created_at=self._clock(),
                 )
             )
+            self.record(session, actor, "add_requester", f"requester:{name}")
         log.info("Added requester %s", name)
         return key
 
-    def credit(self, name: str, amount: int) -> RequesterView:
+    @_retried
+    def credit(self, name: str, amount: int, *, actor: str = "operator") -> RequesterView:
         """Add ``amount`` base units to a requester's credit (the operator was paid off-chain)."""
         if amount <= 0:
             raise MarketError("the amount must be a positive number of base units")
-        with self._transaction() as session:
+        with self.transaction() as session:
             requester = session.scalar(select(tables.Requester).where(tables.Requester.name == name))
             if requester is None:
                 raise NotFound(f"no requester named {name!r}; `sparecycles market add-requester {name}` adds one")
             requester.credit += amount
+            self.record(session, actor, "credit", f"requester:{name}", amount)
             log.info("Credited requester %s with %d base units", name, amount)
             return _requester_view(requester)
 
-    def resolve(self, job_id: str, accept: str | None) -> JobView:
+    @_retried
+    def resolve(self, job_id: str, accept: str | None, *, actor: str = "operator") -> JobView:
         """Settle a disputed job: pay only the provider ``accept`` names, or nobody (``None``: reject)."""
-        with self._transaction() as session:
-            job = self._job(session, job_id)
+        with self.transaction() as session:
+            job = self._job(session, job_id, lock=True)
             if job.state != JobState.DISPUTED:
                 raise Conflict(f"job {job_id} is {job.state}, not disputed")
             leases = self._leases(session, job_id)
@@ -237,6 +337,7 @@ class Marketplace:
                     else:
                         self._end_lease(lease, LeaseState.REJECTED, "rejected by the operator's resolution", now)
                 self._end_job(session, job, JobState.COMPLETED, "completed: the operator accepted one result", now)
+            self.record(session, actor, "resolve", f"job:{job_id}", accepted=accept)
             return self._job_view(session, job)
 
     # -- sign-in ---------------------------------------------------------------------------------------
@@ -245,7 +346,7 @@ class Marketplace:
         now = self._clock()
         nonce = secrets.token_hex(16)
         expires = now + timedelta(seconds=self.config.nonce_ttl_s)
-        with self._transaction() as session:
+        with self.transaction() as session:
             session.add(tables.SignInNonce(nonce=nonce, address=address, expires_at=expires, used=False))
         return NonceResponse(
             nonce=nonce,
@@ -263,6 +364,7 @@ class Marketplace:
             raise Unauthorized("this nonce was not issued to this address, was used already or expired")
         row.used = True
 
+    @_retried
     def sign_in(self, message: str, signature: str) -> SessionToken:
         now = self._clock()
         try:
@@ -273,31 +375,38 @@ class Marketplace:
             raise Unauthorized(str(exc)) from None
         token = "scs_" + _token()
         expires = now + timedelta(seconds=self.config.session_ttl_s)
-        with self._transaction() as session:
+        with self.transaction() as session:
             self._use_nonce(session, signed.nonce, signed.address, now)
+            provider = session.get(tables.Provider, signed.address)
+            if provider is not None and provider.banned_at is not None:
+                raise Forbidden(f"this provider is banned by the marketplace's operator: {provider.ban_reason}")
             session.add(tables.Session(token_sha256=_sha256(token), address=signed.address, expires_at=expires))
         log.info("Provider %s signed in", signed.address)
         return SessionToken(token=token, expires_at=expires, address=signed.address)
 
     def provider_for_token(self, token: str) -> str:
-        with self._transaction() as session:
+        with self.read() as session:
             row = session.get(tables.Session, _sha256(token))
             if row is None or row.expires_at <= self._clock():
                 raise Unauthorized("sign in again: this session token is unknown or expired")
             return row.address
 
     def requester_for_key(self, key: str) -> str:
-        with self._transaction() as session:
+        with self.read() as session:
             row = session.scalar(select(tables.Requester).where(tables.Requester.api_key_sha256 == _sha256(key)))
             if row is None:
-                raise Unauthorized("unknown API key; the operator issues one with `sparecycles market add-requester`")
+                raise Unauthorized(
+                    "unknown or revoked API key; the operator issues one with `sparecycles market add-requester` "
+                    "or `sparecycles market rotate-key`"
+                )
             return row.id
 
     # -- providers -------------------------------------------------------------------------------------
 
+    @_retried
     def register(self, address: str, registration: ProviderRegistration) -> ProviderView:
         now = self._clock()
-        with self._transaction() as session:
+        with self.transaction() as session:
             provider = session.get(tables.Provider, address)
             if provider is None:
                 provider = tables.Provider(
@@ -329,9 +438,10 @@ class Marketplace:
             session.flush()
             return self._provider_view(session, provider)
 
+    @_retried
     def change_payout(self, address: str, change: PayoutChange) -> ProviderView:
         now = self._clock()
-        with self._transaction() as session:
+        with self.transaction() as session:
             provider = self._provider(session, address)
             self._use_nonce(session, change.nonce, address, now)
             text = payout_change_message(address, change.new_payout_address, change.nonce)
@@ -348,20 +458,25 @@ class Marketplace:
             log.info("Provider %s now pays out to %s", address, change.new_payout_address)
             return self._provider_view(session, provider)
 
-    def set_payout_by_operator(self, address: str, payout_address: str) -> ProviderView:
+    @_retried
+    def set_payout_by_operator(self, address: str, payout_address: str, *, actor: str = "operator") -> ProviderView:
         """The operator's confirmation of a payout change (the provider lost its payout key, for instance)."""
         try:
             address, payout_address = _checksum(address), _checksum(payout_address)
         except ValueError as exc:
             raise MarketError(str(exc)) from None
-        with self._transaction() as session:
+        with self.transaction() as session:
             provider = self._provider(session, address)
             log.warning("The operator moved the payouts of %s to %s", address, payout_address)
+            self.record(
+                session, actor, "set_payout", f"provider:{address}", old=provider.payout_address, new=payout_address
+            )
             provider.payout_address = payout_address
             return self._provider_view(session, provider)
 
+    @_retried
     def set_offer(self, address: str, offer: Offer) -> ProviderView:
-        with self._transaction() as session:
+        with self.transaction() as session:
             provider = self._provider(session, address)
             gpus = {gpu.uuid: gpu for gpu in self._gpus(session, address)}
             unknown = [uuid for uuid in offer.gpu_uuids if uuid not in gpus]
@@ -375,77 +490,114 @@ class Marketplace:
             provider.last_seen_at = self._clock()
             return self._provider_view(session, provider)
 
+    @_retried
     def poll(self, address: str) -> WorkResponse:
-        """A provider asks for work: it bids on every open job it qualifies for, and gets its new leases."""
-        self.tick()
-        now = self._clock()
-        with self._transaction() as session:
-            provider = self._provider(session, address)
-            provider.last_seen_at = now
-            cache = _Cache()
-            capacity = self._capacity(session, provider, cache)
-            open_jobs = session.scalars(
-                select(tables.Job).where(tables.Job.state == JobState.QUEUED, tables.Job.window_ends_at > now)
-            ).all()
-            for job in open_jobs:
-                self._maybe_bid(session, job, provider, capacity, now)
-            leases = session.scalars(
-                select(tables.Lease).where(
-                    tables.Lease.provider_address == address,
-                    tables.Lease.state == LeaseState.ACTIVE,
-                    tables.Lease.delivered.is_(False),
-                    tables.Lease.cancel_requested.is_(False),
-                )
-            ).all()
-            offers = [self._lease_offer(session, lease) for lease in leases[:16]]
-            stopped = session.scalars(
-                select(tables.Lease.id).where(
-                    tables.Lease.provider_address == address,
-                    tables.Lease.report_json.is_(None),
-                    tables.Lease.state.in_([LeaseState.LOST, LeaseState.CANCELLED]),
-                    tables.Lease.ended_at > now - timedelta(hours=24),
-                )
-            ).all()
-            return WorkResponse(leases=offers, cancelled=list(stopped)[:256])
+        """A provider asks for work: it bids on open jobs it can run now, and gets its new leases.
 
-    def _maybe_bid(
-        self, session: Session, job: tables.Job, provider: tables.Provider, capacity: auction.Capacity, now: datetime
-    ) -> None:
+        Most polls find nothing to bid on; those only read, and write nothing but a stale ``last_seen_at``,
+        so that a thousand idle providers do not queue for SQLite's write lock."""
+        if self.ticks_on_poll:
+            self._tick_if_due()
+        now = self._clock()
+        with self.read() as session:
+            provider = self._provider(session, address)
+            capacity = self._capacity(session, provider, _Cache())
+            biddable = self._biddable_jobs(session, provider.address, capacity, now)
+            stale = now - provider.last_seen_at >= _SEEN_EVERY
+            answer = self._deliveries(session, address, now)
+        if biddable or stale:
+            with self.transaction() as session:
+                seen = self._provider(session, address)
+                seen.last_seen_at = now
+                for job in biddable:
+                    if session.get(tables.Bid, (job.id, job.round, address)) is None:
+                        self._bid(session, job, capacity, now)
+        return answer
+
+    def _deliveries(self, session: Session, address: str, now: datetime) -> WorkResponse:
+        """The provider's leases it has not started yet, and its leases that were taken back."""
+        leases = session.scalars(
+            select(tables.Lease).where(
+                tables.Lease.provider_address == address,
+                tables.Lease.state == LeaseState.ACTIVE,
+                tables.Lease.delivered.is_(False),
+                tables.Lease.cancel_requested.is_(False),
+            )
+        ).all()
+        offers = [self._lease_offer(session, lease) for lease in leases[:16]]
+        stopped = session.scalars(
+            select(tables.Lease.id).where(
+                tables.Lease.provider_address == address,
+                tables.Lease.report_json.is_(None),
+                tables.Lease.state.in_([LeaseState.LOST, LeaseState.CANCELLED]),
+                tables.Lease.ended_at > now - timedelta(hours=24),
+            )
+        ).all()
+        return WorkResponse(leases=offers, cancelled=list(stopped)[:256])
+
+    def _biddable_jobs(
+        self, session: Session, address: str, capacity: auction.Capacity, now: datetime
+    ) -> list[tables.Job]:
+        """The oldest open jobs this provider can run now and has not bid on in their current round, skipping
+        jobs that have enough bidders already, at most ``bids_per_poll``: a thousand providers then spread
+        their bids over the queue instead of all bidding on its head."""
+        if not capacity.free_gpus and capacity.free_cores == 0:
+            return []
+        fits = or_(
+            and_(tables.Job.gpus == 0, tables.Job.units <= capacity.free_cores),
+            and_(tables.Job.gpus > 0, tables.Job.gpus <= len(capacity.free_gpus)),
+        )
+        bid_here = exists().where(
+            tables.Bid.job_id == tables.Job.id,
+            tables.Bid.round == tables.Job.round,
+            tables.Bid.provider_address == address,
+        )
+        bidders = (
+            select(func.count())
+            .select_from(tables.Bid)
+            .where(tables.Bid.job_id == tables.Job.id, tables.Bid.round == tables.Job.round)
+            .scalar_subquery()
+        )
+        # Providers that hold a lease of the job now, or failed or refused it, do not bid on it again.
+        excluded = exists().where(
+            tables.Lease.job_id == tables.Job.id,
+            tables.Lease.provider_address == address,
+            tables.Lease.state.in_([LeaseState.ACTIVE, LeaseState.REPORTED, LeaseState.FAILED]),
+        )
+        candidates = session.scalars(
+            select(tables.Job)
+            .where(
+                tables.Job.state == JobState.QUEUED,
+                tables.Job.window_ends_at > now,
+                fits,
+                ~bid_here,
+                ~excluded,
+                bidders < self.config.bidders_per_job,
+            )
+            .order_by(tables.Job.window_ends_at)
+            .limit(self.config.bids_per_poll * 4)
+        ).all()
+        # Price, VRAM and score are checked here: token amounts do not compare in SQLite's SQL.
+        return [job for job in candidates if auction.qualifies(capacity, _need(job))][: self.config.bids_per_poll]
+
+    @staticmethod
+    def _bid(session: Session, job: tables.Job, capacity: auction.Capacity, now: datetime) -> None:
         need = _need(job)
-        if not auction.qualifies(capacity, need):
-            return
-        if self._excluded(session, job.id, provider.address):
-            return
-        existing = session.get(tables.Bid, (job.id, job.round, provider.address))
-        if existing is not None:
-            return
         session.add(
             tables.Bid(
                 job_id=job.id,
                 round=job.round,
-                provider_address=provider.address,
+                provider_address=capacity.address,
                 price=auction.bid_price(capacity, need),
                 score=auction.bid_score(capacity, need),
                 placed_at=now,
             )
         )
 
-    def _excluded(self, session: Session, job_id: str, address: str) -> bool:
-        """Providers that hold a lease of this job now, or failed or refused it, do not bid on it again."""
-        return (
-            session.scalar(
-                select(tables.Lease.id).where(
-                    tables.Lease.job_id == job_id,
-                    tables.Lease.provider_address == address,
-                    tables.Lease.state.in_([LeaseState.ACTIVE, LeaseState.REPORTED, LeaseState.FAILED]),
-                )
-            )
-            is not None
-        )
-
+    @_retried
     def heartbeat(self, address: str, lease_id: str, run_time_ms: int) -> HeartbeatAck:
         now = self._clock()
-        with self._transaction() as session:
+        with self.transaction() as session:
             lease = self._own_lease(session, address, lease_id)
             if lease.state != LeaseState.ACTIVE:
                 return HeartbeatAck(expires_at=lease.expires_at, cancel=True)
@@ -455,21 +607,27 @@ class Marketplace:
             return HeartbeatAck(expires_at=lease.expires_at, cancel=lease.cancel_requested)
 
     def store_output(self, address: str, lease_id: str, path: str, body: IO[bytes]) -> OutputFile:
-        """Keep one output file of an active lease, within the job's and the server's output caps."""
-        with self._transaction() as session:
+        """Keep one output file of an active lease, within the job's and the server's output caps and the
+        requester's storage quota."""
+        with self.transaction() as session:
             lease = self._own_lease(session, address, lease_id)
             if lease.state != LeaseState.ACTIVE:
                 raise Conflict(f"lease {lease_id} is {lease.state}: outputs are uploaded before the report")
-            spec = JobSpec.model_validate_json(self._job(session, lease.job_id).spec_json)
-            already = sum(
-                int(row.size_bytes)
-                for row in session.scalars(
-                    select(tables.UploadedOutput).where(
-                        tables.UploadedOutput.lease_id == lease_id, tables.UploadedOutput.path != path
-                    )
+            job = self._job(session, lease.job_id)
+            spec = JobSpec.model_validate_json(job.spec_json)
+            others = or_(tables.UploadedOutput.lease_id != lease_id, tables.UploadedOutput.path != path)
+            already = session.scalar(
+                select(func.coalesce(func.sum(tables.UploadedOutput.size_bytes), 0)).where(
+                    tables.UploadedOutput.lease_id == lease_id, others
                 )
             )
-        limit = min(spec.max_output_bytes, self.config.max_output_bytes) - already
+            requester = session.get(tables.Requester, job.requester_id)
+            assert requester is not None  # noqa: S101 - a job's requester is never removed
+            quota = requester.storage_quota_bytes
+            quota = self.config.storage_quota_bytes if quota is None else quota
+            stored = self.stored_bytes(session, requester.id, others)
+        job_room = min(spec.max_output_bytes, self.config.max_output_bytes) - int(already or 0)
+        quota_room = quota - stored
         folder = self.config.data_dir / "outputs" / lease_id
         target = folder / path
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -479,24 +637,44 @@ class Marketplace:
             with partial.open("wb") as out:
                 while chunk := body.read(_CHUNK):
                     size += len(chunk)
-                    if size > limit:
+                    if size > job_room:
                         raise TooLarge(f"the outputs of lease {lease_id} exceed the job's output cap")
+                    if size > quota_room:
+                        self._refuse_over_quota(requester.name, lease_id, path, quota)
                     digest.update(chunk)
                     out.write(chunk)
             partial.replace(target)
         finally:
             partial.unlink(missing_ok=True)
         uploaded = OutputFile(path=path, size_bytes=size, sha256=digest.hexdigest())
-        with self._transaction() as session:
+        with self.transaction() as session:
             row = session.get(tables.UploadedOutput, (lease_id, path))
             if row is None:
-                session.add(
-                    tables.UploadedOutput(lease_id=lease_id, path=path, size_bytes=size, sha256=uploaded.sha256)
-                )
-            else:
-                row.size_bytes, row.sha256 = size, uploaded.sha256
+                row = tables.UploadedOutput(lease_id=lease_id, path=path)
+                session.add(row)
+            row.size_bytes, row.sha256, row.uploaded_at, row.deleted_at = size, uploaded.sha256, self._clock(), None
         return uploaded
 
+    @staticmethod
+    def stored_bytes(session: Session, requester_id: str, *where: ColumnElement[bool]) -> int:
+        """What a requester's job outputs take on the server's disk now (retention removes old ones)."""
+        total = session.scalar(
+            select(func.coalesce(func.sum(tables.UploadedOutput.size_bytes), 0))
+            .join(tables.Lease, tables.Lease.id == tables.UploadedOutput.lease_id)
+            .join(tables.Job, tables.Job.id == tables.Lease.job_id)
+            .where(tables.Job.requester_id == requester_id, tables.UploadedOutput.deleted_at.is_(None), *where)
+        )
+        return int(total or 0)
+
+    def _refuse_over_quota(self, requester: str, lease_id: str, path: str, quota: int) -> None:
+        with self.transaction() as session:
+            self.record(session, "marketplace", "quota_refused", f"requester:{requester}", lease=lease_id, path=path)
+        raise TooLarge(
+            f"the requester's storage quota ({quota} bytes) is full: its operator can raise it or remove old "
+            "outputs; this upload was not kept"
+        )
+
+    @_retried
     def report(self, address: str, lease_id: str, signed: SignedResultReport) -> ReportAck:
         """Take a provider's signed result; idempotent, so a re-sent report changes nothing."""
         report = signed.report
@@ -509,9 +687,9 @@ class Marketplace:
         if signer.lower() != address.lower():
             raise Forbidden(f"the report is signed by {signer}, not by this provider's identity key {address}")
         now = self._clock()
-        with self._transaction() as session:
+        with self.transaction() as session:
             lease = self._own_lease(session, address, lease_id)
-            job = self._job(session, lease.job_id)
+            job = self._job(session, lease.job_id, lock=True)
             if report.job_id != job.id:
                 raise MarketError(f"lease {lease_id} belongs to job {job.id}, not {report.job_id}")
             if lease.report_json is not None:
@@ -603,10 +781,13 @@ class Marketplace:
             payout.cumulative, payout.voucher_json, payout.updated_at = cumulative, voucher.model_dump_json(), now
         job = self._job(session, lease.job_id)
         job.charged += amount
+        self.record(
+            session, "marketplace", "charge", f"job:{job.id}", amount, lease=lease.id, payout=lease.payout_address
+        )
         log.info("Lease %s accepted: %d base units to %s", lease.id, amount, lease.payout_address)
 
     def latest_voucher(self, address: str) -> Voucher:
-        with self._transaction() as session:
+        with self.read() as session:
             provider = self._provider(session, address)
             payout = session.get(tables.Payout, provider.payout_address)
             if payout is None:
@@ -615,13 +796,25 @@ class Marketplace:
 
     # -- requesters ------------------------------------------------------------------------------------
 
+    @_retried
     def submit(self, requester_id: str, submission: JobSubmission) -> JobView:
         now = self._clock()
         spec = submission.spec
         hold = lease_amount(submission.max_price, submission.units, spec.max_runtime_s * 1000) * submission.replicas
-        with self._transaction() as session:
+        with self.transaction() as session:
             requester = session.get(tables.Requester, requester_id, with_for_update=True)
             assert requester is not None  # noqa: S101 - authenticated just before
+            queued = session.scalar(
+                select(func.count())
+                .select_from(tables.Job)
+                .where(tables.Job.requester_id == requester_id, tables.Job.state == JobState.QUEUED)
+            )
+            if (queued or 0) >= self.config.max_queued_jobs_per_requester:
+                raise TooMany(
+                    f"{queued} of your jobs are queued already, this marketplace's limit per requester; "
+                    "submit more when some have started",
+                    retry_after_s=30,
+                )
             if requester.credit < hold:
                 raise InsufficientCredit(
                     f"the job can cost up to {hold} base units and {requester.credit} are available; "
@@ -650,20 +843,21 @@ class Marketplace:
             )
             session.add(job)
             session.flush()
+            self.record(session, f"requester:{requester.name}", "hold", f"job:{job.id}", hold)
             log.info("Job %s submitted (%d unit(s), %d replica(s))", job.id, job.units, job.replicas)
             return self._job_view(session, job)
 
     def job(self, requester_id: str, job_id: str) -> JobView:
-        with self._transaction() as session:
+        with self.read() as session:
             return self._job_view(session, self._requesters_job(session, requester_id, job_id))
 
     def job_any(self, job_id: str) -> JobView:
         """A job whoever submitted it (the operator's view)."""
-        with self._transaction() as session:
+        with self.read() as session:
             return self._job_view(session, self._job(session, job_id))
 
     def jobs(self, requester_id: str, limit: int = 100) -> list[JobView]:
-        with self._transaction() as session:
+        with self.read() as session:
             rows = session.scalars(
                 select(tables.Job)
                 .where(tables.Job.requester_id == requester_id)
@@ -673,49 +867,89 @@ class Marketplace:
             return [self._job_view(session, job) for job in rows]
 
     def requester(self, requester_id: str) -> RequesterView:
-        with self._transaction() as session:
+        with self.read() as session:
             requester = session.get(tables.Requester, requester_id)
             assert requester is not None  # noqa: S101 - authenticated just before
             return _requester_view(requester)
 
+    @_retried
     def cancel(self, requester_id: str, job_id: str) -> JobView:
         """Cancel a job; running leases are stopped and paid for the time they ran until now."""
-        now = self._clock()
-        with self._transaction() as session:
-            job = self._requesters_job(session, requester_id, job_id)
-            if job.state in _ENDED_JOB_STATES:
-                raise Conflict(f"job {job_id} has ended already ({job.state})")
-            for lease in self._leases(session, job_id):
-                if lease.state == LeaseState.ACTIVE:
-                    lease.cancel_requested = True
-                    lease.run_time_ms = self._max_run_ms(session, lease, now, skew=False)  # its age until now
-                    self._pay(session, lease, now)
-                    self._end_lease(lease, LeaseState.CANCELLED, "cancelled by the requester", now)
-                elif lease.state == LeaseState.REPORTED:
-                    self._end_lease(lease, LeaseState.CANCELLED, "cancelled by the requester", now)
-            self._end_job(session, job, JobState.CANCELLED, "cancelled by the requester", now)
+        with self.transaction() as session:
+            job = self._requesters_job(session, requester_id, job_id, lock=True)
+            self.cancel_job(session, job, "cancelled by the requester")
             return self._job_view(session, job)
+
+    def cancel_job(self, session: Session, job: tables.Job, reason: str) -> None:
+        """End a locked job as cancelled: active leases are paid their age, the rest of the hold is released."""
+        if job.state in _ENDED_JOB_STATES:
+            raise Conflict(f"job {job.id} has ended already ({job.state})")
+        now = self._clock()
+        for lease in self._leases(session, job.id):
+            if lease.state == LeaseState.ACTIVE:
+                lease.cancel_requested = True
+                lease.run_time_ms = self._max_run_ms(session, lease, now, skew=False)  # its age until now
+                self._pay(session, lease, now)
+                self._end_lease(lease, LeaseState.CANCELLED, reason, now)
+            elif lease.state == LeaseState.REPORTED:
+                self._end_lease(lease, LeaseState.CANCELLED, reason, now)
+        self._end_job(session, job, JobState.CANCELLED, reason, now)
 
     def output_file(self, requester_id: str, job_id: str, path: str) -> Path:
         """Where an accepted output of a completed job lies on the server's disk."""
-        with self._transaction() as session:
+        with self.read() as session:
             job = self._requesters_job(session, requester_id, job_id)
             accepted = [lease for lease in self._leases(session, job_id) if lease.state == LeaseState.ACCEPTED]
             if job.state != JobState.COMPLETED or not accepted:
                 raise NotFound(f"job {job_id} has no accepted outputs ({job.state})")
             lease = accepted[0]
-            if session.get(tables.UploadedOutput, (lease.id, path)) is None:
+            row = session.get(tables.UploadedOutput, (lease.id, path))
+            if row is None:
                 raise NotFound(f"job {job_id} has no output {path!r}")
+            if row.deleted_at is not None:
+                raise NotFound(
+                    f"output {path!r} of job {job_id} was deleted on {row.deleted_at:%Y-%m-%d} "
+                    "by the marketplace's output retention"
+                )
         return self.config.data_dir / "outputs" / lease.id / path
+
+    def delete_outputs_older_than(self, days: float, *, actor: str = "operator") -> tuple[int, int]:
+        """Output retention: delete the stored outputs of jobs that ended more than ``days`` ago.
+        Returns (files, bytes); the deletion is in the audit log."""
+        now = self._clock()
+        cutoff = now - timedelta(days=days)
+        files = freed = 0
+        with self.transaction() as session:
+            rows = session.scalars(
+                select(tables.UploadedOutput)
+                .join(tables.Lease, tables.Lease.id == tables.UploadedOutput.lease_id)
+                .join(tables.Job, tables.Job.id == tables.Lease.job_id)
+                .where(
+                    tables.UploadedOutput.deleted_at.is_(None),
+                    tables.Job.ended_at.is_not(None),
+                    tables.Job.ended_at < cutoff,
+                )
+                .with_for_update()
+            ).all()
+            for row in rows:
+                (self.config.data_dir / "outputs" / row.lease_id / row.path).unlink(missing_ok=True)
+                row.deleted_at = now
+                files, freed = files + 1, freed + int(row.size_bytes)
+            if rows:
+                self.record(session, actor, "retention", "outputs", files=files, bytes=freed, older_than_days=days)
+        if files:
+            log.info("Output retention deleted %d file(s), %d bytes, of jobs ended before %s", files, freed, cutoff)
+        return files, freed
 
     # -- time ------------------------------------------------------------------------------------------
 
+    @_retried
     def resume(self) -> int:
         """At server start: give every active lease a full timeout again, so that the server's own downtime
         does not expire leases whose providers kept working (their results are on their way). Returns how many."""
         now = self._clock()
         renewed = now + timedelta(seconds=self.config.lease_timeout_s)
-        with self._transaction() as session:
+        with self.transaction() as session:
             leases = session.scalars(
                 select(tables.Lease).where(tables.Lease.state == LeaseState.ACTIVE, tables.Lease.expires_at < renewed)
             ).all()
@@ -725,28 +959,87 @@ class Marketplace:
             log.info("Renewed %d active lease(s) after the marketplace's restart", len(leases))
         return len(leases)
 
-    def tick(self) -> None:
-        """Expire leases whose heartbeats stopped, then close the auctions whose bidding window ended."""
+    def _tick_if_due(self) -> None:
         now = self._clock()
-        with self._transaction() as session:
-            for lease in session.scalars(
-                select(tables.Lease).where(tables.Lease.state == LeaseState.ACTIVE, tables.Lease.expires_at <= now)
-            ).all():
+        if self._last_tick is None or (now - self._last_tick).total_seconds() >= self.config.tick_every_s:
+            self.tick()
+
+    def tick(self) -> TickResult:
+        """Expire leases whose heartbeats stopped, then close the auctions whose bidding window ended.
+
+        Safe in several server processes at once: expired leases and due jobs are taken with ``FOR UPDATE
+        SKIP LOCKED`` (each row by one process), auctions are closed by one process at a time (a PostgreSQL
+        advisory lock; SQLite serialises writers anyway), and the live-seat index refuses a second lease
+        for a seat whatever happens. Auctions close in batches, so requests interleave with a long tick.
+        """
+        now = self._clock()
+        self._last_tick = now
+        if self._last_housekeeping is None or now - self._last_housekeeping >= _HOUSEKEEPING_EVERY:
+            self._last_housekeeping = now
+            self._housekeeping(now)
+        expired = self._expire_leases(now)
+        assigned = 0
+        while True:
+            closed, leased = self._close_due_auctions(now)
+            assigned += leased
+            if closed < self.config.auction_batch:
+                return TickResult(expired=expired, assigned=assigned)
+
+    def _housekeeping(self, now: datetime) -> None:
+        """Hourly: forget used or expired sign-in nonces and expired sessions; apply output retention."""
+        with self.transaction() as session:
+            session.execute(
+                delete(tables.SignInNonce).where(
+                    or_(tables.SignInNonce.used.is_(True), tables.SignInNonce.expires_at <= now)
+                )
+            )
+            session.execute(delete(tables.Session).where(tables.Session.expires_at <= now))
+        if self.config.output_retention_days is not None:
+            self.delete_outputs_older_than(self.config.output_retention_days, actor="marketplace (retention policy)")
+
+    @_retried
+    def _expire_leases(self, now: datetime) -> int:
+        with self.transaction() as session:
+            leases = session.scalars(
+                select(tables.Lease)
+                .where(tables.Lease.state == LeaseState.ACTIVE, tables.Lease.expires_at <= now)
+                .with_for_update(skip_locked=True)
+            ).all()
+            for lease in leases:
                 self._end_lease(lease, LeaseState.LOST, "no heartbeat: the lease expired (not paid)", now)
-                job = self._job(session, lease.job_id)
+                job = self._job(session, lease.job_id, lock=True)
                 if job.state in (JobState.RUNNING, JobState.QUEUED):
                     self._requeue(job, f"queued again: lease {lease.id} expired without heartbeats", now)
                 log.warning("Lease %s of job %s expired: no heartbeat", lease.id, lease.job_id)
-            cache = _Cache()
-            for job in session.scalars(
-                select(tables.Job).where(tables.Job.state == JobState.QUEUED, tables.Job.window_ends_at <= now)
-            ).all():
-                self._close_auction(session, job, now, cache)
+            return len(leases)
 
-    def _close_auction(self, session: Session, job: tables.Job, now: datetime, cache: _Cache) -> None:
+    @_retried
+    def _close_due_auctions(self, now: datetime) -> tuple[int, int]:
+        """Close up to ``auction_batch`` due auctions in one transaction; returns (closed, leases made)."""
+        now = max(now, self._clock())  # a long tick's later batches see the time they run at
+        with self.transaction() as session:
+            if self.is_postgresql and not session.scalar(
+                text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": _AUCTIONEER_LOCK}
+            ):
+                return 0, 0  # another server process is closing auctions right now
+            due = session.scalars(
+                select(tables.Job)
+                .where(tables.Job.state == JobState.QUEUED, tables.Job.window_ends_at <= now)
+                .order_by(tables.Job.window_ends_at)
+                .limit(self.config.auction_batch)
+                .with_for_update(skip_locked=True)
+            ).all()
+            cache = _Cache()
+            leased = sum(self._close_auction(session, job, now, cache) for job in due)
+            return len(due), leased
+
+    def _close_auction(self, session: Session, job: tables.Job, now: datetime, cache: _Cache) -> int:
+        """Lease the job's free seats to the best qualifying bids of this round; returns how many it leased."""
         leases = self._leases(session, job.id)
         holding = [lease for lease in leases if lease.state in (LeaseState.ACTIVE, LeaseState.REPORTED)]
-        seats = job.replicas - len(holding)
+        taken = {lease.seat for lease in leases if lease.state in tables.LIVE_LEASE_STATES}
+        free_seats = [seat for seat in range(job.replicas) if seat not in taken]
+        seats = len(free_seats)
         need = _need(job)
         online_after = now - timedelta(seconds=self.config.provider_online_s)
         candidates: list[auction.CandidateBid] = []
@@ -755,26 +1048,27 @@ class Marketplace:
             select(tables.Bid).where(tables.Bid.job_id == job.id, tables.Bid.round == job.round)
         ):
             provider = session.get(tables.Provider, bid.provider_address)
-            if provider is None or provider.last_seen_at < online_after:
+            if provider is None or provider.last_seen_at < online_after or provider.banned_at is not None:
                 continue
             capacity = self._capacity(session, provider, cache)
             if auction.qualifies(capacity, need):  # it may have won other jobs since it bid
                 capacities[provider.address] = capacity
                 candidates.append(auction.CandidateBid(bid.provider_address, bid.price, bid.score, bid.placed_at))
         chosen = auction.winners(candidates, seats, excluded=[lease.provider_address for lease in holding])
-        for winner in chosen:
-            self._lease(session, job, winner, capacity=capacities[winner.address], need=need, now=now)
+        for seat, winner in zip(free_seats, chosen, strict=False):
+            self._lease(session, job, winner, seat=seat, capacity=capacities[winner.address], need=need)
             cache.capacities.pop(winner.address, None)
         if len(chosen) == seats:
             job.state = JobState.RUNNING
             job.reason = f"running on {job.replicas} provider(s)" if job.replicas > 1 else "running"
-            return
+            return len(chosen)
         if not chosen:
             job.reason = self._no_bid_reason(session, job, need, online_after, cache)
         else:
             job.reason = f"queued: waiting for {seats - len(chosen)} more provider(s) for its replicas"
         job.round += 1
         job.window_ends_at = now + timedelta(seconds=job.bidding_window_s)
+        return len(chosen)
 
     def _no_bid_reason(
         self, session: Session, job: tables.Job, need: auction.Need, online_after: datetime, cache: _Cache
@@ -793,12 +1087,15 @@ class Marketplace:
         job: tables.Job,
         bid: auction.CandidateBid,
         *,
+        seat: int,
         capacity: auction.Capacity,
         need: auction.Need,
-        now: datetime,
     ) -> None:
         provider = self._provider(session, bid.address)
         gpus = [gpu.uuid for gpu in auction.suitable_gpus(capacity, need)[: need.gpus]]
+        # Stamped now, after the capacity was read: a lease that freed the capacity (in another process,
+        # say) ended before this one starts, so the lease history shows capacity honoured.
+        now = self._clock()
         session.add(
             tables.Lease(
                 id=_new_id("lease"),
@@ -808,6 +1105,7 @@ class Marketplace:
                 gpu_uuids_json=json.dumps(gpus),
                 units=job.units,
                 price=bid.price,
+                seat=seat,
                 state=LeaseState.ACTIVE,
                 delivered=False,
                 cancel_requested=False,
@@ -819,6 +1117,32 @@ class Marketplace:
         log.info("Job %s leased to %s at %d per unit-hour", job.id, bid.address, bid.price)
 
     # -- helpers ---------------------------------------------------------------------------------------
+
+    def withdraw_leases(self, session: Session, address: str, reason: str) -> list[str]:
+        """Take every unfinished lease from a provider (unpaid) and put its jobs back in the queue."""
+        now = self._clock()
+        withdrawn: list[str] = []
+        for lease in session.scalars(
+            select(tables.Lease)
+            .where(
+                tables.Lease.provider_address == address,
+                tables.Lease.state.in_([LeaseState.ACTIVE, LeaseState.REPORTED]),
+            )
+            .with_for_update()
+        ).all():
+            job = self._job(session, lease.job_id, lock=True)
+            ended = LeaseState.LOST if lease.state == LeaseState.ACTIVE else LeaseState.REJECTED
+            self._end_lease(lease, ended, reason, now)
+            if job.state in (JobState.RUNNING, JobState.QUEUED):
+                self._requeue(job, f"queued again: {reason}", now)
+            withdrawn.append(lease.id)
+        return withdrawn
+
+    def job_row(self, session: Session, job_id: str, *, lock: bool = False) -> tables.Job:
+        return self._job(session, job_id, lock=lock)
+
+    def job_view(self, session: Session, job: tables.Job) -> JobView:
+        return self._job_view(session, job)
 
     def _requeue(self, job: tables.Job, reason: str, now: datetime) -> None:
         job.state = JobState.QUEUED
@@ -839,6 +1163,8 @@ class Marketplace:
         charged = min(job.charged, job.held)
         requester.held -= job.held
         requester.credit += job.held - charged
+        if job.held - charged:
+            self.record(session, "marketplace", "release", f"job:{job.id}", job.held - charged, state=state)
         job.held, job.charged = 0, charged
         log.info("Job %s %s; the requester paid %d base units", job.id, state, charged)
 
@@ -891,14 +1217,15 @@ class Marketplace:
             session.scalars(select(tables.ProviderGpu).where(tables.ProviderGpu.provider_address == address)).all()
         )
 
-    def _job(self, session: Session, job_id: str) -> tables.Job:
-        job = session.get(tables.Job, job_id)
+    def _job(self, session: Session, job_id: str, *, lock: bool = False) -> tables.Job:
+        """The job; ``lock`` takes its row lock (PostgreSQL) before changing it, as every writer of a job does."""
+        job = session.get(tables.Job, job_id, with_for_update=lock)
         if job is None:
             raise NotFound(f"no job {job_id}")
         return job
 
-    def _requesters_job(self, session: Session, requester_id: str, job_id: str) -> tables.Job:
-        job = self._job(session, job_id)
+    def _requesters_job(self, session: Session, requester_id: str, job_id: str, *, lock: bool = False) -> tables.Job:
+        job = self._job(session, job_id, lock=lock)
         if job.requester_id != requester_id:
             raise NotFound(f"no job {job_id}")  # another requester's job does not exist for this one
         return job

@@ -3,7 +3,9 @@ the operator's commands, and the agent's embedded private marketplace all start 
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -11,7 +13,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from sparecycles.agent.keystore import KeySource, load_key
-from sparecycles.agent.market_server import schema
+from sparecycles.agent.market_server import schema, server_lock
 from sparecycles.agent.market_server.db import open_engine
 from sparecycles.agent.market_server.market import MarketConfig, Marketplace
 
@@ -19,6 +21,84 @@ log = logging.getLogger(__name__)
 
 OPERATOR_KEY_NAME = "marketplace-operator"
 DEFAULT_PORT = 8787
+OPERATIONS_DOC = "docs/marketplace-operations.md"
+
+
+class ServeError(RuntimeError):
+    """The marketplace cannot be served as asked; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """The PEM certificate (chain) and unencrypted private key the server presents for HTTPS."""
+
+    certificate: Path
+    key: Path
+
+
+def tls_files(certificate: Path | None, key: Path | None) -> TlsFiles | None:
+    """The TLS files to serve with (None: plain HTTP), checked now so that a mistake is reported before the
+    server starts rather than as a traceback from inside it."""
+    if certificate is None and key is None:
+        return None
+    if certificate is None or key is None:
+        raise ServeError("give both --tls-cert and --tls-key (the certificate and its private key), or neither")
+    for path, what in ((certificate, "certificate"), (key, "private key")):
+        try:
+            with path.open("rb") as handle:
+                handle.read(1)
+        except OSError as exc:
+            raise ServeError(f"cannot read the TLS {what} {path}: {exc.strerror or exc}") from None
+
+    def no_passphrase() -> str:
+        raise ServeError(f"the TLS private key {key} is encrypted; give an unencrypted key (readable only by you)")
+
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(certificate, key, password=no_passphrase)
+    except ssl.SSLError as exc:
+        raise ServeError(
+            f"the TLS certificate {certificate} and key {key} do not load together ({exc.reason or exc}): "
+            "both must be PEM files, and the key must be the certificate's"
+        ) from None
+    return TlsFiles(certificate, key)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether only this machine can reach ``host`` (127.0.0.0/8, ::1, localhost)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return False
+
+
+def exposure_warning(host: str, tls: TlsFiles | None) -> str | None:
+    """What to tell the operator when the server listens beyond this machine without TLS (None: nothing)."""
+    if tls is not None or is_loopback(host):
+        return None
+    return (
+        f"The marketplace listens on {host} without TLS: provider session tokens and requester API keys "
+        "would cross the network in clear. Give --tls-cert and --tls-key, or listen on 127.0.0.1 behind a "
+        f"TLS reverse proxy ({OPERATIONS_DOC})."
+    )
+
+
+def public_url(host: str, port: int, tls: TlsFiles | None, given: str | None = None) -> str:
+    """The URL providers and requesters use: ``given`` (behind a reverse proxy), else the listening address.
+
+    Sign-in messages name its host and port, so behind a proxy it must be the proxy's public URL.
+    """
+    if given is not None:
+        url = urlsplit(given)
+        if url.scheme not in ("http", "https") or not url.hostname or url.query or url.fragment or url.username:
+            raise ServeError(
+                f"--public-url {given!r} is not a plain http(s) URL; give the address providers use, "
+                "e.g. https://market.example.org"
+            )
+        return given.rstrip("/")
+    name = f"[{host}]" if ":" in host else host
+    return f"{'https' if tls else 'http'}://{name}:{port}"
 
 
 @dataclass(frozen=True)
@@ -56,14 +136,37 @@ def open_market(
     return Marketplace(engine, operator, config, clock=clock)
 
 
-def serve(options: MarketOptions, *, host: str, port: int) -> None:
-    """Serve the marketplace until interrupted (uvicorn handles SIGINT and SIGTERM)."""
+def serve(options: MarketOptions, *, host: str, port: int, tls: TlsFiles | None = None) -> None:
+    """Serve the marketplace until interrupted (uvicorn handles SIGINT and SIGTERM).
+
+    The data folder's server lock is held meanwhile, so that `market restore` refuses to replace the
+    database under a running server.
+    """
     import uvicorn
 
     from sparecycles.agent.market_server.api import create_app
 
-    market = open_market(options)
-    log.info("Marketplace on http://%s:%d, operator %s", host, port, market.info().operator_address)
-    # Long polls are cut after 2 s at shutdown: the timer that expires leases keeps ticking until the
-    # last connection closes, and providers cannot heartbeat meanwhile.
-    uvicorn.run(create_app(market), host=host, port=port, log_level="warning", timeout_graceful_shutdown=2)
+    warning = exposure_warning(host, tls)
+    if warning:
+        log.warning("%s", warning)
+    with server_lock.serving(options.data_dir):
+        market = open_market(options)
+        log.info(
+            "Marketplace on %s://%s:%d (public URL %s), operator %s",
+            "https" if tls else "http",
+            host,
+            port,
+            options.public_url,
+            market.info().operator_address,
+        )
+        # Long polls are cut after 2 s at shutdown: the timer that expires leases keeps ticking until the
+        # last connection closes, and providers cannot heartbeat meanwhile.
+        uvicorn.run(
+            create_app(market),
+            host=host,
+            port=port,
+            log_level="warning",
+            timeout_graceful_shutdown=2,
+            ssl_certfile=tls.certificate if tls else None,
+            ssl_keyfile=tls.key if tls else None,
+        )
