@@ -69,7 +69,9 @@ def market_serve(
     tls_cert: Path | None = None,
     tls_key: Path | None = None,
     public_url: str | None = None,
+    **policy: float | None,
 ) -> None:
+    """Serve a marketplace; ``policy`` holds MarketOptions' abuse limits and retention (see `market serve`)."""
     from sparecycles.agent.market_server import serve as server
     from sparecycles.logs import SecretMasker, configure_logging
 
@@ -81,6 +83,7 @@ def market_serve(
         public_url=server.public_url(host, port, tls, public_url),
         heartbeat_interval_s=heartbeat_interval_s,
         lease_timeout_s=lease_timeout_s,
+        **policy,  # type: ignore[arg-type]  # the CLI's typed options, by MarketOptions' names
     )
     # Warnings and errors on stderr (the service manager's journal), secrets masked.
     configure_logging(SecretMasker(), log_file=None, console=True, level="warning")

@@ -60,6 +60,22 @@ def serve(
             "(sign-in messages name it); default: from --host, --port and TLS.",
         ),
     ] = None,
+    provider_rate: Annotated[
+        float, typer.Option(help="Requests a second each provider may make (0: no limit).", min=0)
+    ] = 20.0,
+    requester_rate: Annotated[
+        float, typer.Option(help="Requests a second each requester API key may make (0: no limit).", min=0)
+    ] = 50.0,
+    sign_in_rate: Annotated[
+        float, typer.Option(help="Sign-in requests a second from one client address (0: no limit).", min=0)
+    ] = 20.0,
+    max_queued_jobs: Annotated[int, typer.Option(help="Jobs one requester may have queued at once.", min=1)] = 10_000,
+    storage_quota: Annotated[
+        int, typer.Option(help="Bytes of job outputs kept per requester unless `market quota` sets another.", min=0)
+    ] = 100 * 1024**3,
+    output_retention_days: Annotated[
+        float | None, typer.Option(help="Delete job outputs this many days after the job ended (hourly).", min=0)
+    ] = None,
 ) -> None:
     """Serve the marketplace (protocol v1) until interrupted.
 
@@ -78,6 +94,12 @@ def serve(
             tls_cert=tls_cert,
             tls_key=tls_key,
             public_url=public_url,
+            provider_rate=provider_rate,
+            requester_rate=requester_rate,
+            sign_in_rate=sign_in_rate,
+            max_queued_jobs=max_queued_jobs,
+            storage_quota_bytes=storage_quota,
+            output_retention_days=output_retention_days,
         )
     except Exception as exc:
         raise _refused(exc) from None

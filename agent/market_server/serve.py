@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from sparecycles.agent.keystore import KeySource, load_key
 from sparecycles.agent.market_server import schema, server_lock
 from sparecycles.agent.market_server.db import open_engine
+from sparecycles.agent.market_server.limits import ApiLimits, Rate
 from sparecycles.agent.market_server.market import MarketConfig, Marketplace
 
 log = logging.getLogger(__name__)
@@ -111,10 +112,29 @@ class MarketOptions:
     public_url: str = f"http://127.0.0.1:{DEFAULT_PORT}"
     heartbeat_interval_s: float = 5.0
     lease_timeout_s: float = 30.0
+    # Abuse limits: requests a second per provider, per requester key and per address signing in (0: none),
+    # jobs queued per requester, and bytes of outputs kept per requester.
+    provider_rate: float = ApiLimits.provider.per_s
+    requester_rate: float = ApiLimits.requester.per_s
+    sign_in_rate: float = ApiLimits.sign_in.per_s
+    max_queued_jobs: int = MarketConfig.max_queued_jobs_per_requester
+    storage_quota_bytes: int = MarketConfig.storage_quota_bytes
+    output_retention_days: float | None = None
 
     @property
     def database_url(self) -> str:
         return self.db_url or f"sqlite:///{self.data_dir / 'market.db'}"
+
+    @property
+    def limits(self) -> ApiLimits:
+        """The request rates, each allowing bursts of three seconds' worth (at least ten requests)."""
+
+        def rate(per_s: float) -> Rate:
+            return Rate(per_s=per_s, burst=max(10, int(per_s * 3)))
+
+        return ApiLimits(
+            provider=rate(self.provider_rate), requester=rate(self.requester_rate), sign_in=rate(self.sign_in_rate)
+        )
 
 
 def open_market(
@@ -132,6 +152,9 @@ def open_market(
         data_dir=options.data_dir,
         heartbeat_interval_s=options.heartbeat_interval_s,
         lease_timeout_s=options.lease_timeout_s,
+        max_queued_jobs_per_requester=options.max_queued_jobs,
+        storage_quota_bytes=options.storage_quota_bytes,
+        output_retention_days=options.output_retention_days,
     )
     return Marketplace(engine, operator, config, clock=clock)
 
@@ -162,7 +185,7 @@ def serve(options: MarketOptions, *, host: str, port: int, tls: TlsFiles | None 
         # Long polls are cut after 2 s at shutdown: the timer that expires leases keeps ticking until the
         # last connection closes, and providers cannot heartbeat meanwhile.
         uvicorn.run(
-            create_app(market),
+            create_app(market, limits=options.limits),
             host=host,
             port=port,
             log_level="warning",

@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import socket
-import subprocess
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +18,9 @@ from sparecycles.agent.jobs.containers import ContainerRunner
 from sparecycles.control.client import ControlClient
 from sparecycles.protocol.market import Voucher, lease_amount
 from sparecycles.protocol.signing import VoucherTerms, voucher_problem
-from tests.conftest import CLI, RunningAgent, agent_env, run_cli, start_agent
+from tests.conftest import RunningAgent, run_cli, start_agent
 from tests.jobs.conftest import LocalRegistry
+from tests.market.market_process import MarketProcess
 
 pytestmark = pytest.mark.docker
 
@@ -30,67 +28,14 @@ CORE_FLOOR = 3_600_000  # base units per core-hour: 1000 per core-second
 FAST_LEASES = ("--heartbeat-interval", "1", "--lease-timeout", "5")  # a lost provider is noticed in seconds
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@dataclass
-class MarketProcess:
-    folder: Path
-    port: int
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def options(self) -> list[str]:
-        return ["--data-dir", str(self.folder / "data"), "--key-file", str(self.folder / "operator.key")]
-
-    def cli(self, *args: str) -> str:
-        result = subprocess.run(
-            [CLI, "market", *args, *self.options()],
-            env=agent_env(self.folder),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert result.returncode == 0, result.stderr
-        return result.stdout.strip()
-
-    def start(self) -> None:
-        log = (self.folder / "server.log").open("ab")
-        self.process = subprocess.Popen(
-            [CLI, "market", "serve", "--port", str(self.port), *FAST_LEASES, *self.options()],
-            env=agent_env(self.folder),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/v1/info", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            assert self.process.poll() is None, (self.folder / "server.log").read_text()
-            time.sleep(0.1)
-        raise AssertionError("the marketplace did not start")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(15)
-
-
 @pytest.fixture
-def market(tmp_path: Path) -> Iterator[MarketProcess]:
-    folder = tmp_path / "market"
-    folder.mkdir()
-    running = MarketProcess(folder, _free_port())
+def market(tmp_path: Path, database_url: str) -> Iterator[MarketProcess]:
+    """A marketplace server process, on SQLite and (a second run of each test) on PostgreSQL."""
+    running = MarketProcess(
+        tmp_path / "market",
+        db_url=None if database_url.startswith("sqlite") else database_url,
+        serve_arguments=FAST_LEASES,
+    )
     running.start()
     yield running
     running.stop()
@@ -119,9 +64,9 @@ def provider_home(tmp_path: Path, name: str, registry: LocalRegistry, market_url
 
 def studio(market: MarketProcess) -> httpx.Client:
     """A requester with plenty of credit, as an HTTP client of the marketplace."""
-    key = market.cli("add-requester", "studio")
-    market.cli("credit", "studio", str(10**15))
-    return httpx.Client(base_url=market.url, headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    key = market.operator("add-requester", "studio")
+    market.operator("credit", "studio", str(10**15))
+    return httpx.Client(base_url=market.url(), headers={"Authorization": f"Bearer {key}"}, timeout=10)
 
 
 def wait_for(condition: Callable[[], Any], timeout_s: float = 90, what: str = "condition") -> Any:
@@ -141,7 +86,7 @@ def test_a_cpu_job_is_auctioned_run_in_docker_reported_and_paid_exactly(
     busybox_image: str,
     docker_exec_works: None,
 ) -> None:
-    home, payout = provider_home(tmp_path, "provider", local_registry, market.url, CORE_FLOOR)
+    home, payout = provider_home(tmp_path, "provider", local_registry, market.url(), CORE_FLOOR)
     agent: RunningAgent = start_agent(home)
     requester = studio(market)
     try:
@@ -181,14 +126,14 @@ def test_a_cpu_job_is_auctioned_run_in_docker_reported_and_paid_exactly(
         voucher_file = home / "state" / "provider" / "voucher.json"
         wait_for(voucher_file.exists, 30, "the provider to keep its voucher")
         voucher = Voucher.model_validate(json.loads(voucher_file.read_text()))
-        info = httpx.get(f"{market.url}/v1/info").json()
+        info = httpx.get(f"{market.url()}/v1/info").json()
         terms = VoucherTerms(info["operator_address"], info["chain_id"], info["voucher_contract"], payout)
         assert voucher_problem(voucher, terms) is None
         assert voucher.cumulative_amount == amount
         with ControlClient(agent.endpoint) as control:
             shown = control.status().marketplace
         assert shown is not None
-        assert (shown.url, shown.private, shown.connected) == (market.url, False, True)
+        assert (shown.url, shown.private, shown.connected) == (market.url(), False, True)
         assert shown.earned_base_units == amount
     finally:
         requester.close()
@@ -202,7 +147,7 @@ def test_a_result_finished_while_the_marketplace_was_down_reaches_it_after_it_re
     busybox_image: str,
     docker_exec_works: None,
 ) -> None:
-    home, _payout = provider_home(tmp_path, "provider", local_registry, market.url, CORE_FLOOR)
+    home, _payout = provider_home(tmp_path, "provider", local_registry, market.url(), CORE_FLOOR)
     agent = start_agent(home)
     requester = studio(market)
     outbox = home / "state" / "provider" / "outbox"
@@ -242,7 +187,7 @@ def test_a_provider_killed_mid_lease_loses_it_unpaid_and_another_provider_comple
     docker_client: Any,
 ) -> None:
     homes = {
-        name: provider_home(tmp_path, name, local_registry, market.url, floor)[0]
+        name: provider_home(tmp_path, name, local_registry, market.url(), floor)[0]
         for name, floor in (("cheap", CORE_FLOOR), ("dear", 2 * CORE_FLOOR))
     }
     cheap = start_agent(homes["cheap"])
@@ -327,7 +272,7 @@ def test_the_example_job_runs_end_to_end_on_the_private_marketplace_of_a_machine
 def test_two_replicas_on_two_real_agents_agree_and_both_are_paid(
     tmp_path: Path, market: MarketProcess, local_registry: LocalRegistry, busybox_image: str, docker_exec_works: None
 ) -> None:
-    homes = [provider_home(tmp_path, name, local_registry, market.url, CORE_FLOOR)[0] for name in ("one", "two")]
+    homes = [provider_home(tmp_path, name, local_registry, market.url(), CORE_FLOOR)[0] for name in ("one", "two")]
     agents = [start_agent(home) for home in homes]
     requester = studio(market)
     try:

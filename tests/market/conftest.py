@@ -4,8 +4,6 @@ in a 0600 key file, the real FastAPI app behind Starlette's TestClient, and a cl
 from __future__ import annotations
 
 import hashlib
-import os
-import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -51,27 +49,6 @@ class Market:
         if credit:
             self.market.credit(name, credit)
         return Requester(self.client, key)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """Each marketplace test runs on SQLite and on PostgreSQL (a database of its own, dropped after)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'market.db'}"
-        return
-    admin_url = os.environ.get("SPARECYCLES_TEST_POSTGRES")
-    if not admin_url:
-        pytest.skip("no PostgreSQL here: `make test` starts Debian's cluster and sets SPARECYCLES_TEST_POSTGRES")
-    from sqlalchemy import create_engine, text
-
-    name = f"market_{secrets.token_hex(6)}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f"CREATE DATABASE {name}"))
-    yield admin_url.rsplit("/", 1)[0] + f"/{name}"
-    with admin.connect() as connection:
-        connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-    admin.dispose()
 
 
 @pytest.fixture

@@ -30,6 +30,8 @@ class MarketProcess:
     data_dir: Path | None = None  # default: folder/data
     process: subprocess.Popen[bytes] | None = None
     verify: ssl.SSLContext | bool = True
+    db_url: str | None = None  # default: SQLite in the data folder
+    serve_arguments: tuple[str, ...] = ()  # what every start() passes to `market serve`
 
     def __post_init__(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -50,7 +52,8 @@ class MarketProcess:
         return f"{scheme}://127.0.0.1:{self.port}"
 
     def options(self) -> list[str]:
-        return ["--data-dir", str(self.data), "--key-file", str(self.folder / "operator.key")]
+        database = ["--db", self.db_url] if self.db_url else []
+        return ["--data-dir", str(self.data), "--key-file", str(self.folder / "operator.key"), *database]
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         """`sparecycles market ARGS --data-dir …` (backup and restore need no operator key)."""
@@ -80,7 +83,7 @@ class MarketProcess:
         """Start the server and wait until GET /v1/info answers over ``scheme``."""
         with self.stderr_file.open("ab") as stderr:
             self.process = subprocess.Popen(
-                [CLI, "market", "serve", "--port", str(self.port), *self.options(), *arguments],
+                [CLI, "market", "serve", "--port", str(self.port), *self.options(), *self.serve_arguments, *arguments],
                 env=agent_env(self.folder),
                 stdout=subprocess.DEVNULL,
                 stderr=stderr,

@@ -1,0 +1,77 @@
+"""The marketplace's schema under Alembic, on SQLite and on PostgreSQL: the migrations build exactly the
+tables the code declares, an older database is brought forward without losing its leases, and a database
+newer than the server is refused."""
+
+from __future__ import annotations
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import text
+
+from sparecycles.agent.market_server import schema
+from sparecycles.agent.market_server.db import Base, open_engine
+
+
+def test_the_migrations_build_the_declared_schema(database_url: str) -> None:
+    engine = open_engine(database_url)
+    schema.upgrade(engine)
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    # SQLite keeps no server defaults or types the way PostgreSQL does; what matters is tables, columns and
+    # indexes, which both must match.
+    structural = [diff for diff in differences if diff[0] not in ("modify_default", "modify_type")]
+    assert structural == []
+    engine.dispose()
+
+
+def test_leases_of_replicated_jobs_get_their_own_seats_when_a_0002_database_is_upgraded(database_url: str) -> None:
+    engine = open_engine(database_url)
+    config = schema._config(engine)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0002")
+    now = "2026-11-25 12:00:00+00:00"
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO requesters (id, name, api_key_sha256, credit, held, created_at) "
+                "VALUES ('req-1', 'studio', 'h', '0', '0', :now)"
+            ),
+            {"now": now},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO providers (address, name, region, cpu_cores, memory_bytes, floor_per_gpu_hour, "
+                "floor_per_core_hour, payout_address, offered_cores, last_seen_at, registered_at) "
+                "VALUES (:address, 'rig', '', 4, 1, '1', '1', :address, 4, :now, :now)"
+            ),
+            [{"address": f"0x{index:040x}", "now": now} for index in (1, 2)],
+        )
+        connection.execute(
+            text(
+                "INSERT INTO jobs (id, requester_id, spec_json, gpus, units, max_price, bidding_window_s, replicas, "
+                "state, reason, round, window_ends_at, attempts, held, charged, created_at) "
+                "VALUES ('job-1', 'req-1', '{}', 0, 1, '1', 1, 2, 'running', 'running', 0, :now, 0, '0', '0', :now)"
+            ),
+            {"now": now},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO leases (id, job_id, provider_address, payout_address, gpu_uuids_json, units, price, "
+                "state, delivered, cancel_requested, started_at, expires_at) "
+                "VALUES (:id, 'job-1', :address, :address, '[]', 1, '1', :state, false, false, :now, :now)"
+            ),
+            [
+                {"id": "lease-a", "address": f"0x{1:040x}", "state": "active", "now": now},
+                {"id": "lease-b", "address": f"0x{2:040x}", "state": "reported", "now": now},
+                {"id": "lease-c", "address": f"0x{2:040x}", "state": "lost", "now": now},
+            ],
+        )
+    schema.upgrade(engine)
+    assert schema.current_revision(engine) == schema.head_revision()
+    with engine.connect() as connection:
+        seats = dict(connection.execute(text("SELECT id, seat FROM leases")).all())
+    assert seats["lease-a"] != seats["lease-b"]
+    assert {seats["lease-a"], seats["lease-b"]} == {0, 1}
+    engine.dispose()
