@@ -911,7 +911,16 @@ class Marketplace:
                     f"output {path!r} of job {job_id} was deleted on {row.deleted_at:%Y-%m-%d} "
                     "by the marketplace's output retention"
                 )
-        return self.config.data_dir / "outputs" / lease.id / path
+        stored = self.config.data_dir / "outputs" / lease.id / path
+        if not stored.is_file():
+            log.error(
+                "Output %s of lease %s is missing from %s: do all servers share --data-dir?", path, lease.id, stored
+            )
+            raise NotFound(
+                f"output {path!r} of job {job_id} is not on this server's disk (it may be stored by another server "
+                "process of this marketplace); ask its operator"
+            )
+        return stored
 
     def delete_outputs_older_than(self, days: float, *, actor: str = "operator") -> tuple[int, int]:
         """Output retention: delete the stored outputs of jobs that ended more than ``days`` ago.

@@ -79,3 +79,48 @@ def test_the_identity_key_lives_in_the_secret_service_and_a_fail_keyring_is_refu
             load_key(KeySource(name), create=True)
     finally:
         keyring.set_keyring(backend)
+
+
+def test_the_operator_tools_from_the_command_line_leave_an_exportable_audit_log(tmp_path: Path) -> None:
+    import csv
+    import json
+
+    key = market_cli(tmp_path, "add-requester", "render-team").stdout.strip()
+    assert market_cli(tmp_path, "credit", "render-team", "5000").returncode == 0
+    token = market_cli(tmp_path, "admin-token", "night-shift")
+    assert token.returncode == 0, token.stderr
+    assert token.stdout.strip().startswith("sco_")
+    listed = market_cli(tmp_path, "providers", "--json")
+    assert (listed.returncode, json.loads(listed.stdout)) == (0, [])
+    assert json.loads(market_cli(tmp_path, "jobs", "--json", "--state", "queued").stdout) == []
+    assert market_cli(tmp_path, "revoke-key", "render-team").returncode == 0
+    rotated = market_cli(tmp_path, "rotate-key", "render-team").stdout.strip()
+    assert rotated.startswith("scr_")
+    assert rotated != key
+    quota = market_cli(tmp_path, "quota", "render-team", "1000")
+    assert "0 of 1000 bytes" in quota.stdout
+    assert "Deleted 0 output file(s)" in market_cli(tmp_path, "retention", "--older-than-days", "30").stdout
+    unknown = market_cli(tmp_path, "ban", Account.create().address, "--reason", "spam")
+    assert unknown.returncode == 1
+    assert "has registered with this marketplace" in unknown.stderr
+    assert market_cli(tmp_path, "cancel", "job-nope").returncode == 1
+
+    exported = tmp_path / "audit.csv"
+    written = market_cli(tmp_path, "audit", "--format", "csv", "--output", str(exported))
+    assert written.returncode == 0, written.stderr
+    with exported.open(newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    assert [row["action"] for row in rows] == [
+        "add_requester",
+        "credit",
+        "create_token",
+        "revoke_key",
+        "rotate_key",
+        "set_quota",
+    ]
+    assert rows[1]["amount_base_units"] == "5000"
+    assert {row["actor"] for row in rows} == {"operator (command line)"}
+    lines = market_cli(tmp_path, "audit", "--action", "credit").stdout.splitlines()
+    assert [json.loads(line)["subject"] for line in lines] == ["requester:render-team"]
+    everything = exported.read_text() + "\n".join(lines)
+    assert key not in everything and rotated not in everything and token.stdout.strip() not in everything
