@@ -18,6 +18,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+import anyio.to_thread
 from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -25,8 +26,10 @@ from starlette.concurrency import run_in_threadpool
 
 from sparecycles import __version__
 from sparecycles.agent.market_server.admin import MarketAdmin
+from sparecycles.agent.market_server.db import WORKER_THREADS
 from sparecycles.agent.market_server.limits import ApiLimits, BodySizeLimit, RateLimiter, retry_after_header
 from sparecycles.agent.market_server.market import MarketError, Marketplace, TooLarge, TooMany, Unauthorized
+from sparecycles.agent.market_server.wakeups import Wakeups
 from sparecycles.protocol.admin import (
     AuditEntry,
     BanRequest,
@@ -71,7 +74,7 @@ ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
 _OUTPUT_PATH = re.compile(r"[A-Za-z0-9._-]+(?:/[A-Za-z0-9._-]+)*")
 _SPOOL_BYTES = 8 * 1024 * 1024
 MAX_WAIT_S = 30.0
-_POLL_EVERY_S = 1.0
+RECHECK_S = 5.0  # a waiting long poll looks at the database at least this often
 TICK_EVERY_S = 1.0
 
 _PROBLEMS: dict[int | str, dict[str, Any]] = {
@@ -171,7 +174,11 @@ def _output_path(path: str) -> str:
 
 
 def create_app(  # noqa: PLR0915 - every route of the protocol, read in one place
-    market: Marketplace, *, tick_every_s: float = TICK_EVERY_S, limits: ApiLimits | None = None
+    market: Marketplace,
+    *,
+    tick_every_s: float = TICK_EVERY_S,
+    limits: ApiLimits | None = None,
+    recheck_s: float = RECHECK_S,
 ) -> FastAPI:
     """The marketplace as an ASGI app; a background task ticks it (auctions close, leases expire)."""
 
@@ -185,6 +192,10 @@ def create_app(  # noqa: PLR0915 - every route of the protocol, read in one plac
                     log.exception("The marketplace tick failed")
                 await asyncio.sleep(tick_every_s)
 
+        loop = asyncio.get_running_loop()
+        anyio.to_thread.current_default_thread_limiter().total_tokens = WORKER_THREADS
+        market.on_leased = lambda addresses: loop.call_soon_threadsafe(wakeups.wake, addresses)
+        market.on_submitted = lambda: loop.call_soon_threadsafe(wakeups.wake_some, market.config.bidders_per_job)
         await run_in_threadpool(market.resume)
         task = asyncio.create_task(ticking())
         try:
@@ -215,6 +226,7 @@ def create_app(  # noqa: PLR0915 - every route of the protocol, read in one plac
         return _problem(500, "internal_error", "the marketplace failed to handle this request; see its log")
 
     limits = limits or ApiLimits()
+    wakeups = Wakeups()
     app.state.market = market
     app.state.admin = admin = MarketAdmin(market)
     app.state.limiters = _Limiters(
@@ -264,11 +276,15 @@ def create_app(  # noqa: PLR0915 - every route of the protocol, read in one plac
     ) -> WorkResponse:
         """Bid on open jobs and collect new leases, waiting up to ``wait_s`` for one (long poll)."""
         deadline = time.monotonic() + wait_s
-        while True:
-            answer: WorkResponse = await run_in_threadpool(market.poll, address)
-            if answer.leases or answer.cancelled or time.monotonic() >= deadline:
-                return answer
-            await asyncio.sleep(min(_POLL_EVERY_S, max(0.0, deadline - time.monotonic())))
+        answer: WorkResponse = await run_in_threadpool(market.poll, address)
+        while not (answer.leases or answer.cancelled) and (remaining := deadline - time.monotonic()) > 0:
+            # Sleep until this process leases it a job or has a new job it may bid on; now and then look
+            # (without bidding) for what another server process did meanwhile.
+            if await wakeups.wait(address, min(recheck_s, remaining)):
+                answer = await run_in_threadpool(market.poll, address)
+            else:
+                answer = await run_in_threadpool(market.deliveries, address)
+        return answer
 
     @route(app.post, "/provider/leases/{lease_id}/heartbeat", tags=["providers"])
     def heartbeat(lease_id: LeaseId, beat: Heartbeat, address: ProviderAddress) -> HeartbeatAck:

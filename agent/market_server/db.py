@@ -257,13 +257,23 @@ class OperatorToken(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
 
+# Requests run in this many threads at once (api.py sets the limit). More would only queue on SQLite's
+# write lock, or on the GIL, while holding it longer; two server processes stay within PostgreSQL's
+# default of 100 connections.
+WORKER_THREADS = 16
+
+
 def open_engine(url: str, *, for_reading: bool = False) -> Engine:
     """An engine for ``url``. On SQLite (WAL, foreign keys, a busy timeout) a transaction takes the write lock
     when it begins, so two requests reading the same lease (a report sent twice at once) are serialised
     instead of both acting on what they read; ``for_reading`` gives an engine whose transactions begin
     deferred, for reads that must not queue behind writers (WAL lets readers run beside a writer)."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        # Connections are kept, not opened per request: opening one runs the pragmas below, and a pool
+        # smaller than the server's worker threads would open and close connections all day.
+        engine = create_engine(
+            url, connect_args={"timeout": 30, "check_same_thread": False}, pool_size=WORKER_THREADS, max_overflow=8
+        )
 
         @event.listens_for(engine, "connect")
         def _pragmas(connection: Any, _record: Any) -> None:
@@ -279,4 +289,4 @@ def open_engine(url: str, *, for_reading: bool = False) -> Engine:
             connection.exec_driver_sql("BEGIN" if for_reading else "BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=30)
+    return create_engine(url, pool_pre_ping=True, pool_size=WORKER_THREADS, max_overflow=8)

@@ -29,7 +29,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import Engine, and_, delete, exists, func, or_, select, text
+from sqlalchemy import Engine, and_, delete, exists, func, or_, select, text, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
@@ -148,7 +150,7 @@ class MarketConfig:
     output_retention_days: float | None = None  # None: outputs are kept until the operator removes them
     bids_per_poll: int = 8  # a provider bids on at most this many open jobs per poll
     bidders_per_job: int = 4  # and skips jobs that have this many bids in their round already
-    auction_batch: int = 100  # jobs closed per transaction, so that other requests interleave
+    auction_batch: int = 25  # jobs closed per transaction, so that other requests interleave
     tick_every_s: float = 1.0  # a poll ticks the market itself when no tick ran for this long
 
 
@@ -205,6 +207,7 @@ class _Cache:
     """Per-transaction lookups, so one tick does not load a provider's GPUs once per job."""
 
     capacities: dict[str, auction.Capacity] = field(default_factory=dict)
+    floors: dict[auction.Need, list[int]] = field(default_factory=dict)
 
 
 class Marketplace:
@@ -227,8 +230,13 @@ class Marketplace:
         self._clock = clock
         self._last_tick: datetime | None = None
         self._last_housekeeping: datetime | None = None
-        self.ticks_on_poll = True  # the HTTP server turns this off: its own timer ticks
+        self.ticks_on_poll = True  # polls tick the market when its own timer has not lately
+        # Told after the fact, outside any transaction: who was leased a job, and that a job was submitted
+        # (the HTTP layer wakes long polls with them).
+        self.on_leased: Callable[[set[str]], object] = lambda _addresses: None
+        self.on_submitted: Callable[[], object] = lambda: None
         self.is_postgresql = engine.dialect.name == "postgresql"
+        self._insert = postgresql_insert if self.is_postgresql else sqlite_insert
         (config.data_dir / "outputs").mkdir(parents=True, exist_ok=True)
 
     def now(self) -> datetime:
@@ -507,12 +515,20 @@ class Marketplace:
             answer = self._deliveries(session, address, now)
         if biddable or stale:
             with self.transaction() as session:
-                seen = self._provider(session, address)
-                seen.last_seen_at = now
-                for job in biddable:
-                    if session.get(tables.Bid, (job.id, job.round, address)) is None:
-                        self._bid(session, job, capacity, now)
+                session.execute(
+                    update(tables.Provider).where(tables.Provider.address == address).values(last_seen_at=now)
+                )
+                if biddable:  # a bid placed meanwhile by the same provider's other poll is left as it is
+                    session.execute(
+                        self._insert(tables.Bid).on_conflict_do_nothing(),
+                        [self._bid(job, capacity, now) for job in biddable],
+                    )
         return answer
+
+    def deliveries(self, address: str) -> WorkResponse:
+        """What a waiting provider should hear of without bidding: its new leases and the ones taken back."""
+        with self.read() as session:
+            return self._deliveries(session, address, self._clock())
 
     def _deliveries(self, session: Session, address: str, now: datetime) -> WorkResponse:
         """The provider's leases it has not started yet, and its leases that were taken back."""
@@ -581,18 +597,16 @@ class Marketplace:
         return [job for job in candidates if auction.qualifies(capacity, _need(job))][: self.config.bids_per_poll]
 
     @staticmethod
-    def _bid(session: Session, job: tables.Job, capacity: auction.Capacity, now: datetime) -> None:
+    def _bid(job: tables.Job, capacity: auction.Capacity, now: datetime) -> dict[str, object]:
         need = _need(job)
-        session.add(
-            tables.Bid(
-                job_id=job.id,
-                round=job.round,
-                provider_address=capacity.address,
-                price=auction.bid_price(capacity, need),
-                score=auction.bid_score(capacity, need),
-                placed_at=now,
-            )
-        )
+        return {
+            "job_id": job.id,
+            "round": job.round,
+            "provider_address": capacity.address,
+            "price": auction.bid_price(capacity, need),
+            "score": auction.bid_score(capacity, need),
+            "placed_at": now,
+        }
 
     @_retried
     def heartbeat(self, address: str, lease_id: str, run_time_ms: int) -> HeartbeatAck:
@@ -614,7 +628,7 @@ class Marketplace:
             if lease.state != LeaseState.ACTIVE:
                 raise Conflict(f"lease {lease_id} is {lease.state}: outputs are uploaded before the report")
             job = self._job(session, lease.job_id)
-            spec = JobSpec.model_validate_json(job.spec_json)
+            spec = _spec(job.spec_json)
             others = or_(tables.UploadedOutput.lease_id != lease_id, tables.UploadedOutput.path != path)
             already = session.scalar(
                 select(func.coalesce(func.sum(tables.UploadedOutput.size_bytes), 0)).where(
@@ -845,7 +859,9 @@ class Marketplace:
             session.flush()
             self.record(session, f"requester:{requester.name}", "hold", f"job:{job.id}", hold)
             log.info("Job %s submitted (%d unit(s), %d replica(s))", job.id, job.units, job.replicas)
-            return self._job_view(session, job)
+            view = self._job_view(session, job)
+        self.on_submitted()
+        return view
 
     def job(self, requester_id: str, job_id: str) -> JobView:
         with self.read() as session:
@@ -1039,11 +1055,19 @@ class Marketplace:
                 .with_for_update(skip_locked=True)
             ).all()
             cache = _Cache()
-            leased = sum(self._close_auction(session, job, now, cache) for job in due)
-            return len(due), leased
+            winners: set[str] = set()
+            leased = 0
+            for job in due:
+                won = self._close_auction(session, job, now, cache)
+                leased += len(won)
+                winners.update(won)
+            closed = len(due)
+        if winners:
+            self.on_leased(winners)
+        return closed, leased
 
-    def _close_auction(self, session: Session, job: tables.Job, now: datetime, cache: _Cache) -> int:
-        """Lease the job's free seats to the best qualifying bids of this round; returns how many it leased."""
+    def _close_auction(self, session: Session, job: tables.Job, now: datetime, cache: _Cache) -> list[str]:
+        """Lease the job's free seats to the best qualifying bids of this round; returns the providers leased."""
         leases = self._leases(session, job.id)
         holding = [lease for lease in leases if lease.state in (LeaseState.ACTIVE, LeaseState.REPORTED)]
         taken = {lease.seat for lease in leases if lease.state in tables.LIVE_LEASE_STATES}
@@ -1070,25 +1094,49 @@ class Marketplace:
         if len(chosen) == seats:
             job.state = JobState.RUNNING
             job.reason = f"running on {job.replicas} provider(s)" if job.replicas > 1 else "running"
-            return len(chosen)
+            return [winner.address for winner in chosen]
         if not chosen:
             job.reason = self._no_bid_reason(session, job, need, online_after, cache)
         else:
             job.reason = f"queued: waiting for {seats - len(chosen)} more provider(s) for its replicas"
         job.round += 1
         job.window_ends_at = now + timedelta(seconds=job.bidding_window_s)
-        return len(chosen)
+        return [winner.address for winner in chosen]
 
     def _no_bid_reason(
         self, session: Session, job: tables.Job, need: auction.Need, online_after: datetime, cache: _Cache
     ) -> str:
         unit = "GPU" if need.gpus > 0 else "core"
-        floors: list[int] = []
-        for provider in session.scalars(select(tables.Provider).where(tables.Provider.last_seen_at >= online_after)):
-            capacity = self._capacity(session, provider, cache)
-            if auction.qualifies(capacity, dataclasses.replace(need, max_price=2**256)):
-                floors.append(auction.bid_price(capacity, need))
+        shape = dataclasses.replace(need, max_price=0)
+        floors = cache.floors.get(shape)
+        if floors is None:
+            floors = cache.floors[shape] = self._capable_floors(session, need, online_after)
         return auction.no_bid_reason(unit, job.max_price, floors, len(floors))
+
+    @staticmethod
+    def _capable_floors(session: Session, need: auction.Need, online_after: datetime) -> list[int]:
+        """The floors of the online providers whose offer could run a job like this (busy or not): one query,
+        however many providers, for the reason a job without bids shows."""
+        online = and_(tables.Provider.last_seen_at >= online_after, tables.Provider.banned_at.is_(None))
+        if need.gpus == 0:
+            query = select(tables.Provider.floor_per_core_hour).where(
+                online, tables.Provider.offered_cores >= need.cores
+            )
+            return [int(floor) for floor in session.scalars(query)]
+        fitting = [
+            tables.ProviderGpu.offered.is_(True),
+            tables.ProviderGpu.vram_bytes >= need.min_vram_bytes,
+        ]
+        if need.min_score is not None:
+            fitting.append(tables.ProviderGpu.score >= need.min_score)
+        query = (
+            select(tables.Provider.floor_per_gpu_hour)
+            .join(tables.ProviderGpu, tables.ProviderGpu.provider_address == tables.Provider.address)
+            .where(online, *fitting)
+            .group_by(tables.Provider.address, tables.Provider.floor_per_gpu_hour)
+            .having(func.count() >= need.gpus)
+        )
+        return [int(floor) for floor in session.scalars(query)]
 
     def _lease(
         self,
@@ -1180,7 +1228,7 @@ class Marketplace:
     def _max_run_ms(self, session: Session, lease: tables.Lease, now: datetime, *, skew: bool = True) -> int:
         """The most running time a lease can claim: its wall-clock age (plus the clock-skew allowance when the
         provider reports it) and the job's run-time limit."""
-        spec = JobSpec.model_validate_json(self._job(session, lease.job_id).spec_json)
+        spec = _spec(self._job(session, lease.job_id).spec_json)
         allowance_s = self.config.clock_skew_s if skew else 0.0
         age_ms = int(((now - lease.started_at).total_seconds() + allowance_s) * 1000)
         return max(0, min(age_ms, spec.max_runtime_s * 1000))
@@ -1257,7 +1305,7 @@ class Marketplace:
         return LeaseOffer(
             lease_id=lease.id,
             job_id=job.id,
-            spec=JobSpec.model_validate_json(job.spec_json),
+            spec=_spec(job.spec_json),
             gpu_uuids=json.loads(lease.gpu_uuids_json),
             units=lease.units,
             price_per_unit_hour=lease.price,
@@ -1306,8 +1354,15 @@ def _checksum(address: str) -> str:
         raise ValueError(f"{address!r} is not an address (0x followed by 40 hexadecimal digits)") from None
 
 
+@functools.lru_cache(maxsize=8192)
+def _spec(spec_json: str) -> JobSpec:
+    """A stored job's spec, parsed once: polls, auctions and heartbeats read the same few jobs again and
+    again (the JSON was validated at submission, and a job's spec never changes)."""
+    return JobSpec.model_validate_json(spec_json)
+
+
 def _need(job: tables.Job) -> auction.Need:
-    spec = JobSpec.model_validate_json(job.spec_json)
+    spec = _spec(job.spec_json)
     return auction.Need(
         gpus=job.gpus,
         min_vram_bytes=spec.min_vram_bytes or 0,

@@ -174,6 +174,7 @@ def serve(options: MarketOptions, *, host: str, port: int, tls: TlsFiles | None 
         log.warning("%s", warning)
     with server_lock.serving(options.data_dir):
         market = open_market(options)
+        market.ticks_on_poll = False  # the server's own timer ticks it, every second
         log.info(
             "Marketplace on %s://%s:%d (public URL %s), operator %s",
             "https" if tls else "http",

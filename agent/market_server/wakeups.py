@@ -1,0 +1,47 @@
+"""Wake-ups for providers waiting in a long poll, so that waiting costs nothing.
+
+A provider's long poll (GET /v1/provider/work?wait_s=…) sleeps here instead of asking the database every
+second: it is woken when this process leases it a job, or when a job is submitted that it might bid on
+(only a few waiters per job: a thousand providers need not all wake for each one). A waiter also wakes on
+a timeout, to see what another server process may have done meanwhile. Everything runs on the event loop;
+the marketplace's threads reach it through ``loop.call_soon_threadsafe``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import Iterable
+
+
+class Wakeups:
+    def __init__(self) -> None:
+        self._waiting: dict[str, asyncio.Event] = {}
+
+    async def wait(self, address: str, timeout_s: float) -> bool:
+        """Sleep until woken or ``timeout_s`` passes; True if woken."""
+        event = self._waiting.setdefault(address, asyncio.Event())
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), timeout_s)
+            return event.is_set()
+        finally:
+            if self._waiting.get(address) is event:
+                del self._waiting[address]
+
+    def wake(self, addresses: Iterable[str]) -> None:
+        """Wake these providers if they are waiting (a lease is theirs)."""
+        for address in addresses:
+            event = self._waiting.get(address)
+            if event is not None:
+                event.set()
+
+    def wake_some(self, count: int) -> None:
+        """Wake up to ``count`` waiting providers, chosen at random, to bid on something new."""
+        idle = [address for address, event in self._waiting.items() if not event.is_set()]
+        self.wake(random.sample(idle, min(count, len(idle))))
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiting)
