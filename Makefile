@@ -25,12 +25,13 @@ test:
 docs: venv
 	$(BIN)/python docs/generate.py
 
-# The figures go to docs/benchmarks.md with the machine they ran on (about 10 minutes).
+# The figures go to docs/benchmarks.md with the machine they ran on (about 20 minutes).
 bench: venv
 	cd bench && ../$(BIN)/python agent_startup.py --write ../docs/benchmarks.md
 	cd bench && ../$(BIN)/python input_latency.py --trials 60 --write ../docs/benchmarks.md
 	cd bench && ../$(BIN)/python sampling_overhead.py --seconds 60 --write ../docs/benchmarks.md
 	cd bench && ../$(BIN)/python job_latency.py --trials 30 --write ../docs/benchmarks.md  # needs dockerd
+	cd bench && ../$(BIN)/python market_load.py --write ../docs/benchmarks.md  # PostgreSQL modes need SPARECYCLES_BENCH_POSTGRES or the local test cluster
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
