@@ -74,7 +74,7 @@ ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
 _OUTPUT_PATH = re.compile(r"[A-Za-z0-9._-]+(?:/[A-Za-z0-9._-]+)*")
 _SPOOL_BYTES = 8 * 1024 * 1024
 MAX_WAIT_S = 30.0
-RECHECK_S = 5.0  # a waiting long poll looks at the database at least this often
+RECHECK_S = 10.0  # a waiting long poll looks at the database at least this often
 TICK_EVERY_S = 1.0
 
 _PROBLEMS: dict[int | str, dict[str, Any]] = {
@@ -278,11 +278,12 @@ def create_app(  # noqa: PLR0915 - every route of the protocol, read in one plac
         deadline = time.monotonic() + wait_s
         answer: WorkResponse = await run_in_threadpool(market.poll, address)
         while not (answer.leases or answer.cancelled) and (remaining := deadline - time.monotonic()) > 0:
-            # Sleep until this process leases it a job or has a new job it may bid on; now and then look
-            # (without bidding) for what another server process did meanwhile.
+            # Sleep until this process leases it a job or has a new job it may bid on. Every ``recheck_s``
+            # look (without bidding) for what another server process did meanwhile; at the deadline just
+            # answer: the provider's next poll, at once, looks anyway.
             if await wakeups.wait(address, min(recheck_s, remaining)):
                 answer = await run_in_threadpool(market.poll, address)
-            else:
+            elif deadline - time.monotonic() > 0:
                 answer = await run_in_threadpool(market.deliveries, address)
         return answer
 

@@ -173,7 +173,8 @@ _ATTEMPTS = 5
 # Any number, the same in every server process: the key of the advisory lock held while closing auctions.
 _AUCTIONEER_LOCK = 0x5C_A7C1E5
 _HOUSEKEEPING_EVERY = timedelta(hours=1)
-_SEEN_EVERY = timedelta(seconds=10)  # how fresh a provider's last poll is kept (it is online for a minute)
+_BIDDERS_REMEMBERED = 200_000
+_SEEN_EVERY = timedelta(seconds=20)  # how fresh a provider's last poll is kept (it is online for a minute)
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
@@ -234,6 +235,7 @@ class Marketplace:
         self._clock = clock
         self._last_tick: datetime | None = None
         self._last_housekeeping: datetime | None = None
+        self._bidders: dict[tuple[str, int], int] = {}  # bids placed through this process, by (job, round)
         self.ticks_on_poll = True  # polls tick the market when its own timer has not lately
         # Told after the fact, outside any transaction: who was leased a job, and that a job was submitted
         # (the HTTP layer wakes long polls with them).
@@ -531,6 +533,10 @@ class Marketplace:
                         self._insert(tables.Bid).on_conflict_do_nothing(),
                         [self._bid(job, capacity, now) for job in biddable],
                     )
+            if len(self._bidders) > _BIDDERS_REMEMBERED:
+                self._bidders.clear()  # rounds long closed; open ones just count from zero again
+            for job in biddable:
+                self._bidders[job.id, job.round] = self._bidders.get((job.id, job.round), 0) + 1
         return answer
 
     def deliveries(self, address: str) -> WorkResponse:
@@ -562,9 +568,11 @@ class Marketplace:
     def _biddable_jobs(
         self, session: Session, address: str, capacity: auction.Capacity, now: datetime
     ) -> list[tables.Job]:
-        """The oldest open jobs this provider can run now and has not bid on in their current round, skipping
-        jobs that have enough bidders already, at most ``bids_per_poll``: a thousand providers then spread
-        their bids over the queue instead of all bidding on its head."""
+        """The open jobs closing soonest that this provider can run now and has not bid on in their current
+        round, skipping jobs that have enough bidders already, at most ``bids_per_poll``: a thousand providers
+        then spread their bids over the queue instead of all bidding on its head. Bidders are counted in this
+        process's memory (counting them in SQL for every queued job made each poll scan the queue); with
+        several processes a job may get a few more bids than ``bidders_per_job``, which does no harm."""
         if not capacity.free_gpus and capacity.free_cores == 0:
             return []
         fits = or_(
@@ -575,12 +583,6 @@ class Marketplace:
             tables.Bid.job_id == tables.Job.id,
             tables.Bid.round == tables.Job.round,
             tables.Bid.provider_address == address,
-        )
-        bidders = (
-            select(func.count())
-            .select_from(tables.Bid)
-            .where(tables.Bid.job_id == tables.Job.id, tables.Bid.round == tables.Job.round)
-            .scalar_subquery()
         )
         # Providers that hold a lease of the job now, or failed or refused it, do not bid on it again.
         excluded = exists().where(
@@ -596,13 +598,18 @@ class Marketplace:
                 fits,
                 ~bid_here,
                 ~excluded,
-                bidders < self.config.bidders_per_job,
             )
             .order_by(tables.Job.window_ends_at)
-            .limit(self.config.bids_per_poll * 4)
+            .limit(self.config.bids_per_poll * 8)
         ).all()
         # Price, VRAM and score are checked here: token amounts do not compare in SQLite's SQL.
-        return [job for job in candidates if auction.qualifies(capacity, _need(job))][: self.config.bids_per_poll]
+        wanted = [
+            job
+            for job in candidates
+            if self._bidders.get((job.id, job.round), 0) < self.config.bidders_per_job
+            and auction.qualifies(capacity, _need(job))
+        ]
+        return wanted[: self.config.bids_per_poll]
 
     @staticmethod
     def _bid(job: tables.Job, capacity: auction.Capacity, now: datetime) -> dict[str, object]:

@@ -14,10 +14,16 @@ import contextlib
 import random
 from collections.abc import Iterable
 
+from sparecycles.agent.market_server.limits import Rate, RateLimiter
+
 
 class Wakeups:
-    def __init__(self) -> None:
+    def __init__(self, *, bidding_wakes_per_s: float = 20.0) -> None:
         self._waiting: dict[str, asyncio.Event] = {}
+        # Waking a provider to bid costs a full poll: at a few hundred submissions a second, waking a few
+        # for each would cost more than the work. Past this rate, new jobs wait for the bids of providers
+        # starting their next poll (each bids on several jobs).
+        self._bidding = RateLimiter(Rate(per_s=bidding_wakes_per_s, burst=int(bidding_wakes_per_s)))
 
     async def wait(self, address: str, timeout_s: float) -> bool:
         """Sleep until woken or ``timeout_s`` passes; True if woken."""
@@ -40,7 +46,8 @@ class Wakeups:
     def wake_some(self, count: int) -> None:
         """Wake up to ``count`` waiting providers, chosen at random, to bid on something new."""
         idle = [address for address, event in self._waiting.items() if not event.is_set()]
-        self.wake(random.sample(idle, min(count, len(idle))))
+        chosen = [address for address in random.sample(idle, min(count, len(idle))) if not self._bidding.wait_s("")]
+        self.wake(chosen)
 
     @property
     def waiting(self) -> int:
