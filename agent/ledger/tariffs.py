@@ -1,0 +1,158 @@
+"""Electricity tariffs and what an interval's energy costs under them.
+
+A tariff has a currency, a default price per kWh and optional time-of-use windows (days of the week and a
+range of hours, in the tariff's time zone). Costs are computed on real elapsed time: an interval is cut at
+every local boundary (window edges and midnight), each converted to UTC for that very day, so the hour that
+a daylight-saving change removes or repeats is charged as it really passed. Energy within an interval is
+taken as spread evenly over it (the ledger's intervals are seconds long, so this is exact enough).
+
+A :class:`TariffHistory` keeps every tariff with the instant it took effect: changing the tariff today does
+not rewrite the cost of last month. Nothing here reads a clock or a file.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+WEEKDAYS = frozenset(range(5))  # Monday = 0
+WEEKEND = frozenset({5, 6})
+ALL_DAYS = frozenset(range(7))
+_WH_PER_KWH = Decimal(1000)
+
+
+class TariffError(ValueError):
+    """A tariff that cannot be used; the message says which part and how to fix it."""
+
+
+@dataclass(frozen=True)
+class PriceWindow:
+    """``price`` per kWh on ``days`` from ``start`` to ``end`` local time; ``end`` 00:00 means midnight."""
+
+    days: frozenset[int]
+    start: time
+    end: time
+    price: Decimal
+
+    def __post_init__(self) -> None:
+        if not self.days or not self.days <= ALL_DAYS:
+            raise TariffError("a time-of-use window needs one or more days, Monday (0) to Sunday (6)")
+        if self.end != time(0) and self.end <= self.start:
+            raise TariffError(
+                f"a time-of-use window must end after it starts ({self.start:%H:%M}-{self.end:%H:%M}); "
+                "split one that runs past midnight into two"
+            )
+        if self.price < 0:
+            raise TariffError("a price per kWh cannot be negative")
+
+    def covers(self, local: datetime) -> bool:
+        if local.weekday() not in self.days:
+            return False
+        clock = local.time().replace(tzinfo=None)
+        return self.start <= clock and (self.end == time(0) or clock < self.end)
+
+
+@dataclass(frozen=True)
+class Tariff:
+    currency: str
+    price_per_kwh: Decimal  # whenever no window applies
+    zone: ZoneInfo
+    windows: tuple[PriceWindow, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not (len(self.currency) == 3 and self.currency.isalpha() and self.currency.isupper()):
+            raise TariffError(f"{self.currency!r} is not a currency code: use three capital letters, like EUR")
+        if self.price_per_kwh < 0:
+            raise TariffError("a price per kWh cannot be negative")
+
+    def price_at(self, instant: datetime) -> Decimal:
+        """The price per kWh in force at ``instant`` (the first window that covers it, else the default)."""
+        local = instant.astimezone(self.zone)
+        return next((window.price for window in self.windows if window.covers(local)), self.price_per_kwh)
+
+    def boundaries(self, start: datetime, end: datetime) -> list[datetime]:
+        """The UTC instants strictly inside (start, end) where the price may change."""
+        wall_times = sorted({time(0), *(w.start for w in self.windows), *(w.end for w in self.windows)})
+        first = start.astimezone(self.zone).date() - timedelta(days=1)
+        last = end.astimezone(self.zone).date() + timedelta(days=1)
+        found: set[datetime] = set()
+        for day in _days(first, last):
+            for clock in wall_times:
+                instant = datetime.combine(day, clock, tzinfo=self.zone).astimezone(UTC)
+                if start < instant < end:
+                    found.add(instant)
+        return sorted(found)
+
+    def cost(self, start: datetime, end: datetime, energy_wh: Decimal) -> Decimal:
+        """What ``energy_wh`` used evenly from ``start`` to ``end`` costs, in this tariff's currency."""
+        return sum((price * wh / _WH_PER_KWH for price, wh in self.split(start, end, energy_wh)), Decimal(0))
+
+    def split(self, start: datetime, end: datetime, energy_wh: Decimal) -> Iterator[tuple[Decimal, Decimal]]:
+        """(price per kWh, Wh) for each stretch of the interval at one price."""
+        # In UTC: Python subtracts two times of one zone on the wall clock, which a DST change makes wrong.
+        start, end = _check_interval(start, end)
+        total_s = Decimal(str((end - start).total_seconds()))
+        edges = [start, *self.boundaries(start, end), end]
+        for left, right in itertools.pairwise(edges):
+            share = Decimal(str((right - left).total_seconds())) / total_s
+            yield self.price_at(left + (right - left) / 2), energy_wh * share
+
+
+@dataclass
+class TariffHistory:
+    """Every tariff the user has had, each from the instant it took effect."""
+
+    _changes: list[tuple[datetime, Tariff]] = field(default_factory=list)
+
+    def set(self, effective_from: datetime, tariff: Tariff) -> None:
+        """Adopt ``tariff`` from ``effective_from`` on; earlier costs keep the tariff they had."""
+        if effective_from.tzinfo is None:
+            raise TariffError("a tariff's start must carry its time zone")
+        instant = effective_from.astimezone(UTC)
+        if self._changes and instant <= self._changes[-1][0]:
+            raise TariffError("a new tariff must take effect after the last one did; history is not rewritten")
+        self._changes.append((instant, tariff))
+
+    def in_force(self, instant: datetime) -> Tariff | None:
+        index = bisect.bisect_right([when for when, _ in self._changes], instant.astimezone(UTC)) - 1
+        return self._changes[index][1] if index >= 0 else None
+
+    def cost(self, start: datetime, end: datetime, energy_wh: Decimal) -> dict[str, Decimal]:
+        """The interval's cost by currency (a tariff change may switch currency), under the tariffs then in
+        force; energy used before the first tariff costs nothing that can be known, and is left out."""
+        start, end = _check_interval(start, end)
+        total_s = Decimal(str((end - start).total_seconds()))
+        changes: Sequence[datetime] = [when for when, _ in self._changes if start < when < end]
+        edges = [start, *changes, end]
+        costs: dict[str, Decimal] = {}
+        for left, right in itertools.pairwise(edges):
+            tariff = self.in_force(left)
+            if tariff is None:
+                continue
+            share = Decimal(str((right - left).total_seconds())) / total_s
+            costs[tariff.currency] = costs.get(tariff.currency, Decimal(0)) + tariff.cost(
+                left, right, energy_wh * share
+            )
+        return costs
+
+
+def _check_interval(start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    """The interval in UTC, once it is known to be one."""
+    if start.tzinfo is None or end.tzinfo is None:
+        raise TariffError("an energy interval's times must carry their time zone")
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
+    if end <= start:
+        raise TariffError("an energy interval must end after it starts")
+    return start, end
+
+
+def _days(first: date, last: date) -> Iterator[date]:
+    day = first
+    while day <= last:
+        yield day
+        day += timedelta(days=1)
