@@ -8,7 +8,6 @@ Each is one transaction on the marketplace's database and leaves an audit entry 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import secrets
@@ -18,7 +17,15 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from sparecycles.agent.market_server import db as tables
-from sparecycles.agent.market_server.market import Conflict, MarketError, Marketplace, NotFound, Unauthorized
+from sparecycles.agent.market_server.market import (
+    Conflict,
+    MarketError,
+    Marketplace,
+    NotFound,
+    Unauthorized,
+    new_secret,
+    sha256_hex,
+)
 from sparecycles.protocol.admin import AuditEntry, OperatorJobView, ProviderSummary, RequesterAccount
 from sparecycles.protocol.market import JobState, JobView, LeaseState, ProviderView, RequesterView, ServerInfo
 
@@ -26,10 +33,6 @@ log = logging.getLogger(__name__)
 
 CLI_ACTOR = "operator (command line)"
 MAX_LISTED = 1000
-
-
-def _sha256(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 class MarketAdmin:
@@ -51,10 +54,10 @@ class MarketAdmin:
 
     def rotate_key(self, name: str, *, actor: str = CLI_ACTOR) -> str:
         """Give a requester a new API key (shown once); the old one stops working at once."""
-        key = "scr_" + secrets.token_urlsafe(32)
+        key = new_secret("scr_")
         with self.market.transaction() as session:
             requester = self._requester(session, name)
-            requester.api_key_sha256, requester.key_revoked_at = _sha256(key), None
+            requester.api_key_sha256, requester.key_revoked_at = sha256_hex(key), None
             self.market.record(session, actor, "rotate_key", f"requester:{name}")
         log.info("Rotated the API key of requester %s", name)
         return key
@@ -211,11 +214,11 @@ class MarketAdmin:
 
     def create_token(self, name: str, *, actor: str = CLI_ACTOR) -> str:
         """An admin-API token (``sco_…``), shown once; only its hash is kept."""
-        token = "sco_" + secrets.token_urlsafe(32)
+        token = new_secret("sco_")
         with self.market.transaction() as session:
             if session.scalar(select(tables.OperatorToken).where(tables.OperatorToken.name == name)) is not None:
                 raise Conflict(f"an admin token named {name!r} exists already; revoke it first")
-            session.add(tables.OperatorToken(token_sha256=_sha256(token), name=name, created_at=self.market.now()))
+            session.add(tables.OperatorToken(token_sha256=sha256_hex(token), name=name, created_at=self.market.now()))
             self.market.record(session, actor, "create_token", f"token:{name}")
         return token
 
@@ -230,7 +233,7 @@ class MarketAdmin:
     def actor_for_token(self, token: str) -> str:
         """Who an admin-API token belongs to, as the audit log names them."""
         with self.market.read() as session:
-            row = session.get(tables.OperatorToken, _sha256(token))
+            row = session.get(tables.OperatorToken, sha256_hex(token))
             if row is None:
                 raise Unauthorized("unknown or revoked admin token; `sparecycles market admin-token NAME` issues one")
             return f"admin token {row.name}"

@@ -155,11 +155,13 @@ class MarketConfig:
     tick_every_s: float = 1.0  # a poll ticks the market itself when no tick ran for this long
 
 
-def _token() -> str:
-    return secrets.token_urlsafe(32)
+def new_secret(prefix: str) -> str:
+    """A bearer secret: a session token (scs_), an API key (scr_) or an admin token (sco_)."""
+    return prefix + secrets.token_urlsafe(32)
 
 
-def _sha256(text: str) -> str:
+def sha256_hex(text: str) -> str:
+    """What the database keeps of a secret."""
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -299,7 +301,7 @@ class Marketplace:
 
     def add_requester(self, name: str, *, actor: str = "operator") -> str:
         """Create a requester; returns its API key (shown once: only its hash is kept)."""
-        key = "scr_" + _token()
+        key = new_secret("scr_")
         with self.transaction() as session:
             if session.scalar(select(tables.Requester).where(tables.Requester.name == name)) is not None:
                 raise Conflict(f"a requester named {name!r} exists already")
@@ -307,7 +309,7 @@ class Marketplace:
                 tables.Requester(
                     id=_new_id("req"),
                     name=name,
-                    api_key_sha256=_sha256(key),
+                    api_key_sha256=sha256_hex(key),
                     credit=0,
                     held=0,
                     created_at=self._clock(),
@@ -356,7 +358,7 @@ class Marketplace:
                         self._end_lease(lease, LeaseState.REJECTED, "rejected by the operator's resolution", now)
                 self._end_job(session, job, JobState.COMPLETED, "completed: the operator accepted one result", now)
             self.record(session, actor, "resolve", f"job:{job_id}", accepted=accept)
-            return self._job_view(session, job)
+            return self.job_view(session, job)
 
     # -- sign-in ---------------------------------------------------------------------------------------
 
@@ -391,27 +393,27 @@ class Marketplace:
             )
         except SignatureError as exc:
             raise Unauthorized(str(exc)) from None
-        token = "scs_" + _token()
+        token = new_secret("scs_")
         expires = now + timedelta(seconds=self.config.session_ttl_s)
         with self.transaction() as session:
             self._use_nonce(session, signed.nonce, signed.address, now)
             provider = session.get(tables.Provider, signed.address)
             if provider is not None and provider.banned_at is not None:
                 raise Forbidden(f"this provider is banned by the marketplace's operator: {provider.ban_reason}")
-            session.add(tables.Session(token_sha256=_sha256(token), address=signed.address, expires_at=expires))
+            session.add(tables.Session(token_sha256=sha256_hex(token), address=signed.address, expires_at=expires))
         log.info("Provider %s signed in", signed.address)
         return SessionToken(token=token, expires_at=expires, address=signed.address)
 
     def provider_for_token(self, token: str) -> str:
         with self.read() as session:
-            row = session.get(tables.Session, _sha256(token))
+            row = session.get(tables.Session, sha256_hex(token))
             if row is None or row.expires_at <= self._clock():
                 raise Unauthorized("sign in again: this session token is unknown or expired")
             return row.address
 
     def requester_for_key(self, key: str) -> str:
         with self.read() as session:
-            row = session.scalar(select(tables.Requester).where(tables.Requester.api_key_sha256 == _sha256(key)))
+            row = session.scalar(select(tables.Requester).where(tables.Requester.api_key_sha256 == sha256_hex(key)))
             if row is None:
                 raise Unauthorized(
                     "unknown or revoked API key; the operator issues one with `sparecycles market add-requester` "
@@ -874,18 +876,18 @@ class Marketplace:
             session.flush()
             self.record(session, f"requester:{requester.name}", "hold", f"job:{job.id}", hold)
             log.info("Job %s submitted (%d unit(s), %d replica(s))", job.id, job.units, job.replicas)
-            view = self._job_view(session, job)
+            view = self.job_view(session, job)
         self.on_submitted()
         return view
 
     def job(self, requester_id: str, job_id: str) -> JobView:
         with self.read() as session:
-            return self._job_view(session, self._requesters_job(session, requester_id, job_id))
+            return self.job_view(session, self._requesters_job(session, requester_id, job_id))
 
     def job_any(self, job_id: str) -> JobView:
         """A job whoever submitted it (the operator's view)."""
         with self.read() as session:
-            return self._job_view(session, self._job(session, job_id))
+            return self.job_view(session, self._job(session, job_id))
 
     def jobs(self, requester_id: str, limit: int = 100) -> list[JobView]:
         with self.read() as session:
@@ -895,7 +897,7 @@ class Marketplace:
                 .order_by(tables.Job.created_at.desc())
                 .limit(limit)
             ).all()
-            return [self._job_view(session, job) for job in rows]
+            return [self.job_view(session, job) for job in rows]
 
     def requester(self, requester_id: str) -> RequesterView:
         with self.read() as session:
@@ -909,7 +911,7 @@ class Marketplace:
         with self.transaction() as session:
             job = self._requesters_job(session, requester_id, job_id, lock=True)
             self.cancel_job(session, job, "cancelled by the requester")
-            return self._job_view(session, job)
+            return self.job_view(session, job)
 
     def cancel_job(self, session: Session, job: tables.Job, reason: str) -> None:
         """End a locked job as cancelled: active leases are paid their age, the rest of the hold is released."""
@@ -1046,10 +1048,14 @@ class Marketplace:
                 .with_for_update(skip_locked=True)
             ).all()
             for lease in leases:
-                self._end_lease(lease, LeaseState.LOST, "no heartbeat: the lease expired (not paid)", now)
-                job = self._job(session, lease.job_id, lock=True)
-                if job.state in (JobState.RUNNING, JobState.QUEUED):
-                    self._requeue(job, f"queued again: lease {lease.id} expired without heartbeats", now)
+                self._take_back(
+                    session,
+                    lease,
+                    LeaseState.LOST,
+                    "no heartbeat: the lease expired (not paid)",
+                    why_queued=f"lease {lease.id} expired without heartbeats",
+                    now=now,
+                )
                 log.warning("Lease %s of job %s expired: no heartbeat", lease.id, lease.job_id)
             return len(leases)
 
@@ -1202,19 +1208,22 @@ class Marketplace:
             )
             .with_for_update()
         ).all():
-            job = self._job(session, lease.job_id, lock=True)
             ended = LeaseState.LOST if lease.state == LeaseState.ACTIVE else LeaseState.REJECTED
-            self._end_lease(lease, ended, reason, now)
-            if job.state in (JobState.RUNNING, JobState.QUEUED):
-                self._requeue(job, f"queued again: {reason}", now)
+            self._take_back(session, lease, ended, reason, why_queued=reason, now=now)
             withdrawn.append(lease.id)
         return withdrawn
 
+    def _take_back(
+        self, session: Session, lease: tables.Lease, state: LeaseState, reason: str, *, why_queued: str, now: datetime
+    ) -> None:
+        """End a locked lease unpaid and put its job back in the queue, unless the job has moved on."""
+        job = self._job(session, lease.job_id, lock=True)
+        self._end_lease(lease, state, reason, now)
+        if job.state in (JobState.RUNNING, JobState.QUEUED):
+            self._requeue(job, f"queued again: {why_queued}", now)
+
     def job_row(self, session: Session, job_id: str, *, lock: bool = False) -> tables.Job:
         return self._job(session, job_id, lock=lock)
-
-    def job_view(self, session: Session, job: tables.Job) -> JobView:
-        return self._job_view(session, job)
 
     def _requeue(self, job: tables.Job, reason: str, now: datetime) -> None:
         job.state = JobState.QUEUED
@@ -1339,7 +1348,7 @@ class Marketplace:
             price_floor_per_core_hour=provider.floor_per_core_hour,
         )
 
-    def _job_view(self, session: Session, job: tables.Job) -> JobView:
+    def job_view(self, session: Session, job: tables.Job) -> JobView:
         leases = self._leases(session, job.id)
         accepted = next((lease for lease in leases if lease.state == LeaseState.ACCEPTED), None)
         outputs: list[OutputFile] = []
