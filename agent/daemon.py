@@ -13,7 +13,7 @@ import logging
 import signal
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 import uvicorn
@@ -26,8 +26,12 @@ from sparecycles.agent.engine import WorkEngine
 from sparecycles.agent.events import EventBus
 from sparecycles.agent.instance_lock import InstanceLock
 from sparecycles.agent.jobs.ownership import JobProcesses
+from sparecycles.agent.jobs.runtime import JobRuntime
 from sparecycles.agent.jobs.service import create_job_service
+from sparecycles.agent.ledger.service import LedgerService, boot_id, jobs_on_gpus
+from sparecycles.agent.ledger.store import LedgerStore
 from sparecycles.agent.market.service import start_market
+from sparecycles.agent.policy.settings import resolve_zone
 from sparecycles.agent.power_journal import PowerLimitJournal
 from sparecycles.agent.scheduler.service import WorkScheduler
 from sparecycles.agent.sensors.activity import ActivitySensor
@@ -41,6 +45,7 @@ from sparecycles.config import Settings, load_settings
 from sparecycles.control.endpoint import AgentEndpoint
 from sparecycles.control.models import TOKEN_HEADER, TOKEN_SCHEME
 from sparecycles.logs import SecretMasker, configure_logging, set_log_level
+from sparecycles.migrations import SchemaError
 from sparecycles.paths import AppPaths
 
 log = logging.getLogger(__name__)
@@ -148,6 +153,7 @@ async def _serve(  # noqa: PLR0915 - the composition root: every part, started a
     bus = EventBus()
     jobs = create_job_service(state_dir=paths.state_dir, engine=engine, settings=lambda: store.current, bus=bus)
     job_processes.track(jobs.container_ids)
+    ledger, ledger_problem = _open_ledger(paths, store)
     controller = AgentController(
         version=sparecycles.__version__,
         engine=engine,
@@ -161,7 +167,7 @@ async def _serve(  # noqa: PLR0915 - the composition root: every part, started a
     sock = bind_loopback()
     server = _Server(
         uvicorn.Config(
-            create_app(controller, token),
+            create_app(controller, token, ledger, ledger_problem),
             log_config=None,
             access_log=False,
             lifespan="off",
@@ -181,10 +187,14 @@ async def _serve(  # noqa: PLR0915 - the composition root: every part, started a
     # GPU discovery can take a moment with a real driver: it starts after the API answers.
     await scheduler.start()
     scheduler.on_gpu_tick(controller.publish_readings)
+    if ledger is not None:
+        scheduler.on_gpu_tick(_record_energy(ledger, engine, jobs.runtime))
     controller.announce_status()
     await jobs.start()  # takes back jobs a crashed agent left running (connects to Docker lazily)
     # Never raises: a marketplace that cannot start is a problem in the status, not a crash.
-    market = await start_market(state_dir=paths.state_dir, engine=engine, runtime=jobs.runtime, settings=store.read)
+    market = await start_market(
+        state_dir=paths.state_dir, engine=engine, runtime=jobs.runtime, settings=store.read, ledger=ledger
+    )
     controller.show_marketplace(market.status)
 
     await stop.wait()
@@ -193,6 +203,8 @@ async def _serve(  # noqa: PLR0915 - the composition root: every part, started a
     await market.close()
     await jobs.shutdown()  # no job may run ungoverned while the agent is down
     await asyncio.to_thread(engine.shutdown)  # power limits restored, sensors closed
+    if ledger is not None:
+        ledger.store.close()
     controller.begin_shutdown()
     server.should_exit = True
     try:
@@ -201,3 +213,34 @@ async def _serve(  # noqa: PLR0915 - the composition root: every part, started a
         log.warning("The control API did not stop in time; closing it")
         server.force_exit = True
     sock.close()
+
+
+LEDGER_FILE = "ledger.sqlite3"
+
+
+def _open_ledger(paths: AppPaths, settings: SettingsStore) -> tuple[LedgerService | None, str | None]:
+    """The ledger in the state folder, or why it could not be opened (the agent works on without it)."""
+    current = settings.current
+    try:
+        store = LedgerStore.open(paths.state_dir / LEDGER_FILE, resolve_zone(current.general.timezone))
+    except (SchemaError, OSError, ValueError) as exc:
+        log.error("The ledger could not be opened: %s", exc)
+        return None, str(exc)
+    return LedgerService(store, settings=lambda: settings.current.ledger, boot=boot_id()), None
+
+
+def _record_energy(ledger: LedgerService, engine: WorkEngine, runtime: JobRuntime) -> Callable[[], None]:
+    """A GPU-tick listener that hands the readings, and which job runs where, to the ledger."""
+    pending: set[asyncio.Task[None]] = set()
+
+    def tick() -> None:
+        if pending:  # the last write is still going: this reading is taken by the next tick
+            return
+        samples = list(engine.snapshot().samples.values())
+        if not samples:
+            return
+        task = asyncio.get_running_loop().create_task(ledger.tick(samples, jobs_on_gpus(runtime.jobs(), samples)))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+
+    return tick

@@ -222,6 +222,30 @@ class MarketplaceSettings(_Section):
         return value
 
 
+class LedgerSettings(_Section):
+    margin: float = Field(
+        0.2, ge=0, le=100, description="What to ask above the electricity a job costs, as a fraction (0.2 = 20 %)."
+    )
+    expected_job_hours: float = Field(
+        1.0, gt=0, le=168, description="How long a job is assumed to run when pricing it against your tariff."
+    )
+    load_power_w: float | None = Field(
+        None,
+        gt=0,
+        le=5000,
+        description="A GPU's draw under load, for the price floor; unset: its benchmarked power, else its power limit.",
+    )
+    idle_baseline_w: float | None = Field(
+        None,
+        ge=0,
+        le=5000,
+        description="A GPU's draw with nothing running; set it to count only the extra power of the work as its cost.",
+    )
+    cpu_watts_per_core: float = Field(
+        10.0, gt=0, le=500, description="A busy CPU core's draw, used where the CPU's power cannot be measured."
+    )
+
+
 class Settings(_Section):
     """Everything a user may set in ``config.toml``; every field has a safe default."""
 
@@ -232,6 +256,7 @@ class Settings(_Section):
     games: GamesSettings = GamesSettings()
     jobs: JobsSettings = JobsSettings()
     marketplace: MarketplaceSettings = MarketplaceSettings()
+    ledger: LedgerSettings = LedgerSettings()
 
 
 class ConfigError(Exception):

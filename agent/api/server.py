@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import sparecycles
 from sparecycles.agent.api.auth import TokenAuthMiddleware
+from sparecycles.agent.api.ledger_routes import LedgerApi, add_ledger_routes
 from sparecycles.agent.controller import SimulationUnavailable
 from sparecycles.config import ConfigError, Settings
 from sparecycles.control.models import (
@@ -59,7 +60,9 @@ def _error(status_code: int, message: str, problems: list[str] | None = None) ->
     return JSONResponse(body.model_dump(), status_code=status_code)
 
 
-def create_app(service: ControlService, token: str) -> FastAPI:
+def create_app(
+    service: ControlService, token: str, ledger: LedgerApi | None = None, ledger_problem: str | None = None
+) -> FastAPI:
     app = FastAPI(
         title="SpareCycles agent control API",
         version=sparecycles.__version__,
@@ -162,5 +165,6 @@ def create_app(service: ControlService, token: str) -> FastAPI:
 
         return EventSourceResponse(stream(), ping=15)
 
+    add_ledger_routes(app, ledger, ledger_problem)
     app.add_middleware(TokenAuthMiddleware, token=token)
     return app

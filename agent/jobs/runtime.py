@@ -223,6 +223,7 @@ class JobResult:
     outputs_dir: Path | None = None
     logs_tail: str = ""
     run_time_s: float = 0.0  # how long it ran, paused time not counted
+    paused_s: float = 0.0  # how long it was paused (frozen while its owner used the machine)
 
 
 @dataclass(frozen=True)
@@ -878,6 +879,7 @@ class JobRuntime:
     ) -> JobResult:
         self._set_state(job, state, reason)
         run_time_s = job.container.run_time_s if job.container is not None else 0.0
+        paused_s = job.container.pauses()[0] if job.container is not None else 0.0
         return JobResult(
             job.lease.job_id,
             state,
@@ -887,6 +889,7 @@ class JobRuntime:
             dest if outputs else None,
             logs[-_LOGS_TAIL_CHARS:],
             run_time_s,
+            paused_s,
         )
 
     def _progress_reporter(self, job: _Job) -> Callable[[PullProgress], None]:

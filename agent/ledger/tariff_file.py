@@ -30,6 +30,15 @@ def load_tariff(path: Path) -> Tariff:
         raise TariffError(f"{path}: {exc}") from None
 
 
+def parse_tariff_text(text: str) -> Tariff:
+    """A tariff from the text of a tariff file (as the ledger keeps it)."""
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise TariffError(f"the tariff is not valid TOML: {exc}") from None
+    return parse_tariff(document)
+
+
 def parse_tariff(document: dict[str, Any]) -> Tariff:
     _no_unknown(document, _TOP, "the tariff")
     for key in ("currency", "time_zone", "price_per_kwh"):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -118,6 +118,10 @@ class TariffHistory:
             raise TariffError("a new tariff must take effect after the last one did; history is not rewritten")
         self._changes.append((instant, tariff))
 
+    def changes_between(self, start: datetime, end: datetime) -> list[datetime]:
+        """The instants strictly inside (start, end) at which another tariff took effect."""
+        return [when for when, _ in self._changes if start < when < end]
+
     def in_force(self, instant: datetime) -> Tariff | None:
         index = bisect.bisect_right([when for when, _ in self._changes], instant.astimezone(UTC)) - 1
         return self._changes[index][1] if index >= 0 else None
@@ -127,8 +131,7 @@ class TariffHistory:
         force; energy used before the first tariff costs nothing that can be known, and is left out."""
         start, end = _check_interval(start, end)
         total_s = Decimal(str((end - start).total_seconds()))
-        changes: Sequence[datetime] = [when for when, _ in self._changes if start < when < end]
-        edges = [start, *changes, end]
+        edges = [start, *self.changes_between(start, end), end]
         costs: dict[str, Decimal] = {}
         for left, right in itertools.pairwise(edges):
             tariff = self.in_force(left)

@@ -21,9 +21,11 @@ from sparecycles.protocol.market import (
     API_PREFIX,
     Heartbeat,
     HeartbeatAck,
+    MarketPrices,
     NonceResponse,
     Offer,
     OutputFile,
+    ProviderLeaseView,
     ProviderRegistration,
     ProviderView,
     ReportAck,
@@ -163,6 +165,14 @@ class MarketClient:
         return await self._call(
             "POST", f"/provider/leases/{lease_id}/report", ReportAck, json=signed.model_dump(mode="json")
         )
+
+    async def lease(self, lease_id: str) -> ProviderLeaseView:
+        """One of this provider's leases: what it earned and the cumulative total of the vouchers that cover it."""
+        return await self._call("GET", f"/provider/leases/{lease_id}", ProviderLeaseView)
+
+    async def prices(self) -> MarketPrices:
+        """What the marketplace's queued jobs pay at best now."""
+        return await self._call("GET", "/provider/prices", MarketPrices)
 
     async def voucher(self) -> Voucher | None:
         try:

@@ -22,9 +22,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from sparecycles.agent.jobs.runtime import JobResult, JobRuntime, JobState, Lease
+from sparecycles.agent.ledger.store import JobEnd, JobStart
 from sparecycles.agent.market.client import (
     Backoff,
     MarketClient,
@@ -40,6 +41,8 @@ from sparecycles.protocol.market import (
     GpuInfo,
     Heartbeat,
     LeaseOffer,
+    LeaseState,
+    MarketPrices,
     Offer,
     Outcome,
     OutputFile,
@@ -57,6 +60,10 @@ log = logging.getLogger(__name__)
 
 POLL_WAIT_S = 10.0
 VOUCHER_REFRESH_S = 60.0
+PRICE_CHECK_S = 60.0
+_UNPAID_FOR_GOOD = frozenset(
+    {LeaseState.REJECTED, LeaseState.LOST, LeaseState.PREEMPTED, LeaseState.FAILED, LeaseState.CANCELLED}
+)
 _OUTCOMES: Mapping[JobState, Outcome] = {
     JobState.FINISHED: "finished",
     JobState.FAILED: "failed",
@@ -87,6 +94,17 @@ class ProviderSetup:
     gpus: tuple[GpuInfo, ...]
     limits: ProviderLimits
     operator_address: str | None = None
+    floor_basis: str | None = None  # what the floors are made of, in words ("electricity 0.09 EUR/GPU-hour + 20 %")
+
+
+class LeaseLedger(Protocol):
+    """What the provider records in the agent's ledger (agent/ledger/store.py); each call commits."""
+
+    def job_started(self, start: JobStart) -> None: ...
+    def job_ended(self, end: JobEnd) -> None: ...
+    def credited(self, job_id: str, amount: int, paid_cumulative: int, payout_address: str, at: datetime) -> bool: ...
+    def voucher_covers(self, payout_address: str, cumulative: int, voucher_ref: str, at: datetime) -> int: ...
+    def uncredited_jobs(self, limit: int = 50) -> list[str]: ...
 
 
 class MarketProvider:
@@ -102,8 +120,10 @@ class MarketProvider:
         poll_wait_s: float = POLL_WAIT_S,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         backoff: Backoff | None = None,
+        ledger: LeaseLedger | None = None,
     ) -> None:
         self._client = client
+        self._ledger = ledger
         self._identity = identity
         self._runtime = runtime
         self._setup = setup
@@ -125,7 +145,10 @@ class MarketProvider:
         self._offer_changed = asyncio.Event()
         self._sending = asyncio.Lock()  # one sender at a time: a report is never in flight twice
         self._last_voucher_check = -math.inf
+        self._last_price_check = -math.inf
+        self._registered_floors: tuple[int, int] | None = None
         self.problem: str | None = "not connected yet"
+        self.price_note: str | None = None  # the market pays less than the floor, in words
 
     @property
     def address(self) -> str:
@@ -178,11 +201,16 @@ class MarketProvider:
             return
         if not self._signed_in:
             await self._connect(setup)
+        elif (setup.price_floor_per_gpu_hour, setup.price_floor_per_core_hour) != self._registered_floors:
+            await self._register(setup)  # the tariff's next window, a new rate, a changed margin
         await self._flush_outbox()
         await self._send_offer()
         await self._poll()
-        if self._clock().timestamp() - self._last_voucher_check >= VOUCHER_REFRESH_S:
+        now = self._clock().timestamp()
+        if now - self._last_voucher_check >= VOUCHER_REFRESH_S:
             await self._refresh_voucher(setup)
+        if now - self._last_price_check >= PRICE_CHECK_S:
+            await self._check_prices(setup)
 
     async def _connect(self, setup: ProviderSetup) -> None:
         info = await self._client.info()
@@ -193,6 +221,14 @@ class MarketProvider:
         challenge = await self._client.nonce(self.address)
         message = sign_in_message(challenge, self.address)
         await self._client.sign_in(message, sign_text(self._identity, message))
+        await self._register(setup)
+        self._info = info
+        self._offered = None
+        self._signed_in = True
+        log.info("Signed in to %s as %s", self._client.base_url, self.address)
+
+    async def _register(self, setup: ProviderSetup) -> None:
+        """Describe the machine and its floors (again whenever the floors change)."""
         assert setup.payout_address is not None  # noqa: S101 - checked by the caller
         limits = setup.limits
         await self._client.register(
@@ -207,10 +243,11 @@ class MarketProvider:
                 payout_address=setup.payout_address,
             )
         )
-        self._info = info
-        self._offered = None
-        self._signed_in = True
-        log.info("Signed in to %s as %s", self._client.base_url, self.address)
+        floors = (setup.price_floor_per_gpu_hour, setup.price_floor_per_core_hour)
+        if floors != self._registered_floors:
+            basis = f" ({setup.floor_basis})" if setup.floor_basis else ""
+            log.info("Bidding at least %d per GPU-hour and %d per core-hour%s", *floors, basis)
+        self._registered_floors = floors
 
     def _pin_operator(self, info: ServerInfo, setup: ProviderSetup) -> str:
         """The operator address vouchers must carry: the owner's setting, else the first one announced."""
@@ -292,7 +329,17 @@ class MarketProvider:
             return f"refused: the job needs {offer.spec.gpus} GPU(s) and the lease names {len(offer.gpu_uuids)}"
         if not offer.gpu_uuids and offer.units > offered.cpu_cores:
             return f"refused: the lease asks for {offer.units} CPU cores and {offered.cpu_cores} are offered"
-        return None
+        return self._price_refusal(offer)
+
+    def _price_refusal(self, offer: LeaseOffer) -> str | None:
+        """A lease paying less than the floor now (the electricity plus the margin) is not worth running."""
+        setup = self._setup()
+        floor = setup.price_floor_per_gpu_hour if offer.gpu_uuids else setup.price_floor_per_core_hour
+        if offer.price_per_unit_hour >= floor:
+            return None
+        unit = "GPU-hour" if offer.gpu_uuids else "core-hour"
+        basis = f": {setup.floor_basis}" if setup.floor_basis else ""
+        return f"refused: it pays {offer.price_per_unit_hour} per {unit}, below this machine's floor of {floor}{basis}"
 
     async def _run_lease(self, offer: LeaseOffer) -> None:
         refusal = self._refusal(offer)
@@ -312,6 +359,23 @@ class MarketProvider:
             gpu_uuids=tuple(offer.gpu_uuids),
             accepted_at=now,
         )
+        if self._ledger is not None:
+            start = JobStart(
+                offer.lease_id,
+                self._client.base_url,
+                offer.job_id,
+                tuple(offer.gpu_uuids),
+                offer.units,
+                offer.price_per_unit_hour,
+                now,
+            )
+            try:
+                await asyncio.to_thread(self._ledger.job_started, start)  # on disk before the job runs
+            except Exception as exc:
+                log.exception("Lease %s: the ledger could not record it", offer.lease_id)
+                reason = f"refused: the provider's ledger cannot record the lease ({exc})"[:500]
+                await self._finish(ResultReport(**_report_ids(offer), outcome="refused", reason=reason, run_time_ms=0))
+                return
         log.info("Won lease %s of job %s at %d per unit-hour", offer.lease_id, offer.job_id, offer.price_per_unit_hour)
         beats = asyncio.create_task(self._heartbeats(offer))
         try:
@@ -320,7 +384,16 @@ class MarketProvider:
             beats.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await beats
-        await self._finish(_report(offer, result), result.outputs_dir)
+        report = _report(offer, result)
+        if self._ledger is not None:
+            end = JobEnd(
+                offer.lease_id, self._clock(), result.run_time_s, result.paused_s, report.outcome, report.reason
+            )
+            try:
+                await asyncio.to_thread(self._ledger.job_ended, end)
+            except Exception:  # the report still goes out: the marketplace pays by it, and credits are fetched later
+                log.exception("Lease %s: the ledger could not record its end", offer.lease_id)
+        await self._finish(report, result.outputs_dir)
 
     async def _heartbeats(self, offer: LeaseOffer) -> None:
         while True:
@@ -386,10 +459,66 @@ class MarketProvider:
         info, operator = self._info, self._operator
         if info is None or operator is None or setup.payout_address is None:
             return
+        await self._collect_credits()
         voucher = await self._client.voucher()
         if voucher is not None:
             terms = VoucherTerms(operator, info.chain_id, info.voucher_contract, setup.payout_address)
             self.vouchers.offer(voucher, terms)
+        best = self.vouchers.best()
+        if self._ledger is not None and best is not None:
+            reference = f"voucher {best.cumulative_amount} chain {best.chain_id} sig {best.signature[:18]}"
+            await asyncio.to_thread(
+                self._ledger.voucher_covers, best.payout_address, best.cumulative_amount, reference, self._clock()
+            )
+
+    async def _collect_credits(self) -> None:
+        """Ask the marketplace what each ended lease without an earning in the ledger was paid."""
+        if self._ledger is None:
+            return
+        for lease_id in await asyncio.to_thread(self._ledger.uncredited_jobs):
+            try:
+                view = await self._client.lease(lease_id)
+            except MarketRefused as exc:
+                if exc.status != 404:
+                    raise
+                log.warning("The marketplace does not know lease %s: it earned nothing there", lease_id)
+                await asyncio.to_thread(self._ledger.credited, lease_id, 0, 0, "0x" + "0" * 40, self._clock())
+                continue
+            if view.amount_base_units is not None and view.paid_cumulative_base_units is not None:
+                amount, cumulative = view.amount_base_units, view.paid_cumulative_base_units
+            elif view.state in _UNPAID_FOR_GOOD:
+                amount, cumulative = 0, 0  # it will never be paid: an earning of nothing, so it is not asked again
+            else:
+                continue  # not settled yet (other replicas still running): asked again later
+            await asyncio.to_thread(
+                self._ledger.credited, lease_id, amount, cumulative, view.payout_address, self._clock()
+            )
+
+    async def _check_prices(self, setup: ProviderSetup) -> None:
+        """Say so when the jobs on offer pay less than this machine's floor (its electricity plus the margin)."""
+        self._last_price_check = self._clock().timestamp()
+        offered = self._offered
+        if offered is None or (not offered.gpus and not offered.cpu_cores) or self._leases:
+            self.price_note = None
+            return
+        self.price_note = price_note(await self._client.prices(), offered, setup)
+
+
+def price_note(prices: MarketPrices, offered: MachineOffer, setup: ProviderSetup) -> str | None:
+    """'market pays less than your electricity…' when every queued job this machine could take pays below its floor."""
+    if offered.gpus and prices.queued_gpu_jobs:
+        best, floor, kind, unit = prices.best_gpu_hour, setup.price_floor_per_gpu_hour, "GPU", "GPU-hour"
+    elif offered.cpu_cores and prices.queued_cpu_jobs:
+        best, floor, kind, unit = prices.best_core_hour, setup.price_floor_per_core_hour, "CPU", "core-hour"
+    else:
+        return None
+    if best is None or best >= floor:
+        return None
+    basis = f" ({setup.floor_basis})" if setup.floor_basis else ""
+    return (
+        f"market pays less than your electricity: the best {kind} job offers {best} per {unit}, "
+        f"your floor is {floor}{basis}"
+    )
 
 
 def _report_ids(offer: LeaseOffer) -> dict[str, str]:

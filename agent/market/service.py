@@ -18,6 +18,7 @@ from sparecycles.agent.engine import WorkEngine
 from sparecycles.agent.jobs.limits import provider_limits
 from sparecycles.agent.jobs.runtime import JobRuntime
 from sparecycles.agent.keystore import KeySource, KeyStoreError, load_key
+from sparecycles.agent.ledger.service import LedgerService
 from sparecycles.agent.market.client import MarketClient
 from sparecycles.agent.market.private import PrivateMarketplace
 from sparecycles.agent.market.provider import MachineOffer, MarketProvider, ProviderSetup
@@ -54,6 +55,7 @@ class MarketConnection:
     tasks: list[asyncio.Task[Any]]
     client: MarketClient | None = None
     private: PrivateMarketplace | None = None
+    setup: Callable[[], ProviderSetup] | None = None
 
     def status(self) -> MarketplaceStatus:
         provider = self.provider
@@ -67,7 +69,25 @@ class MarketConnection:
             problem=problem,
             earned_base_units=voucher.cumulative_amount if voucher is not None else None,
             leases=provider.active_leases if provider is not None else 0,
+            floor_per_gpu_hour=self.floors[0] if self.floors else None,
+            floor_per_core_hour=self.floors[1] if self.floors else None,
+            price_note=(provider.price_note if provider is not None else None) or self.floor_problem,
         )
+
+    @property
+    def floors(self) -> tuple[int, int] | None:
+        if self.provider is None or self.setup is None:
+            return None
+        setup = self.setup()
+        return setup.price_floor_per_gpu_hour, setup.price_floor_per_core_hour
+
+    @property
+    def floor_problem(self) -> str | None:
+        """What the floors leave out (no tariff or rate set), when they do."""
+        if self.setup is None:
+            return None
+        basis = self.setup().floor_basis
+        return basis if basis is not None and basis.startswith("no ") else None
 
     async def close(self) -> None:
         for task in self.tasks:
@@ -80,10 +100,14 @@ class MarketConnection:
 
 
 def _setup(
-    engine: WorkEngine, settings: Callable[[], Settings], default_payout: str | None = None
+    engine: WorkEngine,
+    settings: Callable[[], Settings],
+    default_payout: str | None = None,
+    ledger: LedgerService | None = None,
 ) -> Callable[[], ProviderSetup]:
     """The provider's setup, read from the settings at each use; ``default_payout`` stands in for an unset
-    payout address (on the private marketplace, where the owner pays itself)."""
+    payout address (on the private marketplace, where the owner pays itself). The floors are the owner's,
+    raised to the electricity of the work plus the margin where the ledger knows the tariff and rate."""
 
     def read() -> ProviderSetup:
         current = settings()
@@ -91,10 +115,22 @@ def _setup(
         gpus = snapshot.discovery.gpus
         vram = min((gpu.vram_total_bytes for gpu in gpus if gpu.vram_total_bytes), default=None)
         market = current.marketplace
+        floor_gpu, floor_core = market.price_floor_per_gpu_hour, market.price_floor_per_core_hour
+        basis = None
+        if ledger is not None:
+            floors = ledger.floors(
+                gpus,
+                configured_gpu=floor_gpu,
+                configured_core=floor_core,
+                power_cap_percent=current.gpu.power_limit_percent,
+                cpu_watts_per_core=current.ledger.cpu_watts_per_core,
+            )
+            floor_gpu, floor_core, basis = floors.per_gpu_hour, floors.per_core_hour, floors.basis
         return ProviderSetup(
             payout_address=market.payout_address or default_payout,
-            price_floor_per_gpu_hour=market.price_floor_per_gpu_hour,
-            price_floor_per_core_hour=market.price_floor_per_core_hour,
+            price_floor_per_gpu_hour=floor_gpu,
+            price_floor_per_core_hour=floor_core,
+            floor_basis=basis,
             region=market.region,
             gpus=tuple(
                 GpuInfo(uuid=gpu.uuid, name=gpu.name[:100], vram_bytes=gpu.vram_total_bytes or 0) for gpu in gpus
@@ -107,21 +143,33 @@ def _setup(
 
 
 async def start_market(
-    *, state_dir: Path, engine: WorkEngine, runtime: JobRuntime, settings: Callable[[], Settings]
+    *,
+    state_dir: Path,
+    engine: WorkEngine,
+    runtime: JobRuntime,
+    settings: Callable[[], Settings],
+    ledger: LedgerService | None = None,
 ) -> MarketConnection:
     """Connect to the marketplace (starting the private one when none is configured) and take work.
 
     Never raises: what keeps the marketplace from starting is logged and kept as the connection's problem.
     """
     try:
-        return await _start_market(state_dir=state_dir, engine=engine, runtime=runtime, settings=settings)
+        return await _start_market(
+            state_dir=state_dir, engine=engine, runtime=runtime, settings=settings, ledger=ledger
+        )
     except Exception as exc:
         log.exception("The marketplace could not start")
         return MarketConnection(settings().marketplace.url or "private", None, f"marketplace not started: {exc}", [])
 
 
 async def _start_market(
-    *, state_dir: Path, engine: WorkEngine, runtime: JobRuntime, settings: Callable[[], Settings]
+    *,
+    state_dir: Path,
+    engine: WorkEngine,
+    runtime: JobRuntime,
+    settings: Callable[[], Settings],
+    ledger: LedgerService | None,
 ) -> MarketConnection:
     configured = settings().marketplace
     tasks: list[asyncio.Task[Any]] = []
@@ -140,7 +188,7 @@ async def _start_market(
     client = MarketClient(url)
     # On the owner's own private marketplace there is nobody else to pay: it works with no payout
     # address set (its vouchers name the machine's identity address), so a fresh install needs no setup.
-    setup = _setup(engine, settings, default_payout=identity.address if private is not None else None)
+    setup = _setup(engine, settings, default_payout=identity.address if private is not None else None, ledger=ledger)
     provider = MarketProvider(
         client=client,
         identity=identity,
@@ -148,8 +196,9 @@ async def _start_market(
         setup=setup,
         offer=lambda: machine_offer(engine, setup().limits.max_cpus),
         state_dir=state_dir / "provider",
+        ledger=ledger.store if ledger is not None else None,
     )
     engine.on_change(provider.offer_may_have_changed)
     tasks.append(asyncio.create_task(provider.run(), name="marketplace-provider"))
     log.info("Taking work from %s as provider %s", url, identity.address)
-    return MarketConnection(url, provider, None, tasks, client=client, private=private)
+    return MarketConnection(url, provider, None, tasks, client=client, private=private, setup=setup)

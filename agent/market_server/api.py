@@ -50,12 +50,14 @@ from sparecycles.protocol.market import (
     JobState,
     JobSubmission,
     JobView,
+    MarketPrices,
     NonceRequest,
     NonceResponse,
     Offer,
     OutputFile,
     PayoutChange,
     Problem,
+    ProviderLeaseView,
     ProviderRegistration,
     ProviderView,
     ReportAck,
@@ -287,6 +289,11 @@ def create_app(  # noqa: PLR0915 - every route of the protocol, read in one plac
                 answer = await run_in_threadpool(market.deliveries, address)
         return answer
 
+    @route(app.get, "/provider/leases/{lease_id}", tags=["providers"])
+    def provider_lease(lease_id: LeaseId, address: ProviderAddress) -> ProviderLeaseView:
+        """One of this provider's leases: what it earned, and the cumulative total a voucher must reach to cover it."""
+        return market.provider_lease(address, lease_id)
+
     @route(app.post, "/provider/leases/{lease_id}/heartbeat", tags=["providers"])
     def heartbeat(lease_id: LeaseId, beat: Heartbeat, address: ProviderAddress) -> HeartbeatAck:
         return market.heartbeat(address, lease_id, beat.run_time_ms)
@@ -321,6 +328,11 @@ def create_app(  # noqa: PLR0915 - every route of the protocol, read in one plac
     def voucher(address: ProviderAddress) -> Voucher:
         """The operator's voucher for this provider's payout address's cumulative earnings."""
         return market.latest_voucher(address)
+
+    @route(app.get, "/provider/prices", tags=["providers"])
+    def prices(_address: ProviderAddress) -> MarketPrices:
+        """What the queued jobs pay at best now, per GPU-hour and per core-hour (a few seconds old at most)."""
+        return market.prices()
 
     # -- requesters ------------------------------------------------------------------------------------
 

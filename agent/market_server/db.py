@@ -205,6 +205,8 @@ class Lease(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     run_time_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     amount: Mapped[int | None] = mapped_column(BaseUnitsType(), nullable=True)
+    # The payout address's cumulative earnings right after this lease was paid: the vouchers that cover it.
+    paid_cumulative: Mapped[int | None] = mapped_column(BaseUnitsType(), nullable=True)
     reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
     report_json: Mapped[str | None] = mapped_column(Text, nullable=True)
     report_signature: Mapped[str | None] = mapped_column(String(132), nullable=True)

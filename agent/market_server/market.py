@@ -28,9 +28,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
+from typing import IO, TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import Engine, and_, delete, exists, func, or_, select, text, update
+from sqlalchemy import Engine, and_, delete, exists, func, or_, select, text, type_coerce, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
@@ -49,10 +49,12 @@ from sparecycles.protocol.market import (
     LeaseOffer,
     LeaseState,
     LeaseView,
+    MarketPrices,
     NonceResponse,
     Offer,
     OutputFile,
     PayoutChange,
+    ProviderLeaseView,
     ProviderRegistration,
     ProviderView,
     ReportAck,
@@ -153,6 +155,7 @@ class MarketConfig:
     bidders_per_job: int = 4  # and skips jobs that have this many bids in their round already
     auction_batch: int = 25  # jobs closed per transaction, so that other requests interleave
     tick_every_s: float = 1.0  # a poll ticks the market itself when no tick ran for this long
+    prices_cache_s: float = 5.0  # the queue's best prices are read from the database at most this often
 
 
 def new_secret(prefix: str) -> str:
@@ -238,6 +241,7 @@ class Marketplace:
         self._last_tick: datetime | None = None
         self._last_housekeeping: datetime | None = None
         self._bidders: dict[tuple[str, int], int] = {}  # bids placed through this process, by (job, round)
+        self._prices: tuple[datetime, MarketPrices] | None = None  # the last summary of the queue, and when
         self.ticks_on_poll = True  # polls tick the market when its own timer has not lately
         # Told after the fact, outside any transaction: who was leased a job, and that a job was submitted
         # (the HTTP layer wakes long polls with them).
@@ -792,6 +796,7 @@ class Marketplace:
         lease.ended_at = lease.ended_at or now
         payout = session.get(tables.Payout, lease.payout_address, with_for_update=True)
         cumulative = (payout.cumulative if payout is not None else 0) + amount
+        lease.paid_cumulative = cumulative
         voucher = sign_voucher(
             self._operator,
             lease.payout_address,
@@ -824,6 +829,41 @@ class Marketplace:
             if payout is None:
                 raise NotFound("no earnings yet for this provider's payout address")
             return Voucher.model_validate_json(payout.voucher_json)
+
+    def provider_lease(self, address: str, lease_id: str) -> ProviderLeaseView:
+        """One of the provider's own leases as its ledger needs it: what it earned and which vouchers cover it."""
+        with self.read() as session:
+            return _provider_lease_view(self._own_lease(session, address, lease_id, lock=False))
+
+    def prices(self) -> MarketPrices:
+        """What the queued jobs offer now: one aggregate query, answered from memory for ``prices_cache_s``
+        (many providers ask, and the answer only guides their owners)."""
+        now = self._clock()
+        cached = self._prices
+        if cached is not None and timedelta(0) <= now - cached[0] < timedelta(seconds=self.config.prices_cache_s):
+            return cached[1]
+        needs_gpus = (tables.Job.gpus > 0).label("needs_gpus")
+        price: ColumnElement[Any] = tables.Job.max_price.expression
+        if not self.is_postgresql:  # decimal text on SQLite: padded to one width, it compares as the numbers do
+            price = func.printf("%80s", tables.Job.max_price)
+        query = (
+            select(needs_gpus, func.count(), type_coerce(func.max(price), tables.BaseUnitsType()))
+            .where(tables.Job.state == JobState.QUEUED)
+            .group_by(needs_gpus)
+        )
+        counts: dict[bool, int] = {True: 0, False: 0}
+        bests: dict[bool, int | None] = {True: None, False: None}
+        with self.read() as session:
+            for gpu_jobs, count, highest in session.execute(query):
+                counts[bool(gpu_jobs)], bests[bool(gpu_jobs)] = int(count), highest
+        prices = MarketPrices(
+            queued_gpu_jobs=counts[True],
+            queued_cpu_jobs=counts[False],
+            best_gpu_hour=bests[True],
+            best_core_hour=bests[False],
+        )
+        self._prices = (now, prices)
+        return prices
 
     # -- requesters ------------------------------------------------------------------------------------
 
@@ -1318,8 +1358,8 @@ class Marketplace:
             ).all()
         )
 
-    def _own_lease(self, session: Session, address: str, lease_id: str) -> tables.Lease:
-        lease = session.get(tables.Lease, lease_id, with_for_update=True)
+    def _own_lease(self, session: Session, address: str, lease_id: str, *, lock: bool = True) -> tables.Lease:
+        lease = session.get(tables.Lease, lease_id, with_for_update=lock)
         if lease is None or lease.provider_address != address:
             raise NotFound(f"no lease {lease_id} for this provider")
         return lease
@@ -1413,6 +1453,18 @@ def _lease_view(lease: tables.Lease) -> LeaseView:
         run_time_ms=int(lease.run_time_ms) if lease.run_time_ms is not None else None,
         amount_base_units=lease.amount,
         reason=lease.reason,
+    )
+
+
+def _provider_lease_view(lease: tables.Lease) -> ProviderLeaseView:
+    return ProviderLeaseView(
+        lease_id=lease.id,
+        job_id=lease.job_id,
+        state=LeaseState(lease.state),
+        run_time_ms=int(lease.run_time_ms) if lease.run_time_ms is not None else None,
+        amount_base_units=lease.amount,
+        paid_cumulative_base_units=lease.paid_cumulative,
+        payout_address=lease.payout_address,
     )
 
 

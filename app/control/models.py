@@ -119,6 +119,15 @@ class MarketplaceStatus(_Model):
         None, description="Cumulative earnings of the payout address, from the highest valid voucher held."
     )
     leases: int = Field(0, ge=0, description="Leases running now.")
+    floor_per_gpu_hour: int | None = Field(
+        None, description="The lowest price bid per GPU-hour now, in base units: the electricity plus the margin."
+    )
+    floor_per_core_hour: int | None = Field(None, description="The same per CPU-core-hour.")
+    price_note: str | None = Field(
+        None,
+        description="Why jobs on offer are not taken on price ('market pays less than your electricity…'), "
+        "or what the floor leaves out (no tariff set).",
+    )
 
 
 class StatusDocument(_Model):

@@ -315,6 +315,40 @@ class LeaseOffer(_Model):
     heartbeat_interval_s: float = Field(gt=0)
 
 
+class ProviderLeaseView(_Model):
+    """One of the provider's own leases, for its earnings ledger: what the lease earned and which voucher
+    covers it. Vouchers are cumulative per payout address, which several machines may share, so the
+    voucher alone cannot say which leases it pays; ``paid_cumulative_base_units`` can."""
+
+    lease_id: Identifier
+    job_id: Identifier
+    state: LeaseState
+    run_time_ms: int | None = Field(None, ge=0, description="The running time the lease is paid for, once known.")
+    amount_base_units: BaseUnits | None = Field(
+        None, description="What the lease earned, once its result was accepted (or its job cancelled while it ran)."
+    )
+    paid_cumulative_base_units: BaseUnits | None = Field(
+        None,
+        description="The payout address's cumulative earnings right after this lease was paid: a voucher "
+        "whose cumulative_amount is at least this covers the lease. Unset while the lease is unpaid.",
+    )
+    payout_address: Address = Field(description="Where the lease's earnings go (the payout address it was won with).")
+
+
+class MarketPrices(_Model):
+    """What the marketplace's queue pays right now, so a provider can tell its owner when the market pays
+    less than the electricity costs. The server may answer from a cache a few seconds old."""
+
+    queued_gpu_jobs: int = Field(ge=0, description="Jobs waiting for providers that need GPUs.")
+    queued_cpu_jobs: int = Field(ge=0, description="CPU-only jobs waiting for providers.")
+    best_gpu_hour: BaseUnits | None = Field(
+        None, description="The highest maximum price per GPU-hour among the queued GPU jobs (unset: none queued)."
+    )
+    best_core_hour: BaseUnits | None = Field(
+        None, description="The highest maximum price per core-hour among the queued CPU-only jobs (unset: none queued)."
+    )
+
+
 class WorkResponse(_Model):
     leases: Annotated[list[LeaseOffer], Field(max_length=MAX_LEASES_PER_POLL)] = []
     cancelled: Annotated[list[Identifier], Field(max_length=256)] = Field(

@@ -350,5 +350,5 @@ def test_the_schema_migrates_step_by_step_and_a_newer_database_is_refused(tmp_pa
     assert schema.current_revision(engine) == schema.head_revision() == "0003"
     with engine.begin() as connection:
         connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
-    with pytest.raises(schema.SchemaError, match="newer than this server knows"):
+    with pytest.raises(schema.SchemaError, match="newer than this version of SpareCycles knows"):
         schema.upgrade(engine)

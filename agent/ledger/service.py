@@ -1,0 +1,236 @@
+"""The ledger inside the agent: energy recorded every GPU tick, the price floors, and the answers for the API.
+
+The scheduler's GPU tick hands :meth:`LedgerService.tick` the latest readings and which job runs on
+which GPU; intervals that close are written in a worker thread, one write at a time, and the recorder
+moves on only once a write is committed. A write that fails (a full disk) is logged and retried with
+the next tick over the longer span. The tariff and the token rate are read from the ledger when they
+change, not at every tick.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+from sparecycles.agent.jobs.runtime import JobState, JobStatus
+from sparecycles.agent.ledger.floor import TokenRate, floor_per_unit_hour, power_cost
+from sparecycles.agent.ledger.queries import LedgerQueries
+from sparecycles.agent.ledger.recorder import EnergyRecorder
+from sparecycles.agent.ledger.store import LedgerStore
+from sparecycles.agent.ledger.tariffs import Tariff, TariffError, TariffHistory
+from sparecycles.agent.sensors.gpu.model import GpuIdentity, GpuSample
+from sparecycles.config import LedgerSettings
+from sparecycles.control.ledger import (
+    EarningsSummary,
+    LedgerExport,
+    LedgerSettingsView,
+    SummaryBucket,
+    TodayFigure,
+    TokenRateChange,
+)
+
+log = logging.getLogger(__name__)
+
+_ENERGY_STATES = frozenset({JobState.STARTING, JobState.RUNNING})  # a paused job's GPU is the owner's again
+
+
+def boot_id(path: Path = Path("/proc/sys/kernel/random/boot_id")) -> str:
+    """This boot of the machine: NVML's counters start again at each one."""
+    try:
+        return path.read_text(encoding="ascii").strip()
+    except OSError:
+        return "unknown-boot"  # no such file (Windows): a reset still shows as a counter that went back
+
+
+def jobs_on_gpus(statuses: Iterable[JobStatus], samples: Sequence[GpuSample]) -> dict[str, str | None]:
+    """GPU UUID → the job whose energy it is now (running or starting), or None (idle, or a paused job's)."""
+    uuid_by_index = {sample.index: sample.uuid for sample in samples}
+    found: dict[str, str | None] = {sample.uuid: None for sample in samples}
+    for status in statuses:
+        if status.state in _ENERGY_STATES:
+            for index in status.gpu_indices:
+                if index in uuid_by_index:
+                    found[uuid_by_index[index]] = status.job_id
+    return found
+
+
+@dataclass(frozen=True)
+class Floors:
+    """The lowest prices the agent bids, in base units per unit-hour, and what they come from."""
+
+    per_gpu_hour: int
+    per_core_hour: int
+    electricity_per_gpu_hour: Decimal | None  # in ``currency``; None without a tariff
+    currency: str | None
+    load_power_w: float | None
+    basis: str  # in words: "electricity 0.096 EUR per GPU-hour at 300 W, plus 20 %", or what is missing
+
+
+class LedgerService:
+    def __init__(
+        self,
+        store: LedgerStore,
+        *,
+        settings: Callable[[], LedgerSettings],
+        boot: str,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.store = store
+        self._settings = settings
+        self._clock = clock
+        self._recorder = EnergyRecorder(boot_id=boot)
+        self._recorder.restore(store.counters())
+        self._tariffs = store.tariff_history()
+        self._rate = store.token_rate()
+        self._writing = asyncio.Lock()
+        self.problem: str | None = None
+        if store.set_aside is not None:
+            self.problem = f"the ledger was damaged and set aside as {store.set_aside}; a new one was started"
+
+    # -- energy -------------------------------------------------------------------------------------
+
+    def record(self, samples: Sequence[GpuSample], jobs: Mapping[str, str | None]) -> None:
+        """Observe one reading of every GPU and commit what closes (blocking: call from a worker thread)."""
+        intervals = self._recorder.observe(self._clock(), samples, jobs)
+        if not intervals:
+            return
+        self.store.record_energy(intervals, self._tariffs, self._settings().idle_baseline_w)
+        self._recorder.committed(intervals, samples, jobs)
+
+    async def tick(self, samples: Sequence[GpuSample], jobs: Mapping[str, str | None]) -> None:
+        """:meth:`record` in a worker thread; a tick that comes while one is writing waits for it."""
+        async with self._writing:
+            try:
+                await asyncio.to_thread(self.record, samples, jobs)
+            except Exception as exc:  # the disk is full, the file went away: keep the agent working
+                message = f"energy not recorded: {exc}"
+                if message != self.problem:
+                    log.error("Ledger: %s (trying again)", message)
+                self.problem = message
+            else:
+                if self.problem is not None and self.problem.startswith("energy not recorded"):
+                    self.problem = None
+
+    # -- tariff and rate ------------------------------------------------------------------------------
+
+    def set_tariff_text(self, document: str) -> None:
+        """Adopt the tariff file's text from now on; ``TariffError`` says what is wrong with it."""
+        tariff = self.store.set_tariff(document, self._clock())
+        self._tariffs = self.store.tariff_history()
+        log.info("Tariff set: %s, %s per kWh by default", tariff.currency, tariff.price_per_kwh)
+
+    def settings_view(self) -> LedgerSettingsView:
+        current = self.store.current_tariff_document()
+        rate = self._rate
+        return LedgerSettingsView(
+            tariff=current[1] if current else None,
+            tariff_since=current[0] if current else None,
+            token_rate=TokenRateChange(per_token=rate.per_token, currency=rate.currency, decimals=rate.decimals)
+            if rate is not None
+            else None,
+            problem=self.problem,
+        )
+
+    def local_today(self) -> date:
+        return self._clock().astimezone(self.store.zone).date()
+
+    def set_token_rate(self, rate: TokenRate) -> None:
+        self.store.set_token_rate(rate, self._clock())
+        self._rate = rate
+        log.info("Token rate set: 1 token = %s %s", rate.per_token, rate.currency)
+
+    @property
+    def tariffs(self) -> TariffHistory:
+        return self._tariffs
+
+    @property
+    def token_rate(self) -> TokenRate | None:
+        return self._rate
+
+    def tariff_now(self) -> Tariff | None:
+        return self._tariffs.in_force(self._clock())
+
+    # -- answers ------------------------------------------------------------------------------------
+
+    def _queries(self) -> LedgerQueries:
+        tariff = self.tariff_now()
+        return LedgerQueries(self.store.engine, self.store.zone, self._rate, tariff.currency if tariff else None)
+
+    def summary(self, since: date, until: date, by: SummaryBucket) -> EarningsSummary:
+        return self._queries().summary(since, until, by)
+
+    def today(self) -> TodayFigure:
+        return self._queries().today(self._clock())
+
+    def export(self, since: date, until: date) -> LedgerExport:
+        return self._queries().export(since, until)
+
+    # -- floors -------------------------------------------------------------------------------------
+
+    def floors(
+        self,
+        gpus: Sequence[GpuIdentity],
+        *,
+        configured_gpu: int,
+        configured_core: int,
+        power_cap_percent: float | None,
+        cpu_watts_per_core: float,
+    ) -> Floors:
+        """The configured floors, raised to the electricity of the work plus the margin where that is known."""
+        settings = self._settings()
+        load_w = load_power_w(gpus, settings.load_power_w, power_cap_percent)
+        tariff, rate = self.tariff_now(), self._rate
+        if tariff is None or rate is None:
+            missing = "no tariff" if tariff is None else "no token rate"
+            return Floors(
+                configured_gpu, configured_core, None, None, load_w, f"{missing} set: bids ignore electricity"
+            )
+        now, hours = self._clock(), Decimal(str(settings.expected_job_hours))
+        margin = Decimal(str(settings.margin))
+        try:
+            gpu_floor = core_floor = 0
+            electricity = None
+            if load_w is not None:
+                watts = Decimal(str(load_w))
+                gpu_floor = floor_per_unit_hour(
+                    watts=watts, tariff=tariff, rate=rate, start=now, hours=hours, margin=margin
+                )
+                electricity = power_cost(watts, tariff, now, hours) / hours
+            core_floor = floor_per_unit_hour(
+                watts=Decimal(str(cpu_watts_per_core)), tariff=tariff, rate=rate, start=now, hours=hours, margin=margin
+            )
+        except TariffError as exc:
+            return Floors(configured_gpu, configured_core, None, tariff.currency, load_w, f"no electricity: {exc}")
+        per_gpu = f"{electricity:.4f} {tariff.currency} per GPU-hour at {load_w:.0f} W, " if electricity else ""
+        basis = f"electricity {per_gpu}{cpu_watts_per_core:g} W per core, plus {float(margin) * 100:g} %"
+        return Floors(
+            max(configured_gpu, gpu_floor),
+            max(configured_core, core_floor),
+            electricity,
+            tariff.currency,
+            load_w,
+            basis,
+        )
+
+
+def load_power_w(gpus: Sequence[GpuIdentity], configured: float | None, cap_percent: float | None) -> float | None:
+    """The highest load power among the GPUs: the configured figure, else each GPU's power limit (what it
+    can draw at most; the benchmark's measured power takes its place once the benchmark exists), held
+    under the agent's own cap while it works."""
+    if configured is not None:
+        return configured
+    limits = [gpu.power_limits.current_w or gpu.power_limits.default_w for gpu in gpus]
+    known = [watts for watts in limits if watts is not None]
+    if not known:
+        return None
+    watts = max(known)
+    if cap_percent is not None:
+        defaults = [gpu.power_limits.default_w for gpu in gpus if gpu.power_limits.default_w is not None]
+        if defaults:
+            watts = min(watts, max(defaults) * cap_percent / 100)
+    return watts
