@@ -32,6 +32,7 @@ bench: venv
 	cd bench && ../$(BIN)/python sampling_overhead.py --seconds 60 --write ../docs/benchmarks.md
 	cd bench && ../$(BIN)/python job_latency.py --trials 30 --write ../docs/benchmarks.md  # needs dockerd
 	cd bench && ../$(BIN)/python market_load.py --write ../docs/benchmarks.md  # PostgreSQL modes need SPARECYCLES_BENCH_POSTGRES or the local test cluster
+	cd bench && ../$(BIN)/python ledger_summary.py --write ../docs/benchmarks.md  # fills a year of samples first (about 10 minutes)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

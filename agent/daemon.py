@@ -28,13 +28,14 @@ from sparecycles.agent.instance_lock import InstanceLock
 from sparecycles.agent.jobs.ownership import JobProcesses
 from sparecycles.agent.jobs.runtime import JobRuntime
 from sparecycles.agent.jobs.service import create_job_service
-from sparecycles.agent.ledger.service import LedgerService, boot_id, jobs_on_gpus
+from sparecycles.agent.ledger.service import LedgerService, boot_id, busy_cpu_cores, jobs_on_gpus
 from sparecycles.agent.ledger.store import LedgerStore
 from sparecycles.agent.market.service import start_market
 from sparecycles.agent.policy.settings import resolve_zone
 from sparecycles.agent.power_journal import PowerLimitJournal
 from sparecycles.agent.scheduler.service import WorkScheduler
 from sparecycles.agent.sensors.activity import ActivitySensor
+from sparecycles.agent.sensors.cpu_power import RaplMeter
 from sparecycles.agent.sensors.gpu import GpuBackend
 from sparecycles.agent.sensors.gpu.nvml import NvmlGpuBackend
 from sparecycles.agent.sensors.gpu.simulated import SimulatedGpuBackend
@@ -188,7 +189,15 @@ async def _serve(  # noqa: PLR0915 - the composition root: every part, started a
     await scheduler.start()
     scheduler.on_gpu_tick(controller.publish_readings)
     if ledger is not None:
-        scheduler.on_gpu_tick(_record_energy(ledger, engine, jobs.runtime))
+        record = _record_energy(ledger, engine, jobs.runtime)
+        if engine.has_gpus:
+            scheduler.on_gpu_tick(record)
+        else:  # no GPU tick: the CPU's energy (RAPL) is still measured for the CPU-only floor
+
+            async def cpu_tick() -> None:
+                record()
+
+            scheduler.every(CPU_ENERGY_INTERVAL_S, cpu_tick, "ledger-cpu-energy")
     controller.announce_status()
     await jobs.start()  # takes back jobs a crashed agent left running (connects to Docker lazily)
     # Never raises: a marketplace that cannot start is a problem in the status, not a crash.
@@ -216,6 +225,7 @@ async def _serve(  # noqa: PLR0915 - the composition root: every part, started a
 
 
 LEDGER_FILE = "ledger.sqlite3"
+CPU_ENERGY_INTERVAL_S = 10.0
 
 
 def _open_ledger(paths: AppPaths, settings: SettingsStore) -> tuple[LedgerService | None, str | None]:
@@ -226,7 +236,14 @@ def _open_ledger(paths: AppPaths, settings: SettingsStore) -> tuple[LedgerServic
     except (SchemaError, OSError, ValueError) as exc:
         log.error("The ledger could not be opened: %s", exc)
         return None, str(exc)
-    return LedgerService(store, settings=lambda: settings.current.ledger, boot=boot_id()), None
+    meter = RaplMeter()
+    unreadable = meter.available()
+    if unreadable is not None:
+        log.info("CPU power: %s", unreadable)
+    service = LedgerService(
+        store, settings=lambda: settings.current.ledger, boot=boot_id(), cpu_meter=meter if unreadable is None else None
+    )
+    return service, None
 
 
 def _record_energy(ledger: LedgerService, engine: WorkEngine, runtime: JobRuntime) -> Callable[[], None]:
@@ -237,9 +254,10 @@ def _record_energy(ledger: LedgerService, engine: WorkEngine, runtime: JobRuntim
         if pending:  # the last write is still going: this reading is taken by the next tick
             return
         samples = list(engine.snapshot().samples.values())
-        if not samples:
-            return
-        task = asyncio.get_running_loop().create_task(ledger.tick(samples, jobs_on_gpus(runtime.jobs(), samples)))
+        statuses = runtime.jobs()
+        task = asyncio.get_running_loop().create_task(
+            ledger.tick(samples, jobs_on_gpus(statuses, samples), busy_cpu_cores(statuses))
+        )
         pending.add(task)
         task.add_done_callback(pending.discard)
 

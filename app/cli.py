@@ -24,6 +24,7 @@ from sparecycles.control.endpoint import AgentAlreadyRunning
 from sparecycles.control.models import StatusDocument
 from sparecycles.diagnostics import CheckOutcome
 from sparecycles.durations import parse_clock_time, parse_duration
+from sparecycles.ledger_cli import register_ledger_commands
 from sparecycles.market_cli import market_app, register_requester_commands
 from sparecycles.paths import AppPaths
 
@@ -204,6 +205,7 @@ def snooze(
 
 app.add_typer(market_app, name="market")
 register_requester_commands(app)
+register_ledger_commands(app, _agent, _fail)
 
 
 @app.command("run-here")

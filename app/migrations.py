@@ -57,8 +57,13 @@ class Migrations:
                 f"{self._what} is at schema {current}, newer than this version of SpareCycles knows; "
                 "run the version that created it, or restore a backup"
             )
+        self.move_to(engine, "head")
+
+    def move_to(self, engine: Engine, revision: str, *, down: bool = False) -> None:
+        """Upgrade (or, with ``down``, downgrade) to ``revision``: what :meth:`upgrade` does, and what tests use
+        to make a database as an older version left it."""
         config = self._config()
         config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
         with engine.begin() as connection:
             config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+            (command.downgrade if down else command.upgrade)(config, revision)

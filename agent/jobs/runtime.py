@@ -236,6 +236,7 @@ class JobStatus:
     gpu_indices: tuple[int, ...]
     run_time_s: float
     expires_at: datetime
+    cpus: float = 0.0  # the CPU time it may use, in CPUs
 
 
 @dataclass(frozen=True)
@@ -367,6 +368,7 @@ class JobRuntime:
                 job.lease.gpu_indices,
                 job.container.run_time_s if job.container is not None else 0.0,
                 job.lease.expires_at,
+                job.lease.spec.cpus,
             )
             for job in list(self._jobs.values())
         ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -23,6 +24,7 @@ from sparecycles.agent.ledger.queries import LedgerQueries
 from sparecycles.agent.ledger.recorder import EnergyRecorder
 from sparecycles.agent.ledger.store import LedgerStore
 from sparecycles.agent.ledger.tariffs import Tariff, TariffError, TariffHistory
+from sparecycles.agent.sensors.cpu_power import CpuPowerEstimate, RaplMeter, cpu_watts_per_core
 from sparecycles.agent.sensors.gpu.model import GpuIdentity, GpuSample
 from sparecycles.config import LedgerSettings
 from sparecycles.control.ledger import (
@@ -45,6 +47,11 @@ def boot_id(path: Path = Path("/proc/sys/kernel/random/boot_id")) -> str:
         return path.read_text(encoding="ascii").strip()
     except OSError:
         return "unknown-boot"  # no such file (Windows): a reset still shows as a counter that went back
+
+
+def busy_cpu_cores(statuses: Iterable[JobStatus]) -> float:
+    """The CPUs that CPU-only jobs may use now (the CPU's extra draw is theirs)."""
+    return sum(status.cpus for status in statuses if status.state in _ENERGY_STATES and not status.gpu_indices)
 
 
 def jobs_on_gpus(statuses: Iterable[JobStatus], samples: Sequence[GpuSample]) -> dict[str, str | None]:
@@ -79,8 +86,13 @@ class LedgerService:
         settings: Callable[[], LedgerSettings],
         boot: str,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        cpu_meter: RaplMeter | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
+        self._cpu_meter = cpu_meter
+        self._cpu_power = CpuPowerEstimate()
+        self._monotonic = monotonic
         self._settings = settings
         self._clock = clock
         self._recorder = EnergyRecorder(boot_id=boot)
@@ -94,19 +106,24 @@ class LedgerService:
 
     # -- energy -------------------------------------------------------------------------------------
 
-    def record(self, samples: Sequence[GpuSample], jobs: Mapping[str, str | None]) -> None:
-        """Observe one reading of every GPU and commit what closes (blocking: call from a worker thread)."""
+    def record(self, samples: Sequence[GpuSample], jobs: Mapping[str, str | None], busy_cores: float = 0.0) -> None:
+        """Observe one reading of every GPU (and of the CPU's energy, where RAPL is readable) and commit what
+        closes (blocking: call from a worker thread)."""
+        if self._cpu_meter is not None:
+            reading = self._cpu_meter.read_uj()
+            if reading is not None:
+                self._cpu_power.observe(self._monotonic(), reading, busy_cores)
         intervals = self._recorder.observe(self._clock(), samples, jobs)
         if not intervals:
             return
         self.store.record_energy(intervals, self._tariffs, self._settings().idle_baseline_w)
         self._recorder.committed(intervals, samples, jobs)
 
-    async def tick(self, samples: Sequence[GpuSample], jobs: Mapping[str, str | None]) -> None:
+    async def tick(self, samples: Sequence[GpuSample], jobs: Mapping[str, str | None], busy_cores: float = 0.0) -> None:
         """:meth:`record` in a worker thread; a tick that comes while one is writing waits for it."""
         async with self._writing:
             try:
-                await asyncio.to_thread(self.record, samples, jobs)
+                await asyncio.to_thread(self.record, samples, jobs, busy_cores)
             except Exception as exc:  # the disk is full, the file went away: keep the agent working
                 message = f"energy not recorded: {exc}"
                 if message != self.problem:
@@ -179,10 +196,10 @@ class LedgerService:
         configured_gpu: int,
         configured_core: int,
         power_cap_percent: float | None,
-        cpu_watts_per_core: float,
     ) -> Floors:
         """The configured floors, raised to the electricity of the work plus the margin where that is known."""
         settings = self._settings()
+        per_core_w, per_core_source = cpu_watts_per_core(self._cpu_power.watts_per_core(), settings.cpu_watts_per_core)
         load_w = load_power_w(gpus, settings.load_power_w, power_cap_percent)
         tariff, rate = self.tariff_now(), self._rate
         if tariff is None or rate is None:
@@ -202,12 +219,12 @@ class LedgerService:
                 )
                 electricity = power_cost(watts, tariff, now, hours) / hours
             core_floor = floor_per_unit_hour(
-                watts=Decimal(str(cpu_watts_per_core)), tariff=tariff, rate=rate, start=now, hours=hours, margin=margin
+                watts=Decimal(str(per_core_w)), tariff=tariff, rate=rate, start=now, hours=hours, margin=margin
             )
         except TariffError as exc:
             return Floors(configured_gpu, configured_core, None, tariff.currency, load_w, f"no electricity: {exc}")
         per_gpu = f"{electricity:.4f} {tariff.currency} per GPU-hour at {load_w:.0f} W, " if electricity else ""
-        basis = f"electricity {per_gpu}{cpu_watts_per_core:g} W per core, plus {float(margin) * 100:g} %"
+        basis = f"electricity {per_gpu}{per_core_w:.1f} W per core ({per_core_source}), plus {float(margin) * 100:g} %"
         return Floors(
             max(configured_gpu, gpu_floor),
             max(configured_core, core_floor),

@@ -123,7 +123,6 @@ def _setup(
                 configured_gpu=floor_gpu,
                 configured_core=floor_core,
                 power_cap_percent=current.gpu.power_limit_percent,
-                cpu_watts_per_core=current.ledger.cpu_watts_per_core,
             )
             floor_gpu, floor_core, basis = floors.per_gpu_hour, floors.per_core_hour, floors.basis
         return ProviderSetup(

@@ -12,9 +12,10 @@ from sqlalchemy import Engine
 from sparecycles.migrations import Migrations, SchemaError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-_MARKET = Migrations(MIGRATIONS, "the marketplace database")
+MARKET_MIGRATIONS = Migrations(MIGRATIONS, "the marketplace database")
+_MARKET = MARKET_MIGRATIONS
 
-__all__ = ["MIGRATIONS", "SchemaError", "current_revision", "head_revision", "upgrade"]
+__all__ = ["MARKET_MIGRATIONS", "MIGRATIONS", "SchemaError", "current_revision", "head_revision", "upgrade"]
 
 
 def head_revision() -> str:

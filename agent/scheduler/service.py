@@ -89,6 +89,10 @@ class WorkScheduler:
         self._scheduler.start()
         self.plan_boundaries()
 
+    def every(self, seconds: float, func: Callable[[], Any], job_id: str) -> None:
+        """Run ``func`` (a coroutine function, on the agent's loop) every ``seconds`` once started."""
+        self._add_interval(func, job_id, seconds)
+
     def _add_interval(self, func: Callable[[], Any], job_id: str, seconds: float) -> None:
         self._scheduler.add_job(func, IntervalTrigger(seconds=seconds, timezone=UTC), id=job_id)
 

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from datetime import datetime
+from collections.abc import Iterator, Mapping
+from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from sparecycles.control.endpoint import AgentEndpoint, EndpointFileError, read_endpoint
+from sparecycles.control.ledger import (
+    EarningsSummary,
+    LedgerExport,
+    LedgerSettingsView,
+    TodayFigure,
+)
 from sparecycles.control.models import (
     TOKEN_HEADER,
     TOKEN_SCHEME,
@@ -72,9 +79,18 @@ class ControlClient:
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    def _request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    def _request(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        *,
+        params: Mapping[str, str | None] | None = None,
+    ) -> Any:
+        """One request; ``params`` become the query string, those that are None left out."""
+        query = {name: value for name, value in (params or {}).items() if value is not None}
         try:
-            response = self._http.request(method, path, json=body)
+            response = self._http.request(method, path, json=body, params=query or None)
         except httpx.TransportError:
             raise AgentUnavailable(
                 f"The SpareCycles agent (pid {self.endpoint.pid}) does not answer on port "
@@ -130,6 +146,36 @@ class ControlClient:
     def jobs(self) -> list[dict[str, Any]]:
         return JobList.model_validate(self._request("GET", "/v1/jobs")).jobs
 
+    # -- the ledger ---------------------------------------------------------------------------------
+
+    def earnings(self, since: date | None = None, until: date | None = None, by: str = "day") -> EarningsSummary:
+        """Gross, power cost and net by hour, day, week, month or job (the agent's defaults: the last 30 days)."""
+        params = {"since": _day(since), "until": _day(until), "by": by}
+        return EarningsSummary.model_validate(self._request("GET", "/v1/earnings", params=params))
+
+    def today(self) -> TodayFigure:
+        return TodayFigure.model_validate(self._request("GET", "/v1/earnings/today"))
+
+    def export(self, since: date | None = None, until: date | None = None) -> LedgerExport:
+        """One row per lease started in the period."""
+        params = {"since": _day(since), "until": _day(until)}
+        return LedgerExport.model_validate(self._request("GET", "/v1/export", params=params))
+
+    def ledger(self) -> LedgerSettingsView:
+        return LedgerSettingsView.model_validate(self._request("GET", "/v1/ledger"))
+
+    def set_tariff(self, document: str) -> LedgerSettingsView:
+        """Adopt a tariff file's text from now on; a bad one raises AgentRequestError (422) saying why."""
+        return LedgerSettingsView.model_validate(self._request("PUT", "/v1/ledger/tariff", {"document": document}))
+
+    def set_token_rate(self, per_token: Decimal, currency: str, decimals: int = 18) -> LedgerSettingsView:
+        """What one whole token is worth to the user in ``currency`` (their own figure; nothing is looked up).
+
+        The agent checks the figures; one it refuses raises AgentRequestError (422) saying which.
+        """
+        body = {"per_token": str(per_token), "currency": currency, "decimals": decimals}
+        return LedgerSettingsView.model_validate(self._request("PUT", "/v1/ledger/rate", body))
+
     def shutdown(self) -> None:
         self._request("POST", "/v1/shutdown")
 
@@ -144,3 +190,7 @@ class ControlClient:
                         yield AgentEvent.model_validate(json.loads(message.data))
         except httpx.TransportError:
             return
+
+
+def _day(value: date | None) -> str | None:
+    return value.isoformat() if value is not None else None

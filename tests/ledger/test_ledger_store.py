@@ -138,7 +138,7 @@ def test_the_idle_baseline_leaves_only_the_extra_power_as_the_works_cost(store: 
     assert row.cost_nano - row.baseline_cost_nano == 225_000  # 0.75 Wh at 0.30 EUR/kWh
 
 
-def record_lease(store: LedgerStore, lease: str, when: datetime, mj: int, amount: int, cumulative: int) -> None:
+def record_lease(store: LedgerStore, lease: str, when: datetime, *, mj: int, amount: int, cumulative: int) -> None:
     store.job_started(JobStart(lease, "http://market", f"job-{lease}", (GPU,), 1, 1000, when))
     recorder = EnergyRecorder(boot_id="b")
     readings = [(mj * second // 10, lease) for second in range(11)]
@@ -150,8 +150,8 @@ def record_lease(store: LedgerStore, lease: str, when: datetime, mj: int, amount
 def test_earnings_stay_pending_until_a_voucher_covers_them(store: LedgerStore) -> None:
     store.set_tariff(FLAT, datetime(2026, 1, 1, tzinfo=UTC))
     when = datetime(2026, 11, 25, 10, tzinfo=UTC)
-    record_lease(store, "lease-a", when, 3_600_000, 10**18, 10**18)
-    record_lease(store, "lease-b", when + timedelta(minutes=5), 7_200_000, 3 * 10**18, 5 * 10**18)
+    record_lease(store, "lease-a", when, mj=3_600_000, amount=10**18, cumulative=10**18)
+    record_lease(store, "lease-b", when + timedelta(minutes=5), mj=7_200_000, amount=3 * 10**18, cumulative=5 * 10**18)
     assert store.credited("lease-a", 10**18, 10**18, "0x" + "ab" * 20, when) is False  # a repeat changes nothing
     queries = LedgerQueries(store.engine, BERLIN, EUR, "EUR")
     day = date(2026, 11, 25)
@@ -182,9 +182,9 @@ def test_earnings_stay_pending_until_a_voucher_covers_them(store: LedgerStore) -
 def test_changing_the_tariff_keeps_what_earlier_energy_cost(store: LedgerStore) -> None:
     store.set_tariff(FLAT, datetime(2026, 1, 1, tzinfo=UTC))
     when = datetime(2026, 11, 25, 10, tzinfo=UTC)
-    record_lease(store, "lease-old", when, 3_600_000, 1, 1)
+    record_lease(store, "lease-old", when, mj=3_600_000, amount=1, cumulative=1)
     store.set_tariff(FLAT.replace("0.30", "0.90"), when + timedelta(hours=1))
-    record_lease(store, "lease-new", when + timedelta(hours=2), 3_600_000, 1, 2)
+    record_lease(store, "lease-new", when + timedelta(hours=2), mj=3_600_000, amount=1, cumulative=2)
     energy = job_energy(store)
     assert energy["lease-old"][1] == 300_000
     assert energy["lease-new"][1] == 900_000
@@ -205,7 +205,8 @@ def test_a_damaged_ledger_is_set_aside_with_a_message_and_never_silently_replace
     try:
         assert reopened.set_aside is not None
         assert reopened.set_aside.read_bytes() == bytes(data)  # kept as it was, for recovery
-        assert "damaged" in caplog.text and str(reopened.set_aside) in caplog.text
+        assert "damaged" in caplog.text
+        assert str(reopened.set_aside) in caplog.text
         assert reopened.counters() == {}  # a new, empty ledger works
     finally:
         reopened.close()
@@ -227,15 +228,9 @@ def test_a_ledger_from_a_newer_version_is_refused_and_left_alone(tmp_path: Path)
 def test_a_ledger_from_an_older_version_migrates_forward_keeping_its_rows(tmp_path: Path) -> None:
     path = tmp_path / "ledger.sqlite3"
     engine = db.open_engine(path)
-    from alembic import command
-
-    config = MIGRATIONS._config()  # noqa: SLF001 - the oldest schema, as the first release wrote it
+    MIGRATIONS.move_to(engine, "l0001")  # the schema as the first release wrote it
     with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "l0001")
-        connection.exec_driver_sql(
-            "INSERT INTO tariffs (effective_ms, document) VALUES (1, ?)", (FLAT,)
-        )
+        connection.exec_driver_sql("INSERT INTO tariffs (effective_ms, document) VALUES (1, ?)", (FLAT,))
     engine.dispose()
     store = LedgerStore.open(path, BERLIN)
     try:

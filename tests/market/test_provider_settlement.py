@@ -7,8 +7,6 @@ import asyncio
 from typing import Any
 
 import httpx
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, inspect, text
 
 from sparecycles.agent.market.client import MarketClient
@@ -151,11 +149,7 @@ def test_the_agents_client_reads_a_lease_and_the_prices(market: Market) -> None:
 
 
 def _migrate(engine: Engine, revision: str, *, down: bool = False) -> None:
-    config = Config()
-    config.set_main_option("script_location", str(schema.MIGRATIONS))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        (command.downgrade if down else command.upgrade)(config, revision)
+    schema.MARKET_MIGRATIONS.move_to(engine, revision, down=down)
 
 
 def test_0004_gives_leases_paid_before_it_their_payout_total_and_its_downgrade_drops_the_column(

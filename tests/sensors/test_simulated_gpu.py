@@ -82,7 +82,7 @@ def test_defaults_look_like_an_idle_mid_range_card() -> None:
     assert sample.fan_speed_percent is not None
     assert sample.clock_graphics_mhz is not None
     assert sample.foreign_processes == ()
-    assert sample.energy_total_mj == 0
+    assert sample.energy_total_mj == 17 * 1000 * 1000  # 17 W since the clock's zero (boot) at 1000 s
 
 
 def test_a_script_changes_later_samples_and_only_what_it_names() -> None:
@@ -138,6 +138,9 @@ def test_energy_integrates_power_over_time() -> None:
     clock = FakeClock()
     backend = SimulatedGpuBackend(1, clock=clock)
     backend.script(0, power_draw_w=100.0)
+    (start,) = backend.sample(_not_ours)
+    assert start.energy_total_mj is not None
+    base = start.energy_total_mj
 
     clock.advance(10)
     (at_10_s,) = backend.sample(_not_ours)
@@ -146,17 +149,26 @@ def test_energy_integrates_power_over_time() -> None:
     clock.advance(2.5)
     (at_17_5_s,) = backend.sample(_not_ours)
 
-    assert at_10_s.energy_total_mj == 1_000_000  # 100 W × 10 s = 1 kJ
-    assert at_17_5_s.energy_total_mj == 1_000_000 + 500_000 + 500_000
+    assert at_10_s.energy_total_mj == base + 1_000_000  # 100 W × 10 s = 1 kJ
+    assert at_17_5_s.energy_total_mj == base + 1_000_000 + 500_000 + 500_000
     assert at_17_5_s.monotonic_s - at_10_s.monotonic_s == 7.5
 
 
 def test_energy_counts_the_idle_draw_from_the_start() -> None:
-    clock = FakeClock()
+    clock = FakeClock(start_s=0.0)
     backend = SimulatedGpuBackend(1, clock=clock)
     clock.advance(60)
     (sample,) = backend.sample(_not_ours)
     assert sample.energy_total_mj == 17 * 60 * 1000  # the default 17 W idle draw
+
+
+def test_a_restarted_backend_reads_on_from_where_the_last_one_stopped_like_nvml() -> None:
+    clock = FakeClock(start_s=500.0)
+    (before,) = SimulatedGpuBackend(1, clock=clock).sample(_not_ours)
+    clock.advance(30)  # the agent restarts: a new backend, the same machine and clock
+    (after,) = SimulatedGpuBackend(1, clock=clock).sample(_not_ours)
+    assert before.energy_total_mj is not None
+    assert after.energy_total_mj == before.energy_total_mj + 17 * 30 * 1000
 
 
 def test_a_clock_that_steps_back_adds_no_energy() -> None:
@@ -180,6 +192,8 @@ def test_a_power_limit_caps_the_draw_and_the_energy() -> None:
     clock = FakeClock()
     backend = SimulatedGpuBackend(1, clock=clock)
     backend.script(0, power_draw_w=210.0)
+    (start,) = backend.sample(_not_ours)
+    assert start.energy_total_mj is not None
 
     outcome = backend.set_power_limit(0, 150.0)
     clock.advance(10)
@@ -188,7 +202,7 @@ def test_a_power_limit_caps_the_draw_and_the_energy() -> None:
     assert outcome.applied
     assert outcome.message == "power limit: GPU 0 set to 150 W"
     assert sample.power_draw_w == 150.0
-    assert sample.energy_total_mj == 150 * 10 * 1000
+    assert sample.energy_total_mj == start.energy_total_mj + 150 * 10 * 1000
     assert backend.discover().gpus[0].power_limits.current_w == 150.0
 
 

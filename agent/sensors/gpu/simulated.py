@@ -189,14 +189,18 @@ class SimulatedGpuBackend:
         self._clock = clock
         self.power_limit_permitted = power_limit_permitted
         self._limits_at_start_w = [gpu.power_limit_w for gpu in self._gpus]
-        self._energy_mj = [0.0 for _ in self._gpus]
-        self._integrated_to_s = clock()
+        # Like NVML's counter, which counts from the driver's load (at boot) and not from the agent's start,
+        # each board has drawn its first power since the clock's zero (boot, for time.monotonic): an agent
+        # restarted on the same machine reads on from where the last one stopped.
+        started_s = clock()
+        self._energy_mj = [gpu.effective_power_w() * max(0.0, started_s) * 1000 for gpu in self._gpus]
+        self._integrated_to_s = started_s
 
     @classmethod
     def from_state_dict(
         cls, data: Mapping[str, Any], *, clock: Callable[[], float] = time.monotonic
     ) -> SimulatedGpuBackend:
-        """The inverse of :meth:`state_dict` (the energy counters start again from zero)."""
+        """The inverse of :meth:`state_dict` (the energy counters start again as at a fresh start)."""
         gpus = data.get("gpus")
         if not isinstance(gpus, list):
             raise ValueError("a simulated-GPU state needs a list under 'gpus'")
