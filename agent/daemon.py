@@ -211,9 +211,9 @@ async def _serve(  # noqa: PLR0915 - the composition root: every part, started a
     scheduler.shutdown()
     await market.close()
     await jobs.shutdown()  # no job may run ungoverned while the agent is down
-    await asyncio.to_thread(engine.shutdown)  # power limits restored, sensors closed
     if ledger is not None:
-        ledger.store.close()
+        await _close_ledger(ledger, engine, jobs.runtime)
+    await asyncio.to_thread(engine.shutdown)  # power limits restored, sensors closed
     controller.begin_shutdown()
     server.should_exit = True
     try:
@@ -262,3 +262,14 @@ def _record_energy(ledger: LedgerService, engine: WorkEngine, runtime: JobRuntim
         task.add_done_callback(pending.discard)
 
     return tick
+
+
+async def _close_ledger(ledger: LedgerService, engine: WorkEngine, runtime: JobRuntime) -> None:
+    """Commit the energy used up to now (a fresh reading), then close the ledger's file."""
+    try:
+        await asyncio.to_thread(engine.read_gpus)
+        samples = list(engine.snapshot().samples.values())
+        await asyncio.to_thread(ledger.flush, samples, jobs_on_gpus(runtime.jobs(), samples))
+    except Exception:
+        log.exception("The ledger could not commit the last energy readings")
+    ledger.store.close()

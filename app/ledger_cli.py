@@ -2,7 +2,9 @@
 
 The ledger lives in the agent; these commands read their arguments, ask the agent through its control API
 and format the answer. They are registered on the main app by :func:`register_ledger_commands`, which is
-handed how to reach the agent and how to fail, so this module never imports ``sparecycles.cli``.
+handed how to reach the agent and how to fail, so this module never imports ``sparecycles.cli``. Nor does it
+import the agent's code (the layering contract in pyproject.toml): a tariff file is read and its TOML checked
+here, and what its settings mean is checked by the agent, whose refusal is shown with the file's name.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import csv
 import io
 import re
 import sys
+import tomllib
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from datetime import date, datetime
@@ -20,7 +23,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from sparecycles.control.client import ControlClient
+from sparecycles.control.client import AgentRequestError, ControlClient
 from sparecycles.control.ledger import EarningsSummary, ExportRow, LedgerExport, LedgerSettingsView, Money
 
 Connect = Callable[[], AbstractContextManager[ControlClient]]
@@ -33,6 +36,8 @@ EXPORT_COLUMNS = tuple(ExportRow.model_fields)
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _NONE = "-"
+HTTP_UNPROCESSABLE = 422
+TARIFF_REFUSED = "The tariff was not changed:"  # how the agent starts its refusal of a tariff
 
 Since = Annotated[
     str | None, typer.Option("--since", metavar="DATE", help="First day, YYYY-MM-DD (default: 30 days ago).")
@@ -78,6 +83,29 @@ def parse_rate(amount: str, currency: str, decimals: int) -> tuple[Decimal, str,
     if not 0 <= decimals <= 36:
         raise ValueError(f"--decimals must be from 0 to 36 (the token's own; 18 for most), not {decimals}")
     return per_token, code, decimals
+
+
+def read_tariff_file(path: Path) -> tuple[str, dict[str, Any]]:
+    """The tariff file's text and its TOML table; ValueError names the file and what is wrong (with the line,
+    for TOML syntax). What the settings mean is checked by the agent, which keeps the tariff."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not UTF-8 text") from None
+    except OSError as exc:
+        raise ValueError(f"cannot read the tariff file {path}: {exc.strerror or exc}") from None
+    try:
+        return text, tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{path} is not valid TOML: {exc}") from None
+
+
+def _agent_reason(exc: AgentRequestError) -> str:
+    """The agent's refusal of a tariff, without its own preamble (the CLI says what stays unchanged)."""
+    reason = str(exc).removeprefix(TARIFF_REFUSED).strip()
+    problems = "; ".join(exc.problems)
+    text = f"{reason} {problems}".strip()
+    return text if text.endswith(".") else f"{text}."
 
 
 # -- formatting ---------------------------------------------------------------------------------------
@@ -269,24 +297,22 @@ def _tariff_app(connect: Connect, fail: Fail) -> typer.Typer:
         file: Annotated[Path, typer.Argument(metavar="FILE", help="A tariff file (see examples/tariff.toml).")],
     ) -> None:
         """Use this tariff from now on (energy already recorded keeps the cost it had)."""
-        from sparecycles.agent.ledger.tariff_file import load_tariff
-        from sparecycles.agent.ledger.tariffs import TariffError
-
+        unchanged = "The tariff in force is unchanged."
         try:
-            tariff = load_tariff(file)
-            document = file.read_text(encoding="utf-8")
-        except TariffError as exc:
-            fail(f"{exc}. The tariff in force is unchanged.", EXIT_USAGE)
-        except UnicodeDecodeError:
-            fail(f"{file} is not UTF-8 text. The tariff in force is unchanged.", EXIT_USAGE)
-        except OSError as exc:
-            fail(f"Cannot read {file}: {exc.strerror or exc}. The tariff in force is unchanged.", EXIT_USAGE)
+            document, table = read_tariff_file(file)
+        except ValueError as exc:
+            fail(f"{exc}. {unchanged}", EXIT_USAGE)
         with connect() as client:
-            view = client.set_tariff(document)
-        windows = len(tariff.windows)
+            try:
+                view = client.set_tariff(document)
+            except AgentRequestError as exc:
+                if exc.status_code != HTTP_UNPROCESSABLE:
+                    raise
+                fail(f"{file}: {_agent_reason(exc)} {unchanged}", EXIT_USAGE)
+        windows = len(table.get("window", []))
         times = f", {windows} time-of-use window{'s' if windows != 1 else ''}" if windows else ""
         sys.stdout.write(
-            f"Tariff set from {file}: {tariff.currency} {_plain(tariff.price_per_kwh)} per kWh by default{times}. "
+            f"Tariff set from {file}: {table.get('currency')} {table.get('price_per_kwh')} per kWh by default{times}. "
             "It applies from now on; energy already recorded keeps its cost.\n"
         )
         _write_problem(view)

@@ -327,9 +327,15 @@ def test_bad_arguments_get_one_line_and_exit_code_2(
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_without_an_agent_the_ledger_commands_say_so_with_exit_code_3(berlin_home: Path) -> None:
+def test_without_an_agent_the_ledger_commands_say_so_with_exit_code_3(berlin_home: Path, tmp_path: Path) -> None:
     for arguments in (("earnings",), ("export",), ("tariff", "show"), ("rate", "show"), ("rate", "set", "1", "EUR")):
         result = run_cli(berlin_home, *arguments)
         assert result.returncode == 3, (arguments, result)
         assert "sparecycles agent" in result.stderr
     assert run_cli(berlin_home, "tariff", "set", str(EXAMPLE_TARIFF)).returncode == 3
+    broken = tmp_path / "broken.toml"
+    broken.write_text('currency = "EUR"\nprice_per_kwh = \n')
+    refused = run_cli(berlin_home, "tariff", "set", str(broken))  # TOML is checked before the agent is asked
+    assert refused.returncode == 2
+    assert "is not valid TOML" in refused.stderr
+    assert "line 2" in refused.stderr

@@ -66,18 +66,26 @@ class EnergyRecorder:
             self._open[uuid] = _Open(state.at, state.job_id, counter=state.counter)
 
     def observe(
-        self, now: datetime, samples: Sequence[GpuSample], jobs_by_gpu: Mapping[str, str | None]
+        self,
+        now: datetime,
+        samples: Sequence[GpuSample],
+        jobs_by_gpu: Mapping[str, str | None],
+        *,
+        close_all: bool = False,
     ) -> list[EnergyInterval]:
-        """Take one reading of every GPU; return the intervals that close now (to be committed)."""
+        """Take one reading of every GPU; return the intervals that close now (to be committed). ``close_all``
+        closes every open interval (the agent is stopping: what it saw is committed, not left open)."""
         closing: list[EnergyInterval] = []
         for sample in samples:
             job_id = jobs_by_gpu.get(sample.uuid)
-            interval = self._observe_gpu(now, sample, job_id)
+            interval = self._observe_gpu(now, sample, job_id, close_all)
             if interval is not None:
                 closing.append(interval)
         return closing
 
-    def _observe_gpu(self, now: datetime, sample: GpuSample, job_id: str | None) -> EnergyInterval | None:
+    def _observe_gpu(
+        self, now: datetime, sample: GpuSample, job_id: str | None, close_all: bool
+    ) -> EnergyInterval | None:
         current = self._open.get(sample.uuid)
         if current is None:  # first sight of this GPU: the interval starts here
             self._open[sample.uuid] = self._start(now, sample, job_id)
@@ -88,7 +96,7 @@ class EnergyRecorder:
             return None
         if sample.power_draw_w is not None:
             current.power.append((elapsed, sample.power_draw_w))
-        if job_id == current.job_id and elapsed < self._commit_every_s:
+        if job_id == current.job_id and elapsed < self._commit_every_s and not (close_all and elapsed > 0):
             return None
         return self._close(now, sample, current)
 

@@ -106,6 +106,13 @@ class LedgerService:
 
     # -- energy -------------------------------------------------------------------------------------
 
+    def flush(self, samples: Sequence[GpuSample], jobs: Mapping[str, str | None]) -> None:
+        """Commit every open interval up to now (the agent is stopping; blocking)."""
+        intervals = self._recorder.observe(self._clock(), samples, jobs, close_all=True)
+        if intervals:
+            self.store.record_energy(intervals, self._tariffs, self._settings().idle_baseline_w)
+            self._recorder.committed(intervals, samples, jobs)
+
     def record(self, samples: Sequence[GpuSample], jobs: Mapping[str, str | None], busy_cores: float = 0.0) -> None:
         """Observe one reading of every GPU (and of the CPU's energy, where RAPL is readable) and commit what
         closes (blocking: call from a worker thread)."""

@@ -23,6 +23,7 @@ from sparecycles.agent.market.client import MarketClient
 from sparecycles.agent.market.private import PrivateMarketplace
 from sparecycles.agent.market.provider import MachineOffer, MarketProvider, ProviderSetup
 from sparecycles.agent.policy.model import Action
+from sparecycles.agent.sensors.gpu.model import GpuDiscovery, GpuIdentity
 from sparecycles.config import Settings
 from sparecycles.control.models import MarketplaceStatus
 from sparecycles.protocol.market import GpuInfo
@@ -32,12 +33,18 @@ log = logging.getLogger(__name__)
 IDENTITY_KEY_NAME = "machine-identity"
 
 
+def marketable_gpus(discovery: GpuDiscovery) -> tuple[GpuIdentity, ...]:
+    """The GPUs a marketplace may be offered: real ones. A simulated GPU cannot run anyone's CUDA work (and its
+    UUID is not an NVIDIA one); a simulated agent offers its CPU cores only."""
+    return () if discovery.backend == "simulated" else discovery.gpus
+
+
 def machine_offer(engine: WorkEngine, limits_cpus: float) -> MachineOffer:
     """What the policy lets this machine offer now: GPUs that may work, and cores while the machine may."""
     snapshot = engine.snapshot()
     gpus = {
         gpu.uuid: gpu.index
-        for gpu in snapshot.discovery.gpus
+        for gpu in marketable_gpus(snapshot.discovery)
         if (decision := snapshot.decisions.get(gpu.index)) is not None and decision.action is Action.WORK
     }
     machine = snapshot.machine
@@ -112,14 +119,14 @@ def _setup(
     def read() -> ProviderSetup:
         current = settings()
         snapshot = engine.snapshot()
-        gpus = snapshot.discovery.gpus
+        gpus = marketable_gpus(snapshot.discovery)
         vram = min((gpu.vram_total_bytes for gpu in gpus if gpu.vram_total_bytes), default=None)
         market = current.marketplace
         floor_gpu, floor_core = market.price_floor_per_gpu_hour, market.price_floor_per_core_hour
         basis = None
         if ledger is not None:
             floors = ledger.floors(
-                gpus,
+                snapshot.discovery.gpus,  # a simulated GPU's declared power prices the floor in a simulation
                 configured_gpu=floor_gpu,
                 configured_core=floor_core,
                 power_cap_percent=current.gpu.power_limit_percent,
