@@ -73,6 +73,19 @@ def _print_status(status: StatusDocument) -> None:
     for gpu in status.gpus:
         label = " \\[SIMULATED]" if gpu.simulated else ""
         out.print(f"  GPU {gpu.index} {gpu.name}{label}: {gpu.state.value} — {gpu.reason}", soft_wrap=True)
+    market = status.marketplace
+    if market is not None:
+        where = "the private marketplace" if market.private else market.url
+        state = "connected" if market.connected else f"not connected — {market.problem}"
+        out.print(f"  Marketplace: {where}, {state}", soft_wrap=True)
+        if market.floor_per_gpu_hour is not None and market.floor_per_core_hour is not None:
+            out.print(
+                f"  Bidding at least {market.floor_per_gpu_hour} per GPU-hour and {market.floor_per_core_hour} "
+                "per core-hour (base units)",
+                soft_wrap=True,
+            )
+        if market.price_note:
+            out.print(f"  [yellow]{market.price_note}[/]", soft_wrap=True)
 
 
 def _version_callback(value: bool) -> None:
