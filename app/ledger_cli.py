@@ -30,7 +30,7 @@ Connect = Callable[[], AbstractContextManager[ControlClient]]
 Fail = Callable[[str, int], NoReturn]
 
 EXIT_USAGE = 2  # as everywhere in the CLI: invalid arguments
-BUCKETS = ("hour", "day", "week", "month", "job")
+BUCKETS = ("hour", "day", "week", "month", "job", "gpu")
 FORMATS = ("csv", "json")
 EXPORT_COLUMNS = tuple(ExportRow.model_fields)
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
@@ -244,7 +244,7 @@ def _add_reports(app: typer.Typer, connect: Connect, fail: Fail) -> None:
         since: Since = None,
         until: Until = None,
         by: Annotated[
-            str, typer.Option("--by", metavar="hour|day|week|month|job", help="One row per hour, day, week, …")
+            str, typer.Option("--by", metavar="hour|day|week|month|job|gpu", help="One row per hour, day, week, …")
         ] = "day",
     ) -> None:
         """What the GPUs earned, the electricity it took and what is left, with a total."""

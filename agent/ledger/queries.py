@@ -69,6 +69,8 @@ class LedgerQueries:
             raise ValueError("--until must not be before --since")
         if by == "job":
             rows = [self._job_row(row) for row in self._job_sums(since, until)]
+        elif by == "gpu":
+            rows = self._gpu_rows(since, until)
         elif by == "hour":
             rows = self._hour_rows(since, until)
         else:
@@ -159,6 +161,33 @@ class LedgerQueries:
             label, start = self._bucket(date.fromisoformat(day), by)
             buckets.setdefault(label, (start, _Sums()))[1].add(per_day[day])
         return [((label, start), sums) for label, (start, sums) in buckets.items()]
+
+    def _gpu_rows(self, since: date, until: date) -> list[tuple[tuple[str, datetime | None], _Sums]]:
+        """Per GPU (by UUID; "cpu" for CPU-only leases): its energy, and its share of each lease's earning (a
+        lease on several GPUs shares it equally)."""
+        first, last = since.isoformat(), until.isoformat()
+        table = db.energy_daily
+        per_gpu: dict[str, _Sums] = {}
+        with self._engine.connect() as connection:
+            for uuid, work_mj, idle_mj, cost in connection.execute(
+                select(table.c.gpu_uuid, *self._energy_columns())
+                .where(table.c.local_day.between(first, last))
+                .group_by(table.c.gpu_uuid)
+            ):
+                per_gpu[uuid] = _Sums(work_mj=int(work_mj), idle_mj=int(idle_mj), work_cost_nano=int(cost))
+            for amount, confirmed_ms, gpu_uuids in connection.execute(
+                select(db.earnings.c.amount, db.earnings.c.confirmed_ms, db.jobs.c.gpu_uuids)
+                .join(db.jobs, db.jobs.c.id == db.earnings.c.job_id)
+                .where(db.earnings.c.local_day.between(first, last))
+            ):
+                uuids = json.loads(gpu_uuids) or ["cpu"]
+                share, rest = divmod(int(amount), len(uuids))
+                for position, uuid in enumerate(uuids):
+                    part = share + (rest if position == 0 else 0)
+                    sums = per_gpu.setdefault(uuid, _Sums())
+                    sums.gross += part
+                    sums.pending += part if confirmed_ms is None else 0
+        return [((uuid, None), per_gpu[uuid]) for uuid in sorted(per_gpu)]
 
     def _bucket(self, day: date, by: SummaryBucket) -> tuple[str, datetime]:
         if by == "week":

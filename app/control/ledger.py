@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SummaryBucket = Literal["hour", "day", "week", "month", "job"]
+SummaryBucket = Literal["hour", "day", "week", "month", "job", "gpu"]
 VoucherStatus = Literal["confirmed", "pending", "unpaid"]
 
 
@@ -36,7 +36,9 @@ class Money(_Model):
 
 
 class SummaryRow(Money):
-    bucket: str = Field(description="2026-11-25 (day), 2026-W48 (week), 2026-11 (month), an hour, or a lease id.")
+    bucket: str = Field(
+        description="2026-11-25 (day), 2026-W48 (week), 2026-11 (month), an hour, a lease id, or a GPU's UUID."
+    )
     start: datetime | None = Field(None, description="When the bucket starts (local time), for charts.")
 
 

@@ -247,3 +247,22 @@ def test_the_migrations_build_exactly_the_tables_the_code_uses(store: LedgerStor
     with store.engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), db.metadata)
     assert differences == []
+
+
+def test_by_gpu_each_gpu_has_its_energy_and_its_share_of_the_earnings(store: LedgerStore) -> None:
+    store.set_tariff(FLAT, datetime(2026, 1, 1, tzinfo=UTC))
+    when = datetime(2026, 11, 25, 10, tzinfo=UTC)
+    record_lease(store, "lease-1", when, mj=3_600_000, amount=10, cumulative=10)
+    other = "GPU-0c7d3e2a-0000-4000-8000-000000000002"
+    store.job_started(JobStart("lease-2", "http://market", "job-2", (GPU, other), 2, 1000, when))
+    store.job_ended(JobEnd("lease-2", when + timedelta(minutes=1), 60.0, 0.0, "finished"))
+    store.credited("lease-2", 7, 17, "0x" + "ab" * 20, when + timedelta(minutes=2))
+    queries = LedgerQueries(store.engine, BERLIN, EUR, "EUR")
+    day = date(2026, 11, 25)
+    by_gpu = {row.bucket: row for row in queries.summary(day, day, "gpu").rows}
+    assert by_gpu[GPU].gross_base_units == 10 + 4  # its lease, and half of the two-GPU lease (the odd unit)
+    assert by_gpu[other].gross_base_units == 3
+    assert by_gpu[GPU].energy_wh == Decimal("1.000")
+    by_day = queries.summary(day, day, "day").total
+    total = queries.summary(day, day, "gpu").total
+    assert (total.gross_base_units, total.power_cost) == (by_day.gross_base_units, by_day.power_cost)
