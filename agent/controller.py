@@ -67,11 +67,16 @@ class AgentController:
         self._snooze_timer: asyncio.TimerHandle | None = None
         self._last_announced: tuple[Any, ...] | None = None
         self._marketplace: Callable[[], MarketplaceStatus | None] = lambda: None
+        self._ledger_problem: Callable[[], str | None] = lambda: None
         engine.on_change(self.announce_status)
 
     def show_marketplace(self, status: Callable[[], MarketplaceStatus | None]) -> None:
         """Where the status document reads the marketplace's state from, once that side has started."""
         self._marketplace = status
+
+    def show_ledger(self, problem: Callable[[], str | None]) -> None:
+        """Where the status document reads why the ledger is not recording, if it is not."""
+        self._ledger_problem = problem
 
     def status(self) -> StatusDocument:
         return build_status(
@@ -86,6 +91,7 @@ class AgentController:
             jobs_problem=self._job_service.problem if self._job_service is not None else None,
             marketplace=self._marketplace(),
             stopping=self._stopping,
+            ledger_problem=self._ledger_problem(),
         )
 
     def pause(self) -> StatusDocument:

@@ -165,6 +165,7 @@ async def _serve(  # noqa: PLR0915 - the composition root: every part, started a
         bus=bus,
         request_stop=stop.set,
     )
+    controller.show_ledger(lambda: ledger.problem if ledger is not None else f"not recording: {ledger_problem}")
     sock = bind_loopback()
     server = _Server(
         uvicorn.Config(

@@ -85,6 +85,7 @@ def build_status(
     jobs_problem: str | None = None,
     marketplace: MarketplaceStatus | None = None,
     stopping: bool = False,
+    ledger_problem: str | None = None,
 ) -> StatusDocument:
     gpus = [_gpu_status(gpu, snapshot.decisions.get(gpu.index), snapshot) for gpu in snapshot.discovery.gpus]
     if stopping:
@@ -114,6 +115,7 @@ def build_status(
         ),
         games=list(game_labels(snapshot.activity)),
         jobs_problem=jobs_problem,
+        ledger_problem=ledger_problem,
         gpu_backend=GpuBackendStatus(
             available=snapshot.discovery.available,
             kind=snapshot.discovery.backend,

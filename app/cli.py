@@ -73,6 +73,8 @@ def _print_status(status: StatusDocument) -> None:
     for gpu in status.gpus:
         label = " \\[SIMULATED]" if gpu.simulated else ""
         out.print(f"  GPU {gpu.index} {gpu.name}{label}: {gpu.state.value} — {gpu.reason}", soft_wrap=True)
+    if status.ledger_problem:
+        out.print(f"  [yellow]Ledger: {status.ledger_problem}[/]", soft_wrap=True)
     market = status.marketplace
     if market is not None:
         where = "the private marketplace" if market.private else market.url

@@ -76,6 +76,7 @@ class Floors:
     currency: str | None
     load_power_w: float | None
     basis: str  # in words: "electricity 0.096 EUR per GPU-hour at 300 W, plus 20 %", or what is missing
+    complete: bool = True  # False: the electricity is left out (no tariff or rate), ``basis`` says why
 
 
 class LedgerService:
@@ -229,7 +230,8 @@ class LedgerService:
                 watts=Decimal(str(per_core_w)), tariff=tariff, rate=rate, start=now, hours=hours, margin=margin
             )
         except TariffError as exc:
-            return Floors(configured_gpu, configured_core, None, tariff.currency, load_w, f"no electricity: {exc}")
+            basis = f"the electricity cannot be priced: {exc}"
+            return Floors(configured_gpu, configured_core, None, tariff.currency, load_w, basis, complete=False)
         per_gpu = f"{electricity:.4f} {tariff.currency} per GPU-hour at {load_w:.0f} W, " if electricity else ""
         basis = f"electricity {per_gpu}{per_core_w:.1f} W per core ({per_core_source}), plus {float(margin) * 100:g} %"
         return Floors(

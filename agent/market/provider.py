@@ -95,6 +95,7 @@ class ProviderSetup:
     limits: ProviderLimits
     operator_address: str | None = None
     floor_basis: str | None = None  # what the floors are made of, in words ("electricity 0.09 EUR/GPU-hour + 20 %")
+    floor_incomplete: bool = False  # the floors leave the electricity out (``floor_basis`` says why)
 
 
 class LeaseLedger(Protocol):

@@ -93,8 +93,8 @@ class MarketConnection:
         """What the floors leave out (no tariff or rate set), when they do."""
         if self.setup is None:
             return None
-        basis = self.setup().floor_basis
-        return basis if basis is not None and basis.startswith("no ") else None
+        setup = self.setup()
+        return setup.floor_basis if setup.floor_incomplete else None
 
     async def close(self) -> None:
         for task in self.tasks:
@@ -123,7 +123,7 @@ def _setup(
         vram = min((gpu.vram_total_bytes for gpu in gpus if gpu.vram_total_bytes), default=None)
         market = current.marketplace
         floor_gpu, floor_core = market.price_floor_per_gpu_hour, market.price_floor_per_core_hour
-        basis = None
+        basis, incomplete = None, False
         if ledger is not None:
             floors = ledger.floors(
                 snapshot.discovery.gpus,  # a simulated GPU's declared power prices the floor in a simulation
@@ -132,11 +132,13 @@ def _setup(
                 power_cap_percent=current.gpu.power_limit_percent,
             )
             floor_gpu, floor_core, basis = floors.per_gpu_hour, floors.per_core_hour, floors.basis
+            incomplete = not floors.complete
         return ProviderSetup(
             payout_address=market.payout_address or default_payout,
             price_floor_per_gpu_hour=floor_gpu,
             price_floor_per_core_hour=floor_core,
             floor_basis=basis,
+            floor_incomplete=incomplete,
             region=market.region,
             gpus=tuple(
                 GpuInfo(uuid=gpu.uuid, name=gpu.name[:100], vram_bytes=gpu.vram_total_bytes or 0) for gpu in gpus

@@ -144,6 +144,11 @@ class StatusDocument(_Model):
     jobs_problem: str | None = Field(
         None, description="Why jobs cannot run now, e.g. 'Docker engine not reachable at …'; null when they can."
     )
+    ledger_problem: str | None = Field(
+        None,
+        description="Why earnings or energy are not being recorded (a damaged ledger set aside, a newer one); "
+        "null when they are.",
+    )
     gpu_backend: GpuBackendStatus
     gpus: list[GpuStatus]
     marketplace: MarketplaceStatus | None = Field(None, description="Null until the marketplace side has started.")

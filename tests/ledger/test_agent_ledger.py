@@ -36,6 +36,7 @@ def test_a_damaged_ledger_is_set_aside_and_the_owner_is_told(home: Path) -> None
         assert aside.read_bytes() == bytes(damaged)  # kept as it was
         assert str(aside) in problem
         assert "damaged" in (home / "logs" / "agent.log").read_text()
+        assert "damaged" in run_cli(home, "status").stdout  # the owner sees it where they look
     finally:
         agent.stop()
 
@@ -53,7 +54,9 @@ def test_a_ledger_from_a_newer_version_is_left_alone_and_its_routes_say_why(home
         answer = httpx.get(f"{agent.url}/v1/earnings", headers=agent.auth, timeout=10)
         assert answer.status_code == 503
         assert "newer than this version" in answer.json()["message"]
-        assert run_cli(home, "status").returncode == 0  # the agent itself works on
+        status = run_cli(home, "status")
+        assert status.returncode == 0  # the agent itself works on
+        assert "Ledger: not recording: the ledger is at schema l9999, newer than this version" in status.stdout
         refused = run_cli(home, "earnings")
         assert refused.returncode != 0
         assert "newer than this version" in refused.stderr
