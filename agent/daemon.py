@@ -190,6 +190,7 @@ async def _serve(  # noqa: PLR0915 - the composition root: every part, started a
     await scheduler.start()
     scheduler.on_gpu_tick(controller.publish_readings)
     if ledger is not None:
+        deep_check = asyncio.create_task(_deep_check_later(ledger))
         record = _record_energy(ledger, engine, jobs.runtime)
         if engine.has_gpus:
             scheduler.on_gpu_tick(record)
@@ -213,6 +214,7 @@ async def _serve(  # noqa: PLR0915 - the composition root: every part, started a
     await market.close()
     await jobs.shutdown()  # no job may run ungoverned while the agent is down
     if ledger is not None:
+        deep_check.cancel()
         await _close_ledger(ledger, engine, jobs.runtime)
     await asyncio.to_thread(engine.shutdown)  # power limits restored, sensors closed
     controller.begin_shutdown()
@@ -226,6 +228,7 @@ async def _serve(  # noqa: PLR0915 - the composition root: every part, started a
 
 
 LEDGER_FILE = "ledger.sqlite3"
+DEEP_CHECK_DELAY_S = 60.0  # after the start's own work: the check reads the whole file
 CPU_ENERGY_INTERVAL_S = 10.0
 
 
@@ -274,3 +277,11 @@ async def _close_ledger(ledger: LedgerService, engine: WorkEngine, runtime: JobR
     except Exception:
         log.exception("The ledger could not commit the last energy readings")
     ledger.store.close()
+
+
+async def _deep_check_later(ledger: LedgerService) -> None:
+    await asyncio.sleep(DEEP_CHECK_DELAY_S)
+    try:
+        await asyncio.to_thread(ledger.deep_check)
+    except Exception:
+        log.exception("The ledger's integrity check failed to run")

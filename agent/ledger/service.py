@@ -105,6 +105,12 @@ class LedgerService:
         if store.set_aside is not None:
             self.problem = f"the ledger was damaged and set aside as {store.set_aside}; a new one was started"
 
+    def deep_check(self) -> None:
+        """Check every page of the ledger (blocking, seconds on a big one); damage shows in the status."""
+        problem = self.store.deep_check()
+        if problem is not None:
+            self.problem = problem
+
     # -- energy -------------------------------------------------------------------------------------
 
     def flush(self, samples: Sequence[GpuSample], jobs: Mapping[str, str | None]) -> None:

@@ -90,9 +90,14 @@ class LedgerStore:
         """Open (creating, or migrating forward) the ledger at ``path``; a corrupt file is set aside first."""
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         set_aside = None
-        problem = integrity_problem(path) if path.exists() else None
+        problem = None
+        if path.exists():
+            marker = damage_marker(path)
+            problem = marker.read_text(encoding="utf-8").strip() if marker.exists() else None
+            problem = problem or integrity_problem(path, QUICK_TABLES)
         if problem is not None:
             set_aside = _set_aside(path)
+            damage_marker(path).unlink(missing_ok=True)
             log.error(
                 "The ledger %s is damaged (%s). It was moved to %s and a new, empty ledger started; your earnings "
                 "are also held by the marketplace's vouchers. Keep the damaged file for recovery "
@@ -108,6 +113,18 @@ class LedgerStore:
 
     def close(self) -> None:
         self._engine.dispose()
+
+    def deep_check(self) -> str | None:
+        """Check every page (seconds on a big ledger: run it off the agent's start). Damage found is written
+        beside the file, which the next start then sets aside; the message is returned, for the status."""
+        path = Path(str(self._engine.url.database))
+        problem = integrity_problem(path)
+        if problem is not None:
+            message = f"the ledger {path} is damaged ({problem}); it will be set aside when the agent next starts"
+            damage_marker(path).write_text(problem + "\n", encoding="utf-8")
+            log.error("%s. Restart the agent; keep the damaged file for recovery (sqlite3 FILE '.recover')", message)
+            return message
+        return None
 
     @property
     def engine(self) -> Engine:
@@ -401,14 +418,44 @@ def _add_earnings(connection: Connection, day: str, *, credited: int = 0, confir
 # -- the file itself ----------------------------------------------------------------------------------
 
 
-def integrity_problem(path: Path) -> str | None:
-    """Why the SQLite file at ``path`` cannot be trusted, or None: not a database, or damaged pages."""
+# The raw energy intervals are nearly all of a year's file (600 MB for two GPUs): checking them page by page
+# takes seconds to a minute after a reboot, so at start every other table is checked, and they are checked
+# in the background (:func:`integrity_problem` with no tables), which marks the file for the next start.
+QUICK_TABLES = (
+    "alembic_version",
+    "jobs",
+    "earnings",
+    "energy_counters",
+    "energy_daily",
+    "energy_hourly",
+    "earnings_daily",
+    "tariffs",
+    "token_rates",
+    "payouts",
+)
+
+
+def damage_marker(path: Path) -> Path:
+    """A file beside the ledger that says it was found damaged (by the background check) and why."""
+    return path.with_name(path.name + ".damaged")
+
+
+def integrity_problem(path: Path, tables: Sequence[str] = ()) -> str | None:
+    """Why the SQLite file at ``path`` cannot be trusted, or None: not a database, or damaged pages (of
+    ``tables`` only, where given: tables it does not have yet are skipped)."""
     try:
         connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
     except sqlite3.Error as exc:
         return str(exc)
     try:
-        rows = connection.execute("PRAGMA quick_check").fetchall()
+        if not tables:
+            rows = connection.execute("PRAGMA quick_check").fetchall()
+        else:
+            present = {name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            rows = []
+            for table in (name for name in tables if name in present):
+                rows += connection.execute(f'PRAGMA quick_check("{table}")').fetchall()
+            rows = [row for row in rows if row[0] != "ok"] or [("ok",)]
     except sqlite3.DatabaseError as exc:
         return str(exc)
     finally:

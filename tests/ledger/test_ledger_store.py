@@ -266,3 +266,32 @@ def test_by_gpu_each_gpu_has_its_energy_and_its_share_of_the_earnings(store: Led
     by_day = queries.summary(day, day, "day").total
     total = queries.summary(day, day, "gpu").total
     assert (total.gross_base_units, total.power_cost) == (by_day.gross_base_units, by_day.power_cost)
+
+
+def test_damage_in_the_energy_rows_is_found_off_the_start_and_set_aside_at_the_next(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    store = LedgerStore.open(path, BERLIN)
+    start = datetime(2026, 11, 25, 10, tzinfo=UTC)
+    run_seconds(store, EnergyRecorder(boot_id="b"), start, [(36_000 * s, None) for s in range(301)], TariffHistory())
+    with store.engine.connect() as connection:
+        [root] = connection.exec_driver_sql("SELECT rootpage FROM sqlite_master WHERE name = 'energy'").one()
+        page_size = connection.exec_driver_sql("PRAGMA page_size").scalar()
+    store.close()
+    data = bytearray(path.read_bytes())
+    offset = (root - 1) * page_size
+    data[offset + 8 : offset + 400] = b"\x07" * 392  # the energy table's root page: its cell pointers garbled
+    path.write_bytes(bytes(data))
+
+    reopened = LedgerStore.open(path, BERLIN)  # the quick check at start leaves the raw energy rows out
+    assert reopened.set_aside is None
+    problem = reopened.deep_check()
+    reopened.close()
+    assert problem is not None
+    assert "set aside when the agent next starts" in problem
+    again = LedgerStore.open(path, BERLIN)
+    try:
+        assert again.set_aside is not None
+        assert again.set_aside.read_bytes() == bytes(data)
+        assert not (tmp_path / "ledger.sqlite3.damaged").exists()
+    finally:
+        again.close()
