@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run venv install test lint docs bench clean
+.PHONY: run venv install test lint docs bench clean contracts
 
 run: install
 	$(BIN)/sparecycles
@@ -21,6 +21,12 @@ lint: venv
 
 test:
 	bash tests/infra/run-tests.sh
+
+# Compile agent/chain/contracts/*.sol with the pinned solc-js into agent/chain/contracts/build/*.json
+# (committed: users and CI need no compiler). Running it twice gives identical files.
+contracts:
+	bash tests/infra/node-deps.sh agent/chain/contracts
+	node agent/chain/contracts/build.mjs
 
 docs: venv
 	$(BIN)/python docs/generate.py

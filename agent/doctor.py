@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sparecycles.agent.keystore import backend_name, unsafe_keyring
+from sparecycles.agent.keystore import backend_name, primary_backend, unsafe_keyring
 from sparecycles.agent.sensors.gpu import GpuInventory, NvmlGpuInventory
 from sparecycles.config import ConfigError, load_settings
 from sparecycles.diagnostics import CheckOutcome, CheckResult
@@ -129,7 +129,7 @@ def check_keyring() -> CheckResult:
     try:
         import keyring
 
-        backend = keyring.get_keyring()
+        backend = primary_backend(keyring.get_keyring())
     except Exception as exc:
         return CheckResult(
             "OS keyring",

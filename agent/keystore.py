@@ -28,6 +28,18 @@ def backend_name(backend: object) -> str:
     return f"{type(backend).__module__}.{type(backend).__name__}"
 
 
+def primary_backend(backend: object) -> object:
+    """The one backend keys go to. keyring chains every installed backend when there are several, and its
+    chain falls back to the next on failure: a locked Secret Service would then quietly put a key in a
+    plaintext file (keyrings.alt). Keys go only to the highest-priority backend, or nowhere."""
+    from keyring.backends.chainer import ChainerBackend
+
+    if isinstance(backend, ChainerBackend):
+        chained = list(ChainerBackend.backends)
+        return chained[0] if chained else backend
+    return backend
+
+
 def unsafe_keyring(backend: object) -> Literal["none", "plaintext"] | None:
     """Why a keyring backend must not hold keys: it keeps nothing ("none"), or keeps them unencrypted
     ("plaintext"); None for a real OS keyring. Shared with `sparecycles doctor`."""
@@ -86,7 +98,7 @@ def _write_key_file(path: Path, key_hex: str) -> None:
 def _keyring() -> object:
     import keyring
 
-    backend = keyring.get_keyring()
+    backend = primary_backend(keyring.get_keyring())
     if unsafe_keyring(backend) is not None:
         raise KeyStoreError(
             f"no usable OS keyring here ({backend_name(backend)}); on a machine without "

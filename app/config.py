@@ -222,6 +222,35 @@ class MarketplaceSettings(_Section):
         return value
 
 
+class ChainSettings(_Section):
+    rpc_url: str | None = Field(
+        None,
+        description="JSON-RPC endpoint balances are read from (http(s):// or ws(s)://); unset: no balances.",
+    )
+    chain_id: int | None = Field(
+        None, ge=1, description="The chain id the RPC must report, e.g. 8453; a different one is refused."
+    )
+    payout_token: Annotated[str | None, AfterValidator(_payout_address)] = Field(
+        None, description="Address of the payout token (an ERC-20 contract), whose balance is shown."
+    )
+
+    @field_validator("rpc_url")
+    @classmethod
+    def _rpc_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"(https?|wss?)://[^\s/?#]+\S*", value):
+            raise ValueError("must be an http://, https://, ws:// or wss:// URL, e.g. 'http://127.0.0.1:8545'")
+        return value
+
+    @model_validator(mode="after")
+    def _chain_id_with_rpc_url(self) -> ChainSettings:
+        if self.rpc_url is not None and self.chain_id is None:
+            raise ValueError(
+                "chain.chain_id must be set with chain.rpc_url: the chain id that RPC must report "
+                "(31337 for a local anvil), so that a wrong network is refused"
+            )
+        return self
+
+
 class LedgerSettings(_Section):
     margin: float = Field(
         0.2, ge=0, le=100, description="What to ask above the electricity a job costs, as a fraction (0.2 = 20 %)."
@@ -256,6 +285,7 @@ class Settings(_Section):
     games: GamesSettings = GamesSettings()
     jobs: JobsSettings = JobsSettings()
     marketplace: MarketplaceSettings = MarketplaceSettings()
+    chain: ChainSettings = ChainSettings()
     ledger: LedgerSettings = LedgerSettings()
 
 

@@ -8,6 +8,7 @@ runtime=$root/.test-runtime
 mkdir -p "$runtime"
 
 bash tests/infra/system-deps.sh
+bash tests/infra/node-deps.sh
 bash tests/infra/venv.sh python3 .venv
 bash tests/infra/lint.sh .venv
 
@@ -58,6 +59,11 @@ SQL
   rm -f "$role_sql"
   export SPARECYCLES_TEST_POSTGRES="postgresql+psycopg://sparecycles_test:sparecycles-test@127.0.0.1:$pg_port/postgres"
 fi
+
+# anvil (a local EVM node) for the wallet's chain tests, which start their own on a free loopback port;
+# set here, a missing binary fails those tests instead of skipping them.
+SPARECYCLES_TEST_ANVIL=$(bash tests/infra/anvil-path.sh)
+export SPARECYCLES_TEST_ANVIL
 
 # An X server for the GUI and input-idle tests; tests set DISPLAY themselves where they need it.
 exec 3>"$runtime/display"

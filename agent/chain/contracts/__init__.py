@@ -1,0 +1,1 @@
+"""Solidity sources (shipped for reference) and their build script; `make contracts` compiles them."""
