@@ -30,7 +30,7 @@ from sparecycles.agent.jobs.runtime import JobRuntime
 from sparecycles.agent.jobs.service import create_job_service
 from sparecycles.agent.ledger.service import LedgerService, boot_id, busy_cpu_cores, jobs_on_gpus
 from sparecycles.agent.ledger.store import LedgerStore
-from sparecycles.agent.market.service import start_market
+from sparecycles.agent.market.service import MarketConnection, start_market
 from sparecycles.agent.policy.settings import resolve_zone
 from sparecycles.agent.power_journal import PowerLimitJournal
 from sparecycles.agent.scheduler.service import WorkScheduler
@@ -42,6 +42,10 @@ from sparecycles.agent.sensors.gpu.simulated import SimulatedGpuBackend
 from sparecycles.agent.sensors.user.factory import create_presence_source
 from sparecycles.agent.settings_store import SettingsStore
 from sparecycles.agent.system.sleep_inhibitor import create_sleep_inhibitor
+from sparecycles.agent.wallet.control import WalletControl
+from sparecycles.agent.wallet.registry import WalletRegistry
+from sparecycles.agent.wallet.service import WalletService
+from sparecycles.agent.wallet.vault import KeyringVault
 from sparecycles.config import Settings, load_settings
 from sparecycles.control.endpoint import AgentEndpoint
 from sparecycles.control.models import TOKEN_HEADER, TOKEN_SCHEME
@@ -155,6 +159,7 @@ async def _serve(  # noqa: PLR0915 - the composition root: every part, started a
     jobs = create_job_service(state_dir=paths.state_dir, engine=engine, settings=lambda: store.current, bus=bus)
     job_processes.track(jobs.container_ids)
     ledger, ledger_problem = _open_ledger(paths, store)
+    market_side: list[MarketConnection] = []  # filled once the marketplace has started
     controller = AgentController(
         version=sparecycles.__version__,
         engine=engine,
@@ -165,11 +170,18 @@ async def _serve(  # noqa: PLR0915 - the composition root: every part, started a
         bus=bus,
         request_stop=stop.set,
     )
+    wallets = WalletControl(
+        WalletService(
+            WalletRegistry(paths.state_dir / "wallets.json"), KeyringVault(), register_secret=masker.register
+        ),
+        set_payout_address=lambda address: controller.update_settings({"marketplace": {"payout_address": address}}),
+        payout_target=lambda: market_side[0].provider if market_side else None,
+    )
     controller.show_ledger(lambda: ledger.problem if ledger is not None else f"not recording: {ledger_problem}")
     sock = bind_loopback()
     server = _Server(
         uvicorn.Config(
-            create_app(controller, token, ledger, ledger_problem),
+            create_app(controller, token, ledger, ledger_problem, wallets),
             log_config=None,
             access_log=False,
             lifespan="off",
@@ -207,6 +219,7 @@ async def _serve(  # noqa: PLR0915 - the composition root: every part, started a
         state_dir=paths.state_dir, engine=engine, runtime=jobs.runtime, settings=store.read, ledger=ledger
     )
     controller.show_marketplace(market.status)
+    market_side.append(market)
 
     await stop.wait()
     log.info("Stopping")

@@ -27,6 +27,7 @@ from sparecycles.durations import parse_clock_time, parse_duration
 from sparecycles.ledger_cli import register_ledger_commands
 from sparecycles.market_cli import market_app, register_requester_commands
 from sparecycles.paths import AppPaths
+from sparecycles.wallet_cli import register_wallet_commands
 
 EXIT_CONFIG = 2
 EXIT_NO_AGENT = 3
@@ -221,6 +222,7 @@ def snooze(
 app.add_typer(market_app, name="market")
 register_requester_commands(app)
 register_ledger_commands(app, _agent, _fail)
+register_wallet_commands(app, _agent, _fail)
 
 
 @app.command("run-here")

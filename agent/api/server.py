@@ -20,7 +20,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 import sparecycles
 from sparecycles.agent.api.auth import TokenAuthMiddleware
 from sparecycles.agent.api.ledger_routes import LedgerApi, add_ledger_routes
+from sparecycles.agent.api.wallet_routes import add_wallet_routes
 from sparecycles.agent.controller import SimulationUnavailable
+from sparecycles.agent.wallet.control import WalletControl
 from sparecycles.config import ConfigError, Settings
 from sparecycles.control.models import (
     MAX_SNOOZE_SECONDS,
@@ -61,7 +63,11 @@ def _error(status_code: int, message: str, problems: list[str] | None = None) ->
 
 
 def create_app(
-    service: ControlService, token: str, ledger: LedgerApi | None = None, ledger_problem: str | None = None
+    service: ControlService,
+    token: str,
+    ledger: LedgerApi | None = None,
+    ledger_problem: str | None = None,
+    wallets: WalletControl | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="SpareCycles agent control API",
@@ -166,5 +172,7 @@ def create_app(
         return EventSourceResponse(stream(), ping=15)
 
     add_ledger_routes(app, ledger, ledger_problem)
+    if wallets is not None:
+        add_wallet_routes(app, wallets)
     app.add_middleware(TokenAuthMiddleware, token=token)
     return app

@@ -25,6 +25,7 @@ from sparecycles.protocol.market import (
     NonceResponse,
     Offer,
     OutputFile,
+    PayoutChange,
     ProviderLeaseView,
     ProviderRegistration,
     ProviderView,
@@ -138,6 +139,9 @@ class MarketClient:
 
     async def register(self, registration: ProviderRegistration) -> ProviderView:
         return await self._call("PUT", "/provider", ProviderView, json=registration.model_dump(mode="json"))
+
+    async def change_payout(self, change: PayoutChange) -> ProviderView:
+        return await self._call("PUT", "/provider/payout", ProviderView, json=change.model_dump(mode="json"))
 
     async def offer(self, offer: Offer) -> ProviderView:
         return await self._call("PUT", "/provider/offer", ProviderView, json=offer.model_dump(mode="json"))

@@ -46,10 +46,12 @@ from sparecycles.protocol.market import (
     Offer,
     Outcome,
     OutputFile,
+    PayoutChange,
     ProviderRegistration,
     ResultReport,
     ServerInfo,
     SignedResultReport,
+    payout_change_message,
 )
 from sparecycles.protocol.signing import VoucherTerms, sign_in_message, sign_text
 
@@ -96,6 +98,10 @@ class ProviderSetup:
     operator_address: str | None = None
     floor_basis: str | None = None  # what the floors are made of, in words ("electricity 0.09 EUR/GPU-hour + 20 %")
     floor_incomplete: bool = False  # the floors leave the electricity out (``floor_basis`` says why)
+
+
+class PayoutKeyMissing(Exception):
+    """The current payout address's key, needed to sign a change of it, is not on this machine."""
 
 
 class LeaseLedger(Protocol):
@@ -148,6 +154,7 @@ class MarketProvider:
         self._last_voucher_check = -math.inf
         self._last_price_check = -math.inf
         self._registered_floors: tuple[int, int] | None = None
+        self.registered_payout: str | None = None  # where the marketplace pays this machine's earnings now
         self.problem: str | None = "not connected yet"
         self.price_note: str | None = None  # the market pays less than the floor, in words
 
@@ -244,6 +251,7 @@ class MarketProvider:
                 payout_address=setup.payout_address,
             )
         )
+        self.registered_payout = setup.payout_address
         floors = (setup.price_floor_per_gpu_hour, setup.price_floor_per_core_hour)
         if floors != self._registered_floors:
             basis = f" ({setup.floor_basis})" if setup.floor_basis else ""
@@ -308,6 +316,30 @@ class MarketProvider:
         for offer in work.leases:
             if offer.lease_id not in self._leases and offer.lease_id not in self._taken:
                 self._accept(offer)
+
+    # -- the payout address -----------------------------------------------------------------------------
+
+    async def change_payout(self, new_address: str, signer_for: Callable[[str], LocalAccount | None]) -> None:
+        """Have the marketplace pay ``new_address`` from now on, signed by the current payout address's key
+        (``signer_for(address)``; this machine's identity when it is the current one, on the private
+        marketplace). Nothing to do before the first sign-in: the registration carries the address."""
+        current = self.registered_payout
+        if not self._signed_in or current is None or current.lower() == new_address.lower():
+            return
+        signer = self._identity if current.lower() == self.address.lower() else signer_for(current)
+        if signer is None:
+            raise PayoutKeyMissing(
+                f"the marketplace pays this machine's earnings to {current}, whose key is not on this machine; "
+                "a change must be signed with it: import that wallet here first, or ask the marketplace's operator "
+                "to move your payouts"
+            )
+        challenge = await self._client.nonce(self.address)
+        text = payout_change_message(self.address, new_address, challenge.nonce)
+        await self._client.change_payout(
+            PayoutChange(new_payout_address=new_address, nonce=challenge.nonce, signature=sign_text(signer, text))
+        )
+        self.registered_payout = new_address
+        log.info("The marketplace now pays this machine's earnings to %s", new_address)
 
     # -- leases ----------------------------------------------------------------------------------------
 

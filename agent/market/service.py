@@ -76,6 +76,7 @@ class MarketConnection:
             problem=problem,
             earned_base_units=voucher.cumulative_amount if voucher is not None else None,
             leases=provider.active_leases if provider is not None else 0,
+            payout_address=provider.registered_payout if provider is not None else None,
             floor_per_gpu_hour=self.floors[0] if self.floors else None,
             floor_per_core_hour=self.floors[1] if self.floors else None,
             price_note=(provider.price_note if provider is not None else None) or self.floor_problem,

@@ -176,6 +176,12 @@ class ControlClient:
         body = {"per_token": str(per_token), "currency": currency, "decimals": decimals}
         return LedgerSettingsView.model_validate(self._request("PUT", "/v1/ledger/rate", body))
 
+    # -- the wallet (secrets go in request bodies only, never in a URL or an argument) ----------------------
+
+    def wallet_call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        """A wallet request under /v1/wallets; the answer's JSON (see sparecycles.control.wallet)."""
+        return self._request(method, f"/v1/wallets{path}", body)
+
     def shutdown(self) -> None:
         self._request("POST", "/v1/shutdown")
 

@@ -119,6 +119,7 @@ class MarketplaceStatus(_Model):
         None, description="Cumulative earnings of the payout address, from the highest valid voucher held."
     )
     leases: int = Field(0, ge=0, description="Leases running now.")
+    payout_address: str | None = Field(None, description="Where the marketplace pays this machine's earnings.")
     floor_per_gpu_hour: int | None = Field(
         None, description="The lowest price bid per GPU-hour now, in base units: the electricity plus the margin."
     )
