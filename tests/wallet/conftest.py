@@ -19,6 +19,7 @@ import shutil
 import socket
 import subprocess
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,8 +29,11 @@ import httpx
 import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from web3 import HTTPProvider, Web3
-from web3.types import TxReceipt
+
+with warnings.catch_warnings():  # web3 7 imports websockets.legacy, which warns about itself on import
+    warnings.filterwarnings("ignore", "websockets.legacy is deprecated", DeprecationWarning)
+    from web3 import HTTPProvider, Web3
+    from web3.types import TxReceipt
 
 REPO = Path(__file__).resolve().parent.parent.parent
 CONTRACTS = REPO / "agent" / "chain" / "contracts"
