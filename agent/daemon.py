@@ -42,6 +42,7 @@ from sparecycles.agent.sensors.gpu.simulated import SimulatedGpuBackend
 from sparecycles.agent.sensors.user.factory import create_presence_source
 from sparecycles.agent.settings_store import SettingsStore
 from sparecycles.agent.system.sleep_inhibitor import create_sleep_inhibitor
+from sparecycles.agent.wallet.balances import BalanceReader
 from sparecycles.agent.wallet.control import WalletControl
 from sparecycles.agent.wallet.registry import WalletRegistry
 from sparecycles.agent.wallet.service import WalletService
@@ -176,6 +177,7 @@ async def _serve(  # noqa: PLR0915 - the composition root: every part, started a
         ),
         set_payout_address=lambda address: controller.update_settings({"marketplace": {"payout_address": address}}),
         payout_target=lambda: market_side[0].provider if market_side else None,
+        balances=BalanceReader(lambda: store.current.chain).reader(),
     )
     controller.show_ledger(lambda: ledger.problem if ledger is not None else f"not recording: {ledger_problem}")
     sock = bind_loopback()

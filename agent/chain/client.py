@@ -11,6 +11,7 @@ unknown (RPC unreachable: ...)" instead of an error dialog or a zero.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
@@ -206,7 +207,7 @@ class ChainClient:
 
     def native_balance(self, address: str) -> BalanceResult:
         """The native coin held by ``address`` (18 decimals), or why it is unknown right now."""
-        holder = _checksum(address, "the address")
+        holder = _checksum(address, "the holder address")
         try:
             self._ensure_chain()
             amount = self._rpc(lambda web3: int(web3.eth.get_balance(holder)))
@@ -320,7 +321,7 @@ class ChainClient:
         except ContractLogicError:
             raise  # a reverted call: the contract answered, and the caller knows what that means
         except (requests.Timeout, TimeoutError) as exc:
-            log.debug("RPC %s timed out: %r", self.url, exc)
+            log.debug("RPC %s timed out (%s)", self.url, type(exc).__name__)
             raise RpcUnavailableError(
                 f"RPC unreachable: no answer from {self.url} within {self.timeout_s:g} s"
             ) from None
@@ -328,8 +329,8 @@ class ChainClient:
             status = exc.response.status_code if exc.response is not None else "?"
             raise RpcUnavailableError(f"RPC error: {self.url} answered HTTP {status}") from None
         except (requests.ConnectionError, ProviderConnectionError, OSError) as exc:
-            log.debug("RPC %s unreachable: %r", self.url, exc)
-            cause = _root_cause(exc)
+            cause = _root_cause(exc)  # not the exception's text: it repeats the URL's path, an API key
+            log.debug("RPC %s unreachable (%s: %s)", self.url, type(exc).__name__, cause)
             detail = f" ({cause[0].lower()}{cause[1:]})" if cause else ""
             raise RpcUnavailableError(f"RPC unreachable: cannot connect to {self.url}{detail}") from None
         except TooManyRequests:
@@ -337,6 +338,6 @@ class ChainClient:
         except Web3RPCError as exc:
             message = exc.rpc_response.get("error", {}).get("message") if exc.rpc_response else None
             raise RpcUnavailableError(f"RPC error: {self.url} answered: {message or exc}") from None
-        except (BadResponseFormat, requests.RequestException, ValueError) as exc:
-            log.debug("RPC %s gave an unusable answer: %r", self.url, exc)
+        except (BadResponseFormat, json.JSONDecodeError) as exc:
+            log.debug("RPC %s gave an unusable answer (%s)", self.url, type(exc).__name__)
             raise RpcUnavailableError(f"RPC error: {self.url} did not answer as a JSON-RPC endpoint") from None

@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Protocol
 
+from sparecycles.agent.wallet.balances import NO_CHAIN
 from sparecycles.agent.wallet.registry import WalletEntry, Wallets
 from sparecycles.agent.wallet.service import WalletError, WalletService
 from sparecycles.control.wallet import (
@@ -126,10 +127,5 @@ class WalletControl:
     async def balance(self, name: str) -> BalanceView:
         entry = await asyncio.to_thread(self._service.wallets().get, name)
         if self._balances is None:
-            return BalanceView(
-                address=entry.address,
-                native=None,
-                token=None,
-                problem="balance unknown (no chain set: [chain] rpc_url and chain_id in the settings)",
-            )
+            return BalanceView(address=entry.address, native=None, token=None, problem=NO_CHAIN)
         return await self._balances(entry.address)
