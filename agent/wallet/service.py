@@ -219,6 +219,12 @@ class WalletService:
         signed = self.account(name).sign_message(encode_defunct(text=message))
         return "0x" + bytes(signed.signature).hex()
 
+    def sign_transaction(self, transaction: Mapping[str, Any], name: str | None = None) -> str:
+        """A signed raw transaction (0x-hex, ready for eth_sendRawTransaction) by the wallet; the caller fills
+        nonce, gas and chain id. A watch-only wallet refuses, as for messages."""
+        signed = self.account(name).sign_transaction(dict(transaction))
+        return "0x" + bytes(signed.raw_transaction).hex()
+
     # -- helpers ------------------------------------------------------------------------------------
 
     def _entry(self, name: str) -> WalletEntry:

@@ -21,6 +21,8 @@ from sparecycles.agent.wallet.registry import WalletRegistry
 from sparecycles.agent.wallet.service import DERIVATION_PATH, WalletError, WalletService
 from sparecycles.agent.wallet.vault import KeyringVault
 
+from .conftest import Anvil
+
 # Anvil's and Hardhat's well-known first test account: public, holds nothing real.
 TEST_MNEMONIC = "test test test test test test test test test test test junk"
 TEST_ADDRESS = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
@@ -156,3 +158,29 @@ def test_a_fail_or_plaintext_keyring_is_refused_and_nothing_is_written_anywhere(
         assert service.watch("studio", TEST_ADDRESS).kind == "watch"
     finally:
         keyring.set_keyring(original)
+
+
+def test_a_transaction_signed_by_the_wallet_moves_its_coins_on_the_chain(
+    wallets: WalletService, anvil: Anvil, fresh_address: str
+) -> None:
+    name = unique("spend")
+    sender = wallets.import_key(name, Account.create().key.hex())
+    anvil.transfer_native(anvil.accounts[0], sender.address, 10**18)
+    raw = wallets.sign_transaction(
+        {
+            "to": fresh_address,
+            "value": 12_345,
+            "gas": 21_000,
+            "maxFeePerGas": 10**10,
+            "maxPriorityFeePerGas": 10**9,
+            "nonce": anvil.web3.eth.get_transaction_count(sender.address),
+            "chainId": anvil.chain_id,
+        },
+        name,
+    )
+    receipt = anvil.web3.eth.wait_for_transaction_receipt(anvil.web3.eth.send_raw_transaction(raw), timeout=30)
+    assert receipt["status"] == 1
+    assert anvil.web3.eth.get_balance(fresh_address) == 12_345
+    watch = wallets.watch(unique("watch"), Account.create().address)
+    with pytest.raises(WalletError, match="watch-only"):
+        wallets.sign_transaction({"to": fresh_address, "value": 1}, watch.name)
