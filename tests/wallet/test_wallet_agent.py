@@ -6,6 +6,8 @@ current payout address; one whose key is not here cannot be changed from here, a
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -150,3 +152,45 @@ def test_a_wallet_session_leaves_no_secret_anywhere_and_payouts_follow_the_activ
             leaks += [f"answer of {path}: {secret[:6]}…" for secret in secrets_seen if secret in text]
     assert leaks == []
     assert any(path.name == "wallets.json" for path in home.rglob("*"))  # the wallets were really kept
+
+
+def test_wallet_create_on_the_command_line_shows_the_phrase_once_and_confirms_three_words(home: Path) -> None:
+    needs_secret_service()
+    agent = start_agent(home)
+    try:
+        process = subprocess.Popen(
+            [CLI, "wallet", "create", "desk"],
+            env=agent_env(home),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert process.stdin is not None
+        assert process.stdout is not None
+        seen = ""
+        while "Written down?" not in seen:  # the phrase is printed before this question
+            seen += process.stdout.read(1) or pytest.fail(
+                f"the CLI stopped: {process.stderr and process.stderr.read()}"
+            )
+        words = {int(number): word for number, word in re.findall(r"(\d+)\. (\w+)", seen)}
+        assert len(words) == 12
+        process.stdin.write("y\n")
+        process.stdin.flush()
+        for _ in range(3):  # "Word N of the recovery phrase: " three times
+            prompt = ""
+            while not ("of the recovery phrase" in prompt and prompt.endswith(": ")):
+                prompt += process.stdout.read(1) or pytest.fail("the CLI stopped before asking every word")
+            position = int(re.findall(r"Word (\d+) of the recovery phrase", prompt)[-1])
+            process.stdin.write(words[position] + "\n")
+            process.stdin.flush()
+        rest, _errors = process.communicate(timeout=30)
+        assert process.returncode == 0, rest
+        assert "Confirmed" in rest
+        listed = json.loads(run_cli(home, "wallet", "list", "--json").stdout)
+        [desk] = listed["wallets"]
+        assert (desk["name"], desk["confirmed"], desk["kind"]) == ("desk", True, "mnemonic")
+    finally:
+        agent.stop()
+        if keyring.get_password("SpareCycles", "wallet:desk") is not None:
+            keyring.delete_password("SpareCycles", "wallet:desk")
