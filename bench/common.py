@@ -18,7 +18,9 @@ import psutil
 
 from sparecycles.control.endpoint import AgentEndpoint, EndpointFileError, read_endpoint
 
-CLI = str(Path(sys.executable).parent / "sparecycles")
+# The `sparecycles` command the benchmarks start: the one installed beside this Python, unless
+# SPARECYCLES_BENCH_CLI names another (a wrapper that runs a working tree's code, say).
+CLI = os.environ.get("SPARECYCLES_BENCH_CLI") or str(Path(sys.executable).parent / "sparecycles")
 
 
 def start_agent(

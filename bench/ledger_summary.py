@@ -538,7 +538,7 @@ def measure(
         ]
     facts.append(
         (
-            "one 10 s tick of 2 GPUs written on the full file (`record_energy`, FULL sync), median (worst)",
+            "one 10 s tick of 2 GPUs written on the full file (`record_energy`), median (worst)",
             f"{ms(ticks)} ({max(ticks):.1f} ms)",
         )
     )

@@ -53,12 +53,15 @@ class MarketAdmin:
         return self.market.credit(name, amount, actor=actor)
 
     def rotate_key(self, name: str, *, actor: str = CLI_ACTOR) -> str:
-        """Give a requester a new API key (shown once); the old one stops working at once."""
+        """Give a requester a new API key (shown once); the old one stops working at once in this server process,
+        and within ``MarketConfig.auth_cache_s`` (10 s) in the others (and after the `market` CLI)."""
         key = new_secret("scr_")
         with self.market.transaction() as session:
             requester = self._requester(session, name)
             requester.api_key_sha256, requester.key_revoked_at = sha256_hex(key), None
             self.market.record(session, actor, "rotate_key", f"requester:{name}")
+            requester_id = requester.id
+        self.market.forget_credentials(requester_id=requester_id)
         log.info("Rotated the API key of requester %s", name)
         return key
 
@@ -69,6 +72,8 @@ class MarketAdmin:
             # The hash column stays unique and non-null: a random value no key hashes to.
             requester.api_key_sha256, requester.key_revoked_at = secrets.token_hex(32), self.market.now()
             self.market.record(session, actor, "revoke_key", f"requester:{name}")
+            requester_id = requester.id
+        self.market.forget_credentials(requester_id=requester_id)
         log.warning("Revoked the API key of requester %s", name)
 
     def account(self, name: str) -> RequesterAccount:
@@ -125,6 +130,7 @@ class MarketAdmin:
             self.market.record(
                 session, actor, "ban", f"provider:{provider.address}", reason=reason, leases_requeued=withdrawn
             )
+        self.market.forget_credentials(provider=address)
         log.warning("Banned provider %s (%s); %d lease(s) requeued", address, reason, len(withdrawn))
         return withdrawn
 

@@ -198,6 +198,7 @@ def create_app(  # noqa: PLR0915 - every route of the protocol, read in one plac
         anyio.to_thread.current_default_thread_limiter().total_tokens = WORKER_THREADS
         market.on_leased = lambda addresses: loop.call_soon_threadsafe(wakeups.wake, addresses)
         market.on_submitted = lambda: loop.call_soon_threadsafe(wakeups.wake_some, market.config.bidders_per_job)
+        market.on_freed = lambda address: loop.call_soon_threadsafe(wakeups.wake, [address])
         await run_in_threadpool(market.resume)
         task = asyncio.create_task(ticking())
         try:

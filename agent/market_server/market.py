@@ -24,18 +24,33 @@ import random
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import Engine, and_, delete, exists, func, or_, select, text, type_coerce, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    String,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    or_,
+    select,
+    text,
+    type_coerce,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 from sparecycles.agent.market_server import auction
 from sparecycles.agent.market_server import db as tables
@@ -156,6 +171,9 @@ class MarketConfig:
     auction_batch: int = 25  # jobs closed per transaction, so that other requests interleave
     tick_every_s: float = 1.0  # a poll ticks the market itself when no tick ran for this long
     prices_cache_s: float = 5.0  # the queue's best prices are read from the database at most this often
+    # A session token or API key found in the database is trusted this long without reading it again; a ban or
+    # key revocation made through another server process (or the CLI) takes this long to reach this one.
+    auth_cache_s: float = 10.0
 
 
 def new_secret(prefix: str) -> str:
@@ -209,12 +227,29 @@ class TickResult:
     assigned: int = 0
 
 
+@dataclass(frozen=True)
+class _Known:
+    """A credential checked against the database: whose it is, until when the session lasts (None: an API
+    key) and, in ``time.monotonic()``, until when it is trusted without reading the database again."""
+
+    who: str
+    expires_at: datetime | None
+    until: float = 0.0
+
+
+_KNOWN_CREDENTIALS = 100_000
+_Row = Any  # a row of a Core statement, read by column name
+
+
 @dataclass
 class _Cache:
     """Per-transaction lookups, so one tick does not load a provider's GPUs once per job."""
 
     capacities: dict[str, auction.Capacity] = field(default_factory=dict)
     floors: dict[auction.Need, list[int]] = field(default_factory=dict)
+    leases: dict[str, list[_Row]] = field(default_factory=dict)  # by job
+    bids: dict[str, list[_Row]] = field(default_factory=dict)  # by job, from providers online and not banned
+    payouts: dict[str, str] = field(default_factory=dict)  # by provider
 
 
 class Marketplace:
@@ -242,13 +277,19 @@ class Marketplace:
         self._last_housekeeping: datetime | None = None
         self._bidders: dict[tuple[str, int], int] = {}  # bids placed through this process, by (job, round)
         self._prices: tuple[datetime, MarketPrices] | None = None  # the last summary of the queue, and when
+        self._known_sessions: dict[str, _Known] = {}  # by the token's hash
+        self._known_keys: dict[str, _Known] = {}  # requesters' API keys, by their hash
         self.ticks_on_poll = True  # polls tick the market when its own timer has not lately
         # Told after the fact, outside any transaction: who was leased a job, and that a job was submitted
         # (the HTTP layer wakes long polls with them).
         self.on_leased: Callable[[set[str]], object] = lambda _addresses: None
         self.on_submitted: Callable[[], object] = lambda: None
+        # And that a provider's lease ended by its report, which frees what the lease used: a provider waiting
+        # in a long poll then bids again at once instead of when its wait ends.
+        self.on_freed: Callable[[str], object] = lambda _address: None
         self.is_postgresql = engine.dialect.name == "postgresql"
         self._insert = postgresql_insert if self.is_postgresql else sqlite_insert
+        self._sql = _Statements(config, self._insert)
         (config.data_dir / "outputs").mkdir(parents=True, exist_ok=True)
 
     def now(self) -> datetime:
@@ -409,21 +450,61 @@ class Marketplace:
         return SessionToken(token=token, expires_at=expires, address=signed.address)
 
     def provider_for_token(self, token: str) -> str:
+        """The provider whose session this token is. Known sessions are remembered for ``auth_cache_s`` (every
+        request of a provider would otherwise read the database first); a ban through this process forgets
+        them at once, one through another process (or the CLI) within ``auth_cache_s``."""
+        digest = sha256_hex(token)
+        now = self._clock()
+        known = self._known_sessions.get(digest)
+        if (
+            known is not None
+            and known.expires_at is not None
+            and known.until > time.monotonic()
+            and known.expires_at > now
+        ):
+            return known.who
         with self.read() as session:
-            row = session.get(tables.Session, sha256_hex(token))
-            if row is None or row.expires_at <= self._clock():
-                raise Unauthorized("sign in again: this session token is unknown or expired")
-            return row.address
+            row = session.execute(
+                select(tables.Session.address, tables.Session.expires_at).where(tables.Session.token_sha256 == digest)
+            ).one_or_none()
+        if row is None or row.expires_at <= now:
+            self._known_sessions.pop(digest, None)
+            raise Unauthorized("sign in again: this session token is unknown or expired")
+        self._remember(self._known_sessions, digest, _Known(row.address, row.expires_at))
+        return str(row.address)
 
     def requester_for_key(self, key: str) -> str:
+        """The requester whose API key this is, remembered like a provider's session: revoking or rotating the
+        key through this process forgets it at once, through another within ``auth_cache_s``."""
+        digest = sha256_hex(key)
+        known = self._known_keys.get(digest)
+        if known is not None and known.until > time.monotonic():
+            return known.who
         with self.read() as session:
-            row = session.scalar(select(tables.Requester).where(tables.Requester.api_key_sha256 == sha256_hex(key)))
-            if row is None:
-                raise Unauthorized(
-                    "unknown or revoked API key; the operator issues one with `sparecycles market add-requester` "
-                    "or `sparecycles market rotate-key`"
-                )
-            return row.id
+            requester_id = session.scalar(select(tables.Requester.id).where(tables.Requester.api_key_sha256 == digest))
+        if requester_id is None:
+            self._known_keys.pop(digest, None)
+            raise Unauthorized(
+                "unknown or revoked API key; the operator issues one with `sparecycles market add-requester` "
+                "or `sparecycles market rotate-key`"
+            )
+        self._remember(self._known_keys, digest, _Known(requester_id, None))
+        return requester_id
+
+    def _remember(self, known: dict[str, _Known], digest: str, entry: _Known) -> None:
+        if self.config.auth_cache_s <= 0:
+            return
+        if len(known) >= _KNOWN_CREDENTIALS:
+            known.clear()  # they are read again as they come
+        known[digest] = dataclasses.replace(entry, until=time.monotonic() + self.config.auth_cache_s)
+
+    def forget_credentials(self, *, provider: str | None = None, requester_id: str | None = None) -> None:
+        """Stop trusting the remembered sessions of a provider (banned) or the key of a requester (revoked or
+        rotated), in this process; other server processes forget them within ``auth_cache_s``."""
+        for cache, who in ((self._known_sessions, provider), (self._known_keys, requester_id)):
+            if who is not None:
+                for digest in [digest for digest, entry in list(cache.items()) if entry.who.lower() == who.lower()]:
+                    cache.pop(digest, None)
 
     # -- providers -------------------------------------------------------------------------------------
 
@@ -519,26 +600,25 @@ class Marketplace:
         """A provider asks for work: it bids on open jobs it can run now, and gets its new leases.
 
         Most polls find nothing to bid on; those only read, and write nothing but a stale ``last_seen_at``,
-        so that a thousand idle providers do not queue for SQLite's write lock."""
+        so that a thousand idle providers do not queue for SQLite's write lock. Polls are the marketplace's
+        most frequent request: they read with a few prepared Core statements (no ORM objects)."""
         if self.ticks_on_poll:
             self._tick_if_due()
         now = self._clock()
         with self.read() as session:
-            provider = self._provider(session, address)
-            capacity = self._capacity(session, provider, _Cache())
-            biddable = self._biddable_jobs(session, provider.address, capacity, now)
-            stale = now - provider.last_seen_at >= _SEEN_EVERY
-            answer = self._deliveries(session, address, now)
+            connection = session.connection()
+            last_seen_at, capacity = self._provider_capacity(connection, address)
+            leases = connection.execute(self._sql.provider_leases, {"who": address, "since": _since(now)}).all()
+            capacity = _less_busy(capacity, leases)
+            biddable = self._biddable_jobs(connection, address, capacity, now)
+            stale = now - last_seen_at >= _SEEN_EVERY
+            answer = self._work_response(connection, leases)
         if biddable or stale:
             with self.transaction() as session:
-                session.execute(
-                    update(tables.Provider).where(tables.Provider.address == address).values(last_seen_at=now)
-                )
+                connection = session.connection()
+                connection.execute(self._sql.seen, {"who": address, "at": now})
                 if biddable:  # a bid placed meanwhile by the same provider's other poll is left as it is
-                    session.execute(
-                        self._insert(tables.Bid).on_conflict_do_nothing(),
-                        [self._bid(job, capacity, now) for job in biddable],
-                    )
+                    connection.execute(self._sql.bid, [self._bid(job, capacity, now) for job in biddable])
             if len(self._bidders) > _BIDDERS_REMEMBERED:
                 self._bidders.clear()  # rounds long closed; open ones just count from zero again
             for job in biddable:
@@ -548,32 +628,54 @@ class Marketplace:
     def deliveries(self, address: str) -> WorkResponse:
         """What a waiting provider should hear of without bidding: its new leases and the ones taken back."""
         with self.read() as session:
-            return self._deliveries(session, address, self._clock())
+            connection = session.connection()
+            leases = connection.execute(
+                self._sql.provider_leases, {"who": address, "since": _since(self._clock())}
+            ).all()
+            return self._work_response(connection, leases)
 
-    def _deliveries(self, session: Session, address: str, now: datetime) -> WorkResponse:
-        """The provider's leases it has not started yet, and its leases that were taken back."""
-        leases = session.scalars(
-            select(tables.Lease).where(
-                tables.Lease.provider_address == address,
-                tables.Lease.state == LeaseState.ACTIVE,
-                tables.Lease.delivered.is_(False),
-                tables.Lease.cancel_requested.is_(False),
-            )
-        ).all()
-        offers = [self._lease_offer(session, lease) for lease in leases[:16]]
-        stopped = session.scalars(
-            select(tables.Lease.id).where(
-                tables.Lease.provider_address == address,
-                tables.Lease.report_json.is_(None),
-                tables.Lease.state.in_([LeaseState.LOST, LeaseState.CANCELLED]),
-                tables.Lease.ended_at > now - timedelta(hours=24),
-            )
-        ).all()
-        return WorkResponse(leases=offers, cancelled=list(stopped)[:256])
+    def _provider_capacity(self, connection: Connection, address: str) -> tuple[datetime, auction.Capacity]:
+        """When the provider was last seen, and what it offers (its active leases not yet taken off)."""
+        rows = connection.execute(self._sql.provider_gpus, {"who": address}).all()
+        if not rows:
+            raise NotFound("register this machine first: PUT /v1/provider")
+        first = rows[0]
+        offered = tuple(auction.GpuOffer(row.uuid, int(row.vram_bytes), row.score) for row in rows if row.offered)
+        capacity = auction.Capacity(
+            address, first.floor_per_gpu_hour, first.floor_per_core_hour, offered, first.offered_cores
+        )
+        return first.last_seen_at, capacity
+
+    def _work_response(self, connection: Connection, leases: Sequence[_Row]) -> WorkResponse:
+        """The provider's leases it has not started yet (at most 16), and its leases that were taken back
+        (``leases``: its active and recently stopped leases, as ``provider_leases`` reads them)."""
+        new = [
+            lease
+            for lease in leases
+            if lease.state == LeaseState.ACTIVE and not lease.delivered and not lease.cancel_requested
+        ][:16]
+        stopped = [lease.id for lease in leases if lease.state != LeaseState.ACTIVE]
+        offers: list[LeaseOffer] = []
+        if new:
+            specs = dict(connection.execute(self._sql.specs, {"ids": [lease.job_id for lease in new]}).all())
+            offers = [
+                LeaseOffer(
+                    lease_id=lease.id,
+                    job_id=lease.job_id,
+                    spec=_spec(specs[lease.job_id]),
+                    gpu_uuids=json.loads(lease.gpu_uuids_json),
+                    units=lease.units,
+                    price_per_unit_hour=lease.price,
+                    expires_at=lease.expires_at,
+                    heartbeat_interval_s=self.config.heartbeat_interval_s,
+                )
+                for lease in new
+            ]
+        return WorkResponse(leases=offers, cancelled=stopped[:256])
 
     def _biddable_jobs(
-        self, session: Session, address: str, capacity: auction.Capacity, now: datetime
-    ) -> list[tables.Job]:
+        self, connection: Connection, address: str, capacity: auction.Capacity, now: datetime
+    ) -> list[_Row]:
         """The open jobs closing soonest that this provider can run now and has not bid on in their current
         round, skipping jobs that have enough bidders already, at most ``bids_per_poll``: a thousand providers
         then spread their bids over the queue instead of all bidding on its head. Bidders are counted in this
@@ -581,32 +683,9 @@ class Marketplace:
         several processes a job may get a few more bids than ``bidders_per_job``, which does no harm."""
         if not capacity.free_gpus and capacity.free_cores == 0:
             return []
-        fits = or_(
-            and_(tables.Job.gpus == 0, tables.Job.units <= capacity.free_cores),
-            and_(tables.Job.gpus > 0, tables.Job.gpus <= len(capacity.free_gpus)),
-        )
-        bid_here = exists().where(
-            tables.Bid.job_id == tables.Job.id,
-            tables.Bid.round == tables.Job.round,
-            tables.Bid.provider_address == address,
-        )
-        # Providers that hold a lease of the job now, or failed or refused it, do not bid on it again.
-        excluded = exists().where(
-            tables.Lease.job_id == tables.Job.id,
-            tables.Lease.provider_address == address,
-            tables.Lease.state.in_([LeaseState.ACTIVE, LeaseState.REPORTED, LeaseState.FAILED]),
-        )
-        candidates = session.scalars(
-            select(tables.Job)
-            .where(
-                tables.Job.state == JobState.QUEUED,
-                tables.Job.window_ends_at > now,
-                fits,
-                ~bid_here,
-                ~excluded,
-            )
-            .order_by(tables.Job.window_ends_at)
-            .limit(self.config.bids_per_poll * 8)
+        candidates = connection.execute(
+            self._sql.biddable,
+            {"who": address, "at": now, "cores": capacity.free_cores, "gpus": len(capacity.free_gpus)},
         ).all()
         # Price, VRAM and score are checked here: token amounts do not compare in SQLite's SQL.
         wanted = [
@@ -618,7 +697,7 @@ class Marketplace:
         return wanted[: self.config.bids_per_poll]
 
     @staticmethod
-    def _bid(job: tables.Job, capacity: auction.Capacity, now: datetime) -> dict[str, object]:
+    def _bid(job: _Row, capacity: auction.Capacity, now: datetime) -> dict[str, object]:
         need = _need(job)
         return {
             "job_id": job.id,
@@ -734,10 +813,14 @@ class Marketplace:
             lease.report_json = report.model_dump_json()
             lease.report_signature = signed.signature
             lease.run_time_ms = min(report.run_time_ms, self._max_run_ms(session, lease, now))
-            if lease.state == LeaseState.ACTIVE:
+            freed = lease.state == LeaseState.ACTIVE
+            if freed:
                 self._judge_report(session, job, lease, now)
             log.info("Lease %s of job %s reported %s", lease_id, job.id, report.outcome)
-            return ReportAck(lease_id=lease_id, lease_state=LeaseState(lease.state), job_state=JobState(job.state))
+            ack = ReportAck(lease_id=lease_id, lease_state=LeaseState(lease.state), job_state=JobState(job.state))
+        if freed:
+            self.on_freed(address)
+        return ack
 
     def _judge_report(self, session: Session, job: tables.Job, lease: tables.Lease, now: datetime) -> None:
         report = json.loads(lease.report_json or "{}")
@@ -1115,7 +1198,7 @@ class Marketplace:
                 .limit(self.config.auction_batch)
                 .with_for_update(skip_locked=True)
             ).all()
-            cache = _Cache()
+            cache = self._auction_cache(session.connection(), due, now)
             winners: set[str] = set()
             leased = 0
             for job in due:
@@ -1127,9 +1210,46 @@ class Marketplace:
             self.on_leased(winners)
         return closed, leased
 
+    def _auction_cache(self, connection: Connection, due: Sequence[tables.Job], now: datetime) -> _Cache:
+        """What closing the ``due`` auctions reads, in four Core queries for the whole batch: their leases,
+        their bids of this round from providers online and not banned, and those providers' capacities."""
+        cache = _Cache()
+        if not due:
+            return cache
+        ids = [job.id for job in due]
+        for lease in connection.execute(self._sql.job_leases, {"ids": ids}):
+            cache.leases.setdefault(lease.job_id, []).append(lease)
+        online_after = now - timedelta(seconds=self.config.provider_online_s)
+        bidders: dict[str, _Row] = {}
+        for bid in connection.execute(self._sql.job_bids, {"ids": ids, "online_after": online_after}):
+            cache.bids.setdefault(bid.job_id, []).append(bid)
+            bidders[bid.provider_address] = bid
+        if not bidders:
+            return cache
+        addresses = list(bidders)
+        offered: dict[str, list[auction.GpuOffer]] = {}
+        for gpu in connection.execute(self._sql.offered_gpus, {"addresses": addresses}):
+            offered.setdefault(gpu.provider_address, []).append(
+                auction.GpuOffer(gpu.uuid, int(gpu.vram_bytes), gpu.score)
+            )
+        busy: dict[str, list[_Row]] = {}
+        for lease in connection.execute(self._sql.active_leases, {"addresses": addresses}):
+            busy.setdefault(lease.provider_address, []).append(lease)
+        for address, row in bidders.items():
+            capacity = auction.Capacity(
+                address,
+                row.floor_per_gpu_hour,
+                row.floor_per_core_hour,
+                tuple(offered.get(address, ())),
+                row.offered_cores,
+            )
+            cache.capacities[address] = _less_busy(capacity, busy.get(address, []))
+            cache.payouts[address] = row.payout_address
+        return cache
+
     def _close_auction(self, session: Session, job: tables.Job, now: datetime, cache: _Cache) -> list[str]:
         """Lease the job's free seats to the best qualifying bids of this round; returns the providers leased."""
-        leases = self._leases(session, job.id)
+        leases = cache.leases.get(job.id, [])
         holding = [lease for lease in leases if lease.state in (LeaseState.ACTIVE, LeaseState.REPORTED)]
         taken = {lease.seat for lease in leases if lease.state in tables.LIVE_LEASE_STATES}
         free_seats = [seat for seat in range(job.replicas) if seat not in taken]
@@ -1137,21 +1257,15 @@ class Marketplace:
         need = _need(job)
         online_after = now - timedelta(seconds=self.config.provider_online_s)
         candidates: list[auction.CandidateBid] = []
-        capacities: dict[str, auction.Capacity] = {}
-        for bid in session.scalars(
-            select(tables.Bid).where(tables.Bid.job_id == job.id, tables.Bid.round == job.round)
-        ):
-            provider = session.get(tables.Provider, bid.provider_address)
-            if provider is None or provider.last_seen_at < online_after or provider.banned_at is not None:
+        for bid in cache.bids.get(job.id, []):
+            if bid.round != job.round:
                 continue
-            capacity = self._capacity(session, provider, cache)
+            capacity = cache.capacities[bid.provider_address]
             if auction.qualifies(capacity, need):  # it may have won other jobs since it bid
-                capacities[provider.address] = capacity
                 candidates.append(auction.CandidateBid(bid.provider_address, bid.price, bid.score, bid.placed_at))
         chosen = auction.winners(candidates, seats, excluded=[lease.provider_address for lease in holding])
         for seat, winner in zip(free_seats, chosen, strict=False):
-            self._lease(session, job, winner, seat=seat, capacity=capacities[winner.address], need=need)
-            cache.capacities.pop(winner.address, None)
+            self._lease(session, job, winner, seat=seat, cache=cache, need=need)
         if len(chosen) == seats:
             job.state = JobState.RUNNING
             job.reason = f"running on {job.replicas} provider(s)" if job.replicas > 1 else "running"
@@ -1206,32 +1320,38 @@ class Marketplace:
         bid: auction.CandidateBid,
         *,
         seat: int,
-        capacity: auction.Capacity,
+        cache: _Cache,
         need: auction.Need,
     ) -> None:
-        provider = self._provider(session, bid.address)
+        capacity = cache.capacities[bid.address]
         gpus = [gpu.uuid for gpu in auction.suitable_gpus(capacity, need)[: need.gpus]]
         # Stamped now, after the capacity was read: a lease that freed the capacity (in another process,
         # say) ended before this one starts, so the lease history shows capacity honoured.
         now = self._clock()
-        session.add(
-            tables.Lease(
-                id=_new_id("lease"),
-                job_id=job.id,
-                provider_address=bid.address,
-                payout_address=provider.payout_address,
-                gpu_uuids_json=json.dumps(gpus),
-                units=job.units,
-                price=bid.price,
-                seat=seat,
-                state=LeaseState.ACTIVE,
-                delivered=False,
-                cancel_requested=False,
-                started_at=now,
-                expires_at=now + timedelta(seconds=self.config.lease_timeout_s),
-            )
+        session.connection().execute(
+            self._sql.lease,
+            {
+                "id": _new_id("lease"),
+                "job_id": job.id,
+                "provider_address": bid.address,
+                "payout_address": cache.payouts[bid.address],
+                "gpu_uuids_json": json.dumps(gpus),
+                "units": job.units,
+                "price": bid.price,
+                "seat": seat,
+                "state": LeaseState.ACTIVE,
+                "delivered": False,
+                "cancel_requested": False,
+                "started_at": now,
+                "expires_at": now + timedelta(seconds=self.config.lease_timeout_s),
+            },
         )
-        session.flush()
+        # What the provider has left for the batch's next auctions.
+        cache.capacities[bid.address] = dataclasses.replace(
+            capacity,
+            free_gpus=tuple(gpu for gpu in capacity.free_gpus if gpu.uuid not in gpus),
+            free_cores=capacity.free_cores - (job.units if not gpus else 0),
+        )
         log.info("Job %s leased to %s at %d per unit-hour", job.id, bid.address, bid.price)
 
     # -- helpers ---------------------------------------------------------------------------------------
@@ -1296,36 +1416,6 @@ class Marketplace:
         allowance_s = self.config.clock_skew_s if skew else 0.0
         age_ms = int(((now - lease.started_at).total_seconds() + allowance_s) * 1000)
         return max(0, min(age_ms, spec.max_runtime_s * 1000))
-
-    def _capacity(self, session: Session, provider: tables.Provider, cache: _Cache) -> auction.Capacity:
-        cached = cache.capacities.get(provider.address)
-        if cached is not None:
-            return cached
-        busy_gpus: set[str] = set()
-        busy_cores = 0
-        for lease in session.scalars(
-            select(tables.Lease).where(
-                tables.Lease.provider_address == provider.address, tables.Lease.state == LeaseState.ACTIVE
-            )
-        ):
-            gpus = json.loads(lease.gpu_uuids_json)
-            busy_gpus.update(gpus)
-            if not gpus:
-                busy_cores += lease.units
-        free = tuple(
-            auction.GpuOffer(gpu.uuid, int(gpu.vram_bytes), gpu.score)
-            for gpu in self._gpus(session, provider.address)
-            if gpu.offered and gpu.uuid not in busy_gpus
-        )
-        capacity = auction.Capacity(
-            provider.address,
-            provider.floor_per_gpu_hour,
-            provider.floor_per_core_hour,
-            free,
-            max(0, provider.offered_cores - busy_cores),
-        )
-        cache.capacities[provider.address] = capacity
-        return capacity
 
     def _provider(self, session: Session, address: str) -> tables.Provider:
         provider = session.get(tables.Provider, address)
@@ -1425,7 +1515,7 @@ def _spec(spec_json: str) -> JobSpec:
     return JobSpec.model_validate_json(spec_json)
 
 
-def _need(job: tables.Job) -> auction.Need:
+def _need(job: tables.Job | _Row) -> auction.Need:
     spec = _spec(job.spec_json)
     return auction.Need(
         gpus=job.gpus,
@@ -1470,3 +1560,152 @@ def _provider_lease_view(lease: tables.Lease) -> ProviderLeaseView:
 
 def _requester_view(requester: tables.Requester) -> RequesterView:
     return RequesterView(name=requester.name, credit_base_units=requester.credit, held_base_units=requester.held)
+
+
+def _since(now: datetime) -> datetime:
+    """How far back a provider hears of its leases that were taken back."""
+    return now - timedelta(hours=24)
+
+
+def _less_busy(capacity: auction.Capacity, leases: Sequence[_Row]) -> auction.Capacity:
+    """The capacity less what the provider's active leases (among ``leases``) use."""
+    busy_gpus: set[str] = set()
+    busy_cores = 0
+    for lease in leases:
+        if lease.state == LeaseState.ACTIVE:
+            gpus = json.loads(lease.gpu_uuids_json)
+            busy_gpus.update(gpus)
+            if not gpus:
+                busy_cores += lease.units
+    if not busy_gpus and not busy_cores:
+        return capacity
+    return dataclasses.replace(
+        capacity,
+        free_gpus=tuple(gpu for gpu in capacity.free_gpus if gpu.uuid not in busy_gpus),
+        free_cores=max(0, capacity.free_cores - busy_cores),
+    )
+
+
+class _Statements:
+    """The polls' statements, built once (Core, on the tables: no ORM objects are made for a poll)."""
+
+    def __init__(self, config: MarketConfig, insert: Any) -> None:
+        providers, gpus = _table(tables.Provider), _table(tables.ProviderGpu)
+        jobs, bids, leases = _table(tables.Job), _table(tables.Bid), _table(tables.Lease)
+        address: BindParameter[str] = bindparam("who", type_=String())
+        self.provider_gpus = (
+            select(
+                providers.c.last_seen_at,
+                providers.c.floor_per_gpu_hour,
+                providers.c.floor_per_core_hour,
+                providers.c.offered_cores,
+                gpus.c.uuid,
+                gpus.c.vram_bytes,
+                gpus.c.score,
+                gpus.c.offered,
+            )
+            .select_from(providers.outerjoin(gpus, gpus.c.provider_address == providers.c.address))
+            .where(providers.c.address == address)
+        )
+        # Its active leases (what it is busy with, and which it has not started) and those taken back lately.
+        self.provider_leases = select(
+            leases.c.id,
+            leases.c.job_id,
+            leases.c.state,
+            leases.c.delivered,
+            leases.c.cancel_requested,
+            leases.c.gpu_uuids_json,
+            leases.c.units,
+            leases.c.price,
+            leases.c.expires_at,
+        ).where(
+            leases.c.provider_address == address,
+            or_(
+                leases.c.state == LeaseState.ACTIVE,
+                and_(
+                    leases.c.report_json.is_(None),
+                    leases.c.state.in_([LeaseState.LOST, LeaseState.CANCELLED]),
+                    leases.c.ended_at > bindparam("since", type_=tables.UtcDateTime()),
+                ),
+            ),
+        )
+        self.specs = select(jobs.c.id, jobs.c.spec_json).where(jobs.c.id.in_(bindparam("ids", expanding=True)))
+        fits = or_(
+            and_(jobs.c.gpus == 0, jobs.c.units <= bindparam("cores")),
+            and_(jobs.c.gpus > 0, jobs.c.gpus <= bindparam("gpus")),
+        )
+        bid_here = exists().where(
+            bids.c.job_id == jobs.c.id, bids.c.round == jobs.c.round, bids.c.provider_address == address
+        )
+        # Providers that hold a lease of the job now, or failed or refused it, do not bid on it again.
+        excluded = exists().where(
+            leases.c.job_id == jobs.c.id,
+            leases.c.provider_address == address,
+            leases.c.state.in_([LeaseState.ACTIVE, LeaseState.REPORTED, LeaseState.FAILED]),
+        )
+        self.biddable = (
+            select(
+                jobs.c.id,
+                jobs.c.round,
+                jobs.c.gpus,
+                jobs.c.units,
+                jobs.c.max_price,
+                jobs.c.min_score,
+                jobs.c.spec_json,
+            )
+            .where(
+                jobs.c.state == JobState.QUEUED,
+                jobs.c.window_ends_at > bindparam("at", type_=tables.UtcDateTime()),
+                fits,
+                ~bid_here,
+                ~excluded,
+            )
+            .order_by(jobs.c.window_ends_at)
+            .limit(config.bids_per_poll * 8)
+        )
+        self.seen = (
+            update(providers)
+            .where(providers.c.address == address)
+            .values(last_seen_at=bindparam("at", type_=tables.UtcDateTime()))
+        )
+        self.bid = insert(bids).on_conflict_do_nothing()
+        # Closing a batch of auctions.
+        job_ids: BindParameter[list[str]] = bindparam("ids", expanding=True)
+        addresses: BindParameter[list[str]] = bindparam("addresses", expanding=True)
+        self.job_leases = select(leases.c.job_id, leases.c.provider_address, leases.c.state, leases.c.seat).where(
+            leases.c.job_id.in_(job_ids)
+        )
+        self.job_bids = (
+            select(
+                bids.c.job_id,
+                bids.c.round,
+                bids.c.provider_address,
+                bids.c.price,
+                bids.c.score,
+                bids.c.placed_at,
+                providers.c.floor_per_gpu_hour,
+                providers.c.floor_per_core_hour,
+                providers.c.offered_cores,
+                providers.c.payout_address,
+            )
+            .join(providers, providers.c.address == bids.c.provider_address)
+            .join(jobs, and_(jobs.c.id == bids.c.job_id, jobs.c.round == bids.c.round))
+            .where(
+                bids.c.job_id.in_(job_ids),
+                providers.c.last_seen_at >= bindparam("online_after", type_=tables.UtcDateTime()),
+                providers.c.banned_at.is_(None),
+            )
+        )
+        self.offered_gpus = select(gpus.c.provider_address, gpus.c.uuid, gpus.c.vram_bytes, gpus.c.score).where(
+            gpus.c.provider_address.in_(addresses), gpus.c.offered.is_(True)
+        )
+        self.active_leases = select(
+            leases.c.provider_address, leases.c.state, leases.c.gpu_uuids_json, leases.c.units
+        ).where(leases.c.provider_address.in_(addresses), leases.c.state == LeaseState.ACTIVE)
+        self.lease = leases.insert()
+
+
+def _table(model: type[tables.Base]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)  # noqa: S101 - every model maps one table
+    return table

@@ -190,6 +190,7 @@ def serve(options: MarketOptions, *, host: str, port: int, tls: TlsFiles | None 
             host=host,
             port=port,
             log_level="warning",
+            access_log=False,  # a line per request costs the server CPU it needs for the requests
             timeout_graceful_shutdown=2,
             ssl_certfile=tls.certificate if tls else None,
             ssl_keyfile=tls.key if tls else None,
