@@ -10,7 +10,10 @@ import pytest
 HEAVY = ("web3", "docker", "PySide6")
 
 
-@pytest.mark.parametrize("module", ["sparecycles.agent.daemon", "sparecycles.cli", "sparecycles.agent.chain.client"])
+@pytest.mark.parametrize(
+    "module",
+    ["sparecycles.agent.daemon", "sparecycles.cli", "sparecycles.agent.chain.client", "sparecycles.agent.chain.vault"],
+)
 def test_start_up_modules_do_not_import_heavy_libraries(module: str) -> None:
     code = f"import sys, {module}; print(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -230,6 +230,16 @@ class ChainClient:
             return BalanceUnknown(exc.reason)
         return Balance(int(amount), info.decimals, info.symbol)
 
+    def read(self, request: Callable[[Web3], T]) -> T:
+        """Run ``request`` (a contract read) on the checked chain.
+
+        Raises :class:`ChainMismatchError` and :class:`RpcUnavailableError` as :meth:`check` does; a
+        reverted or undecodable call (web3's ``ContractLogicError``, ``BadFunctionCallOutput``) is
+        passed on for the caller, which knows what the contract should have answered.
+        """
+        self._ensure_chain()
+        return self._rpc(request)
+
     def _ensure_chain(self) -> None:
         if not self._chain_checked:
             self.check()

@@ -3,6 +3,7 @@
 Every voucher here comes from ``sign_voucher`` in app/protocol/signing.py, so these tests fail if the
 contract's EIP-712 domain or Voucher type drift from what the server signs. Each test deploys its own
 token and vault and pays fresh provider addresses, so every balance it checks is exactly its own.
+Also :class:`~sparecycles.agent.chain.vault.VaultReader`, the agent's reads of the vault.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from web3.exceptions import ContractCustomError, ContractLogicError
 from web3.logs import DISCARD
 from web3.types import RPCEndpoint, TxReceipt
 
+from sparecycles.agent.chain.client import ChainClient, ChainError, ChainMismatchError, RpcUnavailableError
+from sparecycles.agent.chain.vault import VaultContractError, VaultReader, vault_abi
 from sparecycles.protocol.market import Voucher
 from sparecycles.protocol.signing import _voucher_data, sign_voucher, voucher_signer
 from tests.wallet.conftest import ANVIL_CHAIN_ID, Anvil, anvil_binary, contract_json, start_anvil
@@ -368,3 +371,67 @@ def test_a_vault_needs_a_token_contract_and_a_signer(anvil: Anvil, setup: Setup)
             {"from": deployer, "data": factory.constructor(setup.token.address, "0x" + "0" * 40).data_in_transaction}
         )
     ) == custom_error("ZeroAddress()")
+
+
+# --- VaultReader, the agent's side
+
+
+def test_the_reader_reads_the_signer_the_token_and_what_was_claimed(anvil: Anvil, setup: Setup) -> None:
+    setup.deposit(setup.owner, 10 * UNIT)
+    provider = Account.create().address
+    reader = VaultReader(ChainClient(anvil.url, ANVIL_CHAIN_ID, timeout_s=5), setup.vault.address.lower())
+    assert reader.address == setup.vault.address
+    assert reader.signer() == setup.operator.address
+    assert reader.token() == setup.token.address
+    assert reader.claimed(provider) == 0
+
+    setup.claim(setup.owner, setup.voucher(provider, 4 * UNIT + 7))
+    assert reader.claimed(provider) == 4 * UNIT + 7
+    by_url = VaultReader(anvil.url, setup.vault.address, chain_id=ANVIL_CHAIN_ID)
+    assert by_url.claimed(provider) == 4 * UNIT + 7
+
+
+def test_the_readers_claim_call_data_is_a_claim_that_pays(anvil: Anvil, setup: Setup) -> None:
+    setup.deposit(setup.owner, 10 * UNIT)
+    provider = Account.create().address
+    voucher = setup.voucher(provider, 6 * UNIT)
+    reader = VaultReader(anvil.url, setup.vault.address, chain_id=ANVIL_CHAIN_ID)
+
+    data = reader.claim_call_data(provider, voucher.cumulative_amount, voucher.signature)
+
+    assert data == bytes.fromhex(
+        setup.vault.encode_abi("claim", [provider, voucher.cumulative_amount, voucher.signature]).removeprefix("0x")
+    )
+    raw = bytes.fromhex(voucher.signature.removeprefix("0x"))
+    assert reader.claim_call_data(provider, voucher.cumulative_amount, raw) == data
+    anvil.send(anvil.accounts[8], {"to": setup.vault.address, "data": data})
+    assert setup.balance(provider) == 6 * UNIT
+    assert reader.claimed(provider) == 6 * UNIT
+    assert vault_abi() == contract_json("PayoutVault")["abi"]
+
+
+def test_the_reader_refuses_bad_input_before_any_request(setup: Setup) -> None:
+    reader = VaultReader("http://127.0.0.1:1", setup.vault.address, chain_id=ANVIL_CHAIN_ID)
+    with pytest.raises(ValueError, match="uint256"):
+        reader.claim_call_data(Account.create().address, -1, "0x00")
+    with pytest.raises(ValueError, match="hexadecimal"):
+        reader.claim_call_data(Account.create().address, 1, "0xzz")
+    with pytest.raises(ValueError, match="chain_id"):
+        VaultReader("http://127.0.0.1:1", setup.vault.address)
+    with pytest.raises(ValueError, match="differs"):
+        VaultReader(ChainClient("http://127.0.0.1:1", 1), setup.vault.address, chain_id=2)
+    with pytest.raises(ChainError, match="0x followed by 40"):
+        VaultReader("http://127.0.0.1:1", "0x1234", chain_id=ANVIL_CHAIN_ID)
+
+
+def test_the_reader_says_when_the_address_holds_no_vault_or_the_rpc_is_away(anvil: Anvil, setup: Setup) -> None:
+    for address in (setup.token.address, Account.create().address):  # another contract; no contract at all
+        reader = VaultReader(anvil.url, address, chain_id=ANVIL_CHAIN_ID)
+        with pytest.raises(VaultContractError, match=f"{address} holds no payout vault on chain {ANVIL_CHAIN_ID}"):
+            reader.signer()
+    with pytest.raises(ChainMismatchError):
+        VaultReader(anvil.url, setup.vault.address, chain_id=1).signer()
+    with pytest.raises(RpcUnavailableError, match="RPC unreachable"):
+        VaultReader(ChainClient("http://127.0.0.1:1", ANVIL_CHAIN_ID, timeout_s=2), setup.vault.address).claimed(
+            setup.owner.address
+        )
