@@ -172,7 +172,6 @@ def create_app(
         return EventSourceResponse(stream(), ping=15)
 
     add_ledger_routes(app, ledger, ledger_problem)
-    if wallets is not None:
-        add_wallet_routes(app, wallets)
+    add_wallet_routes(app, wallets)
     app.add_middleware(TokenAuthMiddleware, token=token)
     return app

@@ -36,8 +36,17 @@ from sparecycles.control.wallet import (
 _REFUSED = (WalletError, RegistryError, PayoutKeyMissing)
 
 
-def add_wallet_routes(app: FastAPI, wallets: WalletControl) -> None:
-    errors: dict[int | str, dict[str, Any]] = {422: {"model": ErrorBody}, 502: {"model": ErrorBody}}
+def add_wallet_routes(app: FastAPI, control: WalletControl | None) -> None:
+    errors: dict[int | str, dict[str, Any]] = {
+        422: {"model": ErrorBody},
+        502: {"model": ErrorBody},
+        503: {"model": ErrorBody},
+    }
+
+    def wallets() -> WalletControl:
+        if control is None:
+            raise StarletteHTTPException(503, "This agent has no wallet service.")
+        return control
 
     async def call(function: Any, *args: Any) -> Any:
         try:
@@ -47,40 +56,40 @@ def add_wallet_routes(app: FastAPI, wallets: WalletControl) -> None:
 
     @app.get("/v1/wallets", response_model=WalletList, tags=["wallet"])
     async def list_wallets() -> WalletList:
-        return await call(wallets.list)  # type: ignore[no-any-return]
+        return await call(wallets().list)  # type: ignore[no-any-return]
 
     @app.post("/v1/wallets", response_model=CreatedWallet, status_code=201, tags=["wallet"], responses=errors)
     async def create(request: CreateWallet) -> CreatedWallet:
         """A new wallet (BIP-39); its phrase is shown once through the export, then confirmed by its words."""
-        return await call(wallets.create, request.name)  # type: ignore[no-any-return]
+        return await call(wallets().create, request.name)  # type: ignore[no-any-return]
 
     @app.post("/v1/wallets/import", response_model=WalletView, status_code=201, tags=["wallet"], responses=errors)
     async def import_wallet(request: ImportWallet) -> WalletView:
-        return await call(wallets.import_wallet, request)  # type: ignore[no-any-return]
+        return await call(wallets().import_wallet, request)  # type: ignore[no-any-return]
 
     @app.post("/v1/wallets/watch", response_model=WalletView, status_code=201, tags=["wallet"], responses=errors)
     async def watch(request: WatchWallet) -> WalletView:
         """A payout address whose key stays elsewhere (a hardware wallet, another computer)."""
-        return await call(wallets.watch, request.name, request.address)  # type: ignore[no-any-return]
+        return await call(wallets().watch, request.name, request.address)  # type: ignore[no-any-return]
 
     @app.post("/v1/wallets/{name}/confirm", response_model=WalletView, tags=["wallet"], responses=errors)
     async def confirm(name: str, request: ConfirmWallet) -> WalletView:
-        return await call(wallets.confirm, name, request.words)  # type: ignore[no-any-return]
+        return await call(wallets().confirm, name, request.words)  # type: ignore[no-any-return]
 
     @app.post("/v1/wallets/{name}/export", response_model=ExportedSecret, tags=["wallet"], responses=errors)
     async def export(name: str, request: ExportWallet) -> ExportedSecret:
         """The wallet's secret, only with the confirmation `export NAME`."""
-        return await call(wallets.export, name, request.confirmation)  # type: ignore[no-any-return]
+        return await call(wallets().export, name, request.confirmation)  # type: ignore[no-any-return]
 
     @app.delete("/v1/wallets/{name}", response_model=WalletList, tags=["wallet"], responses=errors)
     async def remove(name: str) -> WalletList:
-        return await call(wallets.remove, name)  # type: ignore[no-any-return]
+        return await call(wallets().remove, name)  # type: ignore[no-any-return]
 
     @app.post("/v1/wallets/{name}/use", response_model=WalletView, tags=["wallet"], responses=errors)
     async def use(name: str) -> WalletView:
         """Pay out to this wallet: the marketplace is told first, signed by the current payout address."""
         try:
-            return await wallets.use(name)
+            return await wallets().use(name)
         except _REFUSED as exc:
             raise StarletteHTTPException(422, str(exc)) from None
         except MarketError as exc:
@@ -89,11 +98,11 @@ def add_wallet_routes(app: FastAPI, wallets: WalletControl) -> None:
     @app.post("/v1/wallets/sign", response_model=SignedMessage, tags=["wallet"], responses=errors)
     async def sign(request: SignMessage) -> SignedMessage:
         """An EIP-191 signature by the wallet; a watch-only wallet refuses and says why."""
-        return await call(wallets.sign, request.message, request.name)  # type: ignore[no-any-return]
+        return await call(wallets().sign, request.message, request.name)  # type: ignore[no-any-return]
 
     @app.get("/v1/wallets/{name}/balance", response_model=BalanceView, tags=["wallet"], responses=errors)
     async def balance(name: str) -> BalanceView:
         try:
-            return await wallets.balance(name)
+            return await wallets().balance(name)
         except _REFUSED as exc:
             raise StarletteHTTPException(422, str(exc)) from None
