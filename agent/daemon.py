@@ -21,6 +21,8 @@ import uvicorn
 import sparecycles
 from sparecycles.agent.api.auth import new_token
 from sparecycles.agent.api.server import create_app
+from sparecycles.agent.chain.client import ChainError
+from sparecycles.agent.chain.trust import VaultTrust
 from sparecycles.agent.controller import AgentController
 from sparecycles.agent.engine import WorkEngine
 from sparecycles.agent.events import EventBus
@@ -31,6 +33,7 @@ from sparecycles.agent.jobs.service import create_job_service
 from sparecycles.agent.ledger.service import LedgerService, boot_id, busy_cpu_cores, jobs_on_gpus
 from sparecycles.agent.ledger.store import LedgerStore
 from sparecycles.agent.market.service import MarketConnection, start_market
+from sparecycles.agent.market.vouchers import VoucherBook
 from sparecycles.agent.policy.settings import resolve_zone
 from sparecycles.agent.power_journal import PowerLimitJournal
 from sparecycles.agent.scheduler.service import WorkScheduler
@@ -43,6 +46,7 @@ from sparecycles.agent.sensors.user.factory import create_presence_source
 from sparecycles.agent.settings_store import SettingsStore
 from sparecycles.agent.system.sleep_inhibitor import create_sleep_inhibitor
 from sparecycles.agent.wallet.balances import BalanceReader
+from sparecycles.agent.wallet.claims import ClaimError, ClaimService
 from sparecycles.agent.wallet.control import WalletControl
 from sparecycles.agent.wallet.registry import WalletRegistry
 from sparecycles.agent.wallet.service import WalletService
@@ -171,13 +175,25 @@ async def _serve(  # noqa: PLR0915 - the composition root: every part, started a
         bus=bus,
         request_stop=stop.set,
     )
+    wallet_service = WalletService(
+        WalletRegistry(paths.state_dir / "wallets.json"), KeyringVault(), register_secret=masker.register
+    )
+    vault_trust = VaultTrust(lambda: store.current.chain)
+    claims = None
+    if ledger is not None:
+        claims = ClaimService(
+            wallet_service,
+            ledger.store,
+            VoucherBook(paths.state_dir / "provider" / "voucher.json").best,  # the provider's kept voucher
+            lambda: store.current.chain,
+            vault_trust,
+        )
     wallets = WalletControl(
-        WalletService(
-            WalletRegistry(paths.state_dir / "wallets.json"), KeyringVault(), register_secret=masker.register
-        ),
+        wallet_service,
         set_payout_address=lambda address: controller.update_settings({"marketplace": {"payout_address": address}}),
         payout_target=lambda: market_side[0].provider if market_side else None,
         balances=BalanceReader(lambda: store.current.chain).reader(),
+        claims=claims,
     )
     controller.show_ledger(lambda: ledger.problem if ledger is not None else f"not recording: {ledger_problem}")
     sock = bind_loopback()
@@ -217,8 +233,16 @@ async def _serve(  # noqa: PLR0915 - the composition root: every part, started a
     controller.announce_status()
     await jobs.start()  # takes back jobs a crashed agent left running (connects to Docker lazily)
     # Never raises: a marketplace that cannot start is a problem in the status, not a crash.
+    background: list[asyncio.Task[None]] = []  # kept referenced until done
+    if claims is not None:
+        background.append(asyncio.create_task(_settle_claims(claims)))  # a claim sent before a restart
     market = await start_market(
-        state_dir=paths.state_dir, engine=engine, runtime=jobs.runtime, settings=store.read, ledger=ledger
+        state_dir=paths.state_dir,
+        engine=engine,
+        runtime=jobs.runtime,
+        settings=store.read,
+        ledger=ledger,
+        vault_trust=vault_trust.current,
     )
     controller.show_marketplace(market.status)
     market_side.append(market)
@@ -240,6 +264,14 @@ async def _serve(  # noqa: PLR0915 - the composition root: every part, started a
         log.warning("The control API did not stop in time; closing it")
         server.force_exit = True
     sock.close()
+
+
+async def _settle_claims(claims: ClaimService) -> None:
+    """Settle a claim sent before the agent stopped (mined: recorded; dropped: forgotten); logged, never raised."""
+    try:
+        await asyncio.to_thread(claims.settle)
+    except (ClaimError, ChainError) as exc:
+        log.info("A claim left pending could not be settled now (%s): it is at the next claim or look", exc)
 
 
 LEDGER_FILE = "ledger.sqlite3"

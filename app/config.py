@@ -233,6 +233,24 @@ class ChainSettings(_Section):
     payout_token: Annotated[str | None, AfterValidator(_payout_address)] = Field(
         None, description="Address of the payout token (an ERC-20 contract), whose balance is shown."
     )
+    vault: Annotated[str | None, AfterValidator(_payout_address)] = Field(
+        None,
+        description="Address of the payout vault vouchers are claimed from; its signer() is the operator "
+        "key vouchers must be signed by. Unset: no claims.",
+    )
+    max_gas_share: float = Field(
+        0.10,
+        gt=0,
+        le=1,
+        description="A claim is refused when its gas would cost more than this share of the amount claimed "
+        "(0.10 = 10 %), valued at native_price.",
+    )
+    native_price: float | None = Field(
+        None,
+        gt=0,
+        description="What one native coin (e.g. 1 ETH) is worth in whole payout tokens (e.g. 3000 for USDC): "
+        "the gas guard values gas with it. Unset: claims are refused until it is set.",
+    )
 
     @field_validator("rpc_url")
     @classmethod
@@ -248,6 +266,8 @@ class ChainSettings(_Section):
                 "chain.chain_id must be set with chain.rpc_url: the chain id that RPC must report "
                 "(31337 for a local anvil), so that a wrong network is refused"
             )
+        if self.vault is not None and self.rpc_url is None:
+            raise ValueError("chain.vault needs chain.rpc_url and chain.chain_id: the chain the vault is on")
         return self
 
 

@@ -12,13 +12,22 @@ import secrets
 import sys
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from decimal import Decimal
 from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 
 from sparecycles.control.client import ControlClient
-from sparecycles.control.wallet import BalanceView, CreatedWallet, ExportedSecret, WalletList, WalletView
+from sparecycles.control.wallet import (
+    BalanceView,
+    ClaimableView,
+    ClaimResult,
+    CreatedWallet,
+    ExportedSecret,
+    WalletList,
+    WalletView,
+)
 
 Connect = Callable[[], AbstractContextManager[ControlClient]]
 Fail = Callable[[str, int], NoReturn]
@@ -26,6 +35,7 @@ Fail = Callable[[str, int], NoReturn]
 EXIT_USAGE = 2
 CONFIRM_WORDS = 3
 PHRASE_WORDS = 12
+CLAIM_TIMEOUT_S = 60.0  # the agent waits up to 30 s for the claim to be mined
 
 out = Console(highlight=False)
 
@@ -175,3 +185,40 @@ def register_wallet_commands(app: typer.Typer, connect: Connect, fail: Fail) -> 
         out.print(f"{entry.name} ({shown.address}): {shown.native or '-'}, {shown.token or '-'}", soft_wrap=True)
         if shown.problem:
             out.print(shown.problem, soft_wrap=True)
+
+    def amount(base_units: int, decimals: int) -> str:
+        return format((Decimal(base_units) / Decimal(10) ** decimals).normalize(), "f")
+
+    @wallet_app.command()
+    def claimable(as_json: Annotated[bool, typer.Option("--json", help="Print it as JSON.")] = False) -> None:
+        """What a claim from the payout vault would pay now: the latest voucher minus what was claimed."""
+        with connect() as client:
+            shown = ClaimableView.model_validate(client.wallet_call("GET", "/claimable"))
+        if as_json:
+            sys.stdout.write(shown.model_dump_json(indent=2) + "\n")
+            return
+        d = shown.decimals
+        out.print(
+            f"Claimable: {amount(shown.claimable, d)} (voucher {amount(shown.voucher_amount, d)} - claimed "
+            f"{amount(shown.claimed, d)}) for {shown.payout_address or '-'}",
+            soft_wrap=True,
+        )
+        if shown.pending_tx:
+            out.print(f"A claim is on its way: transaction {shown.pending_tx}", soft_wrap=True)
+        if shown.problem:
+            out.print(shown.problem, soft_wrap=True)
+
+    @wallet_app.command()
+    def claim() -> None:
+        """Claim what the payout vault owes you, sent from the active wallet (it pays the gas)."""
+        with connect() as client:
+            result = ClaimResult.model_validate(client.wallet_call("POST", "/claim", timeout=CLAIM_TIMEOUT_S))
+        if result.state == "mined":
+            shown = f"Claimed {result.amount} base units to {result.payout_address}: {result.tx_hash}"
+            out.print(shown, soft_wrap=True)
+        else:
+            out.print(
+                f"Claim sent, not mined yet: {result.tx_hash}; it is recorded once mined "
+                "(`sparecycles wallet claimable` checks)",
+                soft_wrap=True,
+            )

@@ -12,14 +12,18 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from sparecycles.agent.chain.client import ChainError
 from sparecycles.agent.market.client import MarketError
 from sparecycles.agent.market.provider import PayoutKeyMissing
+from sparecycles.agent.wallet.claims import ClaimError
 from sparecycles.agent.wallet.control import WalletControl
 from sparecycles.agent.wallet.registry import RegistryError
 from sparecycles.agent.wallet.service import WalletError
 from sparecycles.control.models import ErrorBody
 from sparecycles.control.wallet import (
     BalanceView,
+    ClaimableView,
+    ClaimResult,
     ConfirmWallet,
     CreatedWallet,
     CreateWallet,
@@ -33,7 +37,7 @@ from sparecycles.control.wallet import (
     WatchWallet,
 )
 
-_REFUSED = (WalletError, RegistryError, PayoutKeyMissing)
+_REFUSED = (WalletError, RegistryError, PayoutKeyMissing, ClaimError)
 
 
 def add_wallet_routes(app: FastAPI, control: WalletControl | None) -> None:
@@ -53,6 +57,8 @@ def add_wallet_routes(app: FastAPI, control: WalletControl | None) -> None:
             return await run_in_threadpool(function, *args)
         except _REFUSED as exc:
             raise StarletteHTTPException(422, str(exc)) from None
+        except ChainError as exc:
+            raise StarletteHTTPException(502, f"The chain could not be asked: {exc}") from None
 
     @app.get("/v1/wallets", response_model=WalletList, tags=["wallet"])
     async def list_wallets() -> WalletList:
@@ -99,6 +105,18 @@ def add_wallet_routes(app: FastAPI, control: WalletControl | None) -> None:
     async def sign(request: SignMessage) -> SignedMessage:
         """An EIP-191 signature by the wallet; a watch-only wallet refuses and says why."""
         return await call(wallets().sign, request.message, request.name)  # type: ignore[no-any-return]
+
+    @app.get("/v1/wallets/claimable", response_model=ClaimableView, tags=["wallet"], responses=errors)
+    async def claimable() -> ClaimableView:
+        """The latest verified voucher minus what the payout vault has paid already (a pending claim is settled
+        first)."""
+        return await call(wallets().claimable)  # type: ignore[no-any-return]
+
+    @app.post("/v1/wallets/claim", response_model=ClaimResult, tags=["wallet"], responses=errors)
+    async def claim() -> ClaimResult:
+        """Claim what is claimable, sent from the active wallet; refused (422, with the figures) when the gas
+        would cost more than chain.max_gas_share of the amount, or while an earlier claim is pending."""
+        return await call(wallets().claim)  # type: ignore[no-any-return]
 
     @app.get("/v1/wallets/{name}/balance", response_model=BalanceView, tags=["wallet"], responses=errors)
     async def balance(name: str) -> BalanceView:

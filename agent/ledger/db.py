@@ -154,6 +154,22 @@ payouts = Table(  # claims of vouchers on chain (the payout vault's issue fills 
     Column("tx_hash", String(66), nullable=False, unique=True),
 )
 
+# A claim transaction signed and kept before it is sent: a restart finds it, records its payout once it is
+# mined, sends no second claim while it is pending, and forgets it once it was dropped.
+pending_claims = Table(
+    "pending_claims",
+    metadata,
+    Column("tx_hash", String(66), primary_key=True),
+    Column("sender", String(42), nullable=False),
+    Column("nonce", BigInteger, nullable=False),
+    Column("raw_tx", Text, nullable=False),  # 0x-hex, as sent with eth_sendRawTransaction
+    Column("payout_address", String(42), nullable=False),
+    Column("cumulative_amount", String(80), nullable=False),  # the voucher claimed
+    Column("chain_id", Integer, nullable=False),
+    Column("vault", String(42), nullable=False),
+    Column("sent_ms", BigInteger, nullable=False),
+)
+
 
 def open_engine(path: Path) -> Engine:
     """The ledger's engine: WAL with NORMAL sync (a commit survives the agent's death; a power cut may take the

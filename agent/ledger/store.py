@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DatabaseError
 
@@ -76,6 +76,32 @@ class JobEnd:
     paused_s: float
     outcome: str
     reason: str | None = None
+
+
+@dataclass(frozen=True)
+class PendingClaim:
+    """A claim transaction signed and kept before it was sent (see ``db.pending_claims``)."""
+
+    tx_hash: str
+    sender: str
+    nonce: int
+    raw_tx: str
+    payout_address: str
+    cumulative_amount: int
+    chain_id: int
+    vault: str
+    sent: datetime
+
+
+@dataclass(frozen=True)
+class Payout:
+    """A mined claim: ``amount`` (the vault's Claimed event) paid to ``payout_address``."""
+
+    claimed: datetime
+    payout_address: str
+    amount: int
+    chain_id: int
+    tx_hash: str
 
 
 class LedgerStore:
@@ -278,6 +304,69 @@ class LedgerStore:
                 .limit(1)
             ).first()
         return TokenRate(row.currency, Decimal(row.per_token), row.decimals) if row is not None else None
+
+    # -- claims on chain ---------------------------------------------------------------------------
+
+    def add_pending_claim(self, claim: PendingClaim) -> None:
+        """Keep a signed claim before it is sent: committed first, so no restart loses it."""
+        with self._write() as connection:
+            connection.execute(
+                insert(db.pending_claims).values(
+                    tx_hash=claim.tx_hash.lower(),
+                    sender=claim.sender,
+                    nonce=claim.nonce,
+                    raw_tx=claim.raw_tx,
+                    payout_address=claim.payout_address,
+                    cumulative_amount=str(claim.cumulative_amount),
+                    chain_id=claim.chain_id,
+                    vault=claim.vault,
+                    sent_ms=to_ms(claim.sent),
+                )
+            )
+
+    def pending_claims(self) -> list[PendingClaim]:
+        with self._engine.connect() as connection:
+            rows = connection.execute(select(db.pending_claims).order_by(db.pending_claims.c.sent_ms)).all()
+        return [
+            PendingClaim(
+                row.tx_hash,
+                row.sender,
+                row.nonce,
+                row.raw_tx,
+                row.payout_address,
+                int(row.cumulative_amount),
+                row.chain_id,
+                row.vault,
+                from_ms(row.sent_ms),
+            )
+            for row in rows
+        ]
+
+    def claim_mined(self, tx_hash: str, payout: Payout | None) -> bool:
+        """The claim ``tx_hash`` left the pool: its payout (None: it paid nothing, or was dropped) is recorded
+        and the pending claim forgotten, in one transaction. Says whether a payout was new (a second report
+        of the same transaction records nothing)."""
+        with self._write() as connection:
+            connection.execute(delete(db.pending_claims).where(db.pending_claims.c.tx_hash == tx_hash.lower()))
+            if payout is None:
+                return False
+            inserted = connection.execute(
+                sqlite_insert(db.payouts)
+                .values(
+                    claimed_ms=to_ms(payout.claimed),
+                    payout_address=payout.payout_address,
+                    amount=str(payout.amount),
+                    chain_id=payout.chain_id,
+                    tx_hash=payout.tx_hash.lower(),
+                )
+                .on_conflict_do_nothing()
+            ).rowcount
+        return bool(inserted)
+
+    def payouts(self) -> list[Payout]:
+        with self._engine.connect() as connection:
+            rows = connection.execute(select(db.payouts).order_by(db.payouts.c.claimed_ms, db.payouts.c.id)).all()
+        return [Payout(from_ms(r.claimed_ms), r.payout_address, int(r.amount), r.chain_id, r.tx_hash) for r in rows]
 
     # -- energy ------------------------------------------------------------------------------------
 

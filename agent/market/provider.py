@@ -24,6 +24,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from sparecycles.agent.chain.client import ChainError
+from sparecycles.agent.chain.trust import TrustedVault
 from sparecycles.agent.jobs.runtime import JobResult, JobRuntime, JobState, Lease
 from sparecycles.agent.ledger.store import JobEnd, JobStart
 from sparecycles.agent.market.client import (
@@ -100,6 +102,14 @@ class ProviderSetup:
     floor_incomplete: bool = False  # the floors leave the electricity out (``floor_basis`` says why)
 
 
+def voucher_terms(info: ServerInfo, operator: str, trusted: TrustedVault | None, payout_address: str) -> VoucherTerms:
+    """What a voucher must be to count: with a payout vault configured, for that vault on its chain and signed by
+    its current signer (the key it pays for); else for the marketplace's contract, signed by the pinned operator."""
+    if trusted is not None:
+        return VoucherTerms(trusted.signer, trusted.chain_id, trusted.address, payout_address)
+    return VoucherTerms(operator, info.chain_id, info.voucher_contract, payout_address)
+
+
 class PayoutKeyMissing(Exception):
     """The current payout address's key, needed to sign a change of it, is not on this machine."""
 
@@ -128,8 +138,10 @@ class MarketProvider:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         backoff: Backoff | None = None,
         ledger: LeaseLedger | None = None,
+        vault_trust: Callable[[], TrustedVault | None] | None = None,
     ) -> None:
         self._client = client
+        self._vault_trust = vault_trust  # with a payout vault configured: its address and current signer
         self._ledger = ledger
         self._identity = identity
         self._runtime = runtime
@@ -495,8 +507,15 @@ class MarketProvider:
         await self._collect_credits()
         voucher = await self._client.voucher()
         if voucher is not None:
-            terms = VoucherTerms(operator, info.chain_id, info.voucher_contract, setup.payout_address)
-            self.vouchers.offer(voucher, terms)
+            trusted: TrustedVault | None = None
+            if self._vault_trust is not None:
+                try:
+                    trusted = await asyncio.to_thread(self._vault_trust)
+                except ChainError as exc:
+                    log.warning("The payout vault's signer cannot be read (%s): the voucher waits until it can", exc)
+                    voucher = None
+            if voucher is not None:
+                self.vouchers.offer(voucher, voucher_terms(info, operator, trusted, setup.payout_address))
         best = self.vouchers.best()
         if self._ledger is not None and best is not None:
             reference = f"voucher {best.cumulative_amount} chain {best.chain_id} sig {best.signature[:18]}"

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sparecycles.agent.chain.trust import TrustedVault
 from sparecycles.agent.engine import WorkEngine
 from sparecycles.agent.jobs.limits import provider_limits
 from sparecycles.agent.jobs.runtime import JobRuntime
@@ -158,6 +159,7 @@ async def start_market(
     runtime: JobRuntime,
     settings: Callable[[], Settings],
     ledger: LedgerService | None = None,
+    vault_trust: Callable[[], TrustedVault | None] | None = None,
 ) -> MarketConnection:
     """Connect to the marketplace (starting the private one when none is configured) and take work.
 
@@ -165,7 +167,12 @@ async def start_market(
     """
     try:
         return await _start_market(
-            state_dir=state_dir, engine=engine, runtime=runtime, settings=settings, ledger=ledger
+            state_dir=state_dir,
+            engine=engine,
+            runtime=runtime,
+            settings=settings,
+            ledger=ledger,
+            vault_trust=vault_trust,
         )
     except Exception as exc:
         log.exception("The marketplace could not start")
@@ -179,6 +186,7 @@ async def _start_market(
     runtime: JobRuntime,
     settings: Callable[[], Settings],
     ledger: LedgerService | None,
+    vault_trust: Callable[[], TrustedVault | None] | None,
 ) -> MarketConnection:
     configured = settings().marketplace
     tasks: list[asyncio.Task[Any]] = []
@@ -206,6 +214,7 @@ async def _start_market(
         offer=lambda: machine_offer(engine, setup().limits.max_cpus),
         state_dir=state_dir / "provider",
         ledger=ledger.store if ledger is not None else None,
+        vault_trust=vault_trust,
     )
     engine.on_change(provider.offer_may_have_changed)
     tasks.append(asyncio.create_task(provider.run(), name="marketplace-provider"))

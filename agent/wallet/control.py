@@ -12,10 +12,13 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Protocol
 
 from sparecycles.agent.wallet.balances import NO_CHAIN
+from sparecycles.agent.wallet.claims import ClaimError, ClaimService
 from sparecycles.agent.wallet.registry import WalletEntry, Wallets
 from sparecycles.agent.wallet.service import WalletError, WalletService
 from sparecycles.control.wallet import (
     BalanceView,
+    ClaimableView,
+    ClaimResult,
     CreatedWallet,
     ExportedSecret,
     ImportWallet,
@@ -52,8 +55,10 @@ class WalletControl:
         set_payout_address: Callable[[str], object],
         payout_target: Callable[[], PayoutTarget | None] = lambda: None,
         balances: Callable[[str], Awaitable[BalanceView]] | None = None,
+        claims: ClaimService | None = None,
     ) -> None:
         self._service = service
+        self._claims = claims
         self._set_payout_address = set_payout_address
         self._payout_target = payout_target
         self._balances = balances
@@ -129,3 +134,26 @@ class WalletControl:
         if self._balances is None:
             return BalanceView(address=entry.address, native=None, token=None, problem=NO_CHAIN)
         return await self._balances(entry.address)
+
+    def _claim_service(self) -> ClaimService:
+        if self._claims is None:
+            raise ClaimError("this agent has no ledger, so it cannot claim (a claim is recorded there)")
+        return self._claims
+
+    def claimable(self) -> ClaimableView:
+        found = self._claim_service().claimable()
+        return ClaimableView(
+            payout_address=found.payout_address,
+            voucher_amount=found.voucher_amount,
+            claimed=found.claimed,
+            claimable=found.claimable,
+            decimals=found.decimals,
+            pending_tx=found.pending_tx,
+            problem=found.problem,
+        )
+
+    def claim(self) -> ClaimResult:
+        outcome = self._claim_service().claim()
+        return ClaimResult(
+            tx_hash=outcome.tx_hash, state=outcome.state, payout_address=outcome.payout_address, amount=outcome.amount
+        )

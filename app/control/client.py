@@ -86,11 +86,14 @@ class ControlClient:
         body: dict[str, Any] | None = None,
         *,
         params: Mapping[str, str | None] | None = None,
+        timeout: float | None = None,
     ) -> Any:
-        """One request; ``params`` become the query string, those that are None left out."""
+        """One request; ``params`` become the query string, those that are None left out; ``timeout`` replaces
+        the client's for a request known to take long (a claim waits for its transaction to be mined)."""
         query = {name: value for name, value in (params or {}).items() if value is not None}
+        extra: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
         try:
-            response = self._http.request(method, path, json=body, params=query or None)
+            response = self._http.request(method, path, json=body, params=query or None, **extra)
         except httpx.TransportError:
             raise AgentUnavailable(
                 f"The SpareCycles agent (pid {self.endpoint.pid}) does not answer on port "
@@ -178,9 +181,11 @@ class ControlClient:
 
     # -- the wallet (secrets go in request bodies only, never in a URL or an argument) ----------------------
 
-    def wallet_call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    def wallet_call(
+        self, method: str, path: str, body: dict[str, Any] | None = None, *, timeout: float | None = None
+    ) -> Any:
         """A wallet request under /v1/wallets; the answer's JSON (see sparecycles.control.wallet)."""
-        return self._request(method, f"/v1/wallets{path}", body)
+        return self._request(method, f"/v1/wallets{path}", body, timeout=timeout)
 
     def shutdown(self) -> None:
         self._request("POST", "/v1/shutdown")

@@ -80,3 +80,20 @@ class BalanceView(_Model):
     native: str | None = Field(description="The native coin's balance, e.g. '1.5 ETH'; null when unknown.")
     token: str | None = Field(description="The payout token's balance, e.g. '12.345678 TT'; null when unknown.")
     problem: str | None = Field(description="Why a balance is unknown ('balance unknown (RPC unreachable: …)').")
+
+
+class ClaimableView(_Model):
+    payout_address: str | None = Field(description="The address the latest voucher pays; null without a voucher.")
+    voucher_amount: int = Field(description="The latest verified voucher's cumulative amount, in base units.")
+    claimed: int = Field(description="What the payout vault has paid that address so far, in base units.")
+    claimable: int = Field(description="voucher_amount - claimed: what a claim would pay now, in base units.")
+    decimals: int = Field(description="The payout token's decimals.")
+    pending_tx: str | None = Field(description="A claim sent and not mined yet (no second one is sent meanwhile).")
+    problem: str | None = Field(description="Why the voucher cannot be claimed, if it cannot.")
+
+
+class ClaimResult(_Model):
+    tx_hash: str
+    state: Literal["mined", "pending"] = Field(description="pending: sent, not mined yet; recorded once it is.")
+    payout_address: str
+    amount: int = Field(description="mined: what the vault paid (base units); pending: what it should pay.")

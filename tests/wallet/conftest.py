@@ -20,7 +20,7 @@ import socket
 import subprocess
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -156,15 +156,19 @@ class Anvil:
                 self.process.wait(10)
 
 
-def start_anvil(folder: Path, binary: str, attempts: int = 3) -> Anvil:
-    """anvil --port P --host 127.0.0.1 --quiet, once it answers eth_chainId (a taken port is retried)."""
+def start_anvil(folder: Path, binary: str, attempts: int = 3, extra: Sequence[str] = ()) -> Anvil:
+    """anvil --port P --host 127.0.0.1 --quiet (and ``extra`` options), once it answers eth_chainId (a taken port
+    is retried)."""
     for attempt in range(attempts):
         port = _free_port()
         config_out = folder / f"anvil-{port}.json"
         log_file = folder / f"anvil-{port}.log"
         with log_file.open("wb") as log:
             process = subprocess.Popen(
-                [binary, "--port", str(port), "--host", "127.0.0.1", "--quiet", "--config-out", str(config_out)],
+                [
+                    *(binary, "--port", str(port), "--host", "127.0.0.1", "--quiet"),
+                    *("--config-out", str(config_out), *extra),
+                ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
