@@ -7,9 +7,11 @@ on machines without Qt's system libraries.
 from __future__ import annotations
 
 import ctypes.util
+import dataclasses
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
 
@@ -19,6 +21,18 @@ from sparecycles.paths import AppPaths
 if TYPE_CHECKING:
     from sparecycles.agent.market_server.admin import MarketAdmin
     from sparecycles.agent.market_server.backup import BackupReport, RestoreReport
+    from sparecycles.agent.market_server.vault_chain import DeployedVault, RelayedClaim
+
+
+@dataclass(frozen=True)
+class VaultSettings:
+    """`market serve`'s payout vault options, by MarketOptions' names."""
+
+    chain_rpc: str | None = None
+    vault: str | None = None
+    chain_id: int | None = None
+    confirmations: int = 2
+    deposits_from_block: int = 0
 
 
 def display_available() -> bool:
@@ -69,6 +83,7 @@ def market_serve(
     tls_cert: Path | None = None,
     tls_key: Path | None = None,
     public_url: str | None = None,
+    vault: VaultSettings | None = None,
     **policy: float | None,
 ) -> None:
     """Serve a marketplace; ``policy`` holds MarketOptions' abuse limits and retention (see `market serve`)."""
@@ -83,6 +98,7 @@ def market_serve(
         public_url=server.public_url(host, port, tls, public_url),
         heartbeat_interval_s=heartbeat_interval_s,
         lease_timeout_s=lease_timeout_s,
+        **(dataclasses.asdict(vault) if vault is not None else {}),
         **policy,  # type: ignore[arg-type]  # the CLI's typed options, by MarketOptions' names
     )
     # Warnings and errors on stderr (the service manager's journal), secrets masked.
@@ -117,3 +133,37 @@ def market_operator(data_dir: Path, db_url: str | None, key_file: Path | None) -
     from sparecycles.agent.market_server.serve import MarketOptions, open_market
 
     return MarketAdmin(open_market(MarketOptions(data_dir=data_dir, db_url=db_url, key_file=key_file)))
+
+
+def market_relay_claims(
+    data_dir: Path,
+    db_url: str | None,
+    key_file: Path | None,
+    *,
+    rpc_url: str,
+    vault: str,
+    gas_key_file: Path,
+    min_amount: int,
+    chain_id: int | None = None,
+    say: Callable[[str], object] = lambda _line: None,
+) -> list[RelayedClaim]:
+    """Claim from the vault, on providers' behalf, what their vouchers earned beyond what it paid them; the
+    gas is paid by the key in ``gas_key_file``."""
+    from sparecycles.agent.keystore import KeySource, load_key
+    from sparecycles.agent.market_server.serve import MarketOptions, open_market
+    from sparecycles.agent.market_server.vault_chain import connect_vault, relay_claims
+
+    link = connect_vault(rpc_url, vault, expected_chain_id=chain_id)
+    gas_payer = load_key(KeySource("marketplace-gas", gas_key_file), create=False)
+    market = open_market(MarketOptions(data_dir=data_dir, db_url=db_url, key_file=key_file), link=link)
+    return relay_claims(market, link, gas_payer, min_amount=min_amount, actor="operator (command line)", say=say)
+
+
+def market_deploy_vault(rpc_url: str, token: str, key_file: Path, signer: str | None) -> DeployedVault:
+    """Deploy a payout vault for ``token`` from the key in ``key_file`` (which owns it and pays the gas)."""
+    from sparecycles.agent.keystore import KeySource, load_key
+    from sparecycles.agent.market_server.serve import OPERATOR_KEY_NAME
+    from sparecycles.agent.market_server.vault_chain import deploy_vault
+
+    deployer = load_key(KeySource(OPERATOR_KEY_NAME, key_file), create=False)
+    return deploy_vault(rpc_url, token, deployer, signer)

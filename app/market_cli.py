@@ -19,6 +19,7 @@ from sparecycles.market_options import AsJson, DataDir, DbUrl, KeyFile, err, out
 from sparecycles.market_options import data_dir as _data_dir
 from sparecycles.market_options import operator as _operator
 from sparecycles.market_options import refused as _refused
+from sparecycles.market_vault_cli import register_vault_commands
 from sparecycles.paths import AppPaths
 from sparecycles.protocol.market import JobView
 from sparecycles.requester import (
@@ -76,6 +77,26 @@ def serve(
     output_retention_days: Annotated[
         float | None, typer.Option(help="Delete job outputs this many days after the job ended (hourly).", min=0)
     ] = None,
+    chain_rpc: Annotated[
+        str | None, typer.Option("--chain-rpc", help="The payout vault's chain (JSON-RPC URL); needs --vault.")
+    ] = None,
+    vault: Annotated[
+        str | None,
+        typer.Option(
+            "--vault",
+            help="The payout vault's address: vouchers name it and the chain's id, and requesters are credited "
+            "with their deposits to it.",
+        ),
+    ] = None,
+    chain_id: Annotated[
+        int | None, typer.Option("--chain-id", help="Refuse to start unless --chain-rpc serves this chain id.", min=1)
+    ] = None,
+    confirmations: Annotated[
+        int, typer.Option(help="Blocks on top of a vault deposit before it is credited.", min=0)
+    ] = 2,
+    deposits_from_block: Annotated[
+        int, typer.Option(help="The block to start reading vault deposits at, the first time (its deployment).", min=0)
+    ] = 0,
 ) -> None:
     """Serve the marketplace (protocol v1) until interrupted.
 
@@ -94,6 +115,13 @@ def serve(
             tls_cert=tls_cert,
             tls_key=tls_key,
             public_url=public_url,
+            vault=launcher.VaultSettings(
+                chain_rpc=chain_rpc,
+                vault=vault,
+                chain_id=chain_id,
+                confirmations=confirmations,
+                deposits_from_block=deposits_from_block,
+            ),
             provider_rate=provider_rate,
             requester_rate=requester_rate,
             sign_in_rate=sign_in_rate,
@@ -223,6 +251,7 @@ def set_payout(
 
 
 register_operator_commands(market_app)
+register_vault_commands(market_app)
 
 
 # --- the requester's commands (top level: `sparecycles submit`, `jobs`, `job`, `cancel`, `result`) ----

@@ -52,6 +52,14 @@ class MarketAdmin:
     def credit(self, name: str, amount: int, *, actor: str = CLI_ACTOR) -> RequesterView:
         return self.market.credit(name, amount, actor=actor)
 
+    def set_deposit_address(self, name: str, address: str | None, *, actor: str = CLI_ACTOR) -> RequesterAccount:
+        """Name the chain address whose deposits to the payout vault credit this requester (None: none)."""
+        self.market.set_deposit_address(name, address, actor=actor)
+        return self.account(name)
+
+    def resign_vouchers(self, *, actor: str = CLI_ACTOR) -> int:
+        return self.market.resign_vouchers(actor=actor)
+
     def rotate_key(self, name: str, *, actor: str = CLI_ACTOR) -> str:
         """Give a requester a new API key (shown once); the old one stops working at once in this server process,
         and within ``MarketConfig.auth_cache_s`` (10 s) in the others (and after the `market` CLI)."""
@@ -271,6 +279,7 @@ class MarketAdmin:
             stored_bytes=self.market.stored_bytes(session, requester.id),
             storage_quota_bytes=self.market.config.storage_quota_bytes if quota is None else quota,
             key_revoked=requester.key_revoked_at is not None,
+            deposit_address=requester.deposit_address,
         )
 
     @staticmethod

@@ -34,6 +34,7 @@ from sparecycles.protocol.admin import (
     AuditEntry,
     BanRequest,
     CreditRequest,
+    DepositAddressRequest,
     NewApiKey,
     OperatorAck,
     OperatorJobView,
@@ -434,6 +435,11 @@ def _admin_routes(app: FastAPI, admin: MarketAdmin, route: Route) -> None:
     def revoke_key(name: RequesterName, actor: OperatorActor) -> OperatorAck:
         admin.revoke_key(name, actor=actor)
         return OperatorAck(detail=f"the API key of {name} is revoked")
+
+    @route(app.put, "/admin/requesters/{name}/deposit-address", tags=tags)
+    def deposit_address(name: RequesterName, request: DepositAddressRequest, actor: OperatorActor) -> RequesterAccount:
+        """Name the address whose deposits to the payout vault credit the requester (earlier ones included)."""
+        return admin.set_deposit_address(name, request.deposit_address, actor=actor)
 
     @route(app.put, "/admin/requesters/{name}/quota", tags=tags)
     def quota(name: RequesterName, request: QuotaRequest, actor: OperatorActor) -> RequesterAccount:

@@ -78,6 +78,7 @@ class Base(DeclarativeBase):
 
 class Requester(Base):
     __tablename__ = "requesters"
+    __table_args__ = (Index("uq_requesters_deposit_address", "deposit_address", unique=True),)
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)
@@ -87,6 +88,8 @@ class Requester(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     key_revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     storage_quota_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # None: the server default
+    # The chain address whose deposits to the payout vault credit this requester (None: it deposits none).
+    deposit_address: Mapped[str | None] = mapped_column(String(42), nullable=True)
 
 
 class Provider(Base):
@@ -232,6 +235,30 @@ class Payout(Base):
     cumulative: Mapped[int] = mapped_column(BaseUnitsType())
     voucher_json: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class ChainDeposit(Base):
+    """A Deposited event of the payout vault, credited once: its key is where it is on the chain."""
+
+    __tablename__ = "chain_deposits"
+
+    tx_hash: Mapped[str] = mapped_column(String(66), primary_key=True)
+    log_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    vault: Mapped[str] = mapped_column(String(42))
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    from_address: Mapped[str] = mapped_column(String(42), index=True)
+    amount: Mapped[int] = mapped_column(BaseUnitsType())
+    requester_id: Mapped[str | None] = mapped_column(ForeignKey("requesters.id"), nullable=True)  # None: unknown
+    seen_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class ChainCursor(Base):
+    """The next block whose vault events are still to be read, per chain and vault (``chain_id:vault``)."""
+
+    __tablename__ = "chain_cursors"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    next_block: Mapped[int] = mapped_column(BigInteger)
 
 
 class AuditEvent(Base):

@@ -88,6 +88,7 @@ from sparecycles.protocol.signing import (
     sign_voucher,
     text_signer,
     verify_sign_in,
+    voucher_signer,
 )
 
 if TYPE_CHECKING:
@@ -98,6 +99,18 @@ log = logging.getLogger(__name__)
 SIGN_IN_STATEMENT = "Sign in to the SpareCycles marketplace as a provider."
 _CHUNK = 1024 * 1024
 _ENDED_JOB_STATES = (JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED)
+
+
+@dataclass(frozen=True)
+class ChainDepositEvent:
+    """One Deposited event of the payout vault: who deposited how much, and where it is on the chain."""
+
+    tx_hash: str
+    log_index: int
+    vault: str
+    block_number: int
+    from_address: str
+    amount: int
 
 
 class MarketError(Exception):
@@ -377,6 +390,182 @@ class Marketplace:
             self.record(session, actor, "credit", f"requester:{name}", amount)
             log.info("Credited requester %s with %d base units", name, amount)
             return _requester_view(requester)
+
+    @_retried
+    def set_deposit_address(self, name: str, address: str | None, *, actor: str = "operator") -> RequesterView:
+        """Name the chain address whose deposits to the payout vault credit requester ``name`` (None: none).
+
+        Deposits that address made before, which credited nobody, are credited now."""
+        try:
+            checksummed = _checksum(address) if address is not None else None
+        except ValueError as exc:
+            raise MarketError(f"the deposit address {exc}") from None
+        with self.transaction() as session:
+            requester = session.scalar(select(tables.Requester).where(tables.Requester.name == name).with_for_update())
+            if requester is None:
+                raise NotFound(f"no requester named {name!r}; `sparecycles market add-requester {name}` adds one")
+            if checksummed is not None:
+                other = session.scalar(
+                    select(tables.Requester.name).where(
+                        tables.Requester.deposit_address == checksummed, tables.Requester.id != requester.id
+                    )
+                )
+                if other is not None:
+                    raise Conflict(f"{checksummed} is already the deposit address of requester {other!r}")
+            requester.deposit_address = checksummed
+            self.record(session, actor, "set_deposit_address", f"requester:{name}", address=checksummed)
+            if checksummed is not None:
+                unmatched = session.scalars(
+                    select(tables.ChainDeposit)
+                    .where(tables.ChainDeposit.from_address == checksummed, tables.ChainDeposit.requester_id.is_(None))
+                    .with_for_update()
+                ).all()
+                for deposit in unmatched:
+                    self._credit_deposit(session, requester, deposit)
+            return _requester_view(requester)
+
+    def deposit_cursor(self, name: str) -> int | None:
+        """The next block of the chain whose vault deposits are still to be read (None: none read yet)."""
+        with self.read() as session:
+            cursor = session.get(tables.ChainCursor, name)
+            return None if cursor is None else cursor.next_block
+
+    @_retried
+    def record_deposits(self, cursor: str, deposits: Sequence[ChainDepositEvent], next_block: int) -> int:
+        """Credit each vault deposit to the requester whose deposit address made it, exactly once (a deposit
+        already recorded, by this process before a restart or by another one, is skipped), and move the
+        cursor to ``next_block``; one transaction. Returns the base units credited."""
+        credited = 0
+        with self.transaction() as session:
+            for event in deposits:
+                inserted = session.execute(
+                    self._insert(tables.ChainDeposit)
+                    .values(
+                        tx_hash=event.tx_hash,
+                        log_index=event.log_index,
+                        vault=event.vault,
+                        block_number=event.block_number,
+                        from_address=event.from_address,
+                        amount=event.amount,
+                        requester_id=None,
+                        seen_at=self._clock(),
+                    )
+                    .on_conflict_do_nothing(index_elements=["tx_hash", "log_index"])
+                )
+                if not inserted.rowcount:  # type: ignore[attr-defined]  # a CursorResult's
+                    continue
+                deposit = session.get(tables.ChainDeposit, (event.tx_hash, event.log_index), with_for_update=True)
+                if deposit is None:  # pragma: no cover - inserted just above, in this transaction
+                    raise MarketError(f"the deposit {event.tx_hash}:{event.log_index} vanished")
+                requester = session.scalar(
+                    select(tables.Requester)
+                    .where(tables.Requester.deposit_address == event.from_address)
+                    .with_for_update()
+                )
+                if requester is None:
+                    self.record(
+                        session,
+                        "marketplace (vault deposits)",
+                        "deposit_unmatched",
+                        f"address:{event.from_address}",
+                        event.amount,
+                        tx=event.tx_hash,
+                        log_index=event.log_index,
+                    )
+                    log.warning(
+                        "A deposit of %d base units from %s matches no requester's deposit address (tx %s); "
+                        "`sparecycles market deposit-address NAME %s` credits it",
+                        event.amount,
+                        event.from_address,
+                        event.tx_hash,
+                        event.from_address,
+                    )
+                    continue
+                self._credit_deposit(session, requester, deposit)
+                credited += event.amount
+            row = session.get(tables.ChainCursor, cursor, with_for_update=True)
+            if row is None:
+                session.add(tables.ChainCursor(name=cursor, next_block=next_block))
+            elif next_block > row.next_block:
+                row.next_block = next_block
+        return credited
+
+    def _credit_deposit(self, session: Session, requester: tables.Requester, deposit: tables.ChainDeposit) -> None:
+        requester.credit += deposit.amount
+        deposit.requester_id = requester.id
+        self.record(
+            session,
+            "marketplace (vault deposits)",
+            "deposit",
+            f"requester:{requester.name}",
+            deposit.amount,
+            tx=deposit.tx_hash,
+            log_index=deposit.log_index,
+            block=deposit.block_number,
+            address=deposit.from_address,
+        )
+        log.info(
+            "Credited requester %s with %d base units deposited by %s (tx %s)",
+            requester.name,
+            deposit.amount,
+            deposit.from_address,
+            deposit.tx_hash,
+        )
+
+    @_retried
+    def resign_vouchers(self, *, actor: str = "operator") -> int:
+        """Sign again, with the operator key this server runs with, each payout address's latest voucher that
+        another key signed or that names another chain or vault than this server's, for the same cumulative
+        amount: after a key rotation (or on moving to a vault) nothing owed is stranded. Without a vault
+        configured, each voucher keeps its chain and vault. Returns how many."""
+        resigned = 0
+        with self.transaction() as session:
+            for payout in session.scalars(
+                select(tables.Payout).order_by(tables.Payout.payout_address).with_for_update()
+            ):
+                voucher = Voucher.model_validate_json(payout.voucher_json)
+                try:
+                    signer = voucher_signer(voucher)
+                except SignatureError:
+                    signer = ""
+                chain_id, contract = self.config.chain_id, self.config.voucher_contract
+                if contract == PLACEHOLDER_VAULT:  # no vault configured: each voucher keeps its own
+                    chain_id, contract = voucher.chain_id, voucher.verifying_contract
+                same_domain = voucher.chain_id == chain_id and voucher.verifying_contract.lower() == contract.lower()
+                if signer.lower() == self._operator.address.lower() and same_domain:
+                    continue
+                fresh = sign_voucher(
+                    self._operator, payout.payout_address, payout.cumulative, chain_id=chain_id, contract=contract
+                )
+                payout.voucher_json, payout.updated_at = fresh.model_dump_json(), self._clock()
+                self.record(
+                    session,
+                    actor,
+                    "resign_voucher",
+                    f"payout:{payout.payout_address}",
+                    payout.cumulative,
+                    old_signer=signer,
+                    new_signer=self._operator.address,
+                    chain_id=chain_id,
+                    contract=contract,
+                )
+                resigned += 1
+        if resigned:
+            log.warning("Re-signed %d voucher(s) with operator key %s", resigned, self._operator.address)
+        return resigned
+
+    def record_relayed_claim(self, payout_address: str, amount: int, tx_hash: str, *, actor: str = "operator") -> None:
+        """Audit a claim the operator sent on a provider's behalf (the vault paid ``amount`` to it)."""
+        with self.transaction() as session:
+            self.record(session, actor, "relay_claim", f"payout:{payout_address}", amount, tx=tx_hash)
+
+    def vouchers(self) -> list[Voucher]:
+        """Every payout address's latest voucher."""
+        with self.read() as session:
+            return [
+                Voucher.model_validate_json(row.voucher_json)
+                for row in session.scalars(select(tables.Payout).order_by(tables.Payout.payout_address))
+            ]
 
     @_retried
     def resolve(self, job_id: str, accept: str | None, *, actor: str = "operator") -> JobView:

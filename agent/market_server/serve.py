@@ -3,6 +3,7 @@ the operator's commands, and the agent's embedded private marketplace all start 
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import logging
 import ssl
@@ -10,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from sparecycles.agent.keystore import KeySource, load_key
@@ -17,6 +19,9 @@ from sparecycles.agent.market_server import schema, server_lock
 from sparecycles.agent.market_server.db import open_engine
 from sparecycles.agent.market_server.limits import ApiLimits, Rate
 from sparecycles.agent.market_server.market import MarketConfig, Marketplace
+
+if TYPE_CHECKING:
+    from sparecycles.agent.market_server.vault_chain import DepositWatcher, VaultLink
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +125,13 @@ class MarketOptions:
     max_queued_jobs: int = MarketConfig.max_queued_jobs_per_requester
     storage_quota_bytes: int = MarketConfig.storage_quota_bytes
     output_retention_days: float | None = None
+    # The payout vault: vouchers name it and its chain; requesters are credited with their deposits to it.
+    chain_rpc: str | None = None
+    vault: str | None = None
+    chain_id: int | None = None  # the chain the RPC must serve (None: whichever it serves)
+    confirmations: int = 2  # blocks on top of a deposit before it is credited
+    deposits_from_block: int = 0  # where the first reading of the vault's deposits starts (its deployment)
+    deposit_poll_s: float = 5.0
 
     @property
     def database_url(self) -> str:
@@ -138,9 +150,14 @@ class MarketOptions:
 
 
 def open_market(
-    options: MarketOptions, *, create_key: bool = True, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    options: MarketOptions,
+    *,
+    create_key: bool = True,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    link: VaultLink | None = None,
 ) -> Marketplace:
-    """The marketplace at ``options``, its database migrated to this version (a newer one is refused)."""
+    """The marketplace at ``options``, its database migrated to this version (a newer one is refused);
+    with ``link``, its vouchers are for that vault and chain."""
     options.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     engine = open_engine(options.database_url)
     schema.upgrade(engine)
@@ -156,7 +173,50 @@ def open_market(
         storage_quota_bytes=options.storage_quota_bytes,
         output_retention_days=options.output_retention_days,
     )
+    if link is not None:
+        config = dataclasses.replace(config, chain_id=link.chain_id, voucher_contract=link.vault)
     return Marketplace(engine, operator, config, clock=clock)
+
+
+def connect(options: MarketOptions) -> VaultLink | None:
+    """The payout vault ``options`` name, checked on its chain (None: none named)."""
+    if options.vault is None and options.chain_rpc is None:
+        return None
+    if options.vault is None or options.chain_rpc is None:
+        raise ServeError("give both --chain-rpc and --vault (the payout vault's RPC and address), or neither")
+    from sparecycles.agent.chain.client import ChainError
+    from sparecycles.agent.market_server.vault_chain import connect_vault
+
+    try:
+        return connect_vault(options.chain_rpc, options.vault, expected_chain_id=options.chain_id)
+    except ChainError as exc:
+        raise ServeError(f"cannot serve against the payout vault {options.vault}: {exc}") from None
+
+
+def start_vault(market: Marketplace, link: VaultLink, options: MarketOptions) -> DepositWatcher:
+    """At start with a vault: warn when the vault trusts another key than the operator's, re-sign vouchers
+    another key signed (a rotated operator key), and start watching deposits."""
+    from sparecycles.agent.market_server.vault_chain import DepositWatcher
+
+    trusted = link.reader.signer()
+    if trusted.lower() != market.operator_address.lower():
+        log.warning(
+            "The vault %s pays vouchers signed by %s, not by this server's operator key %s: providers cannot "
+            "claim until its owner calls rotateSigner(%s)",
+            link.vault,
+            trusted,
+            market.operator_address,
+            market.operator_address,
+        )
+    watcher = DepositWatcher(
+        market,
+        link,
+        confirmations=options.confirmations,
+        from_block=options.deposits_from_block,
+        poll_s=options.deposit_poll_s,
+    )
+    watcher.start()
+    return watcher
 
 
 def serve(options: MarketOptions, *, host: str, port: int, tls: TlsFiles | None = None) -> None:
@@ -173,25 +233,35 @@ def serve(options: MarketOptions, *, host: str, port: int, tls: TlsFiles | None 
     if warning:
         log.warning("%s", warning)
     with server_lock.serving(options.data_dir):
-        market = open_market(options)
+        link = connect(options)
+        market = open_market(options, link=link)
+        # After the operator's key was rotated, vouchers the old key signed are renewed (same amounts).
+        market.resign_vouchers(actor="marketplace (start)")
+        watcher = start_vault(market, link, options) if link is not None else None
         market.ticks_on_poll = False  # the server's own timer ticks it, every second
         log.info(
-            "Marketplace on %s://%s:%d (public URL %s), operator %s",
+            "Marketplace on %s://%s:%d (public URL %s), operator %s, vouchers for vault %s on chain %d",
             "https" if tls else "http",
             host,
             port,
             options.public_url,
             market.info().operator_address,
+            market.config.voucher_contract,
+            market.config.chain_id,
         )
         # Long polls are cut after 2 s at shutdown: the timer that expires leases keeps ticking until the
         # last connection closes, and providers cannot heartbeat meanwhile.
-        uvicorn.run(
-            create_app(market, limits=options.limits),
-            host=host,
-            port=port,
-            log_level="warning",
-            access_log=False,  # a line per request costs the server CPU it needs for the requests
-            timeout_graceful_shutdown=2,
-            ssl_certfile=tls.certificate if tls else None,
-            ssl_keyfile=tls.key if tls else None,
-        )
+        try:
+            uvicorn.run(
+                create_app(market, limits=options.limits),
+                host=host,
+                port=port,
+                log_level="warning",
+                access_log=False,  # a line per request costs the server CPU it needs for the requests
+                timeout_graceful_shutdown=2,
+                ssl_certfile=tls.certificate if tls else None,
+                ssl_keyfile=tls.key if tls else None,
+            )
+        finally:
+            if watcher is not None:
+                watcher.stop()

@@ -58,6 +58,13 @@ class RequesterAccount(_Model):
     stored_bytes: int
     storage_quota_bytes: int
     key_revoked: bool
+    deposit_address: Address | None = None  # its deposits to the payout vault credit it
+
+
+class DepositAddressRequest(_Model):
+    """The chain address whose deposits to the payout vault credit a requester; ``null``: none."""
+
+    deposit_address: Address | None
 
 
 class NewApiKey(_Model):

@@ -20,6 +20,9 @@ from sparecycles.agent.market_server.market import Marketplace
 from sparecycles.agent.market_server.serve import MarketOptions, open_market
 from sparecycles.protocol.market import OutputFile, ResultReport, SignedResultReport
 from sparecycles.protocol.signing import sign_in_message, sign_text
+from tests.chain_support import anvil, fresh_address
+
+__all__ = ["anvil", "fresh_address"]  # the vault's tests run on a real anvil (tests/chain_support.py)
 
 BUSYBOX = "127.0.0.1:5000/sparecycles-test/busybox@sha256:" + "a" * 64
 GPU0 = "GPU-00000000-0000-0000-0000-000000000000"

@@ -71,3 +71,21 @@ def test_leases_of_replicated_jobs_get_their_own_seats_when_a_0002_database_is_u
     assert seats["lease-a"] != seats["lease-b"]
     assert {seats["lease-a"], seats["lease-b"]} == {0, 1}
     engine.dispose()
+
+
+def test_the_vault_revision_goes_down_and_up_again(database_url: str) -> None:
+    engine = open_engine(database_url)
+    schema.upgrade(engine)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO requesters (id, name, api_key_sha256, credit, held, created_at, deposit_address) "
+                "VALUES ('req-1', 'studio', 'h', '5', '0', '2026-11-25 12:00:00+00:00', :address)"
+            ),
+            {"address": "0x" + "ab" * 20},
+        )
+    schema.MARKET_MIGRATIONS.move_to(engine, "0004", down=True)
+    schema.upgrade(engine)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT name, deposit_address FROM requesters")).all() == [("studio", None)]
+    engine.dispose()

@@ -29,7 +29,7 @@ from sparecycles.agent.chain.client import (
     display_url,
 )
 from sparecycles.config import ConfigError, validate_settings
-from tests.wallet.conftest import ANVIL_CHAIN_ID, CONTRACTS, Anvil, contract_json
+from tests.chain_support import ANVIL_CHAIN_ID, CONTRACTS, Anvil, contract_json
 
 ETHER = 10**18
 
@@ -164,7 +164,7 @@ def test_an_unreachable_websocket_rpc_gives_balance_unknown(fresh_address: str) 
 
 
 def test_the_rpc_comes_back_after_being_unreachable(tmp_path: Path, fresh_address: str) -> None:
-    from tests.wallet.conftest import anvil_binary, start_anvil
+    from tests.chain_support import anvil_binary, start_anvil
 
     second = start_anvil(tmp_path, anvil_binary())
     client = ChainClient(second.url, ANVIL_CHAIN_ID, timeout_s=1)

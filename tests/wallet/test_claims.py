@@ -28,8 +28,8 @@ from sparecycles.agent.wallet.vault import KeyringVault
 from sparecycles.config import ChainSettings
 from sparecycles.protocol.market import ServerInfo, Voucher
 from sparecycles.protocol.signing import sign_voucher, voucher_problem
+from tests.chain_support import ANVIL_CHAIN_ID, Anvil, anvil_binary, contract_json, start_anvil
 
-from .conftest import ANVIL_CHAIN_ID, Anvil, anvil_binary, contract_json, start_anvil
 from .test_wallet_service import secret_service
 
 UNIT = 10**6

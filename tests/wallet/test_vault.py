@@ -28,7 +28,7 @@ from sparecycles.agent.chain.client import ChainClient, ChainError, ChainMismatc
 from sparecycles.agent.chain.vault import VaultContractError, VaultReader, vault_abi
 from sparecycles.protocol.market import Voucher
 from sparecycles.protocol.signing import _voucher_data, sign_voucher, voucher_signer
-from tests.wallet.conftest import ANVIL_CHAIN_ID, Anvil, anvil_binary, contract_json, start_anvil
+from tests.chain_support import ANVIL_CHAIN_ID, Anvil, anvil_binary, contract_json, start_anvil
 
 UNIT = 10**6  # the test token has 6 decimals, like USDC
 SUPPLY = 1_000_000 * UNIT

@@ -7,9 +7,8 @@ import json
 import socket
 from pathlib import Path
 
+from tests.chain_support import Anvil, contract_json
 from tests.conftest import run_cli, start_agent
-
-from .conftest import Anvil, contract_json
 
 
 def configure(home: Path, rpc_url: str, chain_id: int, token: str | None = None) -> None:

@@ -20,8 +20,7 @@ from sparecycles.agent.keystore import KEYRING_SERVICE
 from sparecycles.agent.wallet.registry import WalletRegistry
 from sparecycles.agent.wallet.service import DERIVATION_PATH, WalletError, WalletService
 from sparecycles.agent.wallet.vault import KeyringVault
-
-from .conftest import Anvil
+from tests.chain_support import Anvil
 
 # Anvil's and Hardhat's well-known first test account: public, holds nothing real.
 TEST_MNEMONIC = "test test test test test test test test test test test junk"
