@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 
 import httpx
 import uvicorn
+from sqlalchemy.exc import SQLAlchemyError
 
 import sparecycles
 from sparecycles.agent.api.auth import new_token
@@ -284,7 +285,7 @@ def _open_ledger(paths: AppPaths, settings: SettingsStore) -> tuple[LedgerServic
     current = settings.current
     try:
         store = LedgerStore.open(paths.state_dir / LEDGER_FILE, resolve_zone(current.general.timezone))
-    except (SchemaError, OSError, ValueError) as exc:
+    except (SchemaError, OSError, ValueError, SQLAlchemyError) as exc:
         log.error("The ledger could not be opened: %s", exc)
         return None, str(exc)
     meter = RaplMeter()
