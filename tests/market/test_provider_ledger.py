@@ -99,6 +99,11 @@ def test_the_agent_bids_its_floor_takes_no_cheaper_job_and_books_what_it_earned(
 
     fair: dict[str, object] = {}
 
+    def booked() -> bool:
+        """The earning is in the ledger and a voucher confirmed it (the last step of a voucher's refresh)."""
+        today = ledger.today()
+        return today.gross_base_units > 0 and today.pending_base_units == 0
+
     async def scenario() -> None:
         loop = asyncio.create_task(provider.run())
         try:
@@ -114,7 +119,7 @@ def test_the_agent_bids_its_floor_takes_no_cheaper_job_and_books_what_it_earned(
                             cpu_spec(cpus=1.0), max_price_per_core_hour=CORE_HOUR_FLOOR * 2, bidding_window_s=1
                         )
                     )
-                if provider.vouchers.best() is not None:
+                if provider.vouchers.best() is not None and booked():
                     break
         finally:
             loop.cancel()
