@@ -19,6 +19,20 @@ for folder in "${folders[@]}"; do
     echo "$wanted" >"$stamp"
   fi
   if [[ $folder == tests/infra/node ]]; then
+    if ! bash tests/infra/anvil-path.sh >/dev/null 2>&1; then
+      # npm skips an optional package whose `engines` the running Node does not meet: anvil's platform
+      # packages ask for Node >= 20, Debian 12 has 18. The binary needs no Node at all, so install this
+      # platform's package by name (same pinned version; npm checks the registry's integrity hash).
+      case $(uname -m) in
+        x86_64) platform=linux-amd64 ;;
+        aarch64 | arm64) platform=linux-arm64 ;;
+        *) echo "no prebuilt anvil for $(uname -m)" >&2; exit 1 ;;
+      esac
+      version=$(node -p "require('./$folder/package.json').devDependencies['@foundry-rs/anvil']")
+      echo "Installing @foundry-rs/anvil-$platform@$version (npm skipped it: Node $(node --version))"
+      (cd "$folder" && npm install --no-save --ignore-scripts --no-audit --no-fund --loglevel=error \
+        "@foundry-rs/anvil-$platform@$version")
+    fi
     anvil=$(bash tests/infra/anvil-path.sh)
     "$anvil" --version >/dev/null || { echo "$anvil does not run on this machine" >&2; exit 1; }
   fi
