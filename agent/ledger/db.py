@@ -29,9 +29,9 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    create_engine,
-    event,
 )
+
+from sparecycles.sqlite import wal_engine
 
 metadata = MetaData()
 
@@ -172,21 +172,6 @@ pending_claims = Table(
 
 
 def open_engine(path: Path) -> Engine:
-    """The ledger's engine: WAL with NORMAL sync (a commit survives the agent's death; a power cut may take the
-    last commits, never half of one: no fsync per 10 s tick on a busy disk), a write lock taken at BEGIN."""
-    engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": 30, "check_same_thread": False})
-
-    @event.listens_for(engine, "connect")
-    def _pragmas(connection: Any, _record: Any) -> None:
-        connection.isolation_level = None  # transactions are begun below, not by the driver
-        cursor = connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-    return engine
+    """The ledger's engine (sparecycles.sqlite: WAL with NORMAL sync, so a commit survives the agent's death
+    and a busy disk is spared an fsync every 10 s tick; the write lock taken at BEGIN)."""
+    return wal_engine(f"sqlite:///{path}")

@@ -115,10 +115,7 @@ class LedgerService:
 
     def flush(self, samples: Sequence[GpuSample], jobs: Mapping[str, str | None]) -> None:
         """Commit every open interval up to now (the agent is stopping; blocking)."""
-        intervals = self._recorder.observe(self._clock(), samples, jobs, close_all=True)
-        if intervals:
-            self.store.record_energy(intervals, self._tariffs, self._settings().idle_baseline_w)
-            self._recorder.committed(intervals, samples, jobs)
+        self._commit(samples, jobs, close_all=True)
 
     def record(self, samples: Sequence[GpuSample], jobs: Mapping[str, str | None], busy_cores: float = 0.0) -> None:
         """Observe one reading of every GPU (and of the CPU's energy, where RAPL is readable) and commit what
@@ -127,11 +124,14 @@ class LedgerService:
             reading = self._cpu_meter.read_uj()
             if reading is not None:
                 self._cpu_power.observe(self._monotonic(), reading, busy_cores)
-        intervals = self._recorder.observe(self._clock(), samples, jobs)
-        if not intervals:
-            return
-        self.store.record_energy(intervals, self._tariffs, self._settings().idle_baseline_w)
-        self._recorder.committed(intervals, samples, jobs)
+        self._commit(samples, jobs)
+
+    def _commit(self, samples: Sequence[GpuSample], jobs: Mapping[str, str | None], *, close_all: bool = False) -> None:
+        """Write the intervals this reading closes; the recorder moves on only once they are committed."""
+        intervals = self._recorder.observe(self._clock(), samples, jobs, close_all=close_all)
+        if intervals:
+            self.store.record_energy(intervals, self._tariffs, self._settings().idle_baseline_w)
+            self._recorder.committed(intervals, samples, jobs)
 
     async def tick(self, samples: Sequence[GpuSample], jobs: Mapping[str, str | None], busy_cores: float = 0.0) -> None:
         """:meth:`record` in a worker thread; a tick that comes while one is writing waits for it."""

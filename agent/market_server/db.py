@@ -25,12 +25,13 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     create_engine,
-    event,
     text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeEngine
+
+from sparecycles.sqlite import wal_engine
 
 
 class BaseUnitsType(TypeDecorator[int]):
@@ -298,24 +299,7 @@ def open_engine(url: str, *, for_reading: bool = False) -> Engine:
     instead of both acting on what they read; ``for_reading`` gives an engine whose transactions begin
     deferred, for reads that must not queue behind writers (WAL lets readers run beside a writer)."""
     if url.startswith("sqlite"):
-        # Connections are kept, not opened per request: opening one runs the pragmas below, and a pool
+        # Connections are kept, not opened per request: opening one runs wal_engine's pragmas, and a pool
         # smaller than the server's worker threads would open and close connections all day.
-        engine = create_engine(
-            url, connect_args={"timeout": 30, "check_same_thread": False}, pool_size=WORKER_THREADS, max_overflow=8
-        )
-
-        @event.listens_for(engine, "connect")
-        def _pragmas(connection: Any, _record: Any) -> None:
-            connection.isolation_level = None  # transactions are begun below, not by the driver
-            cursor = connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.close()
-
-        @event.listens_for(engine, "begin")
-        def _begin(connection: Any) -> None:
-            connection.exec_driver_sql("BEGIN" if for_reading else "BEGIN IMMEDIATE")
-
-        return engine
+        return wal_engine(url, for_reading=for_reading, pool_size=WORKER_THREADS, max_overflow=8)
     return create_engine(url, pool_pre_ping=True, pool_size=WORKER_THREADS, max_overflow=8)
