@@ -14,6 +14,7 @@ import signal
 import socket
 import sys
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 
 import httpx
 import uvicorn
@@ -46,6 +47,7 @@ from sparecycles.agent.sensors.gpu.simulated import SimulatedGpuBackend
 from sparecycles.agent.sensors.user.factory import create_presence_source
 from sparecycles.agent.settings_store import SettingsStore
 from sparecycles.agent.system.sleep_inhibitor import create_sleep_inhibitor
+from sparecycles.agent.wallet.autoclaim import AUTO_CLAIM_EVERY_S, AutoClaimer
 from sparecycles.agent.wallet.balances import BalanceReader
 from sparecycles.agent.wallet.claims import ClaimError, ClaimService
 from sparecycles.agent.wallet.control import WalletControl
@@ -247,6 +249,13 @@ async def _serve(  # noqa: PLR0915 - the composition root: every part, started a
     )
     controller.show_marketplace(market.status)
     market_side.append(market)
+    if claims is not None:
+        auto_claimer = AutoClaimer(wallets, lambda: _tokens(store.current.chain.auto_claim_above))
+
+        async def auto_claim() -> None:
+            await auto_claimer.round()
+
+        scheduler.every(AUTO_CLAIM_EVERY_S, auto_claim, "auto-claim")
 
     await stop.wait()
     log.info("Stopping")
@@ -265,6 +274,10 @@ async def _serve(  # noqa: PLR0915 - the composition root: every part, started a
         log.warning("The control API did not stop in time; closing it")
         server.force_exit = True
     sock.close()
+
+
+def _tokens(value: float | None) -> Decimal | None:
+    return None if value is None else Decimal(str(value))
 
 
 async def _settle_claims(claims: ClaimService) -> None:

@@ -245,6 +245,13 @@ class ChainSettings(_Section):
         description="A claim is refused when its gas would cost more than this share of the amount claimed "
         "(0.10 = 10 %), valued at native_price.",
     )
+    auto_claim_above: float | None = Field(
+        None,
+        gt=0,
+        description="Claim by itself once this many whole payout tokens are claimable (looked at every 10 "
+        "minutes; the gas guard still applies, and a watch-only wallet asks the marketplace to relay). Unset: "
+        "only when you click Claim.",
+    )
     native_price: float | None = Field(
         None,
         gt=0,

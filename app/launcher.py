@@ -33,6 +33,9 @@ class VaultSettings:
     chain_id: int | None = None
     confirmations: int = 2
     deposits_from_block: int = 0
+    relay_gas_key_file: Path | None = None
+    relay_every_s: float | None = None
+    relay_min_amount: int = 1
 
 
 def display_available() -> bool:
@@ -150,11 +153,11 @@ def market_relay_claims(
     """Claim from the vault, on providers' behalf, what their vouchers earned beyond what it paid them; the
     gas is paid by the key in ``gas_key_file``."""
     from sparecycles.agent.keystore import KeySource, load_key
-    from sparecycles.agent.market_server.serve import MarketOptions, open_market
+    from sparecycles.agent.market_server.serve import GAS_KEY_NAME, MarketOptions, open_market
     from sparecycles.agent.market_server.vault_chain import connect_vault, relay_claims
 
     link = connect_vault(rpc_url, vault, expected_chain_id=chain_id)
-    gas_payer = load_key(KeySource("marketplace-gas", gas_key_file), create=False)
+    gas_payer = load_key(KeySource(GAS_KEY_NAME, gas_key_file), create=False)
     market = open_market(MarketOptions(data_dir=data_dir, db_url=db_url, key_file=key_file), link=link)
     return relay_claims(market, link, gas_payer, min_amount=min_amount, actor="operator (command line)", say=say)
 

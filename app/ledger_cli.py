@@ -288,6 +288,25 @@ def _add_reports(app: typer.Typer, connect: Connect, fail: Fail) -> None:
         leases = "lease" if len(document.rows) == 1 else "leases"
         sys.stdout.write(f"Wrote {len(document.rows)} {leases} ({document.since} to {document.until}) to {output}\n")
 
+    @app.command()
+    def payouts(as_json: Annotated[bool, typer.Option("--json", help="Print them as JSON.")] = False) -> None:
+        """The payouts the vault made (mined claims, relayed ones too): when, how much, to whom, the transaction."""
+        with connect() as client:
+            found = client.payouts()
+            rate = None if as_json else client.ledger().token_rate
+        if as_json:
+            sys.stdout.write(found.model_dump_json(indent=2) + "\n")
+            return
+        if not found.payouts:
+            sys.stdout.write("No payouts yet: `sparecycles wallet claimable` shows what a claim would pay.\n")
+            return
+        decimals = rate.decimals if rate is not None else None
+        for payout in found.payouts:
+            sys.stdout.write(
+                f"{payout.claimed:%Y-%m-%d %H:%M} UTC  {token_text(payout.amount_base_units, decimals)}  "
+                f"to {payout.payout_address}  chain {payout.chain_id}  tx {payout.tx_hash}\n"
+            )
+
 
 def _tariff_app(connect: Connect, fail: Fail) -> typer.Typer:
     tariff_app = typer.Typer(help="Your electricity tariff: what a kWh costs, by time of day.", no_args_is_help=True)

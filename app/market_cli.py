@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from sparecycles import launcher
+from sparecycles.durations import parse_duration
 from sparecycles.market_admin_cli import register_operator_commands
 from sparecycles.market_options import AsJson, DataDir, DbUrl, KeyFile, err, out
 from sparecycles.market_options import data_dir as _data_dir
@@ -31,6 +32,17 @@ from sparecycles.requester import (
 )
 
 market_app = typer.Typer(help="Run and operate the reference marketplace (a studio's own).", no_args_is_help=True)
+
+
+def every_s(text: str) -> float:
+    """--relay-every's seconds: at least a minute (each round may send a transaction per provider)."""
+    try:
+        seconds = parse_duration(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--relay-every") from None
+    if seconds < 60:
+        raise typer.BadParameter("relay at most once a minute, e.g. 6h", param_hint="--relay-every")
+    return float(seconds)
 
 
 @market_app.command("serve")
@@ -97,6 +109,21 @@ def serve(
     deposits_from_block: Annotated[
         int, typer.Option(help="The block to start reading vault deposits at, the first time (its deployment).", min=0)
     ] = 0,
+    relay_gas_key_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--relay-gas-key-file",
+            help="Relay providers' claims (when they ask, and with --relay-every on a schedule) from this key "
+            "(0600 file), which pays the gas: a payout address with no coin for gas is paid too.",
+        ),
+    ] = None,
+    relay_every: Annotated[
+        str | None,
+        typer.Option("--relay-every", help="Claim for every owed payout address this often, e.g. 6h or 1d."),
+    ] = None,
+    relay_min_amount: Annotated[
+        int, typer.Option(help="The least owed (base units) the operator relays a claim for.", min=1)
+    ] = 1,
 ) -> None:
     """Serve the marketplace (protocol v1) until interrupted.
 
@@ -121,6 +148,9 @@ def serve(
                 chain_id=chain_id,
                 confirmations=confirmations,
                 deposits_from_block=deposits_from_block,
+                relay_gas_key_file=relay_gas_key_file,
+                relay_every_s=None if relay_every is None else every_s(relay_every),
+                relay_min_amount=relay_min_amount,
             ),
             provider_rate=provider_rate,
             requester_rate=requester_rate,

@@ -209,16 +209,30 @@ def register_wallet_commands(app: typer.Typer, connect: Connect, fail: Fail) -> 
             out.print(shown.problem, soft_wrap=True)
 
     @wallet_app.command()
-    def claim() -> None:
+    def claim(
+        relay: Annotated[
+            bool,
+            typer.Option(
+                "--relay",
+                help="Ask the marketplace's operator to send the claim and pay its gas (the default for a "
+                "watch-only wallet).",
+            ),
+        ] = False,
+    ) -> None:
         """Claim what the payout vault owes you, sent from the active wallet (it pays the gas)."""
+        path = "/claim?relay=true" if relay else "/claim"
         with connect() as client:
-            result = ClaimResult.model_validate(client.wallet_call("POST", "/claim", timeout=CLAIM_TIMEOUT_S))
+            result = ClaimResult.model_validate(client.wallet_call("POST", path, timeout=CLAIM_TIMEOUT_S))
         if result.state == "mined":
             shown = f"Claimed {result.amount} base units to {result.payout_address}: {result.tx_hash}"
-            out.print(shown, soft_wrap=True)
-        else:
-            out.print(
-                f"Claim sent, not mined yet: {result.tx_hash}; it is recorded once mined "
-                "(`sparecycles wallet claimable` checks)",
-                soft_wrap=True,
+        elif result.state == "relay_requested":
+            shown = (
+                f"Asked the marketplace to relay a claim of {result.amount} base units to {result.payout_address}; "
+                "its operator pays the gas. It is recorded once seen on chain (`sparecycles payouts`)."
             )
+        else:
+            shown = (
+                f"Claim sent, not mined yet: {result.tx_hash}; it is recorded once mined "
+                "(`sparecycles wallet claimable` checks)"
+            )
+        out.print(shown, soft_wrap=True)

@@ -19,6 +19,7 @@ from sparecycles.control.ledger import (
     EarningsSummary,
     LedgerExport,
     LedgerSettingsView,
+    PayoutList,
     SummaryBucket,
     TariffChange,
     TodayFigure,
@@ -36,6 +37,7 @@ class LedgerApi(Protocol):
     def summary(self, since: date, until: date, by: SummaryBucket) -> EarningsSummary: ...
     def today(self) -> TodayFigure: ...
     def export(self, since: date, until: date) -> LedgerExport: ...
+    def payouts(self) -> PayoutList: ...
     def settings_view(self) -> LedgerSettingsView: ...
     def set_tariff_text(self, document: str) -> None: ...
     def set_token_rate(self, rate: TokenRate) -> None: ...
@@ -79,6 +81,11 @@ def add_ledger_routes(app: FastAPI, ledger: LedgerApi | None, problem: str | Non
         """One row per lease, for a spreadsheet or an accountant (the CLI writes it as CSV or JSON)."""
         first, last = period(since, until)
         return await run_in_threadpool(require().export, first, last)
+
+    @app.get("/v1/payouts", response_model=PayoutList, tags=["ledger"], responses=errors)
+    async def payouts() -> PayoutList:
+        """Every payout the vault made to this machine's payout addresses, with its transaction hash."""
+        return await run_in_threadpool(require().payouts)
 
     @app.get("/v1/ledger", response_model=LedgerSettingsView, tags=["ledger"], responses=errors)
     async def ledger_settings() -> LedgerSettingsView:

@@ -6,7 +6,8 @@ message; keyring calls run in worker threads, never on the agent's event loop.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
@@ -37,6 +38,8 @@ from sparecycles.control.wallet import (
     WatchWallet,
 )
 
+Model = TypeVar("Model")
+
 _REFUSED = (WalletError, RegistryError, PayoutKeyMissing, ClaimError)
 
 
@@ -59,6 +62,16 @@ def add_wallet_routes(app: FastAPI, control: WalletControl | None) -> None:
             raise StarletteHTTPException(422, str(exc)) from None
         except ChainError as exc:
             raise StarletteHTTPException(502, f"The chain could not be asked: {exc}") from None
+
+    async def guarded(work: Awaitable[Model]) -> Model:
+        try:
+            return await work
+        except _REFUSED as exc:
+            raise StarletteHTTPException(422, str(exc)) from None
+        except ChainError as exc:
+            raise StarletteHTTPException(502, f"The chain could not be asked: {exc}") from None
+        except MarketError as exc:
+            raise StarletteHTTPException(502, f"The marketplace did not answer as it should: {exc}") from None
 
     @app.get("/v1/wallets", response_model=WalletList, tags=["wallet"])
     async def list_wallets() -> WalletList:
@@ -108,19 +121,17 @@ def add_wallet_routes(app: FastAPI, control: WalletControl | None) -> None:
 
     @app.get("/v1/wallets/claimable", response_model=ClaimableView, tags=["wallet"], responses=errors)
     async def claimable() -> ClaimableView:
-        """The latest verified voucher minus what the payout vault has paid already (a pending claim is settled
-        first)."""
-        return await call(wallets().claimable)  # type: ignore[no-any-return]
+        """The latest verified voucher (fetched from the marketplace first) minus what the payout vault has paid
+        already (a pending claim is settled first)."""
+        return await guarded(wallets().claimable())
 
     @app.post("/v1/wallets/claim", response_model=ClaimResult, tags=["wallet"], responses=errors)
-    async def claim() -> ClaimResult:
+    async def claim(relay: bool = False) -> ClaimResult:
         """Claim what is claimable, sent from the active wallet; refused (422, with the figures) when the gas
-        would cost more than chain.max_gas_share of the amount, or while an earlier claim is pending."""
-        return await call(wallets().claim)  # type: ignore[no-any-return]
+        would cost more than chain.max_gas_share of the amount, or while an earlier claim is pending. With
+        ``relay`` (or a watch-only active wallet) the marketplace's operator is asked to send it instead."""
+        return await guarded(wallets().claim(relay=relay))
 
     @app.get("/v1/wallets/{name}/balance", response_model=BalanceView, tags=["wallet"], responses=errors)
     async def balance(name: str) -> BalanceView:
-        try:
-            return await wallets().balance(name)
-        except _REFUSED as exc:
-            raise StarletteHTTPException(422, str(exc)) from None
+        return await guarded(wallets().balance(name))

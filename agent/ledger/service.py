@@ -31,6 +31,8 @@ from sparecycles.control.ledger import (
     EarningsSummary,
     LedgerExport,
     LedgerSettingsView,
+    PayoutList,
+    PayoutView,
     SummaryBucket,
     TodayFigure,
     TokenRateChange,
@@ -200,6 +202,20 @@ class LedgerService:
 
     def export(self, since: date, until: date) -> LedgerExport:
         return self._queries().export(since, until)
+
+    def payouts(self) -> PayoutList:
+        return PayoutList(
+            payouts=[
+                PayoutView(
+                    claimed=payout.claimed,
+                    payout_address=payout.payout_address,
+                    amount_base_units=payout.amount,
+                    chain_id=payout.chain_id,
+                    tx_hash=payout.tx_hash,
+                )
+                for payout in self.store.payouts()
+            ]
+        )
 
     # -- floors -------------------------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ from sparecycles.protocol.market import (
     ProviderLeaseView,
     ProviderRegistration,
     ProviderView,
+    RelayAck,
     ReportAck,
     ServerInfo,
     SessionToken,
@@ -177,6 +178,10 @@ class MarketClient:
     async def prices(self) -> MarketPrices:
         """What the marketplace's queued jobs pay at best now."""
         return await self._call("GET", "/provider/prices", MarketPrices)
+
+    async def claim_relay(self) -> RelayAck:
+        """Ask the operator to relay the claim of this provider's latest voucher (it pays the gas)."""
+        return await self._call("POST", "/provider/claim-relay", RelayAck)
 
     async def voucher(self) -> Voucher | None:
         try:

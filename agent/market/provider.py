@@ -50,6 +50,7 @@ from sparecycles.protocol.market import (
     OutputFile,
     PayoutChange,
     ProviderRegistration,
+    RelayAck,
     ResultReport,
     ServerInfo,
     SignedResultReport,
@@ -498,6 +499,24 @@ class MarketProvider:
             )
             if ack.job_state == "completed":
                 await self._refresh_voucher(self._setup())
+
+    async def request_relay(self) -> RelayAck:
+        """Ask the marketplace's operator to send this provider's claim, paying its gas (for a payout address
+        whose key is not here, or that holds no coin); MarketError when it cannot be asked or refuses."""
+        if not self._signed_in:
+            raise MarketUnavailable("not signed in to the marketplace yet")
+        return await self._client.claim_relay()
+
+    async def refresh_voucher(self) -> None:
+        """Fetch the marketplace's latest voucher now (before a claim: after the operator's key was rotated,
+        the renewed voucher replaces the old key's). A marketplace that cannot be asked leaves the kept
+        voucher as it is: logged, not raised."""
+        if not self._signed_in:
+            return
+        try:
+            await self._refresh_voucher(self._setup())
+        except MarketError as exc:
+            log.info("The latest voucher could not be fetched now (%s): the kept one is used", exc)
 
     async def _refresh_voucher(self, setup: ProviderSetup) -> None:
         self._last_voucher_check = self._clock().timestamp()

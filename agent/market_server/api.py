@@ -16,7 +16,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import anyio.to_thread
 from fastapi import Depends, FastAPI, Path, Query, Request
@@ -28,7 +28,14 @@ from sparecycles import __version__
 from sparecycles.agent.market_server.admin import MarketAdmin
 from sparecycles.agent.market_server.db import WORKER_THREADS
 from sparecycles.agent.market_server.limits import ApiLimits, BodySizeLimit, RateLimiter, retry_after_header
-from sparecycles.agent.market_server.market import MarketError, Marketplace, TooLarge, TooMany, Unauthorized
+from sparecycles.agent.market_server.market import (
+    Conflict,
+    MarketError,
+    Marketplace,
+    TooLarge,
+    TooMany,
+    Unauthorized,
+)
 from sparecycles.agent.market_server.wakeups import Wakeups
 from sparecycles.protocol.admin import (
     AuditEntry,
@@ -61,6 +68,7 @@ from sparecycles.protocol.market import (
     ProviderLeaseView,
     ProviderRegistration,
     ProviderView,
+    RelayAck,
     ReportAck,
     RequesterView,
     ServerInfo,
@@ -70,6 +78,9 @@ from sparecycles.protocol.market import (
     Voucher,
     WorkResponse,
 )
+
+if TYPE_CHECKING:
+    from sparecycles.agent.market_server.vault_chain import ClaimRelayer
 
 log = logging.getLogger(__name__)
 
@@ -182,8 +193,10 @@ def create_app(  # noqa: PLR0915 - every route of the protocol, read in one plac
     tick_every_s: float = TICK_EVERY_S,
     limits: ApiLimits | None = None,
     recheck_s: float = RECHECK_S,
+    relayer: ClaimRelayer | None = None,
 ) -> FastAPI:
-    """The marketplace as an ASGI app; a background task ticks it (auctions close, leases expire)."""
+    """The marketplace as an ASGI app; a background task ticks it (auctions close, leases expire). With a
+    ``relayer`` (a payout vault and a gas key), providers may ask the operator to relay their claims."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -330,6 +343,15 @@ def create_app(  # noqa: PLR0915 - every route of the protocol, read in one plac
     def voucher(address: ProviderAddress) -> Voucher:
         """The operator's voucher for this provider's payout address's cumulative earnings."""
         return market.latest_voucher(address)
+
+    @route(app.post, "/provider/claim-relay", tags=["providers"])
+    def claim_relay(address: ProviderAddress) -> RelayAck:
+        """Ask the operator to send the claim of this provider's latest voucher to the payout vault, paying the
+        gas (for a payout address without coin for gas). 409 where this marketplace does not relay claims."""
+        if relayer is None:
+            raise Conflict("this marketplace does not relay claims: claim from a wallet that holds coin for gas")
+        asked = relayer.request(market.latest_voucher(address))
+        return RelayAck(queued=asked.queued, owed_base_units=asked.owed, detail=asked.detail)
 
     @route(app.get, "/provider/prices", tags=["providers"])
     def prices(_address: ProviderAddress) -> MarketPrices:

@@ -21,11 +21,12 @@ from sparecycles.agent.market_server.limits import ApiLimits, Rate
 from sparecycles.agent.market_server.market import MarketConfig, Marketplace
 
 if TYPE_CHECKING:
-    from sparecycles.agent.market_server.vault_chain import DepositWatcher, VaultLink
+    from sparecycles.agent.market_server.vault_chain import ClaimRelayer, DepositWatcher, VaultLink
 
 log = logging.getLogger(__name__)
 
 OPERATOR_KEY_NAME = "marketplace-operator"
+GAS_KEY_NAME = "marketplace-gas"  # the key relayed claims are sent from (it pays their gas)
 DEFAULT_PORT = 8787
 OPERATIONS_DOC = "docs/marketplace-operations.md"
 
@@ -132,6 +133,11 @@ class MarketOptions:
     confirmations: int = 2  # blocks on top of a deposit before it is credited
     deposits_from_block: int = 0  # where the first reading of the vault's deposits starts (its deployment)
     deposit_poll_s: float = 5.0
+    # Relayed claims: the key that sends them and pays the gas, how often every owed address is claimed for
+    # (None: only when a provider asks), and the least owed that is worth a relayed claim.
+    relay_gas_key_file: Path | None = None
+    relay_every_s: float | None = None
+    relay_min_amount: int = 1
 
     @property
     def database_url(self) -> str:
@@ -219,6 +225,22 @@ def start_vault(market: Marketplace, link: VaultLink, options: MarketOptions) ->
     return watcher
 
 
+def start_relayer(market: Marketplace, link: VaultLink | None, options: MarketOptions) -> ClaimRelayer | None:
+    """The claim relayer ``options`` ask for (a gas key given), started; refused without a vault."""
+    if options.relay_gas_key_file is None:
+        if options.relay_every_s is not None:
+            raise ServeError("--relay-every needs --relay-gas-key-file (the key that pays the claims' gas)")
+        return None
+    if link is None:
+        raise ServeError("--relay-gas-key-file needs a payout vault (--chain-rpc and --vault)")
+    from sparecycles.agent.market_server.vault_chain import ClaimRelayer
+
+    gas_payer = load_key(KeySource(GAS_KEY_NAME, options.relay_gas_key_file), create=False)
+    relayer = ClaimRelayer(market, link, gas_payer, every_s=options.relay_every_s, min_amount=options.relay_min_amount)
+    relayer.start()
+    return relayer
+
+
 def serve(options: MarketOptions, *, host: str, port: int, tls: TlsFiles | None = None) -> None:
     """Serve the marketplace until interrupted (uvicorn handles SIGINT and SIGTERM).
 
@@ -238,6 +260,7 @@ def serve(options: MarketOptions, *, host: str, port: int, tls: TlsFiles | None 
         # After the operator's key was rotated, vouchers the old key signed are renewed (same amounts).
         market.resign_vouchers(actor="marketplace (start)")
         watcher = start_vault(market, link, options) if link is not None else None
+        relayer = start_relayer(market, link, options)
         market.ticks_on_poll = False  # the server's own timer ticks it, every second
         log.info(
             "Marketplace on %s://%s:%d (public URL %s), operator %s, vouchers for vault %s on chain %d",
@@ -253,7 +276,7 @@ def serve(options: MarketOptions, *, host: str, port: int, tls: TlsFiles | None 
         # last connection closes, and providers cannot heartbeat meanwhile.
         try:
             uvicorn.run(
-                create_app(market, limits=options.limits),
+                create_app(market, limits=options.limits, relayer=relayer),
                 host=host,
                 port=port,
                 log_level="warning",
@@ -263,5 +286,7 @@ def serve(options: MarketOptions, *, host: str, port: int, tls: TlsFiles | None 
                 ssl_keyfile=tls.key if tls else None,
             )
         finally:
+            if relayer is not None:
+                relayer.stop()
             if watcher is not None:
                 watcher.stop()

@@ -9,6 +9,7 @@
 - :func:`relay_claims`: the operator sends ``claim(provider, cumulative, signature)`` for each payout
   address whose latest voucher exceeds what the vault paid it, from a gas-paying key, so a watch-only
   payout address with no coin for gas is paid too (the tokens always go to the payout address).
+  :class:`ClaimRelayer` does it in a running server, on a schedule and when a provider asks.
 - :func:`deploy_vault`: deploys the committed build of PayoutVault.
 
 web3 is imported on first use, never when this module is imported.
@@ -18,7 +19,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -207,17 +209,21 @@ def relay_claims(
     gas_payer: LocalAccount,
     *,
     min_amount: int = 1,
+    only: Collection[str] | None = None,
     actor: str = "operator",
     say: Callable[[str], object] = lambda _line: None,
 ) -> list[RelayedClaim]:
-    """Claim, for each payout address, what its latest voucher has earned beyond what the vault paid it,
-    sending the transactions from ``gas_payer``; addresses owed less than ``min_amount`` are left for later.
-    Vouchers for another chain or vault, or signed by a key the vault does not trust now, are skipped
-    (``market resign-vouchers`` renews them)."""
+    """Claim, for each payout address (of ``only``, when given), what its latest voucher has earned beyond
+    what the vault paid it, sending the transactions from ``gas_payer``; addresses owed less than
+    ``min_amount`` are left for later. Vouchers for another chain or vault, or signed by a key the vault does
+    not trust now, are skipped (``market resign-vouchers`` renews them)."""
     reader = link.reader
     signer = reader.signer()
+    wanted = None if only is None else {address.lower() for address in only}
     relayed: list[RelayedClaim] = []
     for voucher in market.vouchers():
+        if wanted is not None and voucher.payout_address.lower() not in wanted:
+            continue
         why = _unclaimable(voucher, link, signer)
         if why:
             say(f"{voucher.payout_address}: skipped, {why}")
@@ -233,6 +239,104 @@ def relay_claims(
         say(f"{claim.payout_address}: claimed {claim.amount} (cumulative {claim.cumulative}), tx {tx_hash}")
         relayed.append(claim)
     return relayed
+
+
+class ClaimRelayer:
+    """`market serve --relay-gas-key-file`: relays claims on a schedule (``every_s``; None: never) and when a
+    provider asks (:meth:`request`), one at a time on its own thread, so the API never waits on a block.
+
+    A request is honoured only when the provider's payout address is owed at least ``min_amount`` (the
+    operator pays the gas of every claim it relays); requests for one address coalesce until it is served.
+    """
+
+    def __init__(
+        self,
+        market: Marketplace,
+        link: VaultLink,
+        gas_payer: LocalAccount,
+        *,
+        every_s: float | None,
+        min_amount: int = 1,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.market = market
+        self.link = link
+        self.gas_payer = gas_payer
+        self.every_s = every_s
+        self.min_amount = max(1, min_amount)
+        self._clock = clock
+        self._asked: set[str] = set()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._next_run = None if every_s is None else clock() + every_s
+
+    def owed(self, voucher: Voucher) -> tuple[int, str | None]:
+        """What the vault owes ``voucher``'s payout address on it now, and why it cannot be relayed (or None)."""
+        why = _unclaimable(voucher, self.link, self.link.reader.signer())
+        if why:
+            return 0, why
+        return max(0, voucher.cumulative_amount - self.link.reader.claimed(voucher.payout_address)), None
+
+    def request(self, voucher: Voucher) -> RelayRequest:
+        """A provider's request to relay the claim of its latest ``voucher`` now; queued when enough is owed."""
+        owed, why = self.owed(voucher)
+        if why is None and owed < self.min_amount:
+            why = f"{owed} base units are owed, below the {self.min_amount} this marketplace relays a claim for"
+        if why is not None:
+            return RelayRequest(queued=False, owed=owed, detail=why)
+        payout_address = voucher.payout_address
+        with self._lock:
+            self._asked.add(payout_address)
+        self._wake.set()
+        return RelayRequest(queued=True, owed=owed, detail="queued: the operator sends the claim and pays the gas")
+
+    def run_once(self) -> list[RelayedClaim]:
+        """Relay what was asked for, and everything when the schedule is due."""
+        with self._lock:
+            asked, self._asked = self._asked, set()
+        due = self._next_run is not None and self._clock() >= self._next_run
+        relayed: list[RelayedClaim] = []
+        if asked and not due:
+            relayed += relay_claims(
+                self.market, self.link, self.gas_payer, min_amount=self.min_amount, only=asked, actor="relay (asked)"
+            )
+        if due:
+            assert self.every_s is not None  # noqa: S101 - due only with a schedule
+            self._next_run = self._clock() + self.every_s
+            relayed += relay_claims(
+                self.market, self.link, self.gas_payer, min_amount=self.min_amount, actor="relay (scheduled)"
+            )
+        return relayed
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="vault-relay", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=60)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                for claim in self.run_once():
+                    log.info("Relayed a claim of %d to %s: %s", claim.amount, claim.payout_address, claim.tx_hash)
+            except Exception as exc:  # an RPC down, a gas key without coin: the next round tries again
+                log.warning("Relaying claims failed (tried again at the next request or round): %s", exc)
+            wait = None if self._next_run is None else max(0.0, self._next_run - self._clock())
+            self._wake.wait(wait)
+            self._wake.clear()
+
+
+@dataclass(frozen=True)
+class RelayRequest:
+    queued: bool
+    owed: int
+    detail: str
 
 
 def _unclaimable(voucher: Voucher, link: VaultLink, signer: str) -> str | None:

@@ -36,6 +36,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RECEIPT_WAIT_S = 30.0
+CLAIMED_EVENT = "Claimed(address,uint256,uint256)"
+BLOCKS_PER_QUERY = 2_000  # eth_getLogs ranges hosted RPCs accept
+MAX_PAYOUT_QUERIES = 50  # a look for payouts sent from elsewhere reads at most the latest 100,000 blocks
 
 
 class ClaimError(Exception):
@@ -48,6 +51,7 @@ class ClaimLedger(Protocol):
     def add_pending_claim(self, claim: PendingClaim) -> None: ...
     def pending_claims(self) -> list[PendingClaim]: ...
     def claim_mined(self, tx_hash: str, payout: Payout | None) -> bool: ...
+    def payouts(self) -> list[Payout]: ...
 
 
 @dataclass(frozen=True)
@@ -130,7 +134,72 @@ class ClaimService:
     def claimable(self) -> Claimable:
         with self._lock:
             self._settle()
-            return self._claimable()
+            found = self._claimable()
+            if found.payout_address is not None:
+                self._record_vault_payouts(found.payout_address, found.claimed)
+            return found
+
+    def record_vault_payouts(self, payout_address: str) -> int:
+        """Record the vault's payouts to ``payout_address`` that this agent did not send (relayed by the
+        operator, or claimed from another machine); how many were new."""
+        with self._lock:
+            reader, _trusted = self._vault()
+            return self._record_vault_payouts(payout_address, reader.claimed(payout_address))
+
+    def _record_vault_payouts(self, payout_address: str, claimed: int) -> int:
+        """Read the vault's Claimed events for ``payout_address``, newest blocks first, until the ledger's
+        payouts add up to ``claimed`` (what the vault has paid it) or MAX_PAYOUT_QUERIES ranges were read: a
+        relayed claim is usually recent, so the usual look is one query, and nothing is read while the
+        ledger already agrees with the vault."""
+        reader, _trusted = self._vault()
+        chain_id = reader.chain.expected_chain_id
+
+        def recorded() -> tuple[int, set[str]]:
+            mine = [
+                payout
+                for payout in self._ledger.payouts()
+                if payout.payout_address.lower() == payout_address.lower() and payout.chain_id == chain_id
+            ]
+            return sum(payout.amount for payout in mine), {payout.tx_hash.lower() for payout in mine}
+
+        total, known = recorded()
+        if total >= claimed:
+            return 0
+        _import_web3()
+        from eth_utils.address import to_checksum_address
+        from eth_utils.crypto import keccak
+
+        topics = ["0x" + keccak(text=CLAIMED_EVENT).hex(), "0x" + bytes(12).hex() + payout_address[2:].lower()]
+        head = int(reader.chain.read(lambda web3: web3.eth.block_number))
+        new = 0
+        end, queries = head, 0
+        while end >= 0 and total < claimed and queries < MAX_PAYOUT_QUERIES:
+            queries += 1
+            start = max(0, end - BLOCKS_PER_QUERY + 1)
+            query = {"address": reader.address, "topics": topics, "fromBlock": start, "toBlock": end}
+            logs = reader.chain.read(lambda web3, query=query: web3.eth.get_logs(query))  # type: ignore[misc]
+            for entry in sorted(logs, key=lambda entry: (entry["blockNumber"], entry["logIndex"])):
+                tx_hash = "0x" + bytes(entry["transactionHash"]).hex()
+                if tx_hash in known:
+                    continue
+                amount = int.from_bytes(bytes(entry["data"])[:32], "big")
+                block = reader.chain.read(lambda web3, n=entry["blockNumber"]: web3.eth.get_block(n))  # type: ignore[misc]
+                payout = Payout(
+                    datetime.fromtimestamp(int(block["timestamp"]), UTC),
+                    to_checksum_address(payout_address),
+                    amount,
+                    chain_id,
+                    tx_hash,
+                )
+                if amount > 0 and self._ledger.claim_mined(tx_hash, payout):
+                    log.info(
+                        "A payout of %d to %s found on chain (not sent from here): %s", amount, payout_address, tx_hash
+                    )
+                    new += 1
+                    known.add(tx_hash)
+                    total += amount
+            end = start - 1
+        return new
 
     def _claimable(self) -> Claimable:
         reader, trusted = self._vault()

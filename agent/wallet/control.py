@@ -30,11 +30,18 @@ from sparecycles.control.wallet import (
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
 
+    from sparecycles.protocol.market import RelayAck
+
 
 class PayoutTarget(Protocol):
-    """The marketplace side (agent/market/provider.py): where earnings are paid, and how that changes."""
+    """The marketplace side (agent/market/provider.py): where earnings are paid, how that changes, the latest
+    voucher, and the operator relaying a claim."""
+
+    registered_payout: str | None
 
     async def change_payout(self, new_address: str, signer_for: Callable[[str], LocalAccount | None]) -> None: ...
+    async def refresh_voucher(self) -> None: ...
+    async def request_relay(self) -> RelayAck: ...
 
 
 def view(entry: WalletEntry, wallets: Wallets) -> WalletView:
@@ -140,8 +147,16 @@ class WalletControl:
             raise ClaimError("this agent has no ledger, so it cannot claim (a claim is recorded there)")
         return self._claims
 
-    def claimable(self) -> ClaimableView:
-        found = self._claim_service().claimable()
+    async def fresh_voucher(self) -> None:
+        """Fetch the marketplace's latest voucher first (a re-signed one after an operator key rotation); the
+        kept one stands when the marketplace cannot be asked."""
+        target = self._payout_target()
+        if target is not None:
+            await target.refresh_voucher()
+
+    async def claimable(self) -> ClaimableView:
+        await self.fresh_voucher()
+        found = await asyncio.to_thread(self._claim_service().claimable)
         return ClaimableView(
             payout_address=found.payout_address,
             voucher_amount=found.voucher_amount,
@@ -152,8 +167,31 @@ class WalletControl:
             problem=found.problem,
         )
 
-    def claim(self) -> ClaimResult:
-        outcome = self._claim_service().claim()
+    def _active_can_sign(self) -> bool:
+        wallets = self._service.wallets()
+        return wallets.active is not None and wallets.get(wallets.active).can_sign
+
+    async def claim(self, *, relay: bool = False) -> ClaimResult:
+        """Claim from the active wallet, which pays the gas; with ``relay``, or when that wallet cannot sign
+        (watch-only), ask the marketplace's operator to send the claim and pay the gas instead."""
+        await self.fresh_voucher()
+        if relay or not await asyncio.to_thread(self._active_can_sign):
+            return await self._request_relay()
+        outcome = await asyncio.to_thread(self._claim_service().claim)
         return ClaimResult(
             tx_hash=outcome.tx_hash, state=outcome.state, payout_address=outcome.payout_address, amount=outcome.amount
+        )
+
+    async def _request_relay(self) -> ClaimResult:
+        target = self._payout_target()
+        if target is None:
+            raise ClaimError(
+                "the active wallet cannot sign a claim (watch-only) and no marketplace is connected to relay it: "
+                "import the payout wallet's key here, or connect to a marketplace that relays claims"
+            )
+        ack = await target.request_relay()
+        if not ack.queued:
+            raise ClaimError(f"the marketplace will not relay the claim now: {ack.detail}")
+        return ClaimResult(
+            tx_hash=None, state="relay_requested", payout_address=target.registered_payout, amount=ack.owed_base_units
         )

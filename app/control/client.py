@@ -16,6 +16,7 @@ from sparecycles.control.ledger import (
     EarningsSummary,
     LedgerExport,
     LedgerSettingsView,
+    PayoutList,
     TodayFigure,
 )
 from sparecycles.control.models import (
@@ -163,6 +164,10 @@ class ControlClient:
         """One row per lease started in the period."""
         params = {"since": _day(since), "until": _day(until)}
         return LedgerExport.model_validate(self._request("GET", "/v1/export", params=params))
+
+    def payouts(self) -> PayoutList:
+        """Every payout the vault made to this machine's payout addresses (mined claims, relayed ones too)."""
+        return PayoutList.model_validate(self._request("GET", "/v1/payouts"))
 
     def ledger(self) -> LedgerSettingsView:
         return LedgerSettingsView.model_validate(self._request("GET", "/v1/ledger"))

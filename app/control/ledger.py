@@ -107,3 +107,17 @@ class LedgerSettingsView(_Model):
     tariff_since: datetime | None
     token_rate: TokenRateChange | None
     problem: str | None = Field(None, description="Why the ledger is not recording, if it is not.")
+
+
+class PayoutView(_Model):
+    """A payout the payout vault made (a mined claim), as the ledger recorded it."""
+
+    claimed: datetime = Field(description="When the claim was mined (its block's time), UTC.")
+    payout_address: str
+    amount_base_units: int = Field(description="What the vault paid, in the payout token's base units.")
+    chain_id: int
+    tx_hash: str = Field(description="The claim transaction (sent by this agent, or relayed by the operator).")
+
+
+class PayoutList(_Model):
+    payouts: list[PayoutView]

@@ -93,7 +93,12 @@ class ClaimableView(_Model):
 
 
 class ClaimResult(_Model):
-    tx_hash: str
-    state: Literal["mined", "pending"] = Field(description="pending: sent, not mined yet; recorded once it is.")
-    payout_address: str
-    amount: int = Field(description="mined: what the vault paid (base units); pending: what it should pay.")
+    tx_hash: str | None = Field(description="The claim transaction; null when the marketplace was asked to relay it.")
+    state: Literal["mined", "pending", "relay_requested"] = Field(
+        description="pending: sent, not mined yet, recorded once it is; relay_requested: the marketplace's operator "
+        "sends the claim and pays the gas (recorded once it is seen on chain)."
+    )
+    payout_address: str | None
+    amount: int = Field(
+        description="mined: what the vault paid (base units); pending and relay_requested: what it should pay."
+    )

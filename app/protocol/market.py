@@ -407,3 +407,11 @@ class Voucher(_Model):
     chain_id: int = Field(ge=1)
     verifying_contract: Address
     signature: Signature
+
+
+class RelayAck(_Model):
+    """The answer to a provider's request that the operator relay its claim (send it and pay the gas)."""
+
+    queued: bool = Field(description="True: the operator sends the claim shortly; false: `detail` says why not.")
+    owed_base_units: BaseUnits = Field(description="What the vault owes the payout address on its latest voucher.")
+    detail: str

@@ -27,6 +27,7 @@ from sparecycles.agent.market_server.api import create_app
 from sparecycles.agent.market_server.market import Marketplace
 from sparecycles.agent.market_server.serve import MarketOptions, ServeError, connect, open_market
 from sparecycles.agent.market_server.vault_chain import (
+    ClaimRelayer,
     DepositWatcher,
     VaultLink,
     connect_vault,
@@ -332,3 +333,63 @@ def test_a_served_marketplace_credits_deposits_and_refuses_another_chain(tmp_pat
     )
     assert refused.returncode == 1
     assert "reports chain id 31337, but the expected chain id is 1" in refused.stderr
+
+
+def test_a_running_marketplace_relays_a_claim_when_the_provider_asks_and_on_its_schedule(
+    tmp_path: Path, chain: Chain
+) -> None:
+    clock = Clock()
+    opened = open_vault_market(tmp_path, chain.link, clock=clock)
+    gas_payer = Account.create()
+    chain.anvil.transfer_native(chain.owner, gas_payer.address, 10**18)
+    ticks = [0.0]
+    relayer = ClaimRelayer(opened, chain.link, gas_payer, every_s=3600, min_amount=1000, clock=lambda: ticks[0])
+    chain.deposit(chain.owner, 10 * UNIT)
+    with TestClient(create_app(opened, tick_every_s=3600, relayer=relayer)) as client:
+        market = Market(opened, client, clock, tmp_path / "market")
+        asking = Provider(client).join(cores=4, core_floor=PRICE)
+        other = Provider(client).join(cores=4, core_floor=PRICE)
+        first = earn(market, asking)
+        second = earn(market, other, run_time_ms=20_000)
+
+        ack = client.post("/v1/provider/claim-relay", headers=asking.headers).json()
+        assert ack == {
+            "queued": True,
+            "owed_base_units": first.cumulative_amount,
+            "detail": "queued: the operator sends the claim and pays the gas",
+        }
+        [relayed] = relayer.run_once()  # what the relay thread does when woken: only the provider that asked
+        assert (relayed.payout_address, relayed.amount) == (asking.payout.address, first.cumulative_amount)
+        assert chain.balance(asking.payout.address) == first.cumulative_amount
+        assert chain.balance(other.payout.address) == 0
+
+        again = client.post("/v1/provider/claim-relay", headers=asking.headers).json()
+        assert again["queued"] is False
+        assert again["detail"] == "0 base units are owed, below the 1000 this marketplace relays a claim for"
+        assert relayer.run_once() == []  # not due yet, nothing asked
+
+        ticks[0] = 3600.0  # the schedule comes round: every address owed enough is claimed for
+        [scheduled] = relayer.run_once()
+        assert (scheduled.payout_address, scheduled.amount) == (other.payout.address, second.cumulative_amount)
+        assert chain.balance(other.payout.address) == second.cumulative_amount
+        actions = [entry.action for entry in _audit(opened)]
+        assert actions.count("relay_claim") == 2
+
+
+def test_without_a_relayer_the_marketplace_says_it_does_not_relay(vault_market: Market) -> None:
+    provider = Provider(vault_market.client).join(cores=4, core_floor=PRICE)
+    earn(vault_market, provider)
+    refused = vault_market.client.post("/v1/provider/claim-relay", headers=provider.headers)
+    assert refused.status_code == 409
+    assert "does not relay claims" in refused.json()["detail"]
+
+
+def test_serve_refuses_relay_options_without_a_vault_or_a_gas_key(tmp_path: Path) -> None:
+    from sparecycles.agent.market_server.serve import start_relayer
+
+    market = open_market(MarketOptions(data_dir=tmp_path / "market", key_file=tmp_path / "operator.key"))
+    with pytest.raises(ServeError, match="needs a payout vault"):
+        start_relayer(market, None, MarketOptions(data_dir=tmp_path, relay_gas_key_file=tmp_path / "gas.key"))
+    with pytest.raises(ServeError, match="--relay-every needs --relay-gas-key-file"):
+        start_relayer(market, None, MarketOptions(data_dir=tmp_path, relay_every_s=3600))
+    assert start_relayer(market, None, MarketOptions(data_dir=tmp_path)) is None

@@ -259,3 +259,37 @@ def test_a_claim_kept_but_never_sent_is_sent_at_the_next_look(wallets: WalletSer
         assert restarted.claimable().claimable == 0
     finally:
         node.stop()
+
+
+def test_a_payout_sent_from_elsewhere_is_found_on_chain_and_recorded_once(
+    anvil: Anvil, wallets: WalletService, tmp_path: Path
+) -> None:
+    """A claim the marketplace's operator relayed (or another machine sent) reaches the ledger from the
+    vault's Claimed events, with its transaction hash, when the claimable amount is next looked at."""
+    chain = deploy(anvil, anvil.accounts[3])
+    watch_only = Account.create().address  # no key here, no coin: someone else sends its claims
+    ledger = open_ledger(tmp_path / "ledger.sqlite3")
+    claims = ClaimService(wallets, ledger, chain.best, chain.settings, VaultTrust(chain.settings, timeout_s=5))
+    relayer = anvil.accounts[4]
+    vault = anvil.web3.eth.contract(
+        address=Web3.to_checksum_address(chain.vault), abi=contract_json("PayoutVault")["abi"]
+    )
+
+    def relay(voucher: Voucher) -> str:
+        call = vault.functions.claim(voucher.payout_address, voucher.cumulative_amount, voucher.signature)
+        receipt = anvil.send(
+            relayer, {"to": vault.address, "data": call.build_transaction({"from": relayer.address})["data"]}
+        )
+        return "0x" + bytes(receipt["transactionHash"]).hex()
+
+    chain.earn(watch_only, 40 * UNIT)
+    first = relay(chain.vouchers[-1])
+    chain.earn(watch_only, 100 * UNIT)
+    second = relay(chain.vouchers[-1])
+
+    shown = claims.claimable()
+    assert (shown.claimed, shown.claimable) == (100 * UNIT, 0)
+    assert [(p.tx_hash, p.amount) for p in ledger.payouts()] == [(first, 40 * UNIT), (second, 60 * UNIT)]
+    claims.claimable()
+    assert claims.record_vault_payouts(watch_only) == 0  # the ledger agrees with the vault: nothing is read
+    assert len(ledger.payouts()) == 2
