@@ -106,6 +106,25 @@ def benchmark(
     )
 
 
+def open_telemetry(
+    uuid: str | None, index_target: int | str, opener: Callable[[int | str], NvmlTelemetry] | None = None
+) -> NvmlTelemetry | None:
+    """NVML for the benchmarked GPU: by the UUID the array library reports, else by its mapped index.
+
+    The UUID is exact whatever the numbering; the index is the fallback for libraries that do not say.
+    Without NVML the benchmark still runs, without power and temperature.
+    """
+    open_nvml = opener or NvmlTelemetry.open
+    reasons = []
+    for target in (uuid, index_target) if uuid is not None else (index_target,):
+        try:
+            return open_nvml(target)
+        except TelemetryUnavailable as exc:
+            reasons.append(str(exc))
+    log.warning("%s", "; ".join(reasons))
+    return None
+
+
 def summary(result: BenchmarkResult) -> str:
     """The result for a person: one line per phase, the score and any flags."""
     lines = [f"{result.gpu_name} ({result.gpu_uuid}), driver {result.driver_version or 'unknown'}, {result.mode} mode"]
@@ -141,18 +160,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
     try:
         backend = open_backend(arguments.gpu)
-        target = backend.device_uuid or nvml_target(arguments.gpu, os.environ.get("CUDA_VISIBLE_DEVICES"))
+        by_index = nvml_target(arguments.gpu, os.environ.get("CUDA_VISIBLE_DEVICES"))
     except NoArrayLibraryError as exc:
         print(exc, file=sys.stderr)
         return EXIT_NO_LIBRARY
     except BenchmarkError as exc:
         print(exc, file=sys.stderr)
         return EXIT_FAILED
-    try:
-        telemetry: NvmlTelemetry | None = NvmlTelemetry.open(target)
-    except TelemetryUnavailable as exc:
-        log.warning("%s", exc)
-        telemetry = None
+    telemetry = open_telemetry(backend.device_uuid, by_index)
     stop = threading.Event()
     previous = {signum: signal.signal(signum, lambda *_: stop.set()) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:

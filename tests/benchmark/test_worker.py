@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import signal
 import subprocess
 import sys
@@ -22,7 +23,7 @@ from tests.fakes.fake_pynvml import FakeDevice, FakeNvml
 
 H100 = FakeDevice(
     name="NVIDIA H100 80GB HBM3",
-    uuid="GPU-00000000-0000-0000-0000-00000000beef",
+    uuid="GPU-00000000-0000-0000-0000-00000000cafe",  # not the simulated backend's: NVML names the GPU
     memory_total_bytes=81559 * 2**20,
     power_usage_mw=655_000,
     temperature_c=64,
@@ -116,6 +117,24 @@ def test_importing_the_worker_loads_no_array_library_or_nvml() -> None:
 )
 def test_cuda_devices_map_to_nvml_devices(cuda_index: int, visible: str | None, target: int | str) -> None:
     assert worker.nvml_target(cuda_index, visible) == target
+
+
+def test_nvml_is_opened_by_the_libraries_uuid_else_by_index(caplog: pytest.LogCaptureFixture) -> None:
+    nvml = FakeNvml(FakeDevice(uuid="GPU-other"), H100)
+
+    def opener(target: int | str) -> NvmlTelemetry:
+        return NvmlTelemetry.open(target, nvml=nvml)
+
+    by_uuid = worker.open_telemetry(H100.uuid, 0, opener)
+    assert by_uuid is not None
+    assert by_uuid.facts.index == 1
+    by_index = worker.open_telemetry("GPU-unknown-to-nvml", 1, opener)
+    assert by_index is not None
+    assert by_index.facts.uuid == H100.uuid
+    with caplog.at_level(logging.WARNING):
+        assert worker.open_telemetry("GPU-unknown-to-nvml", 5, opener) is None
+    assert "cannot read GPU GPU-unknown-to-nvml" in caplog.text
+    assert "cannot read GPU 5" in caplog.text
 
 
 def test_a_cuda_device_outside_the_visible_list_is_an_error() -> None:
