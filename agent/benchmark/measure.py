@@ -100,7 +100,7 @@ QUICK = Plan(
     vram_start_bytes=256 * MIB,
     vram_granularity_bytes=256 * MIB,
 )
-# Long enough for clocks and temperature to settle (about 75 s): what a GPU sustains, not its first burst.
+# Long enough for clocks and temperature to settle (about 80 s): what a GPU sustains, not its first burst.
 FULL = Plan(
     mode="full",
     matmul_size=8192,

@@ -5,9 +5,12 @@ typically achieves: the peak × an efficiency per kind of figure, taken from wha
 engines reach on current GPUs:
 
 - FP32 matrix products: 0.70 (SGEMM reaches 70–80 % of the dual-issue FP32 peak of Ampere and later);
-- FP16/BF16 tensor products: 0.75 (large products reach 75–85 % of the dense tensor peak);
+- FP16/BF16 tensor products: 0.70 (large products reach 70–85 % of the dense tensor peak);
 - memory bandwidth: 0.80 (a device copy reaches 80–90 % of the datasheet bandwidth);
 - host link: 0.80 of the theoretical PCIe rate (pinned copies lose the rest to packet overhead).
+
+An H200 at its 700 W limit measured, in quick mode: FP32 0.76, FP16 0.65, BF16 0.68, memory 0.87 and
+host link 0.88 of its peaks (docs/benchmark.md).
 
 A figure more than 20 % below that expectation is flagged with what to check: for compute, thermals,
 the power limit and clocks; for memory, thermals and memory clocks; for the host link, the PCIe slot
@@ -62,8 +65,8 @@ class _Check:
 
 CHECKS: tuple[_Check, ...] = (
     _Check("fp32_tflops", "FP32 matrix multiply", "TFLOP/s", lambda r: r.fp32_tflops, 0.70, _COMPUTE_ADVICE),
-    _Check("fp16_tflops", "FP16 matrix multiply", "TFLOP/s", lambda r: r.fp16_tensor_tflops, 0.75, _COMPUTE_ADVICE),
-    _Check("bf16_tflops", "BF16 matrix multiply", "TFLOP/s", lambda r: r.bf16_tensor_tflops, 0.75, _COMPUTE_ADVICE),
+    _Check("fp16_tflops", "FP16 matrix multiply", "TFLOP/s", lambda r: r.fp16_tensor_tflops, 0.70, _COMPUTE_ADVICE),
+    _Check("bf16_tflops", "BF16 matrix multiply", "TFLOP/s", lambda r: r.bf16_tensor_tflops, 0.70, _COMPUTE_ADVICE),
     _Check("memory_gbps", "memory bandwidth", "GB/s", lambda r: r.memory_gbps, 0.80, _MEMORY_ADVICE),
     _Check("host_to_device_gbps", "host-to-device transfer", "GB/s", lambda r: r.host_link_gbps, 0.80, _LINK_ADVICE),
     _Check("device_to_host_gbps", "device-to-host transfer", "GB/s", lambda r: r.host_link_gbps, 0.80, _LINK_ADVICE),
@@ -108,7 +111,7 @@ def check_figures(figures: Figures, reference: GpuReference | None) -> tuple[Fla
                     check.figure,
                     "below_typical",
                     f"{check.title} {below_percent} % below typical for this model ({measured:.1f} {check.unit} "
-                    f"measured, about {typical:.1f} expected of a {reference.model}): {check.advice}",
+                    f"measured; the {reference.model} typically reaches about {typical:.1f}): {check.advice}",
                 )
             )
     return tuple(flags)

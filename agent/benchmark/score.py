@@ -5,7 +5,8 @@
 T is half-precision tensor throughput in TFLOP/s (BF16, or FP16 where BF16 is missing: Turing, CuPy;
 FP32 where neither ran), F is FP32 throughput in TFLOP/s, M is memory bandwidth in GB/s. The divisors
 are the H100 SXM's published peaks from the reference table, so its datasheet figures score exactly
-1000; a measured H100 SXM scores less (around 750–800), since no GPU reaches its datasheet peak.
+1000. Measured figures score less than published ones, since no GPU reaches its datasheet peaks: an
+H200 (published figures 1114.0) measured 833 in quick mode; an H100 SXM should measure about 750.
 
 Why these weights: the marketplace's jobs are mostly deep learning, whose time goes into half-precision
 matrix products (0.5) and, for inference and anything memory-bound, into memory bandwidth (0.3); FP32

@@ -145,8 +145,8 @@ def summary(result: BenchmarkResult) -> str:
 def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m sparecycles.agent.benchmark.worker", description=__doc__)
     mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--quick", dest="mode", action="store_const", const="quick", help="about 30 s (the default)")
-    mode.add_argument("--full", dest="mode", action="store_const", const="full", help="about 90 s, steadier figures")
+    mode.add_argument("--quick", dest="mode", action="store_const", const="quick", help="about 25 s (the default)")
+    mode.add_argument("--full", dest="mode", action="store_const", const="full", help="about 80 s, steadier figures")
     parser.add_argument("--gpu", type=int, default=0, help="CUDA device number, in PCI bus order (default 0)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.set_defaults(mode="quick")

@@ -28,15 +28,15 @@ def typical(reference: GpuReference = H100) -> Figures:
 
 
 def test_the_expected_figure_is_peak_times_the_documented_efficiency() -> None:
-    assert expected("bf16_tflops", H100) == pytest.approx(989.4 * 0.75)
+    assert expected("bf16_tflops", H100) == pytest.approx(989.4 * 0.70)
     assert expected("fp32_tflops", H100) == pytest.approx(67 * 0.70)
     assert expected("memory_gbps", H100) == pytest.approx(3350 * 0.80)
     assert expected("host_to_device_gbps", H100) == pytest.approx(H100.host_link_gbps * 0.80)
     assert expected("bf16_tflops", RTX_2080_TI) is None
     assert EFFICIENCY == {
         "fp32_tflops": 0.70,
-        "fp16_tflops": 0.75,
-        "bf16_tflops": 0.75,
+        "fp16_tflops": 0.70,
+        "bf16_tflops": 0.70,
         "memory_gbps": 0.80,
         "host_to_device_gbps": 0.80,
         "device_to_host_gbps": 0.80,

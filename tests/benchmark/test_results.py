@@ -65,7 +65,7 @@ def test_a_result_is_scored_checked_and_recorded_with_its_gpu() -> None:
 
 
 def test_a_low_figure_is_flagged_in_the_result() -> None:
-    result = make_result(bf16_tflops=989.4 * 0.75 * 0.75)
+    result = make_result(bf16_tflops=989.4 * 0.70 * 0.75)  # 25 % below typical
     assert [flag.figure for flag in result.flags] == ["bf16_tflops"]
     assert result.is_good  # a slow GPU's figures are real: kept, and shown with the flag
 
