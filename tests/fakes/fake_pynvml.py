@@ -258,6 +258,18 @@ class FakeNvml:
             raise NVMLError(code)
         return FakeHandle(index)
 
+    def nvmlDeviceGetHandleByUUID(self, uuid: str | bytes) -> FakeHandle:
+        self._enter("nvmlDeviceGetHandleByUUID")
+        wanted = uuid.decode() if isinstance(uuid, bytes) else uuid
+        for index, device in enumerate(self.devices):
+            if device.uuid == wanted:
+                return FakeHandle(index)
+        raise NVMLError(NVML_ERROR_NOT_FOUND)
+
+    def nvmlDeviceGetIndex(self, handle: FakeHandle) -> int:
+        self._enter("nvmlDeviceGetIndex", handle)
+        return handle.index
+
     def nvmlDeviceGetUUID(self, handle: FakeHandle) -> str | bytes:
         return self._string(self._device("nvmlDeviceGetUUID", handle).uuid)
 
