@@ -19,10 +19,12 @@ from sparecycles.agent.events import EventBus
 from sparecycles.agent.jobs.service import JobService
 from sparecycles.agent.policy.model import OwnerControls
 from sparecycles.agent.scheduler.service import WorkScheduler
+from sparecycles.agent.sensors.gpu import GpuIdentity
 from sparecycles.agent.sensors.gpu.simulated import SimulatedGpuBackend
 from sparecycles.agent.settings_store import SettingsStore
 from sparecycles.agent.status import build_status
 from sparecycles.config import Settings
+from sparecycles.control.benchmark import GpuBenchmarkStatus
 from sparecycles.control.models import AgentEvent, EventType, MarketplaceStatus, StatusDocument
 from sparecycles.protocol.job_refusal import JobRefused
 
@@ -68,11 +70,16 @@ class AgentController:
         self._last_announced: tuple[Any, ...] | None = None
         self._marketplace: Callable[[], MarketplaceStatus | None] = lambda: None
         self._ledger_problem: Callable[[], str | None] = lambda: None
+        self._benchmark: Callable[[GpuIdentity], GpuBenchmarkStatus | None] = lambda _gpu: None
         engine.on_change(self.announce_status)
 
     def show_marketplace(self, status: Callable[[], MarketplaceStatus | None]) -> None:
         """Where the status document reads the marketplace's state from, once that side has started."""
         self._marketplace = status
+
+    def show_benchmarks(self, status: Callable[[GpuIdentity], GpuBenchmarkStatus | None]) -> None:
+        """Where the status document reads each GPU's benchmark from."""
+        self._benchmark = status
 
     def show_ledger(self, problem: Callable[[], str | None]) -> None:
         """Where the status document reads why the ledger is not recording, if it is not."""
@@ -92,6 +99,7 @@ class AgentController:
             marketplace=self._marketplace(),
             stopping=self._stopping,
             ledger_problem=self._ledger_problem(),
+            benchmark=self._benchmark,
         )
 
     def pause(self) -> StatusDocument:

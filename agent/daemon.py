@@ -23,6 +23,9 @@ from sqlalchemy.exc import SQLAlchemyError
 import sparecycles
 from sparecycles.agent.api.auth import new_token
 from sparecycles.agent.api.server import create_app
+from sparecycles.agent.benchmark.control import AUTO_EVERY_S, BenchmarkControl
+from sparecycles.agent.benchmark.results import ResultStore
+from sparecycles.agent.benchmark.service import BenchmarkService, ImageRunner, ProcessRunner, Runner
 from sparecycles.agent.chain.client import ChainError
 from sparecycles.agent.chain.trust import VaultTrust
 from sparecycles.agent.controller import AgentController
@@ -199,10 +202,14 @@ async def _serve(  # noqa: PLR0915 - the composition root: every part, started a
         claims=claims,
     )
     controller.show_ledger(lambda: ledger.problem if ledger is not None else f"not recording: {ledger_problem}")
+    benchmarks = _benchmark_control(paths, store, engine, jobs.runtime, controller.announce_status)
+    controller.show_benchmarks(benchmarks.service.status)
     sock = bind_loopback()
     server = _Server(
         uvicorn.Config(
-            create_app(controller, token, ledger, ledger_problem, wallets),
+            create_app(
+                controller, token, ledger=ledger, ledger_problem=ledger_problem, wallets=wallets, benchmarks=benchmarks
+            ),
             log_config=None,
             access_log=False,
             lifespan="off",
@@ -222,6 +229,7 @@ async def _serve(  # noqa: PLR0915 - the composition root: every part, started a
     # GPU discovery can take a moment with a real driver: it starts after the API answers.
     await scheduler.start()
     scheduler.on_gpu_tick(controller.publish_readings)
+    scheduler.every(AUTO_EVERY_S, benchmarks.auto_round, "benchmark-auto")
     if ledger is not None:
         deep_check = asyncio.create_task(_deep_check_later(ledger))
         record = _record_energy(ledger, engine, jobs.runtime)
@@ -246,6 +254,7 @@ async def _serve(  # noqa: PLR0915 - the composition root: every part, started a
         settings=store.read,
         ledger=ledger,
         vault_trust=vault_trust.current,
+        benchmarks=benchmarks.service,
     )
     controller.show_marketplace(market.status)
     market_side.append(market)
@@ -260,6 +269,7 @@ async def _serve(  # noqa: PLR0915 - the composition root: every part, started a
     await stop.wait()
     log.info("Stopping")
     scheduler.shutdown()
+    await benchmarks.close()  # a benchmark's worker never outlives the agent
     await market.close()
     await jobs.shutdown()  # no job may run ungoverned while the agent is down
     if ledger is not None:
@@ -274,6 +284,24 @@ async def _serve(  # noqa: PLR0915 - the composition root: every part, started a
         log.warning("The control API did not stop in time; closing it")
         server.force_exit = True
     sock.close()
+
+
+def _benchmark_control(
+    paths: AppPaths, store: SettingsStore, engine: WorkEngine, runtime: JobRuntime, announce: Callable[[], None]
+) -> BenchmarkControl:
+    """The benchmark: in the agent's Python (PyTorch or CuPy), or as a job in [benchmark] image when set."""
+    in_process = ProcessRunner()
+
+    def runner() -> Runner:
+        image = store.current.benchmark.image
+        return ImageRunner(runtime, image) if image else in_process
+
+    service = BenchmarkService(ResultStore(paths.state_dir / "benchmarks.json"), runner, on_change=announce)
+    control = BenchmarkControl(
+        service, engine.snapshot, runtime.busy_gpu_indices, automatic=lambda: store.current.benchmark.automatic
+    )
+    engine.on_change(control.policy_changed)
+    return control
 
 
 def _tokens(value: float | None) -> Decimal | None:

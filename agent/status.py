@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sparecycles.agent.engine import EngineSnapshot, game_labels
 from sparecycles.agent.policy.model import Action, GpuDecision, OwnerControls
 from sparecycles.agent.sensors.gpu import GpuIdentity, GpuSample
+from sparecycles.control.benchmark import GpuBenchmarkStatus
 from sparecycles.control.models import (
     AgentState,
     CpuWorkStatus,
@@ -45,7 +47,12 @@ def _readings(identity: GpuIdentity, sample: GpuSample | None) -> GpuReadings | 
     )
 
 
-def _gpu_status(identity: GpuIdentity, decision: GpuDecision | None, snapshot: EngineSnapshot) -> GpuStatus:
+def _gpu_status(
+    identity: GpuIdentity,
+    decision: GpuDecision | None,
+    snapshot: EngineSnapshot,
+    benchmark: Callable[[GpuIdentity], GpuBenchmarkStatus | None],
+) -> GpuStatus:
     if decision is None:
         state, reason, cause = GpuState.STOPPED, "starting: no reading yet", None
     else:
@@ -60,6 +67,7 @@ def _gpu_status(identity: GpuIdentity, decision: GpuDecision | None, snapshot: E
         cause=cause,
         readings=_readings(identity, snapshot.samples.get(identity.index)),
         power_limit=snapshot.power_notes.get(identity.index),
+        benchmark=benchmark(identity),
     )
 
 
@@ -86,8 +94,9 @@ def build_status(
     marketplace: MarketplaceStatus | None = None,
     stopping: bool = False,
     ledger_problem: str | None = None,
+    benchmark: Callable[[GpuIdentity], GpuBenchmarkStatus | None] = lambda _gpu: None,
 ) -> StatusDocument:
-    gpus = [_gpu_status(gpu, snapshot.decisions.get(gpu.index), snapshot) for gpu in snapshot.discovery.gpus]
+    gpus = [_gpu_status(gpu, snapshot.decisions.get(gpu.index), snapshot, benchmark) for gpu in snapshot.discovery.gpus]
     if stopping:
         state, reason = AgentState.STOPPING, "the agent is shutting down"
     elif controls.paused:

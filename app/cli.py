@@ -18,6 +18,7 @@ from rich.console import Console
 
 import sparecycles
 from sparecycles import launcher
+from sparecycles.bench_cli import register_bench_command
 from sparecycles.config import ConfigError
 from sparecycles.control.client import AgentRequestError, AgentUnavailable, ControlClient
 from sparecycles.control.endpoint import AgentAlreadyRunning
@@ -223,6 +224,7 @@ app.add_typer(market_app, name="market")
 register_requester_commands(app)
 register_ledger_commands(app, _agent, _fail)
 register_wallet_commands(app, _agent, _fail)
+register_bench_command(app, _agent, _fail)
 
 
 @app.command("run-here")

@@ -302,6 +302,27 @@ class LedgerSettings(_Section):
     )
 
 
+def _benchmark_image(value: str | None) -> str | None:
+    if value is not None:
+        from sparecycles.protocol.jobs import parse_image
+
+        parse_image(value)  # ValueError says how to name it by digest
+    return value
+
+
+class BenchmarkSettings(_Section):
+    automatic: bool = Field(
+        True,
+        description="Benchmark each GPU by itself when it has no result for its present driver (quick mode, "
+        "only while the GPU may work and runs no job).",
+    )
+    image: Annotated[str | None, AfterValidator(_benchmark_image)] = Field(
+        None,
+        description="Run the benchmark as a job in this image (by digest: registry/name@sha256:...), in the job "
+        "sandbox; unset: in the agent's own Python through PyTorch or CuPy (the benchmark extra).",
+    )
+
+
 class Settings(_Section):
     """Everything a user may set in ``config.toml``; every field has a safe default."""
 
@@ -314,6 +335,7 @@ class Settings(_Section):
     marketplace: MarketplaceSettings = MarketplaceSettings()
     chain: ChainSettings = ChainSettings()
     ledger: LedgerSettings = LedgerSettings()
+    benchmark: BenchmarkSettings = BenchmarkSettings()
 
 
 class ConfigError(Exception):

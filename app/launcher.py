@@ -68,6 +68,20 @@ def run_doctor(paths: AppPaths) -> list[CheckResult]:
     return run_checks(paths.config_file)
 
 
+def no_gpu_reason() -> str | None:
+    """Why this machine has no NVIDIA GPU (asked of NVML here, without an agent), or None when it has one."""
+    from sparecycles.agent.sensors.gpu.nvml import NvmlGpuBackend
+
+    backend = NvmlGpuBackend()
+    try:
+        found = backend.discover()
+    finally:
+        backend.close()
+    if found.available and found.gpus:
+        return None
+    return found.reason or "the NVIDIA driver found none"
+
+
 def run_gui(paths: AppPaths) -> int:
     from sparecycles.ui.main import run_gui as run
 

@@ -19,8 +19,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import sparecycles
 from sparecycles.agent.api.auth import TokenAuthMiddleware
+from sparecycles.agent.api.benchmark_routes import add_benchmark_routes
 from sparecycles.agent.api.ledger_routes import LedgerApi, add_ledger_routes
 from sparecycles.agent.api.wallet_routes import add_wallet_routes
+from sparecycles.agent.benchmark.control import BenchmarkControl
 from sparecycles.agent.controller import SimulationUnavailable
 from sparecycles.agent.wallet.control import WalletControl
 from sparecycles.config import ConfigError, Settings
@@ -65,9 +67,11 @@ def _error(status_code: int, message: str, problems: list[str] | None = None) ->
 def create_app(
     service: ControlService,
     token: str,
+    *,
     ledger: LedgerApi | None = None,
     ledger_problem: str | None = None,
     wallets: WalletControl | None = None,
+    benchmarks: BenchmarkControl | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="SpareCycles agent control API",
@@ -173,5 +177,6 @@ def create_app(
 
     add_ledger_routes(app, ledger, ledger_problem)
     add_wallet_routes(app, wallets)
+    add_benchmark_routes(app, benchmarks)
     app.add_middleware(TokenAuthMiddleware, token=token)
     return app

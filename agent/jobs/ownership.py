@@ -1,4 +1,5 @@
-"""Which processes on a GPU are our jobs', so the policy never mistakes a job for the owner's game.
+"""Which processes on a GPU are our jobs' (or the agent's own, such as the benchmark's worker), so the
+policy never mistakes our work for the owner's game.
 
 NVML lists GPU processes by host PID. A job container's processes are found by their cgroup: on
 Linux, ``/proc/<pid>/cgroup`` names the container's full ID (``…/docker/<id>`` with cgroup v1 and
@@ -29,6 +30,16 @@ def container_of(pid: int, proc: Path = Path("/proc")) -> str | None:
     return None
 
 
+def parent_of(pid: int, proc: Path = Path("/proc")) -> int | None:
+    """The parent PID of ``pid`` (``/proc/<pid>/stat``'s fourth field), or None when it is gone."""
+    try:
+        text = (proc / str(pid) / "stat").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    fields = text.rpartition(")")[2].split()  # after "(comm)", which may itself hold spaces or parentheses
+    return int(fields[1]) if len(fields) > 1 and fields[1].isdigit() else None
+
+
 class JobProcesses:
     """Answers "is this PID ours?" for the work engine: the agent itself, or a process of one of its jobs."""
 
@@ -42,8 +53,8 @@ class JobProcesses:
         self._containers = container_ids
 
     def is_ours(self, pid: int) -> bool:
-        if pid == self._own_pid:
-            return True
+        if pid == self._own_pid or parent_of(pid, self._proc) == self._own_pid:
+            return True  # the agent, or a process it started (the benchmark's worker)
         containers = self._containers()
         if not containers:
             return False

@@ -226,11 +226,13 @@ class LedgerService:
         configured_gpu: int,
         configured_core: int,
         power_cap_percent: float | None,
+        measured_load_w: Mapping[str, float] | None = None,
     ) -> Floors:
-        """The configured floors, raised to the electricity of the work plus the margin where that is known."""
+        """The configured floors, raised to the electricity of the work plus the margin where that is known;
+        ``measured_load_w`` holds the benchmarked power under load of GPUs (by UUID)."""
         settings = self._settings()
         per_core_w, per_core_source = cpu_watts_per_core(self._cpu_power.watts_per_core(), settings.cpu_watts_per_core)
-        load_w = load_power_w(gpus, settings.load_power_w, power_cap_percent)
+        load_w = load_power_w(gpus, settings.load_power_w, power_cap_percent, measured_load_w or {})
         tariff, rate = self.tariff_now(), self._rate
         if tariff is None or rate is None:
             missing = "no tariff" if tariff is None else "no token rate"
@@ -266,13 +268,19 @@ class LedgerService:
         )
 
 
-def load_power_w(gpus: Sequence[GpuIdentity], configured: float | None, cap_percent: float | None) -> float | None:
-    """The highest load power among the GPUs: the configured figure, else each GPU's power limit (what it
-    can draw at most; the benchmark's measured power takes its place once the benchmark exists), held
-    under the agent's own cap while it works."""
+def load_power_w(
+    gpus: Sequence[GpuIdentity],
+    configured: float | None,
+    cap_percent: float | None,
+    measured: Mapping[str, float] | None = None,
+) -> float | None:
+    """The highest load power among the GPUs: the configured figure, else each GPU's benchmarked power under
+    load (``measured``, by UUID), else its power limit (what it can draw at most), held under the agent's own
+    cap while it works."""
     if configured is not None:
         return configured
-    limits = [gpu.power_limits.current_w or gpu.power_limits.default_w for gpu in gpus]
+    measured = measured or {}
+    limits = [measured.get(gpu.uuid) or gpu.power_limits.current_w or gpu.power_limits.default_w for gpu in gpus]
     known = [watts for watts in limits if watts is not None]
     if not known:
         return None

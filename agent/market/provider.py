@@ -314,6 +314,9 @@ class MarketProvider:
         changed = asyncio.ensure_future(self._offer_changed.wait())
         try:
             await asyncio.wait({poll, changed}, return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:  # the provider is stopping: the poll must not outlive it, failing unheard
+            poll.cancel()
+            raise
         finally:
             changed.cancel()
         if not poll.done():

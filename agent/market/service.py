@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sparecycles.agent.chain.trust import TrustedVault
 from sparecycles.agent.engine import WorkEngine
@@ -29,6 +29,9 @@ from sparecycles.config import Settings
 from sparecycles.control.models import MarketplaceStatus
 from sparecycles.protocol.market import GpuInfo
 
+if TYPE_CHECKING:
+    from sparecycles.agent.benchmark.service import BenchmarkService
+
 log = logging.getLogger(__name__)
 
 IDENTITY_KEY_NAME = "machine-identity"
@@ -40,13 +43,16 @@ def marketable_gpus(discovery: GpuDiscovery) -> tuple[GpuIdentity, ...]:
     return () if discovery.backend == "simulated" else discovery.gpus
 
 
-def machine_offer(engine: WorkEngine, limits_cpus: float) -> MachineOffer:
-    """What the policy lets this machine offer now: GPUs that may work, and cores while the machine may."""
+def machine_offer(engine: WorkEngine, limits_cpus: float, held: frozenset[int] = frozenset()) -> MachineOffer:
+    """What the policy lets this machine offer now: GPUs that may work (but not those ``held``, being
+    benchmarked), and cores while the machine may."""
     snapshot = engine.snapshot()
     gpus = {
         gpu.uuid: gpu.index
         for gpu in marketable_gpus(snapshot.discovery)
-        if (decision := snapshot.decisions.get(gpu.index)) is not None and decision.action is Action.WORK
+        if (decision := snapshot.decisions.get(gpu.index)) is not None
+        and decision.action is Action.WORK
+        and gpu.index not in held
     }
     machine = snapshot.machine
     cores = int(limits_cpus) if machine is not None and machine.action is Action.WORK else 0
@@ -113,6 +119,7 @@ def _setup(
     settings: Callable[[], Settings],
     default_payout: str | None = None,
     ledger: LedgerService | None = None,
+    benchmarks: BenchmarkService | None = None,
 ) -> Callable[[], ProviderSetup]:
     """The provider's setup, read from the settings at each use; ``default_payout`` stands in for an unset
     payout address (on the private marketplace, where the owner pays itself). The floors are the owner's,
@@ -132,6 +139,7 @@ def _setup(
                 configured_gpu=floor_gpu,
                 configured_core=floor_core,
                 power_cap_percent=current.gpu.power_limit_percent,
+                measured_load_w=benchmarks.load_power_w() if benchmarks is not None else None,
             )
             floor_gpu, floor_core, basis = floors.per_gpu_hour, floors.per_core_hour, floors.basis
             incomplete = not floors.complete
@@ -143,7 +151,13 @@ def _setup(
             floor_incomplete=incomplete,
             region=market.region,
             gpus=tuple(
-                GpuInfo(uuid=gpu.uuid, name=gpu.name[:100], vram_bytes=gpu.vram_total_bytes or 0) for gpu in gpus
+                GpuInfo(
+                    uuid=gpu.uuid,
+                    name=gpu.name[:100],
+                    vram_bytes=gpu.vram_total_bytes or 0,
+                    score=benchmarks.score(gpu.uuid) if benchmarks is not None else None,
+                )
+                for gpu in gpus
             ),
             limits=provider_limits(current.jobs, gpu_count=len(gpus), gpu_vram_bytes=vram),
             operator_address=market.operator_address,
@@ -160,6 +174,7 @@ async def start_market(
     settings: Callable[[], Settings],
     ledger: LedgerService | None = None,
     vault_trust: Callable[[], TrustedVault | None] | None = None,
+    benchmarks: BenchmarkService | None = None,
 ) -> MarketConnection:
     """Connect to the marketplace (starting the private one when none is configured) and take work.
 
@@ -173,6 +188,7 @@ async def start_market(
             settings=settings,
             ledger=ledger,
             vault_trust=vault_trust,
+            benchmarks=benchmarks,
         )
     except Exception as exc:
         log.exception("The marketplace could not start")
@@ -187,6 +203,7 @@ async def _start_market(
     settings: Callable[[], Settings],
     ledger: LedgerService | None,
     vault_trust: Callable[[], TrustedVault | None] | None,
+    benchmarks: BenchmarkService | None = None,
 ) -> MarketConnection:
     configured = settings().marketplace
     tasks: list[asyncio.Task[Any]] = []
@@ -205,13 +222,16 @@ async def _start_market(
     client = MarketClient(url)
     # On the owner's own private marketplace there is nobody else to pay: it works with no payout
     # address set (its vouchers name the machine's identity address), so a fresh install needs no setup.
-    setup = _setup(engine, settings, default_payout=identity.address if private is not None else None, ledger=ledger)
+    payout = identity.address if private is not None else None
+    setup = _setup(engine, settings, default_payout=payout, ledger=ledger, benchmarks=benchmarks)
     provider = MarketProvider(
         client=client,
         identity=identity,
         runtime=runtime,
         setup=setup,
-        offer=lambda: machine_offer(engine, setup().limits.max_cpus),
+        offer=lambda: machine_offer(
+            engine, setup().limits.max_cpus, benchmarks.held() if benchmarks is not None else frozenset()
+        ),
         state_dir=state_dir / "provider",
         ledger=ledger.store if ledger is not None else None,
         vault_trust=vault_trust,

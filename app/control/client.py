@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from sparecycles.control.benchmark import BenchmarkList, RunBenchmark
 from sparecycles.control.endpoint import AgentEndpoint, EndpointFileError, read_endpoint
 from sparecycles.control.ledger import (
     EarningsSummary,
@@ -164,6 +165,15 @@ class ControlClient:
         """One row per lease started in the period."""
         params = {"since": _day(since), "until": _day(until)}
         return LedgerExport.model_validate(self._request("GET", "/v1/export", params=params))
+
+    def benchmarks(self) -> BenchmarkList:
+        """The latest good benchmark of each GPU."""
+        return BenchmarkList.model_validate(self._request("GET", "/v1/benchmarks"))
+
+    def run_benchmark(self, gpu: int | None, mode: str = "quick", *, timeout: float = 900.0) -> BenchmarkList:
+        """Benchmark one GPU (None: all) and wait for the result (under a minute per GPU in quick mode)."""
+        body = RunBenchmark.model_validate({"gpu": gpu, "mode": mode}).model_dump()
+        return BenchmarkList.model_validate(self._request("POST", "/v1/benchmarks", body, timeout=timeout))
 
     def payouts(self) -> PayoutList:
         """Every payout the vault made to this machine's payout addresses (mined claims, relayed ones too)."""

@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from sparecycles.control.benchmark import GpuBenchmarkStatus
+
 STATUS_SCHEMA_VERSION: Literal[1] = 1
 TOKEN_HEADER = "Authorization"  # noqa: S105 - a header name, not a secret
 TOKEN_SCHEME = "Bearer"  # noqa: S105 - a scheme name, not a secret
@@ -76,6 +78,7 @@ class GpuStatus(_Model):
     cause: str | None = Field(None, description="Machine-readable cause of the state, e.g. 'user_active'.")
     readings: GpuReadings | None = None
     power_limit: str | None = Field(None, description="What happened to the power limit, when one is set.")
+    benchmark: GpuBenchmarkStatus | None = Field(None, description="Its benchmark: the kept result, a run, a failure.")
 
 
 class PresenceStatus(_Model):

@@ -64,3 +64,26 @@ def test_a_real_job_containers_process_is_ours(runner: ContainerRunner, pulled_i
         assert processes.is_ours(os.getpid())
         assert not processes.is_ours(os.getppid())
         job.stop(grace_s=1)
+
+
+def test_the_agents_own_child_processes_are_ours(tmp_path: Path) -> None:
+    """The benchmark's worker is a child of the agent: its GPU use is the agent's, not the owner's."""
+    proc = fake_proc(tmp_path, {20: "0::/user.slice\n", 21: "0::/user.slice\n"})
+    (proc / "20" / "stat").write_text("20 (python3 (worker)) S 5 20 20 0 -1\n")  # a child of the agent (pid 5)
+    (proc / "21" / "stat").write_text("21 (game) S 1 21 21 0 -1\n")
+    processes = JobProcesses(proc, own_pid=5)
+    assert processes.is_ours(20)
+    assert not processes.is_ours(21)
+    assert not processes.is_ours(22)  # gone
+
+
+def test_a_real_child_process_is_ours() -> None:
+    import subprocess
+
+    child = subprocess.Popen(["sleep", "5"])
+    try:
+        assert JobProcesses().is_ours(child.pid)
+        assert not JobProcesses(own_pid=os.getppid()).is_ours(child.pid)
+    finally:
+        child.kill()
+        child.wait()

@@ -64,6 +64,22 @@ def test_the_floor_is_the_hand_computed_electricity_plus_margin_for_gpus_and_cor
     configured.store.close()
 
 
+def test_a_benchmarked_power_under_load_replaces_the_power_limit_in_the_floor(tmp_path: Path) -> None:
+    ledger = open_ledger(tmp_path)
+    gpu = GpuIdentity(0, "GPU-0", "RTX", power_limits=PowerLimits(default_w=300.0, current_w=300.0))
+    measured = {"GPU-0": 225.0}  # what the benchmark measured under its heaviest matrix product
+    floors = ledger.floors(
+        (gpu,), configured_gpu=0, configured_core=0, power_cap_percent=None, measured_load_w=measured
+    )
+    assert floors.per_gpu_hour == GPU_HOUR_FLOOR * 3 // 4
+    assert floors.load_power_w == 225.0
+    other = ledger.floors(
+        (gpu,), configured_gpu=0, configured_core=0, power_cap_percent=None, measured_load_w={"GPU-9": 1.0}
+    )
+    assert other.per_gpu_hour == GPU_HOUR_FLOOR  # another GPU's figure does not count
+    ledger.store.close()
+
+
 def test_without_a_tariff_the_floor_is_the_owners_and_the_status_says_electricity_is_left_out(tmp_path: Path) -> None:
     store = LedgerStore.open(tmp_path / "ledger.sqlite3", ZoneInfo("UTC"))
     ledger = LedgerService(store, settings=LedgerSettings, boot="boot")
