@@ -167,6 +167,7 @@ class MarketProvider:
         self._last_voucher_check = -math.inf
         self._last_price_check = -math.inf
         self._registered_floors: tuple[int, int] | None = None
+        self._registered_gpus: tuple[GpuInfo, ...] | None = None
         self.registered_payout: str | None = None  # where the marketplace pays this machine's earnings now
         self.problem: str | None = "not connected yet"
         self.price_note: str | None = None  # the market pays less than the floor, in words
@@ -222,8 +223,10 @@ class MarketProvider:
             return
         if not self._signed_in:
             await self._connect(setup)
-        elif (setup.price_floor_per_gpu_hour, setup.price_floor_per_core_hour) != self._registered_floors:
-            await self._register(setup)  # the tariff's next window, a new rate, a changed margin
+        elif (setup.price_floor_per_gpu_hour, setup.price_floor_per_core_hour) != self._registered_floors or (
+            setup.gpus != self._registered_gpus
+        ):
+            await self._register(setup)  # the tariff's next window, a new rate or margin, a new benchmark score
         await self._flush_outbox()
         await self._send_offer()
         await self._poll()
@@ -249,7 +252,7 @@ class MarketProvider:
         log.info("Signed in to %s as %s", self._client.base_url, self.address)
 
     async def _register(self, setup: ProviderSetup) -> None:
-        """Describe the machine and its floors (again whenever the floors change)."""
+        """Describe the machine, its GPUs and its floors (again whenever the floors or the GPUs' scores change)."""
         assert setup.payout_address is not None  # noqa: S101 - checked by the caller
         limits = setup.limits
         await self._client.register(
@@ -265,6 +268,7 @@ class MarketProvider:
             )
         )
         self.registered_payout = setup.payout_address
+        self._registered_gpus = setup.gpus
         floors = (setup.price_floor_per_gpu_hour, setup.price_floor_per_core_hour)
         if floors != self._registered_floors:
             basis = f" ({setup.floor_basis})" if setup.floor_basis else ""
