@@ -14,9 +14,6 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
-import subprocess
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +28,11 @@ from web3 import Web3
 from sparecycles.agent.keystore import KEYRING_SERVICE, KeySource, load_key
 from sparecycles.protocol.market import Voucher, lease_amount
 from tests.chain_support import ANVIL_CHAIN_ID, Anvil, anvil, contract_json
-from tests.conftest import CLI, agent_env, run_cli, start_agent
+from tests.conftest import run_cli, start_agent
 from tests.jobs.conftest import LocalRegistry
+from tests.jobs.test_market_end_to_end import wait_for
 from tests.market.market_process import MarketProcess
+from tests.wallet.test_wallet_agent import use_key_wallet
 from tests.wallet.test_wallet_service import secret_service
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(420)]
@@ -41,16 +40,6 @@ __all__ = ["anvil"]  # the fixture, from tests/chain_support.py
 
 CORE_FLOOR = 3_600_000  # base units per core-hour: 1000 per core-second
 UNIT = 10**6  # the test token has 6 decimals
-
-
-def wait_for(condition: Callable[[], Any], what: str, timeout_s: float = 90) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class Vault:
@@ -126,17 +115,7 @@ def test_deposit_job_claim_rotation_and_a_relayed_claim(
     key = market.operator("add-requester", "studio")
     requester = httpx.Client(base_url=market.url(), headers={"Authorization": f"Bearer {key}"}, timeout=10)
     try:
-        imported = subprocess.run(
-            [CLI, "wallet", "import", wallet, "--key"],
-            input="0x" + bytes(earner.key).hex() + "\n",
-            env=agent_env(home),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert imported.returncode == 0, imported.stderr
-        assert run_cli(home, "wallet", "use", wallet).returncode == 0
+        use_key_wallet(home, wallet, earner)
 
         # The requester deposits to the vault from its own address and is credited once it is seen.
         depositor = Account.create()
@@ -145,7 +124,7 @@ def test_deposit_job_claim_rotation_and_a_relayed_claim(
         market.operator("deposit-address", "studio", depositor.address)
         chain.transact(depositor, chain.token.functions.approve(chain.vault.address, 5 * UNIT))
         chain.transact(depositor, chain.vault.functions.deposit(5 * UNIT))
-        wait_for(lambda: requester.get("/v1/requester").json()["credit_base_units"] == 5 * UNIT, "the deposit")
+        wait_for(lambda: requester.get("/v1/requester").json()["credit_base_units"] == 5 * UNIT, what="the deposit")
 
         voucher_file = home / "state" / "provider" / "voucher.json"
 
@@ -160,7 +139,7 @@ def test_deposit_job_claim_rotation_and_a_relayed_claim(
             job_id = submitted.json()["job_id"]
             view = wait_for(
                 lambda: (v := requester.get(f"/v1/jobs/{job_id}").json())["state"] == "completed" and v,
-                f"job {job_id} ({agent.console_file})",
+                what=f"job {job_id} ({agent.console_file})",
             )
             [lease] = view["leases"]
             assert lease["amount_base_units"] == lease_amount(CORE_FLOOR, 1, lease["run_time_ms"])
@@ -173,7 +152,7 @@ def test_deposit_job_claim_rotation_and_a_relayed_claim(
 
         # A job, and a claim from the CLI: exactly what was earned arrives, and the ledger shows it.
         first = run_job("one")
-        wait_for(lambda: (v := kept_voucher()) and v.cumulative_amount == first, "the first voucher")
+        wait_for(lambda: (v := kept_voucher()) and v.cumulative_amount == first, what="the first voucher")
         claimed = run_cli(home, "wallet", "claim", timeout=90)
         assert claimed.returncode == 0, claimed.stderr
         assert f"Claimed {first} base units to {earner.address}" in claimed.stdout
@@ -184,7 +163,7 @@ def test_deposit_job_claim_rotation_and_a_relayed_claim(
 
         # A second job, not claimed yet; then the operator rotates the vault's key while its server is down.
         second = run_job("two")
-        wait_for(lambda: (v := kept_voucher()) and v.cumulative_amount == first + second, "the second voucher")
+        wait_for(lambda: (v := kept_voucher()) and v.cumulative_amount == first + second, what="the second voucher")
         market.stop()
         new_key = tmp_path / "operator-new.key"
         rotated = load_key(KeySource("marketplace-operator", new_key), create=True)
@@ -200,7 +179,7 @@ def test_deposit_job_claim_rotation_and_a_relayed_claim(
         market.start()
         renewed = wait_for(
             lambda: (shown := cli_json(home, "wallet", "claimable"))["claimable"] == second and shown,
-            "the agent to take the re-signed voucher",
+            what="the agent to take the re-signed voucher",
         )
         assert renewed["problem"] is None
         rest = run_cli(home, "wallet", "claim", timeout=90)
@@ -214,11 +193,11 @@ def test_deposit_job_claim_rotation_and_a_relayed_claim(
         moved = run_cli(home, "wallet", "use", f"{wallet}-cold")
         assert moved.returncode == 0, moved.stderr
         third = run_job("three")
-        wait_for(lambda: (v := kept_voucher()) and v.payout_address == cold, "the cold address's voucher")
+        wait_for(lambda: (v := kept_voucher()) and v.payout_address == cold, what="the cold address's voucher")
         asked = run_cli(home, "wallet", "claim")
         assert asked.returncode == 0, asked.stderr
         assert f"Asked the marketplace to relay a claim of {third} base units to {cold}" in asked.stdout
-        wait_for(lambda: chain.balance(cold) == third, "the relayed claim")
+        wait_for(lambda: chain.balance(cold) == third, what="the relayed claim")
         assert anvil.web3.eth.get_balance(cold) == 0
 
         def relayed_payouts() -> list[dict[str, Any]]:
@@ -226,7 +205,7 @@ def test_deposit_job_claim_rotation_and_a_relayed_claim(
             payouts = cli_json(home, "payouts")["payouts"]
             return [payout for payout in payouts if payout["payout_address"].lower() == cold.lower()]
 
-        [relayed] = wait_for(relayed_payouts, "the relayed payout in the ledger", 30)
+        [relayed] = wait_for(relayed_payouts, 30, what="the relayed payout in the ledger")
         assert relayed["amount_base_units"] == third
         assert len(cli_json(home, "payouts")["payouts"]) == 3
     finally:

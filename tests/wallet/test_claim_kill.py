@@ -30,6 +30,7 @@ from tests.chain_support import ANVIL_CHAIN_ID, Anvil, anvil_binary, start_anvil
 from tests.conftest import CLI, RunningAgent, agent_env, run_cli, start_agent
 
 from .test_claims import Chain, deploy
+from .test_wallet_agent import use_key_wallet
 from .test_wallet_service import secret_service
 
 pytestmark = pytest.mark.timeout(300)
@@ -88,17 +89,7 @@ def test_an_agent_killed_between_sending_and_mining_records_one_payout_after_res
     agent: RunningAgent | None = start_agent(home)
     claim: subprocess.Popen[str] | None = None
     try:
-        imported = subprocess.run(
-            [CLI, "wallet", "import", wallet, "--key"],
-            input="0x" + bytes(earner.key).hex() + "\n",
-            env=agent_env(home),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert imported.returncode == 0, imported.stderr
-        assert run_cli(home, "wallet", "use", wallet).returncode == 0
+        use_key_wallet(home, wallet, earner)
         assert cli_json(home, "wallet", "claimable")["claimable"] == EARNED
 
         claim = subprocess.Popen(

@@ -18,6 +18,7 @@ import keyring
 import psutil
 import pytest
 from eth_account import Account
+from eth_account.signers.local import LocalAccount
 
 from sparecycles.agent.keystore import primary_backend
 from tests.conftest import CLI, RunningAgent, agent_env, run_cli, start_agent
@@ -194,3 +195,12 @@ def test_wallet_create_on_the_command_line_shows_the_phrase_once_and_confirms_th
         agent.stop()
         if keyring.get_password("SpareCycles", "wallet:desk") is not None:
             keyring.delete_password("SpareCycles", "wallet:desk")
+
+
+def use_key_wallet(home: Path, name: str, account: LocalAccount) -> None:
+    """Import ``account``'s key into the running agent's wallet as ``name`` (typed at the prompt, as a user
+    does) and make it the payout wallet."""
+    imported = cli_with_input(home, "0x" + bytes(account.key).hex() + "\n", "wallet", "import", name, "--key")
+    assert imported.returncode == 0, imported.stderr
+    used = run_cli(home, "wallet", "use", name)
+    assert used.returncode == 0, used.stderr
