@@ -1,0 +1,55 @@
+"""The onboarding wizard's order of steps, and the "completed" flag the main window asks at start-up."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+from PySide6.QtWidgets import QWidget, QWizard
+
+from sparecycles.ui.agent_link import AgentLink
+from sparecycles.ui.gui_prefs import mark_onboarding_completed
+from sparecycles.ui.onboarding.machine_steps import MachineStep, WelcomeStep
+from sparecycles.ui.onboarding.market_steps import MarketplaceStep, TariffStep
+from sparecycles.ui.onboarding.payout_step import PayoutStep
+from sparecycles.ui.onboarding.work_steps import BenchmarkStep, WorkWhenStep
+
+
+class Step(IntEnum):
+    WELCOME = 0
+    MACHINE = 1
+    MARKETPLACE = 2
+    PAYOUT = 3
+    TARIFF = 4
+    WORK = 5
+    BENCHMARK = 6
+
+
+class OnboardingWizard(QWizard):
+    """Finishing it (or skipping its last step, the benchmark) marks onboarding completed."""
+
+    def __init__(self, link: AgentLink, parent: QWidget | None = None, *, start_at: Step = Step.WELCOME) -> None:
+        super().__init__(parent)
+        self.link = link
+        self.setWindowTitle(self.tr("Set up SpareCycles"))
+        self.setWizardStyle(QWizard.WizardStyle.ModernStyle)
+        self.steps = {
+            Step.WELCOME: WelcomeStep(),
+            Step.MACHINE: MachineStep(link),
+            Step.MARKETPLACE: MarketplaceStep(link),
+            Step.PAYOUT: PayoutStep(link),
+            Step.TARIFF: TariffStep(link),
+            Step.WORK: WorkWhenStep(link),
+            Step.BENCHMARK: BenchmarkStep(link),
+        }
+        for step, page in self.steps.items():
+            self.setPage(int(step), page)
+        self.setStartId(int(start_at))
+        self.resize(760, 560)
+
+    def step_names(self) -> dict[Step, str]:
+        """Translated names of the steps, for the Settings page's "open this step again" buttons."""
+        return {step: page.title() for step, page in self.steps.items()}
+
+    def accept(self) -> None:
+        mark_onboarding_completed(self.link.paths)
+        super().accept()
