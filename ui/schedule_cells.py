@@ -85,7 +85,7 @@ def _join_across_midnight(pieces: list[tuple[int, int, int]]) -> list[tuple[int,
             joined.append((day, start, starts_at_midnight[following]))
         else:
             joined.append((day, start, end))
-    return [(day, start, end) for day, start, end in joined if not (start == 0 and 0 < end and day in used)]
+    return [(day, start, end) for day, start, end in joined if not (start == 0 and end > 0 and day in used)]
 
 
 def _format(days: list[int], start: int, end: int) -> str:
@@ -101,7 +101,7 @@ def _clock(slot: int) -> str:
 
 
 def _day_ranges(days: list[int]) -> str:
-    """"Mon-Fri", "Sat-Sun", "Mon, Wed", "daily"."""
+    """ "Mon-Fri", "Sat-Sun", "Mon, Wed", "daily"."""
     if len(days) == 7:
         return "daily"
     parts = []
@@ -113,5 +113,10 @@ def _day_ranges(days: list[int]) -> str:
             parts.append(run)
             run = [day]
     parts.append(run)
-    names = [DAY_NAMES[r[0]].capitalize() if len(r) == 1 else f"{DAY_NAMES[r[0]].capitalize()}-{DAY_NAMES[r[-1]].capitalize()}" for r in parts]
+    names = [
+        DAY_NAMES[r[0]].capitalize()
+        if len(r) == 1
+        else f"{DAY_NAMES[r[0]].capitalize()}-{DAY_NAMES[r[-1]].capitalize()}"
+        for r in parts
+    ]
     return ", ".join(names)

@@ -110,7 +110,9 @@ class TariffStep(AgentStep):
         if time_of_use and not self.document.toPlainText().strip():
             price = self.price.text().strip() or "0.30"
             self.document.setPlainText(
-                flat_tariff(Decimal(price) if _decimal(price) else Decimal("0.30"), self.currency.text(), self.zone.text())
+                flat_tariff(
+                    Decimal(price) if _decimal(price) else Decimal("0.30"), self.currency.text(), self.zone.text()
+                )
                 + '\n[[window]]\ndays = "weekdays"\nfrom = "17:00"\nto = "21:00"\nprice_per_kwh = "0.45"\n'
             )
 
@@ -149,4 +151,3 @@ def _decimal(text: str) -> Decimal | None:
     except InvalidOperation:
         return None
     return value if value.is_finite() else None
-

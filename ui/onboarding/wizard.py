@@ -46,10 +46,6 @@ class OnboardingWizard(QWizard):
         self.setStartId(int(start_at))
         self.resize(760, 560)
 
-    def step_names(self) -> dict[Step, str]:
-        """Translated names of the steps, for the Settings page's "open this step again" buttons."""
-        return {step: page.title() for step, page in self.steps.items()}
-
     def accept(self) -> None:
         mark_onboarding_completed(self.link.paths)
         super().accept()

@@ -9,8 +9,8 @@ from typing import Any
 
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout
 
-from sparecycles.control.client import ControlClient
 from sparecycles.control.benchmark import BenchmarkList
+from sparecycles.control.client import ControlClient
 from sparecycles.ui.agent_link import AgentLink
 from sparecycles.ui.onboarding.step import AgentStep
 from sparecycles.ui.pages.schedule import WorkWhenEditor
@@ -96,8 +96,9 @@ class BenchmarkStep(AgentStep):
         self.progress.setValue(0)
         self.run_button.setEnabled(True)
         self.result.setText(
-            self.tr("The agent could not benchmark: {}\nSkip this step; the agent benchmarks a GPU by itself later.")
-            .format(message)
+            self.tr(
+                "The agent could not benchmark: {}\nSkip this step; the agent benchmarks a GPU by itself later."
+            ).format(message)
         )
 
     def skip(self) -> None:

@@ -61,77 +61,14 @@ class SettingsPage(QWidget):
         self._disabled_gpus: list[str] = []
         self.wizard: OnboardingWizard | None = None
 
-        self.private_market = QRadioButton(self.tr("The private marketplace on this computer"))
-        self.remote_market = QRadioButton(self.tr("The marketplace at:"))
-        market_choice = QButtonGroup(self)
-        market_choice.addButton(self.private_market)
-        market_choice.addButton(self.remote_market)
-        self.market_url = QLineEdit()
-        self.market_url.setPlaceholderText("https://")
-        self.market_url.textEdited.connect(lambda _text: self.remote_market.setChecked(True))
-        self.margin = QDoubleSpinBox()
-        self.margin.setRange(0, 10_000)
-        self.margin.setDecimals(1)
-        self.margin.setSuffix(" %")
-        self.floor = QLineEdit()
-        self.floor.setToolTip(self.tr("In the payout token's base units per GPU-hour; 0: no floor beyond power."))
-
-        self.egress = QComboBox()
-        self.egress.addItem(self.tr("Never"), "never")
-        self.egress.addItem(self.tr("Only the addresses a job declares"), "per_job")
-        self.private_networks = QCheckBox(self.tr("Let jobs reach this computer's own networks (a studio's servers)"))
-        self.image_cache = QSpinBox()
-        self.image_cache.setRange(1, 10 * 1024)
-        self.image_cache.setSuffix(" GiB")
-        self.gpu_box = QGroupBox(self.tr("GPUs to share"))
-        self.gpu_layout = QVBoxLayout(self.gpu_box)
-        self.gpu_checks: dict[int, QCheckBox] = {}
-
-        self.start_at_login = QCheckBox(self.tr("Start SpareCycles when I log in"))
-        self.start_at_login.setEnabled(False)
-        self.start_at_login.setToolTip(self.tr("Not available yet: the installer will set it up per platform."))
-        self.theme = QComboBox()
-        self.theme.addItem(self.tr("Follow the system"), "system")
-        self.theme.addItem(self.tr("Light"), "light")
-        self.theme.addItem(self.tr("Dark"), "dark")
-        chosen = str(gui_prefs(link.paths).value(THEME, "system"))
-        self.theme.setCurrentIndex(max(self.theme.findData(chosen), 0))
-        self.theme.currentIndexChanged.connect(self._theme_chosen)
-
+        body = QWidget()
+        layout = QVBoxLayout(body)
+        for box in (self._market_box(), self._jobs_box(), self._gpus_box(), self._app_box(), self._steps_box()):
+            layout.addWidget(box)
         self.save_button = QPushButton(self.tr("Save"))
         self.save_button.clicked.connect(self.save)
         self.message = QLabel()
         self.message.setWordWrap(True)
-
-        market_box = QGroupBox(self.tr("Marketplace and prices"))
-        market_form = QFormLayout(market_box)
-        market_form.addRow(self.private_market)
-        market_form.addRow(self.remote_market, self.market_url)
-        market_form.addRow(self.tr("Margin above electricity:"), self.margin)
-        market_form.addRow(self.tr("Lowest price per GPU-hour:"), self.floor)
-        jobs_box = QGroupBox(self.tr("What jobs may do"))
-        jobs_form = QFormLayout(jobs_box)
-        jobs_form.addRow(self.tr("Network:"), self.egress)
-        jobs_form.addRow(self.private_networks)
-        jobs_form.addRow(self.tr("Disk for job images:"), self.image_cache)
-        app_box = QGroupBox(self.tr("This app"))
-        app_form = QFormLayout(app_box)
-        app_form.addRow(self.start_at_login)
-        app_form.addRow(self.tr("Theme:"), self.theme)
-        steps_box = QGroupBox(self.tr("Setup steps"))
-        steps_layout = QHBoxLayout(steps_box)
-        self.step_buttons: dict[Step, QPushButton] = {}
-        for step, name in self._step_names().items():
-            button = QPushButton(name)
-            button.clicked.connect(lambda _checked=False, chosen_step=step: self.open_step(chosen_step))
-            self.step_buttons[step] = button
-            steps_layout.addWidget(button)
-        steps_layout.addStretch(1)
-
-        body = QWidget()
-        layout = QVBoxLayout(body)
-        for box in (market_box, jobs_box, self.gpu_box, app_box, steps_box):
-            layout.addWidget(box)
         buttons = QHBoxLayout()
         buttons.addWidget(self.message, 1)
         buttons.addWidget(self.save_button)
@@ -147,6 +84,79 @@ class SettingsPage(QWidget):
         link.status_changed.connect(self._show_gpus)
         self._show_gpus(link.status)
         self.reload()
+
+    def _market_box(self) -> QGroupBox:
+        self.private_market = QRadioButton(self.tr("The private marketplace on this computer"))
+        self.remote_market = QRadioButton(self.tr("The marketplace at:"))
+        market_choice = QButtonGroup(self)
+        market_choice.addButton(self.private_market)
+        market_choice.addButton(self.remote_market)
+        self.market_url = QLineEdit()
+        self.market_url.setPlaceholderText("https://")
+        self.market_url.textEdited.connect(lambda _text: self.remote_market.setChecked(True))
+        self.margin = QDoubleSpinBox()
+        self.margin.setRange(0, 10_000)
+        self.margin.setDecimals(1)
+        self.margin.setSuffix(" %")
+        self.floor = QLineEdit()
+        self.floor.setToolTip(self.tr("In the payout token's base units per GPU-hour; 0: no floor beyond power."))
+        box = QGroupBox(self.tr("Marketplace and prices"))
+        form = QFormLayout(box)
+        form.addRow(self.private_market)
+        form.addRow(self.remote_market, self.market_url)
+        form.addRow(self.tr("Margin above electricity:"), self.margin)
+        form.addRow(self.tr("Lowest price per GPU-hour:"), self.floor)
+        return box
+
+    def _jobs_box(self) -> QGroupBox:
+        self.egress = QComboBox()
+        self.egress.addItem(self.tr("Never"), "never")
+        self.egress.addItem(self.tr("Only the addresses a job declares"), "per_job")
+        self.private_networks = QCheckBox(self.tr("Let jobs reach this computer's own networks (a studio's servers)"))
+        self.image_cache = QSpinBox()
+        self.image_cache.setRange(1, 10 * 1024)
+        self.image_cache.setSuffix(" GiB")
+        box = QGroupBox(self.tr("What jobs may do"))
+        form = QFormLayout(box)
+        form.addRow(self.tr("Network:"), self.egress)
+        form.addRow(self.private_networks)
+        form.addRow(self.tr("Disk for job images:"), self.image_cache)
+        return box
+
+    def _gpus_box(self) -> QGroupBox:
+        self.gpu_box = QGroupBox(self.tr("GPUs to share"))
+        self.gpu_layout = QVBoxLayout(self.gpu_box)
+        self.gpu_checks: dict[int, QCheckBox] = {}
+        return self.gpu_box
+
+    def _app_box(self) -> QGroupBox:
+        self.start_at_login = QCheckBox(self.tr("Start SpareCycles when I log in"))
+        self.start_at_login.setEnabled(False)
+        self.start_at_login.setToolTip(self.tr("Not available yet: the installer will set it up per platform."))
+        self.theme = QComboBox()
+        self.theme.addItem(self.tr("Follow the system"), "system")
+        self.theme.addItem(self.tr("Light"), "light")
+        self.theme.addItem(self.tr("Dark"), "dark")
+        chosen = str(gui_prefs(self.link.paths).value(THEME, "system"))
+        self.theme.setCurrentIndex(max(self.theme.findData(chosen), 0))
+        self.theme.currentIndexChanged.connect(self._theme_chosen)
+        box = QGroupBox(self.tr("This app"))
+        form = QFormLayout(box)
+        form.addRow(self.start_at_login)
+        form.addRow(self.tr("Theme:"), self.theme)
+        return box
+
+    def _steps_box(self) -> QGroupBox:
+        box = QGroupBox(self.tr("Setup steps"))
+        layout = QHBoxLayout(box)
+        self.step_buttons: dict[Step, QPushButton] = {}
+        for step, name in self._step_names().items():
+            button = QPushButton(name)
+            button.clicked.connect(lambda _checked=False, chosen_step=step: self.open_step(chosen_step))
+            self.step_buttons[step] = button
+            layout.addWidget(button)
+        layout.addStretch(1)
+        return box
 
     def _step_names(self) -> dict[Step, str]:
         return {

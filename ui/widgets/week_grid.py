@@ -115,10 +115,18 @@ class WeekGrid(QWidget):
         painter.setPen(palette.color(QPalette.ColorRole.Text))
         for day, name in enumerate(self._day_names):
             row = self.cell_rect((day, 0))
-            painter.drawText(QRect(0, row.top(), DAY_LABEL_W - 4, row.height()), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, name)
+            painter.drawText(
+                QRect(0, row.top(), DAY_LABEL_W - 4, row.height()),
+                Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                name,
+            )
         for hour in range(0, 24, 3):
             column = self.cell_rect((0, hour * 2))
-            painter.drawText(QRect(column.left(), 0, 40, HOUR_LABEL_H), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, f"{hour:02d}")
+            painter.drawText(
+                QRect(column.left(), 0, 40, HOUR_LABEL_H),
+                Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                f"{hour:02d}",
+            )
         highlight = palette.color(QPalette.ColorRole.Highlight)
         for cell in self._cells:
             painter.fillRect(self.cell_rect(cell).adjusted(0, 0, -1, -1), highlight)
