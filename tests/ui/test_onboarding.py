@@ -12,7 +12,7 @@ from sparecycles.control.client import ControlClient
 from sparecycles.control.wallet import WalletList
 from sparecycles.ui.agent_link import AgentLink
 from sparecycles.ui.gui_prefs import onboarding_completed
-from sparecycles.ui.onboarding import OnboardingWizard, Step
+from sparecycles.ui.onboarding import OnboardingWizard, Step, open_on_first_start
 from tests.conftest import RunningAgent
 
 WATCH_ADDRESS = "0x" + "ab" * 20
@@ -27,9 +27,9 @@ def test_onboarding_completes_with_the_benchmark_skipped(
     link: AgentLink, sim_agent: RunningAgent, qtbot: QtBot
 ) -> None:
     assert not onboarding_completed(link.paths)
-    wizard = OnboardingWizard(link)
+    wizard = open_on_first_start(link)  # the first start: the wizard opens
+    assert wizard is not None
     qtbot.addWidget(wizard)
-    wizard.show()
     qtbot.waitExposed(wizard)
     assert wizard.currentId() == Step.WELCOME
 
@@ -77,6 +77,7 @@ def test_onboarding_completes_with_the_benchmark_skipped(
     qtbot.waitUntil(lambda: not wizard.isVisible(), timeout=5_000)
     assert wizard.result() == OnboardingWizard.DialogCode.Accepted
     assert onboarding_completed(link.paths)
+    assert open_on_first_start(link) is None  # and not on the next start
 
     with ControlClient.from_lock_file(sim_agent.paths.agent_lock_file) as client:
         settings = client.settings()

@@ -16,16 +16,12 @@ from sparecycles.ui.widgets.week_grid import WeekGrid
 from tests.conftest import RunningAgent, run_cli
 
 
-def drag(qtbot: QtBot, grid: WeekGrid, first: tuple[int, int], last: tuple[int, int]) -> None:
-    """Press on ``first``, move through the cells to ``last``, release: one paint stroke."""
-    start = grid.cell_rect(first).center()
-    qtbot.mousePress(grid, Qt.MouseButton.LeftButton, pos=start)
-    day, slot = first
-    while (day, slot) != last:
-        slot += 1 if slot < last[1] else 0
-        day += 1 if day < last[0] and slot == last[1] else 0
+def drag(qtbot: QtBot, grid: WeekGrid, day: int, first: int, last: int) -> None:
+    """Press on half hour ``first`` of ``day``, move through to ``last``, release: one paint stroke."""
+    qtbot.mousePress(grid, Qt.MouseButton.LeftButton, pos=grid.cell_rect((day, first)).center())
+    for slot in range(first + 1, last + 1):
         qtbot.mouseMove(grid, grid.cell_rect((day, slot)).center())
-    qtbot.mouseRelease(grid, Qt.MouseButton.LeftButton, pos=grid.cell_rect(last).center())
+    qtbot.mouseRelease(grid, Qt.MouseButton.LeftButton, pos=grid.cell_rect((day, last)).center())
 
 
 def loaded_page(link: AgentLink, qtbot: QtBot) -> SchedulePage:
@@ -46,7 +42,7 @@ def test_painted_hours_saved_are_what_the_agent_reports(link: AgentLink, sim_age
     grid = page.when.grid
     grid.set_cells([])
     day = (datetime.now().astimezone().weekday() + 2) % 7  # a day that is not now, so work must wait for it
-    drag(qtbot, grid, (day, 18), (day, 23))  # 09:00 to 12:00
+    drag(qtbot, grid, day, 18, 23)  # 09:00 to 12:00
     assert grid.cells() == {(day, slot) for slot in range(18, 24)}
     page.when.mode.setCurrentIndex(page.when.mode.findData("schedule"))
     page.save_button.click()
@@ -73,7 +69,7 @@ def test_painted_hours_saved_are_what_the_agent_reports(link: AgentLink, sim_age
 def test_a_stroke_that_starts_on_a_painted_hour_erases(link: AgentLink, qtbot: QtBot) -> None:
     page = loaded_page(link, qtbot)
     grid = page.when.grid
-    drag(qtbot, grid, (2, 10), (2, 13))
+    drag(qtbot, grid, 2, 10, 13)
     assert not grid.cells() & {(2, slot) for slot in range(10, 14)}
     assert {(2, 9), (2, 14)} <= grid.cells()
     assert "Wed 00:00-05:00" in page.when.rules_label.text()

@@ -2,6 +2,6 @@
 (marketplace, payouts, electricity, when to work, the benchmark). Each step can be opened again from the
 Settings page (``OnboardingWizard(link, start_at=Step.TARIFF)``)."""
 
-from sparecycles.ui.onboarding.wizard import OnboardingWizard, Step
+from sparecycles.ui.onboarding.wizard import OnboardingWizard, Step, open_on_first_start
 
-__all__ = ["OnboardingWizard", "Step"]
+__all__ = ["OnboardingWizard", "Step", "open_on_first_start"]

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from sparecycles.control.client import ControlClient
-from sparecycles.control.wallet import CreatedWallet, ExportedSecret
+from sparecycles.control.wallet import CreatedWallet, ExportedSecret, WalletList
 from sparecycles.ui.agent_link import AgentLink
 from sparecycles.ui.onboarding.step import AgentStep, StepProblem
 
@@ -128,16 +128,22 @@ class PayoutStep(AgentStep):
             secret = self.secret.text().strip()
             is_key = re.fullmatch(r"(0x)?[0-9a-fA-F]{64}", secret) is not None
             body = {"name": name, "private_key" if is_key else "mnemonic": secret}
-            return lambda client: (
-                client.wallet_call("POST", "/import", body),
-                client.wallet_call("POST", f"/{name}/use"),
-            )
-        address = self.address.text().strip()
-        return lambda client: (
-            client.wallet_call("POST", "/watch", {"name": name, "address": address}),
-            client.wallet_call("POST", f"/{name}/use"),
-        )
+            return _add_and_use(name, "/import", body)
+        return _add_and_use(name, "/watch", {"name": name, "address": self.address.text().strip()})
 
     def applied(self, result: Any) -> None:
         self.phrase.clear()  # the phrase leaves the screen once the words are confirmed
         self.secret.clear()
+
+
+def _add_and_use(name: str, path: str, body: dict[str, str]) -> Callable[[ControlClient], Any]:
+    """Add the wallet (unless an earlier Next already did, and only making it the payout one failed) and
+    pay out to it."""
+
+    def work(client: ControlClient) -> Any:
+        listed = WalletList.model_validate(client.wallet_call("GET", ""))
+        if all(entry.name != name for entry in listed.wallets):
+            client.wallet_call("POST", path, body)
+        return client.wallet_call("POST", f"/{name}/use")
+
+    return work

@@ -7,7 +7,7 @@ from enum import IntEnum
 from PySide6.QtWidgets import QWidget, QWizard
 
 from sparecycles.ui.agent_link import AgentLink
-from sparecycles.ui.gui_prefs import mark_onboarding_completed
+from sparecycles.ui.gui_prefs import mark_onboarding_completed, onboarding_completed
 from sparecycles.ui.onboarding.machine_steps import MachineStep, WelcomeStep
 from sparecycles.ui.onboarding.market_steps import MarketplaceStep, TariffStep
 from sparecycles.ui.onboarding.payout_step import PayoutStep
@@ -49,3 +49,12 @@ class OnboardingWizard(QWizard):
     def accept(self) -> None:
         mark_onboarding_completed(self.link.paths)
         super().accept()
+
+
+def open_on_first_start(link: AgentLink, parent: QWidget | None = None) -> OnboardingWizard | None:
+    """For the main window at start-up: the wizard, shown, until the user has finished it once."""
+    if onboarding_completed(link.paths):
+        return None
+    wizard = OnboardingWizard(link, parent)
+    wizard.show()
+    return wizard

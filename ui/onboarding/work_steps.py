@@ -24,12 +24,15 @@ class WorkWhenStep(AgentStep):
         super().__init__(link)
         self.setTitle(self.tr("When to work"))
         self.editor = WorkWhenEditor()
+        self._loaded = False
         layout = QVBoxLayout(self)
         layout.addWidget(self.editor)
         layout.addWidget(self.problem)
 
     def initializePage(self) -> None:
-        self.link.call(lambda client: client.settings(), self.editor.load, self.problem.setText)
+        if not self._loaded:  # once: coming back to the page keeps what the user painted
+            self._loaded = True
+            self.link.call(lambda client: client.settings(), self.editor.load, self.problem.setText)
 
     def work(self) -> Callable[[ControlClient], Any]:
         return save_settings(self.editor.changes())
@@ -97,7 +100,8 @@ class BenchmarkStep(AgentStep):
         self.run_button.setEnabled(True)
         self.result.setText(
             self.tr(
-                "The agent could not benchmark: {}\nSkip this step; the agent benchmarks a GPU by itself later."
+                "The agent could not benchmark: {}\nSkip this step: the agent benchmarks a real GPU by itself when it "
+                "is idle and has no result yet."
             ).format(message)
         )
 
