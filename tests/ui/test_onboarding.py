@@ -4,8 +4,10 @@ finds each choice in the agent afterwards; each step opens again by itself."""
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
+import pytest
 from pytestqt.qtbot import QtBot
 
 from sparecycles.control.client import ControlClient
@@ -16,6 +18,16 @@ from sparecycles.ui.onboarding import OnboardingWizard, Step, open_on_first_star
 from tests.conftest import RunningAgent
 
 WATCH_ADDRESS = "0x" + "ab" * 20
+
+
+def secret_service_available() -> bool:
+    """Where the agent can keep a created wallet's key (the GUI's tests never import the agent itself)."""
+    import keyring
+    from keyring.backends.chainer import ChainerBackend
+
+    backend = keyring.get_keyring()
+    first = ChainerBackend.backends[0] if isinstance(backend, ChainerBackend) and ChainerBackend.backends else backend
+    return "SecretService" in type(first).__module__
 
 
 def go_next(wizard: OnboardingWizard, qtbot: QtBot, to: Step) -> None:
@@ -110,3 +122,32 @@ def test_a_step_opens_again_on_its_own(link: AgentLink, qtbot: QtBot) -> None:
     wizard.next()
     assert wizard.currentId() == Step.TARIFF
     assert "must be a number" in tariff.problem.text()
+
+
+def test_a_new_wallet_shows_its_phrase_once_and_asks_words_back(
+    link: AgentLink, sim_agent: RunningAgent, qtbot: QtBot
+) -> None:
+    if not secret_service_available():
+        pytest.skip("needs the Secret Service session that `make test` starts (gnome-keyring in D-Bus)")
+    wizard = OnboardingWizard(link, start_at=Step.PAYOUT)
+    qtbot.addWidget(wizard)
+    wizard.show()
+    payout = wizard.steps[Step.PAYOUT]
+    payout.create.setChecked(True)  # type: ignore[attr-defined]
+    payout.name.setText("fresh")  # type: ignore[attr-defined]
+    payout.create_button.click()  # type: ignore[attr-defined]
+    qtbot.waitUntil(lambda: bool(payout.word_edits), timeout=15_000)  # type: ignore[attr-defined]
+    words = dict(re.findall(r"(\d+)\. (\w+)", payout.phrase.text()))  # type: ignore[attr-defined]
+    assert len(words) in (12, 24)
+    for position, edit in payout.word_edits.items():  # type: ignore[attr-defined]
+        edit.setText("wrong" if position == min(payout.word_edits) else words[str(position)])  # type: ignore[attr-defined]
+    wizard.next()
+    qtbot.waitUntil(lambda: "refused" in payout.problem.text(), timeout=10_000)
+    first = min(payout.word_edits)  # type: ignore[attr-defined]
+    payout.word_edits[first].setText(words[str(first)])  # type: ignore[attr-defined]
+    go_next(wizard, qtbot, Step.TARIFF)
+    assert not payout.phrase.text()  # type: ignore[attr-defined]
+    with ControlClient.from_lock_file(sim_agent.paths.agent_lock_file) as client:
+        wallets = WalletList.model_validate(client.wallet_call("GET", ""))
+    assert wallets.active == "fresh"
+    assert wallets.wallets[0].confirmed
