@@ -1,10 +1,92 @@
-"""The schedule page (placeholder until it is built)."""
+"""The schedule editor: when the GPUs may work (the mode, the idle threshold, the painted week), what
+always pauses them (the game and app list), and how hot or hungry they may get.
+
+Everything is read from and saved to the agent's settings ([work], [schedule], [games], [gpu]) through
+the AgentLink; a value the agent refuses is shown with its reason and nothing is half-saved.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from typing import Any
 
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from sparecycles.durations import parse_duration
+from sparecycles.schedule import ScheduleError
 from sparecycles.ui.agent_link import AgentLink
+from sparecycles.ui.schedule_cells import cells_from_rules, rules_from_cells
+from sparecycles.ui.widgets.settings_call import save_settings
+from sparecycles.ui.widgets.week_grid import WeekGrid
+
+NO_POWER_LIMIT = 29  # the power spin box's "no limit" position, just under the agent's lowest (30 %)
+
+
+class WorkWhenEditor(QWidget):
+    """The mode, the idle threshold and the painted week: shared by this page and the onboarding wizard."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.mode = QComboBox()
+        for value, label in (
+            ("idle", self.tr("When I am away from the computer")),
+            ("schedule", self.tr("Only in the painted hours")),
+            ("idle_or_schedule", self.tr("When I am away, or in the painted hours")),
+            ("idle_in_schedule", self.tr("When I am away, but only in the painted hours")),
+        ):
+            self.mode.addItem(label, value)
+        self.idle_minutes = QSpinBox()
+        self.idle_minutes.setRange(1, 24 * 60)
+        self.idle_minutes.setSuffix(self.tr(" min"))
+        self.grid = WeekGrid()
+        self.rules_label = QLabel()
+        self.rules_label.setWordWrap(True)
+        self.grid.changed.connect(self._show_rules)
+        form = QFormLayout()
+        form.addRow(self.tr("Work:"), self.mode)
+        form.addRow(self.tr("Away after:"), self.idle_minutes)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(form)
+        layout.addWidget(QLabel(self.tr("Hours to work (drag to paint, start on a painted hour to erase):")))
+        layout.addWidget(self.grid)
+        layout.addWidget(self.rules_label)
+        self._show_rules()
+
+    def load(self, settings: dict[str, Any]) -> None:
+        work = settings.get("work", {})
+        index = self.mode.findData(work.get("mode", "idle"))
+        self.mode.setCurrentIndex(max(index, 0))
+        self.idle_minutes.setValue(max(1, round(parse_duration(str(work.get("idle_threshold", "10m"))) / 60)))
+        try:
+            self.grid.set_cells(cells_from_rules(settings.get("schedule", {}).get("windows", [])))
+        except ScheduleError as exc:
+            self.rules_label.setText(self.tr("The schedule could not be shown: {}").format(exc))
+            return
+        self._show_rules()
+
+    def changes(self) -> dict[str, dict[str, Any]]:
+        return {
+            "work": {"mode": self.mode.currentData(), "idle_threshold": f"{self.idle_minutes.value()}m"},
+            "schedule": {"windows": rules_from_cells(self.grid.cells())},
+        }
+
+    def _show_rules(self) -> None:
+        rules = rules_from_cells(self.grid.cells())
+        self.rules_label.setText(
+            self.tr("Scheduled: {}").format("; ".join(rules)) if rules else self.tr("No hours painted.")
+        )
 
 
 class SchedulePage(QWidget):
@@ -12,5 +94,81 @@ class SchedulePage(QWidget):
         super().__init__(parent)
         self.link = link
         self.title = self.tr("Schedule")
+        self.when = WorkWhenEditor()
+        self.use_builtin_games = QCheckBox(self.tr("Pause for the built-in list of games"))
+        self.games = QPlainTextEdit()
+        self.games.setPlaceholderText(self.tr("One program per line, e.g. blender.exe"))
+        self.games.setMaximumHeight(90)
+        self.use_builtin_games.toggled.connect(lambda on: self.games.setEnabled(not on))
+        self.max_temperature = QSpinBox()
+        self.max_temperature.setRange(50, 95)
+        self.max_temperature.setSuffix(" °C")
+        self.power_limit = QSpinBox()
+        self.power_limit.setRange(NO_POWER_LIMIT, 100)
+        self.power_limit.setSuffix(" %")
+        self.power_limit.setSpecialValueText(self.tr("no limit"))
+        self.save_button = QPushButton(self.tr("Save"))
+        self.save_button.clicked.connect(self.save)
+        self.message = QLabel()
+        self.message.setWordWrap(True)
+
+        when_box = QGroupBox(self.tr("When to work"))
+        QVBoxLayout(when_box).addWidget(self.when)
+        games_box = QGroupBox(self.tr("Programs that always pause work"))
+        games_layout = QVBoxLayout(games_box)
+        games_layout.addWidget(self.use_builtin_games)
+        games_layout.addWidget(self.games)
+        gpu_box = QGroupBox(self.tr("Limits"))
+        gpu_form = QFormLayout(gpu_box)
+        gpu_form.addRow(self.tr("Pause above:"), self.max_temperature)
+        gpu_form.addRow(self.tr("Power limit while working:"), self.power_limit)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.message, 1)
+        buttons.addWidget(self.save_button)
         layout = QVBoxLayout(self)
-        layout.addWidget(QLabel(self.title))
+        layout.addWidget(when_box)
+        row = QHBoxLayout()
+        row.addWidget(games_box, 1)
+        row.addWidget(gpu_box, 1)
+        layout.addLayout(row)
+        layout.addLayout(buttons)
+        layout.addStretch(1)
+        self.reload()
+
+    def reload(self) -> None:
+        self.link.call(lambda client: client.settings(), self.load, self._show_failure)
+
+    def load(self, settings: dict[str, Any]) -> None:
+        self.when.load(settings)
+        pause = settings.get("games", {}).get("pause_processes")
+        self.use_builtin_games.setChecked(pause is None)
+        self.games.setPlainText("\n".join(pause or []))
+        gpu = settings.get("gpu", {})
+        self.max_temperature.setValue(int(gpu.get("max_temperature_c", 83)))
+        limit = gpu.get("power_limit_percent")
+        self.power_limit.setValue(NO_POWER_LIMIT if limit is None else int(limit))
+
+    def changes(self) -> dict[str, dict[str, Any]]:
+        changes = self.when.changes()
+        games = [line.strip() for line in self.games.toPlainText().splitlines() if line.strip()]
+        changes["games"] = {"pause_processes": None if self.use_builtin_games.isChecked() else games}
+        limit = self.power_limit.value()
+        changes["gpu"] = {
+            "max_temperature_c": self.max_temperature.value(),
+            "power_limit_percent": None if limit == NO_POWER_LIMIT else limit,
+        }
+        return changes
+
+    def save(self) -> None:
+        self.save_button.setEnabled(False)
+        self.message.setText(self.tr("Saving…"))
+        self.link.call(save_settings(self.changes()), self._saved, self._show_failure)
+
+    def _saved(self, settings: dict[str, Any]) -> None:
+        self.save_button.setEnabled(True)
+        self.load(settings)
+        self.message.setText(self.tr("Saved: the agent follows the new schedule now."))
+
+    def _show_failure(self, message: str) -> None:
+        self.save_button.setEnabled(True)
+        self.message.setText(self.tr("Not saved: {}").format(message))

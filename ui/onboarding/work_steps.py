@@ -1,0 +1,111 @@
+"""When to work (the same editor as the Schedule page) and the benchmark, which a user without a GPU the
+agent can measure (or in a hurry) skips."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from html import escape
+from typing import Any
+
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout
+
+from sparecycles.control.benchmark import BenchmarkList
+from sparecycles.control.client import ControlClient
+from sparecycles.ui.agent_link import AgentLink
+from sparecycles.ui.onboarding.step import AgentStep
+from sparecycles.ui.pages.schedule import WorkWhenEditor
+from sparecycles.ui.widgets.settings_call import save_settings
+
+BENCHMARK_TIMEOUT_S = 900.0  # quick mode takes under a minute per GPU; a slow first image pull, longer
+
+
+class WorkWhenStep(AgentStep):
+    def __init__(self, link: AgentLink) -> None:
+        super().__init__(link)
+        self.setTitle(self.tr("When to work"))
+        self.editor = WorkWhenEditor()
+        self._loaded = False
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.editor)
+        layout.addWidget(self.problem)
+
+    def initializePage(self) -> None:
+        if not self._loaded:  # once: coming back to the page keeps what the user painted
+            self._loaded = True
+            self.link.call(lambda client: client.settings(), self.editor.load, self.problem.setText)
+
+    def work(self) -> Callable[[ControlClient], Any]:
+        return save_settings(self.editor.changes())
+
+
+class BenchmarkStep(AgentStep):
+    """Measures each GPU so marketplaces can rank it; the last step, and one that may be skipped."""
+
+    def __init__(self, link: AgentLink) -> None:
+        super().__init__(link)
+        self.setTitle(self.tr("Benchmark"))
+        self.setSubTitle(
+            self.tr("A short measurement of each GPU (about a minute each) that marketplaces use to offer it work.")
+        )
+        self.run_button = QPushButton(self.tr("Run the benchmark"))
+        self.skip_button = QPushButton(self.tr("Skip"))
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.result = QLabel()
+        self.result.setWordWrap(True)
+        self.run_button.clicked.connect(self.run)
+        self.skip_button.clicked.connect(self.skip)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.skip_button)
+        buttons.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.addLayout(buttons)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.result)
+        layout.addWidget(self.problem)
+        layout.addStretch(1)
+        self.setFinalPage(True)
+
+    def run(self) -> None:
+        self.run_button.setEnabled(False)
+        self.progress.setRange(0, 0)  # busy: the agent reports only the result
+        self.result.setText(self.tr("Benchmarking… this takes about a minute per GPU."))
+        self.link.call(
+            lambda client: client.run_benchmark(None, timeout=BENCHMARK_TIMEOUT_S),
+            self._finished,
+            self._refused,
+            timeout=BENCHMARK_TIMEOUT_S + 30,
+        )
+
+    def _finished(self, results: BenchmarkList) -> None:
+        self.progress.setRange(0, 1)
+        self.progress.setValue(1)
+        self.run_button.setEnabled(True)
+        lines = [
+            self.tr("GPU {index} ({name}): score {score}").format(
+                index=result.gpu_index,
+                name=escape(result.gpu_name),
+                score="—" if result.score is None else f"{result.score:.0f}",
+            )
+            for result in results.results
+        ]
+        lines += [escape(problem) for problem in results.problems]
+        self.result.setText(self.tr("Done.") + ("<br>" + "<br>".join(lines) if lines else ""))
+
+    def _refused(self, message: str) -> None:
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.run_button.setEnabled(True)
+        self.result.setText(
+            self.tr(
+                "The agent could not benchmark: {}\nSkip this step: the agent benchmarks a real GPU by itself when it "
+                "is idle and has no result yet."
+            ).format(message)
+        )
+
+    def skip(self) -> None:
+        wizard = self.wizard()
+        if wizard is not None:
+            wizard.accept()
