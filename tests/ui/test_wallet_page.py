@@ -25,6 +25,7 @@ from sparecycles.agent.wallet.service import DERIVATION_PATH
 from sparecycles.ui.agent_link import AgentLink
 from sparecycles.ui.pages.wallet import NAME_ROLE, WalletPage
 from sparecycles.ui.pages.wallet_dialogs import (
+    ConfirmWalletDialog,
     CreateWalletDialog,
     ExportWalletDialog,
     ImportWalletDialog,
@@ -118,10 +119,10 @@ def test_a_wallet_created_through_the_dialogs_is_confirmed_used_shown_and_export
 
     qtbot.mouseClick(create.written_button, LEFT)
     assert create.phrase.text() == ""  # the phrase left the screen before the words are asked for
-    assert len(create.word_edits) == 3
-    for position, edit in create.word_edits.items():
+    assert len(create.words.edits) == 3
+    for position, edit in create.words.edits.items():
         qtbot.keyClicks(edit, words[position - 1])
-    qtbot.mouseClick(create.confirm_button, LEFT)
+    qtbot.mouseClick(create.words.confirm_button, LEFT)
     qtbot.waitUntil(lambda: page.dialog is None, timeout=15_000)
     qtbot.waitUntil(
         lambda: (
@@ -224,3 +225,40 @@ def test_import_watch_and_remove_ask_first_and_keep_the_key_hidden(
         answer(page, qtbot, QMessageBox.StandardButton.Yes)
         qtbot.waitUntil(lambda name=name: name not in listed(), timeout=15_000)
     assert keyring.get_password(KEYRING_SERVICE, f"wallet:{imported}") is None
+
+
+def test_a_created_wallet_left_unconfirmed_is_confirmed_later_and_wrong_words_are_refused(
+    page: WalletPage, qtbot: QtBot, names: list[str]
+) -> None:
+    name = f"later-{secrets.token_hex(3)}"
+    names.append(name)
+    qtbot.mouseClick(page.buttons["create"], LEFT)
+    create = page.dialog
+    assert isinstance(create, CreateWalletDialog)
+    qtbot.keyClicks(create.name_edit, name)
+    qtbot.mouseClick(create.create_button, LEFT)
+    qtbot.waitUntil(lambda: create.steps.currentIndex() == 1, timeout=15_000)
+    words = re.findall(r"\d+\. (\S+)", create.phrase.text())
+    create.reject()  # left before repeating the words
+    qtbot.waitUntil(lambda: page.dialog is None, timeout=5_000)
+    assert " ".join(words) not in all_widget_text()
+
+    select(page, qtbot, name)
+    qtbot.waitUntil(lambda: page.selected_entry() is not None, timeout=10_000)
+    assert not page.buttons["use"].isEnabled()  # not confirmed: it cannot receive payouts
+    assert page.buttons["confirm"].isEnabled()
+    qtbot.mouseClick(page.buttons["confirm"], LEFT)
+    confirm = page.dialog
+    assert isinstance(confirm, ConfirmWalletDialog)
+    assert len(confirm.words.edits) == 3
+    for edit in confirm.words.edits.values():
+        qtbot.keyClicks(edit, "zzz")
+    qtbot.mouseClick(confirm.words.confirm_button, LEFT)
+    qtbot.waitUntil(lambda: "does not match" in confirm.message.text(), timeout=15_000)
+    for position, edit in confirm.words.edits.items():
+        edit.setText(words[position - 1])
+    qtbot.mouseClick(confirm.words.confirm_button, LEFT)
+    qtbot.waitUntil(lambda: page.dialog is None, timeout=15_000)
+    qtbot.waitUntil(lambda: (entry := page.selected_entry()) is not None and entry.confirmed, timeout=15_000)
+    assert page.buttons["use"].isEnabled()
+    assert not page.buttons["confirm"].isEnabled()

@@ -11,7 +11,7 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
-from PySide6.QtCore import QDate, Qt
+from PySide6.QtCore import QDate, Qt, QTimer
 from PySide6.QtWidgets import (
     QComboBox,
     QDateEdit,
@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 
 from sparecycles.control.client import ControlClient
 from sparecycles.control.ledger import EarningsSummary, LedgerExport, LedgerSettingsView
+from sparecycles.control.models import AgentEvent, EventType
 from sparecycles.control.wallet import ClaimableView, ClaimResult
 from sparecycles.fileio import atomic_write_text
 from sparecycles.ledger_cli import export_csv
@@ -38,6 +39,7 @@ from sparecycles.ui.ledger_table import JobsTableModel, sorting_proxy
 from sparecycles.ui.money import bucket_figures, money_text, token_text
 
 DEFAULT_DAYS = 30
+JOB_SETTLE_MS = 2000  # after a job's state changes, before the ledger is read again
 CLAIM_TIMEOUT_S = 60.0  # the agent waits up to 30 s for the claim to be mined (as the CLI does)
 Loaded = tuple[EarningsSummary, LedgerSettingsView, LedgerExport]
 
@@ -84,7 +86,15 @@ class EarningsPage(QWidget):
         self.filter.textChanged.connect(self.proxy.setFilterFixedString)
         self.export_button.clicked.connect(self.export_to_csv)
         self.claim_button.clicked.connect(self.claim)
+        self._after_job = QTimer(self, singleShot=True, interval=JOB_SETTLE_MS)
+        self._after_job.timeout.connect(self.refresh)
+        link.event_received.connect(self._event)
         self.refresh()
+
+    def _event(self, event: AgentEvent) -> None:
+        """A job changed state: its energy and credit reach the ledger, so read it again (once, shortly)."""
+        if event.type is EventType.JOB_STATE:
+            self._after_job.start()
 
     def _build_period(self) -> QHBoxLayout:
         self.by = QComboBox()

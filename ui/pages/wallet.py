@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 from sparecycles.control.wallet import BalanceView, WalletList, WalletView
 from sparecycles.ui.agent_link import AgentLink
 from sparecycles.ui.pages.wallet_dialogs import (
+    ConfirmWalletDialog,
     CreateWalletDialog,
     ExportWalletDialog,
     ImportWalletDialog,
@@ -71,6 +72,7 @@ class WalletPage(QWidget):
             ("create", self.tr("Create…"), self.create),
             ("import", self.tr("Import…"), self.import_wallet),
             ("watch", self.tr("Watch…"), self.watch),
+            ("confirm", self.tr("Confirm…"), self.confirm),
             ("export", self.tr("Export…"), self.export),
             ("use", self.tr("Use for payouts"), self.use),
             ("remove", self.tr("Remove…"), self.remove),
@@ -117,6 +119,7 @@ class WalletPage(QWidget):
             self.list.addItem(item)
             if entry.name == selected:
                 self.list.setCurrentItem(item)
+        self._selection_changed()
         active = next((entry for entry in listed.wallets if entry.active), None)
         self._show_active(active)
 
@@ -154,10 +157,17 @@ class WalletPage(QWidget):
         item = self.list.currentItem()
         return None if item is None else str(item.data(NAME_ROLE))
 
+    def selected_entry(self) -> WalletView | None:
+        name = self.selected_name()
+        listed = self.wallets.wallets if self.wallets is not None else []
+        return next((entry for entry in listed if entry.name == name), None)
+
     def _selection_changed(self, *_args: object) -> None:
-        chosen = self.selected_name() is not None
+        chosen = self.selected_entry()
         for key in ("export", "use", "remove"):
-            self.buttons[key].setEnabled(chosen)
+            self.buttons[key].setEnabled(chosen is not None)
+        self.buttons["confirm"].setEnabled(chosen is not None and not chosen.confirmed)
+        self.buttons["use"].setEnabled(chosen is not None and chosen.confirmed and not chosen.active)
 
     def copy_address(self) -> None:
         QGuiApplication.clipboard().setText(self.address.text())
@@ -186,6 +196,11 @@ class WalletPage(QWidget):
 
     def watch(self) -> None:
         self._open(WatchWalletDialog(self.link, self))
+
+    def confirm(self) -> None:
+        name = self.selected_name()
+        if name is not None:
+            self._open(ConfirmWalletDialog(self.link, name, self))
 
     def export(self) -> None:
         name = self.selected_name()

@@ -1,6 +1,6 @@
 """The wallet page's dialogs: create (the recovery phrase shown once, then confirmed by words the agent
-picks), import (a phrase or a key, typed hidden), watch (an address whose key is elsewhere) and export (the
-secret shown only after typing ``export NAME``).
+picks), confirm (later, for a created wallet left unconfirmed), import (a phrase or a key, typed hidden),
+watch (an address whose key is elsewhere) and export (the secret shown only after typing ``export NAME``).
 
 A secret lives only in the widgets of the dialog that shows or takes it, and those are wiped when the
 dialog closes, however it closes; the dialogs delete themselves then. Each dialog opens non-modally
@@ -9,6 +9,7 @@ dialog closes, however it closes; the dialogs delete themselves then. Each dialo
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
@@ -32,6 +33,8 @@ from sparecycles.control.wallet import CreatedWallet, ExportedSecret, WalletView
 from sparecycles.ui.agent_link import AgentLink
 
 WORDS_PER_ROW = 4
+PHRASE_WORDS = 12  # of a wallet created here
+CONFIRM_WORDS = 3
 
 
 def _mono() -> QFont:
@@ -62,6 +65,42 @@ class WalletDialog(QDialog):
 
     def failed(self, message: str) -> None:
         self.message.setText(message)
+
+
+class WordsForm(QWidget):
+    """One hidden-from-nobody field per asked word (the owner reads them off paper); wiped with its dialog."""
+
+    def __init__(self, dialog: WalletDialog) -> None:
+        super().__init__(dialog)
+        self._dialog = dialog
+        self.edits: dict[int, QLineEdit] = {}
+        self.form = QFormLayout(self)
+        self.confirm_button = QPushButton(self.tr("Confirm"))
+
+    def set_positions(self, positions: list[int]) -> None:
+        for position in positions:
+            edit = QLineEdit()
+            self._dialog.holds_secret(edit)
+            self.edits[position] = edit
+            self.form.addRow(self.tr("Word {n}").format(n=position), edit)
+        self.form.addRow(self.confirm_button)
+
+    def words(self) -> dict[int, str]:
+        return {position: edit.text().strip() for position, edit in self.edits.items()}
+
+
+def send_words(dialog: WalletDialog, name: str, words: dict[int, str]) -> None:
+    """Ask the agent to confirm ``name`` by these words; the dialog closes when it agrees."""
+
+    def confirmed(_entry: WalletView) -> None:
+        dialog.changed.emit()
+        dialog.accept()
+
+    dialog.link.call(
+        lambda client: WalletView.model_validate(client.wallet_call("POST", f"/{name}/confirm", {"words": words})),
+        confirmed,
+        dialog.failed,
+    )
 
 
 class CreateWalletDialog(WalletDialog):
@@ -100,12 +139,8 @@ class CreateWalletDialog(WalletDialog):
         showing_layout.addWidget(self.phrase)
         showing_layout.addWidget(self.written_button)
 
-        self.word_edits: dict[int, QLineEdit] = {}
-        self.confirming = QWidget()
-        self.confirm_form = QFormLayout(self.confirming)
-        self.confirm_button = QPushButton(self.tr("Confirm"))
-
-        for step in (naming, showing, self.confirming):
+        self.words = WordsForm(self)
+        for step in (naming, showing, self.words):
             self.steps.addWidget(step)
         layout = QVBoxLayout(self)
         layout.addWidget(self.steps)
@@ -117,7 +152,7 @@ class CreateWalletDialog(WalletDialog):
         self.name_edit.returnPressed.connect(self.create)
         self.create_button.clicked.connect(self.create)
         self.written_button.clicked.connect(self.ask_words)
-        self.confirm_button.clicked.connect(self.confirm)
+        self.words.confirm_button.clicked.connect(lambda: send_words(self, self.name, self.words.words()))
 
     def create(self) -> None:
         name = self.name_edit.text().strip()
@@ -153,28 +188,29 @@ class CreateWalletDialog(WalletDialog):
     def ask_words(self) -> None:
         """The phrase leaves the screen; the owner types the words the agent asked for."""
         self.phrase.clear()
-        for position in self.positions:
-            edit = QLineEdit()
-            self.holds_secret(edit)
-            self.word_edits[position] = edit
-            self.confirm_form.addRow(self.tr("Word {n}").format(n=position), edit)
-        self.confirm_form.addRow(self.confirm_button)
+        self.words.set_positions(self.positions)
         self.message.setText(self.tr("To check you wrote it down, type these words of the phrase."))
         self.steps.setCurrentIndex(2)
 
-    def confirm(self) -> None:
-        words = {position: edit.text().strip() for position, edit in self.word_edits.items()}
-        self.link.call(
-            lambda client: WalletView.model_validate(
-                client.wallet_call("POST", f"/{self.name}/confirm", {"words": words})
-            ),
-            self._confirmed,
-            self.failed,
-        )
 
-    def _confirmed(self, _entry: WalletView) -> None:
-        self.changed.emit()
-        self.accept()
+class ConfirmWalletDialog(WalletDialog):
+    """Confirm a created wallet later (its creation was left before the words): three words, picked here at
+    random as the CLI's ``wallet confirm`` does; the agent checks them against the phrase it keeps."""
+
+    def __init__(self, link: AgentLink, name: str, parent: QWidget | None = None) -> None:
+        super().__init__(link, parent)
+        self.name = name
+        self.setWindowTitle(self.tr("Confirm wallet {name}").format(name=name))
+        self.words = WordsForm(self)
+        self.words.set_positions(sorted(secrets.SystemRandom().sample(range(1, PHRASE_WORDS + 1), CONFIRM_WORDS)))
+        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        close.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel(self.tr("Type these words of the wallet's recovery phrase."), wordWrap=True))
+        layout.addWidget(self.words)
+        layout.addWidget(self.message)
+        layout.addWidget(close)
+        self.words.confirm_button.clicked.connect(lambda: send_words(self, self.name, self.words.words()))
 
 
 class ImportWalletDialog(WalletDialog):
