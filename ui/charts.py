@@ -4,6 +4,7 @@ pyqtgraph keeps memory low); its colours follow the window's palette except the 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import pyqtgraph as pg
@@ -85,13 +86,12 @@ class EarningsChart(QWidget):
         )
         self.plot.addItem(gross)
         self.plot.addItem(cost)
-        netted = [
-            (start + self._width_s * 0.5, f.net) for start, f in zip(starts, figures, strict=True) if f.net is not None
-        ]
-        if netted:
+        xs, ys = self._net_line(figures)
+        if xs:
             self.plot.plot(
-                [x for x, _ in netted],
-                [y for _, y in netted],
+                xs,
+                ys,
+                connect="finite",
                 pen=pg.mkPen(NET_COLOUR, width=2),
                 symbol="o",
                 symbolBrush=NET_COLOUR,
@@ -99,6 +99,22 @@ class EarningsChart(QWidget):
                 name=self.tr("net ({unit})").format(unit=money_unit),
             )
         self.plot.autoRange()
+
+    def _net_line(self, figures: Sequence[BucketFigures]) -> tuple[list[float], list[float]]:
+        """Net at each bucket's middle; the line breaks (NaN) over buckets the ledger has no row for."""
+        xs: list[float] = []
+        ys: list[float] = []
+        previous: float | None = None
+        for figure in figures:
+            if figure.net is None:
+                continue
+            if previous is not None and figure.start_s - previous > self._width_s * 1.5:
+                xs.append(math.nan)
+                ys.append(math.nan)
+            xs.append(figure.start_s + self._width_s * 0.5)
+            ys.append(figure.net)
+            previous = figure.start_s
+        return xs, ys
 
     def bucket_at(self, x_s: float) -> int | None:
         """The index of the bucket that covers the time ``x_s`` (POSIX seconds), if any."""

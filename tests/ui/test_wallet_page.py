@@ -99,7 +99,7 @@ def rendered_modules(page: WalletPage) -> list[list[bool]]:
 
 
 def test_a_wallet_created_through_the_dialogs_is_confirmed_used_shown_and_exported_only_on_request(
-    page: WalletPage, qtbot: QtBot, names: list[str]
+    names: list[str], page: WalletPage, qtbot: QtBot
 ) -> None:
     name = f"gui-{secrets.token_hex(3)}"
     names.append(name)
@@ -176,7 +176,7 @@ def test_a_wallet_created_through_the_dialogs_is_confirmed_used_shown_and_export
 
 
 def test_import_watch_and_remove_ask_first_and_keep_the_key_hidden(
-    page: WalletPage, qtbot: QtBot, names: list[str]
+    names: list[str], page: WalletPage, qtbot: QtBot
 ) -> None:
     imported, watched = f"imp-{secrets.token_hex(3)}", f"watch-{secrets.token_hex(3)}"
     names.extend([imported, watched])
@@ -228,7 +228,7 @@ def test_import_watch_and_remove_ask_first_and_keep_the_key_hidden(
 
 
 def test_a_created_wallet_left_unconfirmed_is_confirmed_later_and_wrong_words_are_refused(
-    page: WalletPage, qtbot: QtBot, names: list[str]
+    names: list[str], page: WalletPage, qtbot: QtBot
 ) -> None:
     name = f"later-{secrets.token_hex(3)}"
     names.append(name)

@@ -74,9 +74,9 @@ class EarningsPage(QWidget):
         layout.addLayout(period)
         layout.addWidget(self.totals)
         layout.addWidget(self.notes)
-        layout.addWidget(self.chart, 2)
+        layout.addWidget(self.chart, 1)
         layout.addLayout(tools)
-        layout.addWidget(self.table, 2)
+        layout.addWidget(self.table, 1)
         layout.addWidget(self.export_message)
         layout.addWidget(claim_box)
 
@@ -103,6 +103,8 @@ class EarningsPage(QWidget):
         today = QDate.currentDate()
         self.since = QDateEdit(today.addDays(-DEFAULT_DAYS), calendarPopup=True)
         self.until = QDateEdit(today, calendarPopup=True)
+        for edit in (self.since, self.until):
+            edit.setDisplayFormat("yyyy-MM-dd")  # as the ledger's buckets are named
         refresh = QPushButton(self.tr("Refresh"))
         period = QHBoxLayout()
         for widget in (self.by, QLabel(self.tr("from")), self.since, QLabel(self.tr("to")), self.until, refresh):

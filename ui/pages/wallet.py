@@ -148,7 +148,11 @@ class WalletPage(QWidget):
         if view.address != self.address.text():
             return  # an answer for a wallet no longer active
         self.balance = view
-        lines = [self.tr("Balance: {native}, {token}").format(native=view.native or "-", token=view.token or "-")]
+        lines = []
+        if view.native or view.token:
+            lines.append(
+                self.tr("Balance: {native}, {token}").format(native=view.native or "-", token=view.token or "-")
+            )
         if view.problem:
             lines.append(view.problem)
         self.balances.setText("\n".join(lines))
