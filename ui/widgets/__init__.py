@@ -1,1 +1,1 @@
-"""Widgets shared by the pages and the onboarding wizard."""
+"""Small widgets the pages and the onboarding wizard share."""
