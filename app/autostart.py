@@ -34,9 +34,10 @@ class StartAtLogin(Protocol):
 
 def _exec_argument(argument: str) -> str:
     """Quote one Exec= argument as the Desktop Entry Specification says (reserved characters in quotes)."""
-    if argument and not any(c in argument for c in " \t\n\"'\\><~|&;$*?#()`%="):
+    argument = argument.replace("%", "%%")  # a lone % would start a field code
+    if argument and not any(c in argument for c in " \t\n\"'\\><~|&;$*?#()`"):
         return argument
-    escaped = "".join("\\" + c if c in '"`$\\' else c for c in argument).replace("%", "%%")
+    escaped = "".join("\\" + c if c in '"`$\\' else c for c in argument)
     return '"' + escaped.replace("\\", "\\\\") + '"'  # the string value's own escaping doubles the backslashes
 
 
