@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import configparser
 import logging
+import sys
 from pathlib import Path
 
 import pytest
@@ -84,10 +85,7 @@ def test_the_entry_goes_in_xdg_config_home(tmp_path: Path) -> None:
     assert switch.location == str(tmp_path / "autostart" / ENTRY_NAME)
     switch.set(True)
     assert switch.enabled()
-    assert (
-        "-m sparecycles" in _entry(tmp_path / "autostart" / ENTRY_NAME)["Exec"]
-        or "sparecycles" in _entry(tmp_path / "autostart" / ENTRY_NAME)["Exec"]
-    )
+    assert _entry(tmp_path / "autostart" / ENTRY_NAME)["Exec"] == f"{sys.executable} -m sparecycles"
     switch.set(False)
     assert not switch.enabled()
 
