@@ -50,16 +50,12 @@ def test_turning_the_setting_on_writes_the_entry_and_off_removes_it(tmp_path: Pa
     assert fields["X-GNOME-Autostart-enabled"] == "true"
     assert fields["Type"] == "Application"
     assert fields["Icon"] == "sparecycles"
-    assert "start_at_login = true" in store_file(store).read_text()
-    assert store_file(store).read_text().startswith("# mine\n")  # the user's file, comments kept
+    assert "start_at_login = true" in (tmp_path / "config" / "config.toml").read_text()
+    assert (tmp_path / "config" / "config.toml").read_text().startswith("# mine\n")  # the user's file, comments kept
 
     store.update({"general": {"start_at_login": False}})
     assert not entry.exists()
-    assert "start_at_login = false" in store_file(store).read_text()
-
-
-def store_file(store: SettingsStore) -> Path:
-    return store._path  # noqa: SLF001 - the file the store writes, to see the setting landed
+    assert "start_at_login = false" in (tmp_path / "config" / "config.toml").read_text()
 
 
 def test_other_changes_leave_the_entry_alone(tmp_path: Path, store: SettingsStore) -> None:
