@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from sparecycles import install_cli
 from sparecycles.agent.keystore import KEYRING_SERVICE
 from sparecycles.agent.market.service import IDENTITY_KEY_NAME
 from sparecycles.cli import app
+from sparecycles.control.client import ControlClient
 from sparecycles.paths import AppPaths
 from sparecycles.service_unit import UNIT_NAME
 from tests.conftest import start_agent
@@ -212,3 +214,23 @@ def _wallets(paths: AppPaths, backend: MemoryKeyring) -> None:
 
 def test_uninstall_refuses_contradicting_flags(env: dict[str, Path]) -> None:
     assert _cli("uninstall", "--yes", "--keep-data").exit_code == 2
+
+
+def test_a_running_agent_applies_start_at_login_changed_through_its_api(env: dict[str, Path]) -> None:
+    """The whole path: the setting changed through the control API (the CLI, then a client as the GUI
+    would) and the agent process writes and removes the entry."""
+    entry = env["xdg"] / "autostart" / "sparecycles.desktop"
+    agent = start_agent(env["home"], XDG_CONFIG_HOME=str(env["xdg"]))
+    try:
+        result = _cli("autostart", "on")
+        assert result.exit_code == 0, result.output
+        with ControlClient.from_lock_file(agent.paths.agent_lock_file) as client:
+            assert client.settings()["general"]["start_at_login"] is True
+            assert "X-GNOME-Autostart-enabled=true" in entry.read_text()
+            client.update_settings({"general": {"start_at_login": False}})
+            assert not entry.exists()  # the agent removed it: no CLI involved
+            client.update_settings({"general": {"start_at_login": True}})
+            # This installation's own command: the agent's interpreter (the tests' one), `-m sparecycles`.
+            assert f"Exec={sys.executable} -m sparecycles\n" in entry.read_text()
+    finally:
+        agent.stop()
