@@ -285,13 +285,26 @@ def _ask(question: str, *, yes: bool) -> bool:
 
 
 def _pid_alive(pid: int) -> bool:
+    """Whether ``pid`` still runs: it exists and is not a zombie (ended, waiting for its parent to reap it)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc here: it exists
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
+
+
+def _runs_sparecycles(pid: int) -> bool:
+    """Whether process ``pid`` runs SpareCycles (so a stale lock never gets another program signalled)."""
+    try:
+        return b"sparecycles" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
 
 
 def _stop_agent(paths: AppPaths, timeout_s: float = 20.0) -> None:
@@ -303,16 +316,23 @@ def _stop_agent(paths: AppPaths, timeout_s: float = 20.0) -> None:
     if endpoint is None or not _pid_alive(endpoint.pid):
         return
     try:
-        with ControlClient.from_lock_file(paths.agent_lock_file, timeout=5.0) as client:
-            client.shutdown()
-    except (AgentUnavailable, AgentRequestError):
-        os.kill(endpoint.pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout_s
-    while _pid_alive(endpoint.pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    if _pid_alive(endpoint.pid):
-        _warn(f"the agent (pid {endpoint.pid}) did not stop within {timeout_s:.0f} s; killing it")
-        os.kill(endpoint.pid, signal.SIGKILL)
+        try:
+            with ControlClient.from_lock_file(paths.agent_lock_file, timeout=5.0) as client:
+                client.shutdown()
+        except (AgentUnavailable, AgentRequestError):
+            if not _runs_sparecycles(endpoint.pid):  # a stale lock whose PID now belongs to another program
+                return
+            os.kill(endpoint.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while _pid_alive(endpoint.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if _pid_alive(endpoint.pid) and _runs_sparecycles(endpoint.pid):
+            _warn(f"the agent (pid {endpoint.pid}) did not stop within {timeout_s:.0f} s; killing it")
+            os.kill(endpoint.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass  # it ended by itself meanwhile
+    except PermissionError:
+        _fail(f"the agent (pid {endpoint.pid}) belongs to another user: stop it as that user, then run this again", 1)
     out.print(f"Stopped the agent (pid {endpoint.pid}).")
 
 
