@@ -3,7 +3,7 @@
 A zip of the doctor's report (JSON and text), versions (SpareCycles, Python, the OS, key packages), the
 most recent logs and the settings file. Every member passes through :func:`mask_secrets` before it is
 written: the running agent's API token, values of keys that name a secret, 0x-prefixed 64-hex private
-keys, bearer tokens, credentials in URLs and BIP-39 recovery phrases. Key files, the agent's lock file
+keys, bearer tokens, credentials and API keys in URLs and BIP-39 recovery phrases. Key files, the agent's lock file
 and the databases are never read.
 """
 
@@ -49,6 +49,11 @@ _SECRET_SETTING = re.compile(
     r"[\w.-]*[\"']?\s*=\s*).+$"
 )
 _URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s:@]+:[^/\s@]+@")
+_URL = re.compile(r"(?i)\b[a-z][a-z0-9+.-]*://[^\s\"'<>]+")
+# An RPC provider's API key as a path segment or query value (Infura's /v3/<32 hex>, Alchemy's /v2/<key>);
+# UUIDs (job and lease ids) are kept.
+_URL_KEY = re.compile(r"(?<=[/=])(?=[A-Za-z_-]*[0-9])(?=[0-9_-]*[A-Za-z])[A-Za-z0-9_-]{20,}(?=$|[/?&#])")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _WORD = re.compile(r"[a-z]+")
 MNEMONIC_MIN_WORDS = 12
 
@@ -89,6 +94,10 @@ def _mask_mnemonics(text: str) -> str:
     return text
 
 
+def _unless_uuid(match: re.Match[str]) -> str:
+    return match.group() if _UUID.fullmatch(match.group()) else MASK
+
+
 def mask_secrets(text: str, known: Iterable[str] = ()) -> str:
     """``text`` without the ``known`` secrets and without anything that looks like a secret."""
     masker = SecretMasker()
@@ -96,6 +105,7 @@ def mask_secrets(text: str, known: Iterable[str] = ()) -> str:
         masker.register(secret)
     text = _SECRET_SETTING.sub(lambda match: f'{match.group(1)}"{MASK}"', text)
     text = _URL_CREDENTIALS.sub(lambda match: f"{match.group(1)}{MASK}@", text)
+    text = _URL.sub(lambda url: _URL_KEY.sub(_unless_uuid, url.group()), text)
     return _mask_mnemonics(masker.mask(text))
 
 

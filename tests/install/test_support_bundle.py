@@ -22,9 +22,10 @@ LOCK_TOKEN = "Zq8kTT3vR0w_lockfile-token-Xy7PmN2sQ4aB9cD1eF5gH"
 PRIVATE_KEY = "0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"
 API_KEY = "sk-live-51HmockmockAPIkeyDoNotLeak"
 URL_PASSWORD = "hunter2-rpc-password"
+RPC_KEY = "9f2c4e6a8b0d1f3e5a7c9b1d3f5e7a9c"  # an RPC provider's key in the URL's path (Infura-style)
 MNEMONIC = Mnemonic(Language.ENGLISH).generate(12)
 PAYOUT = "0x" + "ab" * 20
-SECRETS = [LOCK_TOKEN, PRIVATE_KEY, PRIVATE_KEY[2:], API_KEY, URL_PASSWORD, MNEMONIC]
+SECRETS = [LOCK_TOKEN, PRIVATE_KEY, PRIVATE_KEY[2:], API_KEY, URL_PASSWORD, RPC_KEY, MNEMONIC]
 
 
 @pytest.fixture
@@ -40,7 +41,7 @@ def planted(tmp_path: Path) -> AppPaths:
         'identity_key_file = "/var/lib/sparecycles/identity.key"\n'
         f'api_key = "{API_KEY}"\n'
         "[chain]\n"
-        f'rpc_url = "https://rig:{URL_PASSWORD}@rpc.example.net/v2"\n'
+        f'rpc_url = "https://rig:{URL_PASSWORD}@rpc.example.net/v2/{RPC_KEY}"\n'
         "chain_id = 8453\n"
     )
     endpoint = AgentEndpoint(pid=os.getpid(), version="x", port=4242, token=LOCK_TOKEN)
@@ -113,7 +114,7 @@ def test_what_is_not_secret_is_there(tmp_path: Path, planted: AppPaths) -> None:
     assert f'payout_address = "{PAYOUT}"' in members["config.toml"]
     assert 'identity_key_file = "/var/lib/sparecycles/identity.key"' in members["config.toml"]
     assert "chain_id = 8453" in members["config.toml"]
-    assert "rpc.example.net/v2" in members["config.toml"]
+    assert "@rpc.example.net/v2/***" in members["config.toml"]
     assert "Control API listening on 127.0.0.1:4242" in members["logs/agent.log"]
     assert "busybox@sha256:" + "c" * 64 in members["logs/agent.log"]  # digests are not keys
     assert "older line kept" in members["logs/agent.log.1"]
