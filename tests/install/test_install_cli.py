@@ -234,3 +234,16 @@ def test_a_running_agent_applies_start_at_login_changed_through_its_api(env: dic
             assert f"Exec={sys.executable} -m sparecycles\n" in entry.read_text()
     finally:
         agent.stop()
+
+
+def test_system_service_is_refused_for_an_installation_inside_a_home(
+    env: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ProtectHome=yes hides /home from the service, and its account may not read there anyway."""
+    home = tmp_path / "var"
+    _headless_config(home)
+    monkeypatch.setattr(install_cli, "agent_command", lambda: ["/home/ann/venv/bin/python", "-m", "sparecycles"])
+    result = _cli("service", "install", "--system", "--home", str(home))
+    assert result.exit_code == 2
+    assert "inside a home folder" in result.output
+    assert not (env["units"] / UNIT_NAME).exists()
