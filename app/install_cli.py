@@ -8,14 +8,11 @@ systemctl is only called where systemd runs; elsewhere the commands say what to 
 from __future__ import annotations
 
 import contextlib
-import grp
 import os
-import pwd
 import shutil
 import signal
+import sys
 import time
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -45,9 +42,6 @@ from sparecycles.service_unit import (
     systemd_running,
 )
 
-Connect = Callable[[], AbstractContextManager[ControlClient]]
-Fail = Callable[[str, int], NoReturn]
-
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
@@ -55,6 +49,13 @@ service_app = typer.Typer(
     help="Run the agent as a systemd service (headless rigs, render nodes).", no_args_is_help=True
 )
 autostart_app = typer.Typer(help="Start SpareCycles when you log in (Linux desktops).", no_args_is_help=True)
+
+
+@service_app.callback()
+def _service_platform() -> None:
+    if sys.platform == "win32":
+        _fail("systemd services are for Linux; on Windows the installer sets up start at login", 2)
+
 
 SystemOption = Annotated[
     bool, typer.Option("--system", help="The system-wide unit (/etc/systemd/system), for machines nobody logs in to.")
@@ -104,6 +105,8 @@ def _headless_problems(settings: Settings, paths: AppPaths) -> list[str]:
 
 
 def _user_exists(name: str) -> bool:
+    import pwd  # POSIX only: imported where a system unit is made, so the CLI still loads on Windows
+
     try:
         pwd.getpwnam(name)
     except KeyError:
@@ -112,6 +115,8 @@ def _user_exists(name: str) -> bool:
 
 
 def _group_exists(name: str) -> bool:
+    import grp  # POSIX only, like pwd
+
     try:
         grp.getgrnam(name)
     except KeyError:
