@@ -50,6 +50,7 @@ from sparecycles.agent.sensors.gpu.simulated import SimulatedGpuBackend
 from sparecycles.agent.sensors.user.factory import create_presence_source
 from sparecycles.agent.settings_store import SettingsStore
 from sparecycles.agent.system.sleep_inhibitor import create_sleep_inhibitor
+from sparecycles.agent.system.start_at_login import start_at_login_listener
 from sparecycles.agent.wallet.autoclaim import AUTO_CLAIM_EVERY_S, AutoClaimer
 from sparecycles.agent.wallet.balances import BalanceReader
 from sparecycles.agent.wallet.claims import ClaimError, ClaimService
@@ -57,6 +58,7 @@ from sparecycles.agent.wallet.control import WalletControl
 from sparecycles.agent.wallet.registry import WalletRegistry
 from sparecycles.agent.wallet.service import WalletService
 from sparecycles.agent.wallet.vault import KeyringVault
+from sparecycles.autostart import create_start_at_login
 from sparecycles.config import Settings, load_settings
 from sparecycles.control.endpoint import AgentEndpoint
 from sparecycles.control.models import TOKEN_HEADER, TOKEN_SCHEME
@@ -149,6 +151,7 @@ async def _serve(  # noqa: PLR0915 - the composition root: every part, started a
     masker.register(token)
     store = SettingsStore(paths.config_file, settings)
     store.on_change(lambda _old, new: set_log_level(new.general.log_level))
+    store.on_change(start_at_login_listener(create_start_at_login()))
     simulation = SimulatedGpuBackend(simulated_gpus) if simulated_gpus > 0 else None
     if simulation is not None:
         log.warning("Running %d SIMULATED GPU(s): no real GPU is used", simulated_gpus)

@@ -25,6 +25,7 @@ from sparecycles.control.endpoint import AgentAlreadyRunning
 from sparecycles.control.models import StatusDocument
 from sparecycles.diagnostics import CheckOutcome
 from sparecycles.durations import parse_clock_time, parse_duration
+from sparecycles.install_cli import register_install_commands
 from sparecycles.ledger_cli import register_ledger_commands
 from sparecycles.market_cli import market_app, register_requester_commands
 from sparecycles.paths import AppPaths
@@ -225,6 +226,7 @@ register_requester_commands(app)
 register_ledger_commands(app, _agent, _fail)
 register_wallet_commands(app, _agent, _fail)
 register_bench_command(app, _agent, _fail)
+register_install_commands(app)
 
 
 @app.command("run-here")
@@ -271,9 +273,29 @@ def stop() -> None:
 
 
 @app.command()
-def doctor(as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False) -> None:
+def doctor(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
+    bundle: Annotated[
+        Path | None,
+        typer.Option(
+            "--bundle",
+            help="Also write a support bundle (a zip: this report, versions, recent logs, the settings; secrets "
+            "masked) to attach to a bug report.",
+            dir_okay=False,
+        ),
+    ] = None,
+) -> None:
     """Check the driver, GPU, Docker, the NVIDIA Container Toolkit, the keyring and the settings."""
-    results = launcher.run_doctor(_paths())
+    paths = _paths()
+    results = launcher.run_doctor(paths)
+    if bundle is not None:
+        from sparecycles.support_bundle import write_bundle
+
+        try:
+            write_bundle(bundle, paths, results)
+        except OSError as exc:
+            _fail(f"Cannot write the support bundle {bundle}: {exc.strerror or exc}", EXIT_NOT_READY)
+        err.print(f"Support bundle written to {bundle} (secrets masked; look inside before you share it).")
     if as_json:
         sys.stdout.write(json.dumps([r.__dict__ | {"outcome": r.outcome.value} for r in results], indent=2) + "\n")
     else:

@@ -84,6 +84,9 @@ class GeneralSettings(_Section):
     timezone: Annotated[str, AfterValidator(_time_zone)] = Field(
         "local", description="Time zone for schedules and times shown: an IANA name, or 'local'."
     )
+    start_at_login: bool = Field(
+        False, description="Start SpareCycles when you log in (an XDG autostart entry on Linux desktops)."
+    )
 
 
 class WorkSettings(_Section):

@@ -184,3 +184,35 @@ def market_deploy_vault(rpc_url: str, token: str, key_file: Path, signer: str | 
 
     deployer = load_key(KeySource(OPERATOR_KEY_NAME, key_file), create=False)
     return deploy_vault(rpc_url, token, deployer, signer)
+
+
+def keyring_wallets(paths: AppPaths) -> list[str]:
+    """The names of this machine's wallets whose keys are in the OS keyring (watch-only ones have none)."""
+    from sparecycles.agent.wallet.registry import WalletRegistry
+
+    return [entry.name for entry in WalletRegistry(paths.state_dir / "wallets.json").read().entries if entry.can_sign]
+
+
+def forget_keyring_keys(wallet_names: list[str], *, identity: bool) -> list[str]:
+    """Delete these wallets' keys (and the machine identity key) from the OS keyring; returns what failed."""
+    from sparecycles.agent.keystore import KEYRING_SERVICE
+    from sparecycles.agent.market.service import IDENTITY_KEY_NAME
+    from sparecycles.agent.wallet.vault import KeyringVault, VaultError
+
+    vault = KeyringVault()
+    problems: list[str] = []
+    for name in wallet_names:
+        try:
+            vault.delete(name)
+        except VaultError as exc:
+            problems.append(f"wallet {name}: {exc}")
+    if identity:
+        try:
+            backend = vault.backend()
+            if backend.get_password(KEYRING_SERVICE, IDENTITY_KEY_NAME) is not None:
+                backend.delete_password(KEYRING_SERVICE, IDENTITY_KEY_NAME)
+        except VaultError:
+            pass  # no usable keyring: it cannot hold an identity key either
+        except Exception as exc:  # a locked or refusing keyring
+            problems.append(f"machine identity key: {type(exc).__name__}: {exc}")
+    return problems
