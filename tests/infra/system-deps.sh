@@ -3,7 +3,8 @@
 # Service keyring in a D-Bus session, an X server with xdotool and a window manager (openbox),
 # Qt's libraries, Node.js with npm, busybox-static for offline test images, and the headers that
 # python-dbusmock's dbus-python and PyGObject build against, and PostgreSQL for the marketplace's
-# tests on it. Only missing packages are installed.
+# tests on it; shellcheck and systemd-analyze for the installer's scripts and units. Only missing
+# packages are installed.
 set -euo pipefail
 packages=(
   python3-venv
@@ -14,6 +15,7 @@ packages=(
   libxcb-cursor0 libxkbcommon-x11-0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-randr0
   libxcb-render-util0 libxcb-image0 libxcb-xinerama0 libegl1 libgl1 libfontconfig1 libdbus-1-3 libxss1
   procps iproute2 ca-certificates
+  shellcheck systemd
   postgresql
 )
 missing=()
