@@ -173,11 +173,15 @@ class MainWindow(QMainWindow):
         if self._quitting:
             event.accept()
             return
-        event.ignore()
         if self.tray_available:
+            event.ignore()
             self.hide()  # the tray icon stays; its menu brings the window back or quits
+            return
+        self.request_quit()  # without a tray, closing the window is quitting
+        if self._quitting:
+            event.accept()
         else:
-            self.request_quit()  # without a tray, closing the window is quitting
+            event.ignore()
 
     def request_quit(self) -> bool:
         """Quit, asking first whether to stop the agent (unless it is not running); False if cancelled."""
