@@ -39,7 +39,7 @@ def build_app(
     tray: Tray | None = None
     if tray_available:
         tray = Tray(link, NotificationPreferences(paths.config_dir), parent=window)
-        tray.open_dashboard.connect(lambda: (window.show_page("dashboard"), window.bring_to_front()))
+        tray.open_dashboard.connect(window.open_dashboard)
         tray.quit_requested.connect(window.request_quit)
     return link, window, tray
 

@@ -97,6 +97,7 @@ class MainWindow(QMainWindow):
         self.sidebar = QListWidget()
         self.sidebar.setIconSize(QSize(20, 20))
         self.sidebar.setFixedWidth(170)
+        self.sidebar.setSpacing(4)
         self.stack = QStackedWidget()
         self._factories: dict[str, PageFactory] = {}
         self._names: list[str] = []
@@ -136,8 +137,9 @@ class MainWindow(QMainWindow):
             page = self._factories[name](self.link)
             placeholder = self.stack.widget(row)
             self.stack.insertWidget(row, page)
-            self.stack.removeWidget(placeholder)
-            placeholder.deleteLater()
+            if placeholder is not None:
+                self.stack.removeWidget(placeholder)
+                placeholder.deleteLater()
             self._pages[name] = page
             title = getattr(page, "title", None)
             if isinstance(title, str) and title:
@@ -151,6 +153,12 @@ class MainWindow(QMainWindow):
     def _show_row(self, row: int) -> None:
         if 0 <= row < len(self._names):
             self.stack.setCurrentWidget(self.page(self._names[row]))
+
+    def open_dashboard(self) -> None:
+        """The tray's "Open dashboard" (and a click on the icon)."""
+        if "dashboard" in self._names:
+            self.show_page("dashboard")
+        self.bring_to_front()
 
     def bring_to_front(self) -> None:
         self.showNormal()
@@ -178,10 +186,7 @@ class MainWindow(QMainWindow):
             self.hide()  # the tray icon stays; its menu brings the window back or quits
             return
         self.request_quit()  # without a tray, closing the window is quitting
-        if self._quitting:
-            event.accept()
-        else:
-            event.ignore()
+        event.setAccepted(self._quitting)
 
     def request_quit(self) -> bool:
         """Quit, asking first whether to stop the agent (unless it is not running); False if cancelled."""

@@ -218,7 +218,8 @@ class DashboardPage(QWidget):
 
     def show_today(self, figure: TodayFigure) -> None:
         self.gross.setText(formatting.tokens(figure.gross_base_units, self.today.decimals))
-        self.power_cost.setText(formatting.money(figure.power_cost, figure.currency))
+        # without a tariff the electricity's cost is not known (the figure is a bare 0)
+        self.power_cost.setText(formatting.money(figure.power_cost, figure.currency) if figure.currency else "—")
         self.net.setText(formatting.money(figure.net, figure.currency))
         notes = []
         if figure.pending_base_units:
