@@ -3,6 +3,7 @@ submitted through the control API shown running with its elapsed time (Docker an
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,12 +11,19 @@ import pytest
 from pytestqt.qtbot import QtBot
 
 from sparecycles.control.client import ControlClient
-from sparecycles.control.models import AgentState
+from sparecycles.control.models import AgentState, GpuState
+from sparecycles.paths import AppPaths
 from sparecycles.ui.agent_link import AgentLink, LinkState
-from sparecycles.ui.pages.dashboard import DashboardPage
+from sparecycles.ui.pages.dashboard import DashboardPage, running_jobs
 from tests.conftest import RunningAgent, start_agent
 from tests.jobs.conftest import LocalRegistry, busybox_image, docker_client, docker_exec_works, local_registry
 from tests.ui.conftest import WORK_ANY_TIME
+from tests.ui.statuses import status as plain_status_of
+
+
+def plain_status() -> object:
+    return plain_status_of(AgentState.WORKING, GpuState.WORKING, "idle")
+
 
 __all__ = ["busybox_image", "docker_client", "docker_exec_works", "local_registry"]  # fixtures used by name
 
@@ -73,3 +81,22 @@ def test_a_submitted_job_shows_as_running(
         assert "running" in page.cpu_jobs.text()
     finally:
         link.close()
+
+
+def test_a_gpu_job_shows_on_its_card_with_its_elapsed_time(qtbot: QtBot, agent_home: Path) -> None:
+    """Plain values, no agent: a job on GPU 0 as the agent lists it, its run time ticking on after the read."""
+    link = AgentLink(AppPaths.from_environment({"SPARECYCLES_HOME": str(agent_home)}))  # never started
+    page = DashboardPage(link)
+    qtbot.addWidget(page)
+    listed = [
+        {"job_id": "local-1", "state": "running", "reason": None, "gpus": [0], "run_time_s": 65.0},
+        {"job_id": "local-0", "state": "finished", "reason": None, "exit_code": 0, "outputs": []},
+    ]
+    page.jobs = running_jobs(listed, time.monotonic() - 10)
+    page.show_status(plain_status())
+    text = page.cards[0].job.text()
+    assert "local-1" in text
+    assert "running" in text
+    assert "1:1" in text  # 65 s read 10 s ago: 1:15, give or take the test's own time
+    assert page.cards[0].simulated.isVisibleTo(page)
+    assert not page.cpu_jobs.isVisibleTo(page)

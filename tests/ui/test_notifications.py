@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from sparecycles.control.ledger import PayoutView
-from sparecycles.control.models import AgentEvent, AgentState, EventType, GpuState, StatusDocument
+from sparecycles.control.models import AgentEvent, AgentState, EventType, GpuState
 from sparecycles.ui.notifications import (
     NotificationKind,
     NotificationPreferences,
@@ -16,31 +15,9 @@ from sparecycles.ui.notifications import (
     notification_for_payouts,
     notification_for_status,
 )
+from tests.ui.statuses import status
 
 NOW = datetime(2026, 11, 26, 4, 0, tzinfo=UTC)
-
-
-def status(
-    state: AgentState, gpu_state: GpuState = GpuState.READY, cause: str | None = None, reason: str = ""
-) -> StatusDocument:
-    gpu: dict[str, Any] = {
-        "index": 0,
-        "uuid": "GPU-sim-0",
-        "name": "Simulated RTX 4090",
-        "simulated": True,
-        "state": gpu_state,
-        "reason": reason or gpu_state.value,
-        "cause": cause,
-    }
-    return StatusDocument(
-        agent_version="0",
-        pid=1,
-        started_at=NOW,
-        state=state,
-        reason=state.value,
-        gpu_backend={"available": True, "kind": "simulated"},
-        gpus=[gpu],
-    )
 
 
 WAITING = status(AgentState.WAITING, GpuState.STOPPED, "user_active")
