@@ -8,7 +8,7 @@ from collections.abc import Callable
 from enum import Enum
 
 from PySide6.QtCore import QCoreApplication, QSize, QTimer
-from PySide6.QtGui import QCloseEvent
+from PySide6.QtGui import QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QHBoxLayout,
@@ -122,6 +122,11 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.stopped_panel, 1)
         layout.addWidget(self.body, 1)
         self.setCentralWidget(central)
+
+        app_menu = self.menuBar().addMenu(self.tr("&SpareCycles"))
+        self.quit_action = app_menu.addAction(self.tr("&Quit"))
+        self.quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        self.quit_action.triggered.connect(self.request_quit)
 
         link.state_changed.connect(lambda state, message: self.show_agent_state(LinkState(state), message))
         self.show_agent_state(link.state, link.message)

@@ -95,6 +95,9 @@ class DashboardPage(QWidget):
         self.reason.setWordWrap(True)
         self.pause_button = QPushButton(self.tr("Pause"))
         self.pause_button.clicked.connect(lambda: self._command(lambda client: client.pause()))
+        self.pause_button.setToolTip(
+            self.tr("Pauses work on every GPU. To stop sharing one GPU for good, turn it off in Settings.")
+        )
         self.resume_button = QPushButton(self.tr("Resume"))
         self.resume_button.clicked.connect(lambda: self._command(lambda client: client.resume()))
         self.snooze_button = QToolButton()
