@@ -145,6 +145,7 @@ class AgentLink(QObject):
         """After the agent died: start it again (the follower notices and reconnects)."""
         self._set_state(LinkState.STARTING, "Starting the SpareCycles agent…")
         self._died = False
+        self._connected_once = False  # so that the follower starts it, rather than finding it dead again
         self._wake.set()
 
     def stop_agent(self, done: Callable[[None], None] | None = None) -> None:
@@ -161,9 +162,9 @@ class AgentLink(QObject):
             self.state_changed.emit(state.value, message)
 
     _died = False
+    _connected_once = False  # the agent answered since the link started (or was restarted)
 
     def _follow(self) -> None:
-        connected_once = False
         while not self._closing.is_set():
             if self._died:  # wait for the user's "restart" (or the window closing)
                 self._wake.wait()
@@ -173,13 +174,14 @@ class AgentLink(QObject):
                 client = self.client()
                 client.status()
             except AgentUnavailable:
-                if connected_once and self._start_agent is not None:
+                if self._connected_once and self._start_agent is not None:
                     self._died = True
                     tail = agent_log_tail(self.paths)
                     self._set_state(LinkState.DIED, tail)
                     continue
                 if self._start_agent is None:
-                    self._set_state(LinkState.LOST if connected_once else LinkState.STARTING, "Waiting for the agent…")
+                    waiting = LinkState.LOST if self._connected_once else LinkState.STARTING
+                    self._set_state(waiting, "Waiting for the agent…")
                     self._wake.wait(RETRY_S)
                     self._wake.clear()
                     continue
@@ -195,7 +197,7 @@ class AgentLink(QObject):
                 self._set_state(LinkState.LOST, str(exc))
                 self._wake.wait(RETRY_S)
                 continue
-            connected_once = True
+            self._connected_once = True
             try:
                 with client:
                     self._publish_status(client)

@@ -1,49 +1,61 @@
-"""Entry point of the desktop app. For now a placeholder window showing the agent's state."""
+"""The desktop app's composition root: the application, the link to the agent (which starts one with
+``sys.executable`` when none answers), the main window and the tray icon, wired together here only."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
-from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QVBoxLayout, QWidget
+from PySide6.QtCore import QCoreApplication
+from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 
-import sparecycles
-from sparecycles.control.client import AgentRequestError, AgentUnavailable, ControlClient
 from sparecycles.paths import AppPaths
+from sparecycles.ui.agent_link import AgentLink
+from sparecycles.ui.notifications import NotificationPreferences
+from sparecycles.ui.pages import page_factories
+from sparecycles.ui.theme import apply_theme, saved_theme
+from sparecycles.ui.tray import Tray
+from sparecycles.ui.window import MainWindow
 
 
-class PlaceholderWindow(QMainWindow):
-    """Shows the agent's one-line state until the real dashboard arrives."""
+def default_start_agent(paths: AppPaths) -> object:
+    """The real spawn: ``python -m sparecycles agent --foreground`` (the bundle itself when frozen)."""
+    from sparecycles.control.spawn import start_agent_process
 
-    def __init__(self, paths: AppPaths) -> None:
-        super().__init__()
-        self._paths = paths
-        self.setWindowTitle(f"SpareCycles {sparecycles.__version__}")
-        self.state_label = QLabel("Connecting to the SpareCycles agent…")
-        self.state_label.setWordWrap(True)
-        body = QWidget()
-        layout = QVBoxLayout(body)
-        layout.addWidget(QLabel("<h2>SpareCycles</h2>"))
-        layout.addWidget(self.state_label)
-        self.setCentralWidget(body)
-        self.resize(480, 200)
-        self._timer = QTimer(self)
-        self._timer.timeout.connect(self.refresh)
-        self._timer.start(2000)
-        QTimer.singleShot(0, self.refresh)
+    return start_agent_process(paths)
 
-    def refresh(self) -> None:
-        try:
-            with ControlClient.from_lock_file(self._paths.agent_lock_file, timeout=1.0) as client:
-                status = client.status()
-        except (AgentUnavailable, AgentRequestError) as exc:
-            self.state_label.setText(str(exc))
-            return
-        self.state_label.setText(f"Agent: {status.state.value} — {status.reason}")
+
+def build_app(
+    paths: AppPaths,
+    *,
+    start_agent: Callable[[AppPaths], object] | None = default_start_agent,
+    tray_available: bool | None = None,
+) -> tuple[AgentLink, MainWindow, Tray | None]:
+    """Wire the link, the window and the tray (when the desktop has a tray host); nothing is shown yet."""
+    if tray_available is None:
+        tray_available = QSystemTrayIcon.isSystemTrayAvailable()
+    link = AgentLink(paths, start_agent=start_agent)
+    window = MainWindow(link, page_factories(), tray_available=tray_available)
+    tray: Tray | None = None
+    if tray_available:
+        tray = Tray(link, NotificationPreferences(paths.config_dir), parent=window)
+        tray.open_dashboard.connect(window.open_dashboard)
+        tray.quit_requested.connect(window.request_quit)
+    return link, window, tray
 
 
 def run_gui(paths: AppPaths) -> int:
-    app = QApplication.instance() or QApplication(sys.argv)
-    window = PlaceholderWindow(paths)
-    window.show()
-    return int(app.exec())
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication(sys.argv)
+    QCoreApplication.setApplicationName("SpareCycles")
+    apply_theme(app, saved_theme(paths.config_dir))
+    link, window, tray = build_app(paths)
+    app.setQuitOnLastWindowClosed(tray is None)
+    window.show()  # painted before the agent is found: the link works on its own thread
+    if tray is not None:
+        tray.show()
+    link.start()
+    try:
+        return int(app.exec())
+    finally:
+        link.close()
