@@ -34,8 +34,8 @@ class EarningsChart(QWidget):
         self.legend = self.plot.addLegend(offset=(10, 10))
         self.readout = QLabel(self.tr("Point at a bar to read its figures."))
         self.readout.setWordWrap(True)
-        self.cursor = pg.InfiniteLine(angle=90, movable=False)
-        self.cursor.setVisible(False)
+        self.crosshair = pg.InfiniteLine(angle=90, movable=False)
+        self.crosshair.setVisible(False)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.plot)
@@ -51,7 +51,7 @@ class EarningsChart(QWidget):
             axis = self.plot.getAxis(name)
             axis.setPen(text)
             axis.setTextPen(text)
-        self.cursor.setPen(pg.mkPen(palette.color(QPalette.ColorRole.Mid), style=pg.QtCore.Qt.PenStyle.DashLine))
+        self.crosshair.setPen(pg.mkPen(palette.color(QPalette.ColorRole.Mid), style=pg.QtCore.Qt.PenStyle.DashLine))
 
     def show_figures(self, figures: Sequence[BucketFigures], by: str, gross_unit: str, money_unit: str) -> None:
         """Draw the buckets; units go into the legend, since gross may be in tokens when no rate is set."""
@@ -59,8 +59,8 @@ class EarningsChart(QWidget):
         self._width_s = BUCKET_WIDTH_S.get(by, DAY_S)
         self.plot.clear()
         self.legend.clear()
-        self.plot.addItem(self.cursor, ignoreBounds=True)
-        self.cursor.setVisible(False)
+        self.plot.addItem(self.crosshair, ignoreBounds=True)
+        self.crosshair.setVisible(False)
         self.readout.setText(
             self.tr("Point at a bar to read its figures.") if figures else self.tr("Nothing recorded in this period.")
         )
@@ -126,8 +126,8 @@ class EarningsChart(QWidget):
     def show_readout(self, index: int) -> None:
         """Put bucket ``index``'s date and its three figures into the readout, and the cursor on it."""
         figure = self.figures[index]
-        self.cursor.setPos(figure.start_s + self._width_s * 0.5)
-        self.cursor.setVisible(True)
+        self.crosshair.setPos(figure.start_s + self._width_s * 0.5)
+        self.crosshair.setVisible(True)
         self.readout.setText(
             self.tr("{bucket}: gross {gross}, power cost {cost}, net {net}").format(
                 bucket=figure.label, gross=figure.gross_text, cost=figure.power_cost_text, net=figure.net_text

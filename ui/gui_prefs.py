@@ -6,6 +6,8 @@ location so that each SPARECYCLES_HOME (a test's, a second user's) has its own.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import QSettings
 
 from sparecycles.paths import AppPaths
@@ -14,8 +16,12 @@ ONBOARDING_DONE = "onboarding/completed"
 THEME = "appearance/theme"
 
 
+def prefs_at(config_dir: Path) -> QSettings:
+    return QSettings(str(config_dir / "gui.ini"), QSettings.Format.IniFormat)
+
+
 def gui_prefs(paths: AppPaths) -> QSettings:
-    return QSettings(str(paths.config_dir / "gui.ini"), QSettings.Format.IniFormat)
+    return prefs_at(paths.config_dir)
 
 
 def onboarding_completed(paths: AppPaths) -> bool:

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 from sparecycles.paths import AppPaths
 from sparecycles.ui.agent_link import AgentLink
 from sparecycles.ui.notifications import NotificationPreferences
+from sparecycles.ui.onboarding import open_on_first_start
 from sparecycles.ui.pages import page_factories
 from sparecycles.ui.theme import apply_theme, saved_theme
 from sparecycles.ui.tray import Tray
@@ -55,6 +56,7 @@ def run_gui(paths: AppPaths) -> int:
     if tray is not None:
         tray.show()
     link.start()
+    window.onboard_when_connected(open_on_first_start)  # the wizard, on the first start only
     try:
         return int(app.exec())
     finally:

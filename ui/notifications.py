@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from PySide6.QtCore import QCoreApplication, QSettings
+from PySide6.QtCore import QCoreApplication
 
 from sparecycles.control.ledger import PayoutView
 from sparecycles.control.models import AgentEvent, AgentState, EventType, GpuState, GpuStatus, StatusDocument
+from sparecycles.ui.gui_prefs import prefs_at
 
 
 class NotificationKind(StrEnum):
@@ -105,7 +106,7 @@ class NotificationPreferences:
     """Which kinds of notification are on (all are, until the user turns one off)."""
 
     def __init__(self, config_dir: Path) -> None:
-        self._settings = QSettings(str(config_dir / "gui.ini"), QSettings.Format.IniFormat)
+        self._settings = prefs_at(config_dir)
 
     def enabled(self, kind: NotificationKind) -> bool:
         return str(self._settings.value(f"notifications/{kind.value}", "true")).lower() == "true"

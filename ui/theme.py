@@ -10,9 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication
+
+from sparecycles.ui.gui_prefs import THEME, prefs_at
 
 ThemeChoice = Literal["system", "light", "dark"]
 THEMES: tuple[ThemeChoice, ...] = ("system", "light", "dark")
@@ -103,11 +105,11 @@ def _follow(app: QApplication) -> None:
 
 def saved_theme(config_dir: Path) -> ThemeChoice:
     """The theme the user chose on the settings page ("system" until they chose one)."""
-    value = str(QSettings(str(config_dir / "gui.ini"), QSettings.Format.IniFormat).value("appearance/theme", "system"))
+    value = str(prefs_at(config_dir).value(THEME, "system"))
     return value if value in THEMES else "system"
 
 
 def save_theme(config_dir: Path, choice: ThemeChoice) -> None:
-    settings = QSettings(str(config_dir / "gui.ini"), QSettings.Format.IniFormat)
-    settings.setValue("appearance/theme", choice)
-    settings.sync()
+    prefs = prefs_at(config_dir)
+    prefs.setValue(THEME, choice)
+    prefs.sync()

@@ -89,6 +89,8 @@ class MainWindow(QMainWindow):
         self._ask_quit = ask_quit
         self._quit_app = quit_app
         self._quitting = False
+        self.onboarding: QWidget | None = None  # the first start's onboarding wizard, while open
+        self._onboarded = False
         self.setWindowTitle(f"SpareCycles {sparecycles.__version__}")
         self.resize(1000, 680)
 
@@ -179,6 +181,20 @@ class MainWindow(QMainWindow):
             self.stopped_panel.show_state(state, message)
         self.stopped_panel.setVisible(stopped)
         self.body.setVisible(not stopped)
+
+    def onboard_when_connected(self, open_wizard: Callable[[AgentLink, QWidget], QWidget | None]) -> None:
+        """Once the agent first answers, ``open_wizard(link, self)`` (the onboarding on a first start): its
+        steps read the agent's status, so it waits for the link instead of opening on an empty one."""
+
+        def connected(state: str, _message: str) -> None:
+            if LinkState(state) is LinkState.CONNECTED and self.onboarding is None and not self._onboarded:
+                self._onboarded = True
+                self.onboarding = open_wizard(self.link, self)
+
+        if self.link.state is LinkState.CONNECTED:
+            connected(LinkState.CONNECTED.value, "")
+        else:
+            self.link.state_changed.connect(connected)
 
     # -- closing and quitting -----------------------------------------------------------------------------
 

@@ -110,7 +110,7 @@ def test_the_chart_shows_the_ledgers_figures_and_reads_them_out_on_hover(
     assert readout == (
         f"2026-W42: gross {gross} EUR, power cost {money_text(week42.power_cost)} EUR, net {money_text(week42.net)} EUR"
     )
-    assert page.chart.cursor.isVisible()
+    assert page.chart.crosshair.isVisible()
 
 
 def test_the_jobs_table_holds_the_export_and_sorts_and_filters(

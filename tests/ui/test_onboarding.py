@@ -133,7 +133,7 @@ def test_a_new_wallet_shows_its_phrase_once_and_asks_words_back(
     qtbot.addWidget(wizard)
     wizard.show()
     payout = wizard.steps[Step.PAYOUT]
-    payout.create.setChecked(True)  # type: ignore[attr-defined]
+    payout.create_choice.setChecked(True)  # type: ignore[attr-defined]
     payout.name.setText("fresh")  # type: ignore[attr-defined]
     payout.create_button.click()  # type: ignore[attr-defined]
     qtbot.waitUntil(lambda: bool(payout.word_edits), timeout=15_000)  # type: ignore[attr-defined]

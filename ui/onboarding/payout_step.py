@@ -36,14 +36,14 @@ class PayoutStep(AgentStep):
         self.setSubTitle(self.tr("Where your earnings are paid. The agent takes no work without a payout address."))
         self.name = QLineEdit("main")
         choices = QButtonGroup(self)
-        self.create = QRadioButton(self.tr("Create a new wallet"))
+        self.create_choice = QRadioButton(self.tr("Create a new wallet"))
         self.import_ = QRadioButton(self.tr("Import a wallet (recovery phrase or private key)"))
         self.watch = QRadioButton(self.tr("Only an address (a hardware wallet, another computer)"))
         self.later = QRadioButton(self.tr("Later"))
         self.pages = QStackedWidget()
-        for index, button in enumerate((self.create, self.import_, self.watch, self.later)):
+        for index, button in enumerate((self.create_choice, self.import_, self.watch, self.later)):
             choices.addButton(button, index)
-        choices.idToggled.connect(lambda index, on: on and self.pages.setCurrentIndex(index))
+        choices.idToggled.connect(lambda index, on: self.pages.setCurrentIndex(index) if on else None)
 
         create_page = QWidget()
         self.create_button = QPushButton(self.tr("Create it and show the recovery phrase"))
@@ -73,7 +73,7 @@ class PayoutStep(AgentStep):
         form = QFormLayout()
         form.addRow(self.tr("Wallet name:"), self.name)
         layout = QVBoxLayout(self)
-        for button in (self.create, self.import_, self.watch, self.later):
+        for button in (self.create_choice, self.import_, self.watch, self.later):
             layout.addWidget(button)
         layout.addLayout(form)
         layout.addWidget(self.pages)
@@ -115,7 +115,7 @@ class PayoutStep(AgentStep):
         name = self.name.text().strip()
         if self.later.isChecked():
             return None
-        if self.create.isChecked():
+        if self.create_choice.isChecked():
             if self._created is None:
                 raise StepProblem(self.tr("Create the wallet first, or choose another way."))
             created = self._created

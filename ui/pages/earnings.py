@@ -101,9 +101,10 @@ class EarningsPage(QWidget):
         for by, text in (("day", self.tr("by day")), ("week", self.tr("by week")), ("month", self.tr("by month"))):
             self.by.addItem(text, by)
         today = QDate.currentDate()
-        self.since = QDateEdit(today.addDays(-DEFAULT_DAYS), calendarPopup=True)
-        self.until = QDateEdit(today, calendarPopup=True)
+        self.since = QDateEdit(today.addDays(-DEFAULT_DAYS))
+        self.until = QDateEdit(today)
         for edit in (self.since, self.until):
+            edit.setCalendarPopup(True)
             edit.setDisplayFormat("yyyy-MM-dd")  # as the ledger's buckets are named
         refresh = QPushButton(self.tr("Refresh"))
         period = QHBoxLayout()
@@ -157,7 +158,8 @@ class EarningsPage(QWidget):
         self.reload_claimable()
 
     def period(self) -> tuple[date, date]:
-        return self.since.date().toPython(), self.until.date().toPython()  # type: ignore[return-value]
+        since, until = self.since.date(), self.until.date()
+        return date(since.year(), since.month(), since.day()), date(until.year(), until.month(), until.day())
 
     def reload(self) -> None:
         since, until = self.period()

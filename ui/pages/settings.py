@@ -31,23 +31,14 @@ from PySide6.QtWidgets import (
 
 from sparecycles.control.models import StatusDocument
 from sparecycles.sizes import parse_size
+from sparecycles.ui import theme
 from sparecycles.ui.agent_link import AgentLink
-from sparecycles.ui.gui_prefs import THEME, gui_prefs
+from sparecycles.ui.notifications import NotificationKind, NotificationPreferences, kind_label
 from sparecycles.ui.onboarding import OnboardingWizard, Step
 from sparecycles.ui.widgets.settings_call import save_settings
 
 GIB = 1024**3
-ThemeApplier = Callable[[QApplication, str], None]
-
-
-def default_theme_applier() -> ThemeApplier | None:
-    """``sparecycles.ui.theme.apply_theme`` where that module exists; None until it does (the choice is
-    then only remembered)."""
-    try:
-        from sparecycles.ui.theme import apply_theme  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return None
-    return apply_theme  # type: ignore[no-any-return,unused-ignore]
+ThemeApplier = Callable[[QApplication, Any], object]
 
 
 class SettingsPage(QWidget):
@@ -57,7 +48,8 @@ class SettingsPage(QWidget):
         super().__init__(parent)
         self.link = link
         self.title = self.tr("Settings")
-        self._apply_theme = apply_theme or default_theme_applier()
+        self._apply_theme: ThemeApplier = apply_theme or theme.apply_theme
+        self._notifications = NotificationPreferences(link.paths.config_dir)
         self._disabled_gpus: list[str] = []
         self.wizard: OnboardingWizard | None = None
 
@@ -131,19 +123,25 @@ class SettingsPage(QWidget):
 
     def _app_box(self) -> QGroupBox:
         self.start_at_login = QCheckBox(self.tr("Start SpareCycles when I log in"))
-        self.start_at_login.setEnabled(False)
-        self.start_at_login.setToolTip(self.tr("Not available yet: the installer will set it up per platform."))
+        self.start_at_login.setToolTip(self.tr("An autostart entry for your desktop session, written by the agent."))
         self.theme = QComboBox()
         self.theme.addItem(self.tr("Follow the system"), "system")
         self.theme.addItem(self.tr("Light"), "light")
         self.theme.addItem(self.tr("Dark"), "dark")
-        chosen = str(gui_prefs(self.link.paths).value(THEME, "system"))
+        chosen = theme.saved_theme(self.link.paths.config_dir)
         self.theme.setCurrentIndex(max(self.theme.findData(chosen), 0))
         self.theme.currentIndexChanged.connect(self._theme_chosen)
         box = QGroupBox(self.tr("This app"))
         form = QFormLayout(box)
         form.addRow(self.start_at_login)
         form.addRow(self.tr("Theme:"), self.theme)
+        self.notification_checks: dict[NotificationKind, QCheckBox] = {}
+        for kind in NotificationKind:
+            check = QCheckBox(kind_label(kind))
+            check.setChecked(self._notifications.enabled(kind))
+            check.toggled.connect(lambda on, chosen_kind=kind: self._notifications.set_enabled(chosen_kind, on))
+            self.notification_checks[kind] = check
+            form.addRow(self.tr("Notify:") if len(self.notification_checks) == 1 else "", check)
         return box
 
     def _steps_box(self) -> QGroupBox:
@@ -185,6 +183,7 @@ class SettingsPage(QWidget):
         self.egress.setCurrentIndex(max(self.egress.findData(jobs.get("egress", "never")), 0))
         self.private_networks.setChecked(bool(jobs.get("private_networks", False)))
         self.image_cache.setValue(max(1, round(parse_size(str(jobs.get("image_cache", "50GiB"))) / GIB)))
+        self.start_at_login.setChecked(bool(settings.get("general", {}).get("start_at_login", False)))
         self._disabled_gpus = [str(entry) for entry in settings.get("gpu", {}).get("disabled", [])]
         self._show_gpus(self.link.status)
 
@@ -222,6 +221,7 @@ class SettingsPage(QWidget):
         disabled = [entry for entry in self._disabled_gpus if entry not in shown]  # GPUs not here now
         disabled += [str(index) for index, check in sorted(self.gpu_checks.items()) if not check.isChecked()]
         return {
+            "general": {"start_at_login": self.start_at_login.isChecked()},
             "marketplace": {
                 "url": self.market_url.text().strip() if self.remote_market.isChecked() else None,
                 "price_floor_per_gpu_hour": self._floor_value(),
@@ -253,11 +253,9 @@ class SettingsPage(QWidget):
 
     def _theme_chosen(self) -> None:
         choice = str(self.theme.currentData())
-        prefs = gui_prefs(self.link.paths)
-        prefs.setValue(THEME, choice)
-        prefs.sync()
+        theme.save_theme(self.link.paths.config_dir, choice)  # type: ignore[arg-type]
         app = QApplication.instance()
-        if self._apply_theme is not None and isinstance(app, QApplication):
+        if isinstance(app, QApplication):
             self._apply_theme(app, choice)
 
     def open_step(self, step: Step) -> OnboardingWizard:

@@ -69,7 +69,7 @@ class WalletPage(QWidget):
         self.buttons: dict[str, QPushButton] = {}
         actions = QHBoxLayout()
         for key, text, slot in (
-            ("create", self.tr("Create…"), self.create),
+            ("create", self.tr("Create…"), self.create_wallet),
             ("import", self.tr("Import…"), self.import_wallet),
             ("watch", self.tr("Watch…"), self.watch),
             ("confirm", self.tr("Confirm…"), self.confirm),
@@ -192,7 +192,7 @@ class WalletPage(QWidget):
         if self.dialog is dialog:
             self.dialog = None
 
-    def create(self) -> None:
+    def create_wallet(self) -> None:
         self._open(CreateWalletDialog(self.link, self))
 
     def import_wallet(self) -> None:

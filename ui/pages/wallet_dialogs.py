@@ -149,12 +149,12 @@ class CreateWalletDialog(WalletDialog):
         close.rejected.connect(self.reject)
         layout.addWidget(close)
 
-        self.name_edit.returnPressed.connect(self.create)
-        self.create_button.clicked.connect(self.create)
+        self.name_edit.returnPressed.connect(self.create_wallet)
+        self.create_button.clicked.connect(self.create_wallet)
         self.written_button.clicked.connect(self.ask_words)
         self.words.confirm_button.clicked.connect(lambda: send_words(self, self.name, self.words.words()))
 
-    def create(self) -> None:
+    def create_wallet(self) -> None:
         name = self.name_edit.text().strip()
         if not name:
             return
@@ -220,7 +220,8 @@ class ImportWalletDialog(WalletDialog):
         super().__init__(link, parent)
         self.setWindowTitle(self.tr("Import a wallet"))
         self.name_edit = QLineEdit()
-        self.by_phrase = QRadioButton(self.tr("Recovery phrase (12 to 24 words)"), checked=True)
+        self.by_phrase = QRadioButton(self.tr("Recovery phrase (12 to 24 words)"))
+        self.by_phrase.setChecked(True)
         self.by_key = QRadioButton(self.tr("Private key (64 hexadecimal digits)"))
         self.secret = QLineEdit(echoMode=QLineEdit.EchoMode.Password)
         self.holds_secret(self.secret)
