@@ -19,6 +19,7 @@ from sparecycles.control.client import ControlClient
 from sparecycles.ui.agent_link import LinkState
 from sparecycles.ui.main import build_app
 from sparecycles.ui.onboarding import OnboardingWizard
+from sparecycles.ui.schedule_cells import cells_from_rules
 from sparecycles.ui.theme import apply_theme
 from tests.conftest import start_agent
 from tests.jobs.conftest import (  # noqa: F401 - fixtures
@@ -49,11 +50,11 @@ def test_screenshots(home: Path, local_registry: LocalRegistry, busybox_image: s
             client.set_tariff(EXAMPLE_TARIFF.read_text())
             client.set_token_rate(Decimal("0.5"), "EUR")
             client.update_settings({"schedule": {"windows": ["daily"]}})  # so the job may run now
-            client.wallet_call("POST", "/watch", {"name": "hardware wallet", "address": Account.create().address})
-            client.wallet_call("POST", "/hardware wallet/use")
-            spec = {"image": busybox_image, "command": ["sleep", "600"], "gpus": 1, "max_runtime_s": 900}
+            client.wallet_call("POST", "/watch", {"name": "hardware-wallet", "address": Account.create().address})
+            client.wallet_call("POST", "/hardware-wallet/use")
+            # A CPU job: a simulated GPU cannot be given to a container (Docker would ask for NVIDIA's runtime).
+            spec = {"image": busybox_image, "command": ["sleep", "600"], "cpus": 1.0, "max_runtime_s": 900}
             client.submit_job(spec)
-            client.update_settings({"schedule": {"windows": ["weekdays 18:00-08:00", "Sat-Sun"]}})
         OUT.mkdir(parents=True, exist_ok=True)
         app = QApplication.instance()
         assert isinstance(app, QApplication)
@@ -72,6 +73,10 @@ def shoot_theme(paths: Any, theme: str, qtbot: QtBot) -> None:
     qtbot.waitUntil(lambda: link.state is LinkState.CONNECTED and link.status is not None, timeout=30_000)
     for page in ("dashboard", "earnings", "schedule", "wallet"):
         window.show_page(page)
+        if page == "schedule":  # a studio's nights and weekends, painted (not saved: the job keeps running)
+            schedule: Any = window.page("schedule")
+            qtbot.wait(1500)
+            schedule.when.grid.set_cells(cells_from_rules(["Mon-Fri 19:00-08:00", "Sat-Sun"]))
         if page == "earnings":  # the known leases are in October 2026
             earnings: Any = window.page("earnings")
             earnings.since.setDate(QDate(2026, 10, 1))
@@ -85,5 +90,5 @@ def shoot_theme(paths: Any, theme: str, qtbot: QtBot) -> None:
     qtbot.wait(1500)
     wizard.grab().save(str(OUT / f"onboarding-{theme}.png"))
     wizard.close()
-    window.close()
+    window.hide()  # not close(): without a tray that asks whether to quit
     link.close()
