@@ -98,10 +98,9 @@ def rendered_modules(page: WalletPage) -> list[list[bool]]:
     ]
 
 
-def test_a_wallet_created_through_the_dialogs_is_confirmed_used_shown_and_exported_only_on_request(
-    names: list[str], page: WalletPage, qtbot: QtBot
-) -> None:
-    name = f"gui-{secrets.token_hex(3)}"
+def start_creating(prefix: str, names: list[str], page: WalletPage, qtbot: QtBot) -> tuple[str, CreateWalletDialog]:
+    """Create a wallet through the page's dialog up to the step that shows its phrase once."""
+    name = f"{prefix}-{secrets.token_hex(3)}"
     names.append(name)
     qtbot.mouseClick(page.buttons["create"], LEFT)
     create = page.dialog
@@ -109,6 +108,13 @@ def test_a_wallet_created_through_the_dialogs_is_confirmed_used_shown_and_export
     qtbot.keyClicks(create.name_edit, name)
     qtbot.mouseClick(create.create_button, LEFT)
     qtbot.waitUntil(lambda: create.steps.currentIndex() == 1, timeout=15_000)
+    return name, create
+
+
+def test_a_wallet_created_through_the_dialogs_is_confirmed_used_shown_and_exported_only_on_request(
+    names: list[str], page: WalletPage, qtbot: QtBot
+) -> None:
+    name, create = start_creating("gui", names, page, qtbot)
     shown = create.phrase.text()
     words = re.findall(r"\d+\. (\S+)", shown)
     assert len(words) == 12
@@ -230,14 +236,7 @@ def test_import_watch_and_remove_ask_first_and_keep_the_key_hidden(
 def test_a_created_wallet_left_unconfirmed_is_confirmed_later_and_wrong_words_are_refused(
     names: list[str], page: WalletPage, qtbot: QtBot
 ) -> None:
-    name = f"later-{secrets.token_hex(3)}"
-    names.append(name)
-    qtbot.mouseClick(page.buttons["create"], LEFT)
-    create = page.dialog
-    assert isinstance(create, CreateWalletDialog)
-    qtbot.keyClicks(create.name_edit, name)
-    qtbot.mouseClick(create.create_button, LEFT)
-    qtbot.waitUntil(lambda: create.steps.currentIndex() == 1, timeout=15_000)
+    name, create = start_creating("later", names, page, qtbot)
     words = re.findall(r"\d+\. (\S+)", create.phrase.text())
     create.reject()  # left before repeating the words
     qtbot.waitUntil(lambda: page.dialog is None, timeout=5_000)
