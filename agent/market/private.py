@@ -32,6 +32,7 @@ class PrivateMarketplace:
         self.folder = state_dir / "market"
         self.url = ""
         self._server: Any = None
+        self._app: Any = None  # the marketplace ASGI app, whose long polls are released at stop
         self.serving: asyncio.Task[Any] | None = None
 
     async def start(self) -> str:
@@ -48,9 +49,10 @@ class PrivateMarketplace:
         options = MarketOptions(data_dir=self.folder, key_file=self.folder / "operator.key", public_url=self.url)
         market = await asyncio.to_thread(open_market, options)
         await asyncio.to_thread(self._ensure_owner, market)
+        self._app = create_app(market)
         self._server = uvicorn.Server(
             uvicorn.Config(
-                create_app(market),
+                self._app,
                 log_config=None,
                 access_log=False,
                 lifespan="on",
@@ -80,6 +82,8 @@ class PrivateMarketplace:
     async def stop(self) -> None:
         if self._server is None or self.serving is None:
             return
+        if self._app is not None:
+            self._app.state.release_polls()  # our own provider's long poll would otherwise hold the shutdown 2 s
         self._server.should_exit = True
         try:
             await asyncio.wait_for(asyncio.shield(self.serving), _STOP_GRACE_S + 1)

@@ -244,6 +244,7 @@ def create_app(  # noqa: PLR0915 - every route of the protocol, read in one plac
 
     limits = limits or ApiLimits()
     wakeups = Wakeups()
+    app.state.release_polls = wakeups.release_all  # for a server stopping gracefully (the private one)
     app.state.market = market
     app.state.admin = admin = MarketAdmin(market)
     app.state.limiters = _Limiters(
@@ -294,7 +295,11 @@ def create_app(  # noqa: PLR0915 - every route of the protocol, read in one plac
         """Bid on open jobs and collect new leases, waiting up to ``wait_s`` for one (long poll)."""
         deadline = time.monotonic() + wait_s
         answer: WorkResponse = await run_in_threadpool(market.poll, address)
-        while not (answer.leases or answer.cancelled) and (remaining := deadline - time.monotonic()) > 0:
+        while (
+            not (answer.leases or answer.cancelled)
+            and not wakeups.closing
+            and (remaining := deadline - time.monotonic()) > 0
+        ):
             # Sleep until this process leases it a job or has a new job it may bid on. Every ``recheck_s``
             # look (without bidding) for what another server process did meanwhile; at the deadline just
             # answer: the provider's next poll, at once, looks anyway.

@@ -24,9 +24,12 @@ class Wakeups:
         # for each would cost more than the work. Past this rate, new jobs wait for the bids of providers
         # starting their next poll (each bids on several jobs).
         self._bidding = RateLimiter(Rate(per_s=bidding_wakes_per_s, burst=int(bidding_wakes_per_s)))
+        self.closing = False  # the server is stopping: long polls answer now instead of holding it up
 
     async def wait(self, address: str, timeout_s: float) -> bool:
         """Sleep until woken or ``timeout_s`` passes; True if woken."""
+        if self.closing:
+            return False
         event = self._waiting.setdefault(address, asyncio.Event())
         try:
             with contextlib.suppress(TimeoutError):
@@ -48,6 +51,13 @@ class Wakeups:
         idle = [address for address, event in self._waiting.items() if not event.is_set()]
         chosen = [address for address in random.sample(idle, min(count, len(idle))) if not self._bidding.wait_s("")]
         self.wake(chosen)
+
+    def release_all(self) -> None:
+        """The server is stopping: end every long poll now (each answers what it has), and every later one
+        at once, so that a graceful shutdown does not wait out the polls."""
+        self.closing = True
+        for event in self._waiting.values():
+            event.set()
 
     @property
     def waiting(self) -> int:
