@@ -56,12 +56,7 @@ def add_wallet_routes(app: FastAPI, control: WalletControl | None) -> None:
         return control
 
     async def call(function: Any, *args: Any) -> Any:
-        try:
-            return await run_in_threadpool(function, *args)
-        except _REFUSED as exc:
-            raise StarletteHTTPException(422, str(exc)) from None
-        except ChainError as exc:
-            raise StarletteHTTPException(502, f"The chain could not be asked: {exc}") from None
+        return await guarded(run_in_threadpool(function, *args))
 
     async def guarded(work: Awaitable[Model]) -> Model:
         try:

@@ -76,21 +76,20 @@ class BenchmarkControl:
         busy = self._busy()
         if index is not None and index in busy:
             raise BenchmarkRefused(f"GPU {index} is running a job now: benchmark it when the job has ended")
-        results, problems = [], []
+        results, problems = [], []  # problems: (GPU index, why)
         for gpu in gpus:
             if gpu.index in busy:
-                problems.append(f"GPU {gpu.index}: running a job now, not benchmarked")
+                problems.append((gpu.index, "running a job now, not benchmarked"))
                 continue
             try:
                 results.append(result_view(await self.service.run(gpu, mode, asked=True)))
             except BenchmarkInterrupted:
-                reason = self._stop_reason(gpu)
-                problems.append(f"GPU {gpu.index}: stopped ({reason}); the last result stands")
+                problems.append((gpu.index, f"stopped ({self._stop_reason(gpu)}); the last result stands"))
             except BenchmarkError as exc:
-                problems.append(f"GPU {gpu.index}: {exc}")
+                problems.append((gpu.index, str(exc)))
         if not results and index is not None and problems:
-            raise BenchmarkRefused(problems[0].split(": ", 1)[1], status=422)
-        return BenchmarkList(results=results, problems=problems)
+            raise BenchmarkRefused(problems[0][1], status=422)
+        return BenchmarkList(results=results, problems=[f"GPU {gpu}: {why}" for gpu, why in problems])
 
     def _stop_reason(self, gpu: GpuIdentity) -> str:
         decision = self._snapshot().decisions.get(gpu.index)

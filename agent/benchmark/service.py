@@ -22,6 +22,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import shutil
 import signal
 import sys
 import time
@@ -237,8 +238,6 @@ class ImageRunner:
             return parse_result(text, gpu, runner=self.description)
         finally:
             if result.outputs_dir is not None:
-                import shutil
-
                 shutil.rmtree(result.outputs_dir, ignore_errors=True)
 
 
