@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run venv install test lint docs bench clean contracts
+.PHONY: run venv install test lint docs bench clean contracts bundle translations
 
 run: install
 	$(BIN)/sparecycles
@@ -22,11 +22,23 @@ lint: venv
 test:
 	bash tests/infra/run-tests.sh
 
+# The one-folder desktop bundle in dist/sparecycles/ (GUI, agent and CLI in one executable; PyInstaller).
+bundle:
+	bash installer/pyinstaller/build.sh
+
 # Compile agent/chain/contracts/*.sol with the pinned solc-js into agent/chain/contracts/build/*.json
 # (committed: users and CI need no compiler). Running it twice gives identical files.
 contracts:
 	bash tests/infra/node-deps.sh agent/chain/contracts
 	node agent/chain/contracts/build.mjs
+
+# ui/translations/: refresh the template of every visible string (sparecycles.ts) and compile each
+# translation (sparecycles_<language>.ts) into the .qm file the app loads for that language.
+translations: venv
+	$(BIN)/pyside6-lupdate -no-obsolete -locations none $$(find ui -name '*.py' | sort) -ts ui/translations/sparecycles.ts
+	for ts in ui/translations/sparecycles_*.ts; do [ -e "$$ts" ] || continue; \
+	  $(BIN)/pyside6-lupdate -no-obsolete -locations none $$(find ui -name '*.py' | sort) -ts "$$ts"; \
+	  $(BIN)/pyside6-lrelease "$$ts" -qm "$${ts%.ts}.qm"; done
 
 docs: venv
 	$(BIN)/python docs/generate.py
@@ -41,4 +53,4 @@ bench: venv
 	cd bench && ../$(BIN)/python ledger_summary.py --write ../docs/benchmarks.md  # fills a year of samples first (about 10 minutes)
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-bundle .bundle-work dist build *.egg-info .pytest_cache .mypy_cache .ruff_cache

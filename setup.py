@@ -12,7 +12,7 @@ from pathlib import Path
 from setuptools import setup
 
 ROOTS = {"sparecycles": "app", "sparecycles.agent": "agent", "sparecycles.ui": "ui"}
-DATA_SUFFIXES = ("*.typed", "*.json", "*.svg", "*.png", "*.toml", "*.ini", "*.mako", "*.sol")
+DATA_SUFFIXES = ("*.typed", "*.json", "*.svg", "*.png", "*.toml", "*.ini", "*.mako", "*.sol", "*.ts", "*.qm")
 
 
 def discover() -> tuple[list[str], dict[str, str]]:

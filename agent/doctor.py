@@ -8,6 +8,7 @@ doctor stays quick when a part is missing.
 from __future__ import annotations
 
 import shutil
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,25 @@ TOOLKIT_FIX = (
     "https://docs.nvidia.com/datacenter/cloud-native/container-toolkit/latest/install-guide.html), then "
     "`sudo nvidia-ctk runtime configure --runtime=docker && sudo systemctl restart docker`"
 )
+# Windows has no Docker engine of its own: Docker Desktop runs one in WSL 2, and GPUs reach its containers
+# through WSL 2's GPU paravirtualization, which the Windows NVIDIA driver provides (no driver inside WSL).
+WINDOWS_ENGINE_FIX = (
+    "Install Docker Desktop (https://docs.docker.com/desktop/setup/install/windows-install/) with the WSL 2 "
+    "backend, start it, and keep it running (Settings > General > Start Docker Desktop when you sign in)"
+)
+WINDOWS_TOOLKIT_FIX = (
+    "In Docker Desktop choose Settings > General > Use the WSL 2 based engine; update the NVIDIA Windows driver "
+    "(it carries the WSL 2 GPU support: install no NVIDIA driver inside WSL) and WSL itself (`wsl --update`), "
+    "then restart Docker Desktop. Check with `docker run --rm --gpus=all <a CUDA image> nvidia-smi`"
+)
+
+
+def docker_fixes(platform: str = sys.platform) -> tuple[str | None, str]:
+    """The engine fix that does not depend on what is installed (Windows: Docker Desktop; None: work it out
+    on Linux) and the GPU-in-containers fix, for ``platform``."""
+    if platform == "win32":
+        return WINDOWS_ENGINE_FIX, WINDOWS_TOOLKIT_FIX
+    return None, TOOLKIT_FIX
 
 
 def check_gpu(inventory: GpuInventory) -> list[CheckResult]:
@@ -66,8 +86,16 @@ def _docker_client(base_url: str | None) -> Any:
     return docker.from_env(timeout=5)
 
 
-def _engine_failure(exc: BaseException) -> CheckResult:
+def _engine_failure(exc: BaseException, platform: str = sys.platform) -> CheckResult:
     text = str(exc)
+    engine_fix, _ = docker_fixes(platform)
+    if engine_fix is not None:
+        return CheckResult(
+            "Docker engine",
+            PROBLEM,
+            f"not reachable ({text.splitlines()[0] if text else type(exc).__name__}); is Docker Desktop running?",
+            fix=engine_fix,
+        )
     if "Permission denied" in text or isinstance(exc.__context__, PermissionError):
         return CheckResult(
             "Docker engine",
@@ -90,14 +118,14 @@ def _engine_failure(exc: BaseException) -> CheckResult:
     )
 
 
-def check_docker(base_url: str | None = None) -> list[CheckResult]:
+def check_docker(base_url: str | None = None, platform: str = sys.platform) -> list[CheckResult]:
     try:
         client = _docker_client(base_url)
         version = client.version()
         info = client.info()
     except Exception as exc:  # the SDK wraps socket errors in several types; all mean "not reachable"
         return [
-            _engine_failure(exc),
+            _engine_failure(exc, platform),
             CheckResult(
                 "NVIDIA Container Toolkit",
                 PROBLEM,
@@ -120,7 +148,7 @@ def check_docker(base_url: str | None = None) -> list[CheckResult]:
             "NVIDIA Container Toolkit",
             PROBLEM,
             "Docker has no nvidia runtime and no CDI device for NVIDIA GPUs, so jobs cannot use the GPU",
-            fix=TOOLKIT_FIX,
+            fix=docker_fixes(platform)[1],
         ),
     ]
 

@@ -1,9 +1,14 @@
-"""Start at login: an XDG autostart entry on Linux desktops, written and removed as the setting changes.
+"""Start at login: an XDG autostart entry on Linux desktops, the per-user ``Run`` key on Windows, written and
+removed as the setting changes.
 
 ``[general] start_at_login`` is the setting; the agent applies a change of it (see
 ``sparecycles.agent.system.start_at_login``), and ``sparecycles autostart on|off`` changes it. The
 entry starts SpareCycles as this installation would (a frozen bundle starts itself), which opens the
-tray and starts the agent. Platforms without XDG autostart get :class:`NullStartAtLogin`, which says so.
+tray and starts the agent. Elsewhere :class:`NullStartAtLogin` says there is none.
+
+Windows: ``HKEY_CURRENT_USER\\Software\\Microsoft\\Windows\\CurrentVersion\\Run`` is what Task Manager's
+Startup tab lists and lets the user switch off; the installer (installer/windows/sparecycles.iss) writes
+the same value, so the app's switch and the installer's checkbox are one setting.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 ENTRY_NAME = "sparecycles.desktop"
 
@@ -118,10 +123,104 @@ class NullStartAtLogin:
         return None
 
 
+RUN_KEY = r"Software\Microsoft\Windows\CurrentVersion\Run"
+RUN_VALUE = "SpareCycles"
+WINDOWED_EXECUTABLE = "sparecycles-gui.exe"
+
+
+class RunKeyValues(Protocol):
+    """The string values of one registry key (the Windows registry through ``winreg``)."""
+
+    def get(self, name: str) -> str | None: ...
+
+    def put(self, name: str, value: str) -> None: ...
+
+    def delete(self, name: str) -> None: ...
+
+
+def _winreg() -> Any:
+    """The standard library's ``winreg`` (Windows only; Any, as its stubs exist only when checking for Windows)."""
+    import importlib
+
+    return importlib.import_module("winreg")
+
+
+class WinregRunKey:
+    """``HKEY_CURRENT_USER\\...\\Run`` through the standard library's ``winreg`` (Windows only)."""
+
+    def __init__(self, subkey: str = RUN_KEY) -> None:
+        self._subkey = subkey
+
+    def get(self, name: str) -> str | None:
+        winreg = _winreg()
+
+        try:
+            with winreg.OpenKey(winreg.HKEY_CURRENT_USER, self._subkey) as key:
+                value, _kind = winreg.QueryValueEx(key, name)
+        except FileNotFoundError:
+            return None
+        return str(value)
+
+    def put(self, name: str, value: str) -> None:
+        winreg = _winreg()
+
+        with winreg.CreateKeyEx(winreg.HKEY_CURRENT_USER, self._subkey, 0, winreg.KEY_SET_VALUE) as key:
+            winreg.SetValueEx(key, name, 0, winreg.REG_SZ, value)
+
+    def delete(self, name: str) -> None:
+        winreg = _winreg()
+
+        try:
+            with winreg.OpenKey(winreg.HKEY_CURRENT_USER, self._subkey, 0, winreg.KEY_SET_VALUE) as key:
+                winreg.DeleteValue(key, name)
+        except FileNotFoundError:
+            pass
+
+
+class WindowsRunKey:
+    """The ``SpareCycles`` value of the per-user Run key: present means SpareCycles starts at sign-in."""
+
+    def __init__(self, values: RunKeyValues, command: Sequence[str]) -> None:
+        self._values = values
+        self._command = list(command)
+
+    @property
+    def available(self) -> str | None:
+        return None
+
+    @property
+    def location(self) -> str:
+        return f"HKEY_CURRENT_USER\\{RUN_KEY}\\{RUN_VALUE}"
+
+    def enabled(self) -> bool:
+        return self._values.get(RUN_VALUE) is not None
+
+    def set(self, enabled: bool) -> None:
+        import subprocess
+
+        if enabled:
+            self._values.put(RUN_VALUE, subprocess.list2cmdline(self._command))  # Windows' own quoting rules
+        else:
+            self._values.delete(RUN_VALUE)
+
+
+def login_command(command: Sequence[str], platform: str = sys.platform) -> list[str]:
+    """What to start at login: on Windows a bundle's windowed executable beside the console one, so that
+    no console window opens at every sign-in (the bundle ships both; see installer/pyinstaller)."""
+    if platform == "win32" and command and Path(command[0]).name.lower() == "sparecycles.exe":
+        windowed = Path(command[0]).with_name(WINDOWED_EXECUTABLE)
+        if windowed.is_file():
+            return [str(windowed), *command[1:]]
+    return list(command)
+
+
 def create_start_at_login(environ: Mapping[str, str] | None = None) -> StartAtLogin:
     """The real switch for this platform, or a null one that says why there is none."""
-    if sys.platform == "win32":
-        return NullStartAtLogin("start at login is not available on Windows in this version")
     from sparecycles.control.spawn import sparecycles_command
 
-    return XdgAutostart(autostart_dir(environ) / ENTRY_NAME, sparecycles_command())
+    command = login_command(sparecycles_command())
+    if sys.platform == "win32":
+        return WindowsRunKey(WinregRunKey(), command)
+    if sys.platform == "darwin":
+        return NullStartAtLogin("start at login is not available on macOS (SpareCycles needs an NVIDIA GPU)")
+    return XdgAutostart(autostart_dir(environ) / ENTRY_NAME, command)

@@ -315,5 +315,15 @@ def doctor(
         raise typer.Exit(EXIT_NOT_READY)
 
 
+@app.command(
+    "benchmark-worker",
+    hidden=True,
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
+)
+def benchmark_worker(ctx: typer.Context) -> None:
+    """The benchmark's measuring process, as a bundle starts it (``python -m ...worker`` elsewhere)."""
+    raise typer.Exit(launcher.run_benchmark_worker(list(ctx.args)))
+
+
 def run() -> None:
     app()

@@ -10,13 +10,13 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import sys
 import time
 from pathlib import Path
 from typing import Annotated, NoReturn
 
 import click
+import psutil
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -290,25 +290,21 @@ def _ask(question: str, *, yes: bool) -> bool:
 
 
 def _pid_alive(pid: int) -> bool:
-    """Whether ``pid`` still runs: it exists and is not a zombie (ended, waiting for its parent to reap it)."""
+    """Whether ``pid`` still runs: it exists and is not a zombie (ended, waiting for its parent to reap it).
+    psutil rather than ``os.kill(pid, 0)``, which on Windows sends CTRL_C_EVENT instead of asking."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
+    except psutil.AccessDenied:
         return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True  # no /proc here: it exists
-    return stat.rpartition(")")[2].split()[:1] != ["Z"]
 
 
 def _runs_sparecycles(pid: int) -> bool:
     """Whether process ``pid`` runs SpareCycles (so a stale lock never gets another program signalled)."""
     try:
-        return b"sparecycles" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
+        return any("sparecycles" in part for part in psutil.Process(pid).cmdline())
+    except psutil.Error:
         return False
 
 
@@ -327,16 +323,16 @@ def _stop_agent(paths: AppPaths, timeout_s: float = 20.0) -> None:
         except (AgentUnavailable, AgentRequestError):
             if not _runs_sparecycles(endpoint.pid):  # a stale lock whose PID now belongs to another program
                 return
-            os.kill(endpoint.pid, signal.SIGTERM)
+            psutil.Process(endpoint.pid).terminate()  # SIGTERM; TerminateProcess on Windows
         deadline = time.monotonic() + timeout_s
         while _pid_alive(endpoint.pid) and time.monotonic() < deadline:
             time.sleep(0.1)
         if _pid_alive(endpoint.pid) and _runs_sparecycles(endpoint.pid):
             _warn(f"the agent (pid {endpoint.pid}) did not stop within {timeout_s:.0f} s; killing it")
-            os.kill(endpoint.pid, signal.SIGKILL)
-    except ProcessLookupError:
+            psutil.Process(endpoint.pid).kill()
+    except (ProcessLookupError, psutil.NoSuchProcess):
         pass  # it ended by itself meanwhile
-    except PermissionError:
+    except (PermissionError, psutil.AccessDenied):
         _fail(f"the agent (pid {endpoint.pid}) belongs to another user: stop it as that user, then run this again", 1)
     out.print(f"Stopped the agent (pid {endpoint.pid}).")
 

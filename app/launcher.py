@@ -82,6 +82,13 @@ def no_gpu_reason() -> str | None:
     return found.reason or "the NVIDIA driver found none"
 
 
+def run_benchmark_worker(arguments: list[str]) -> int:
+    """The benchmark's measuring process (a bundle's stand-in for ``python -m ...benchmark.worker``)."""
+    from sparecycles.agent.benchmark import worker
+
+    return worker.main(arguments)
+
+
 def run_gui(paths: AppPaths) -> int:
     from sparecycles.ui.main import run_gui as run
 

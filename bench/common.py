@@ -24,15 +24,16 @@ CLI = os.environ.get("SPARECYCLES_BENCH_CLI") or str(Path(sys.executable).parent
 
 
 def start_agent(
-    home: Path, arguments: Sequence[str] = (), env: dict[str, str] | None = None
+    home: Path, arguments: Sequence[str] = (), env: dict[str, str] | None = None, command: str = CLI
 ) -> tuple[subprocess.Popen[bytes], AgentEndpoint, float]:
-    """Start `sparecycles agent --foreground` in ``home``; return it, its endpoint and seconds to ready."""
+    """Start `sparecycles agent --foreground` in ``home`` (``command``: another build, such as the bundle);
+    return it, its endpoint and seconds to ready."""
     environment = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
     environment["SPARECYCLES_HOME"] = str(home)
     environment.update(env or {})
     started = time.perf_counter()
     process = subprocess.Popen(
-        [CLI, "agent", "--foreground", *arguments],
+        [command, "agent", "--foreground", *arguments],
         env=environment,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -24,6 +24,27 @@ BIN = Path(sys.executable).parent
 CLI = str(BIN / "sparecycles")
 
 
+BUNDLE_VARIABLE = "SPARECYCLES_TEST_BUNDLE"
+
+
+@pytest.fixture(scope="session")
+def bundle() -> str:
+    """The PyInstaller bundle's executable, which `make test` builds (`make bundle`) and names in
+    SPARECYCLES_TEST_BUNDLE; tests run it as users would run the downloaded app."""
+    path = os.environ.get(BUNDLE_VARIABLE)
+    if not path:
+        pytest.skip(f"no bundle: `make bundle`, then {BUNDLE_VARIABLE}=dist/sparecycles/sparecycles")
+    assert Path(path).is_file(), f"{BUNDLE_VARIABLE}={path} names no file"
+    assert os.access(path, os.X_OK), f"{BUNDLE_VARIABLE}={path} is not executable"
+    return str(Path(path).resolve())
+
+
+@pytest.fixture(params=["installed", "bundle"])
+def command(request: pytest.FixtureRequest) -> str:
+    """The ``sparecycles`` command under test: the installed console script, then the bundle's executable."""
+    return CLI if request.param == "installed" else str(request.getfixturevalue("bundle"))
+
+
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
     """An empty SPARECYCLES_HOME: config, state and logs of one test's agent."""
@@ -44,9 +65,12 @@ def agent_env(home: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def run_cli(home: Path, *args: str, timeout: float = 60, **env: str) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    home: Path, *args: str, timeout: float = 60, cli: str = CLI, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """``sparecycles ARGS`` in ``home`` (``cli``: another build of the command, such as the bundle's)."""
     return subprocess.run(
-        [CLI, *args], env=agent_env(home, **env), capture_output=True, text=True, timeout=timeout, check=False
+        [cli, *args], env=agent_env(home, **env), capture_output=True, text=True, timeout=timeout, check=False
     )
 
 
@@ -98,13 +122,13 @@ def wait_for_endpoint(
     raise AssertionError("agent did not become ready")
 
 
-def start_agent(home: Path, *arguments: str, **env: str) -> RunningAgent:
+def start_agent(home: Path, *arguments: str, cli: str = CLI, **env: str) -> RunningAgent:
     """`sparecycles agent --foreground [arguments]` in ``home``, once its API answers."""
     paths = AppPaths.from_environment({"SPARECYCLES_HOME": str(home)})
     console_file = home.parent / f"agent-console-{time.monotonic_ns()}.txt"
     with console_file.open("wb") as console:
         process = subprocess.Popen(
-            [CLI, "agent", "--foreground", *arguments],
+            [cli, "agent", "--foreground", *arguments],
             env=agent_env(home, **env),
             stdout=console,
             stderr=subprocess.STDOUT,

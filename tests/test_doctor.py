@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sparecycles.agent.doctor import check_gpu, check_keyring, run_checks
+from sparecycles.agent.doctor import check_docker, check_gpu, check_keyring, run_checks
 from sparecycles.diagnostics import CheckOutcome
 from tests.conftest import run_cli
 from tests.fakes.gpu import FakeGpuInventory
@@ -85,3 +85,22 @@ def test_run_checks_never_raises_whatever_is_missing(tmp_path: Path) -> None:
     results = run_checks(tmp_path / "config.toml", docker_url=f"unix://{tmp_path}/none.sock")
     assert {r.name for r in results} >= {"NVIDIA driver", "Docker engine", "NVIDIA Container Toolkit", "Settings"}
     assert all(r.fix for r in results if r.outcome is CheckOutcome.PROBLEM)
+
+
+def test_on_windows_the_docker_fixes_point_to_docker_desktop_with_wsl2(tmp_path: Path) -> None:
+    """The same engine (unreachable, then reachable without GPU support) as the doctor sees on Windows."""
+    absent = f"unix://{tmp_path / 'absent.sock'}"
+    engine, toolkit = check_docker(absent, platform="win32")
+    assert engine.outcome is CheckOutcome.PROBLEM
+    assert "Docker Desktop" in engine.detail
+    assert engine.fix is not None
+    assert "Install Docker Desktop" in engine.fix
+    assert "WSL 2" in engine.fix
+    assert "systemctl" not in engine.fix
+
+    _engine, toolkit = check_docker(platform="win32")  # this machine's real engine, which has no nvidia runtime
+    assert toolkit.outcome is CheckOutcome.PROBLEM
+    assert toolkit.fix is not None
+    assert "Use the WSL 2 based engine" in toolkit.fix
+    assert "wsl --update" in toolkit.fix
+    assert "nvidia-ctk" not in toolkit.fix

@@ -1,4 +1,6 @@
-"""With a display, the bare `sparecycles` command starts the agent and opens a real window."""
+"""With a display, the bare `sparecycles` command starts the agent and opens a real window: the installed
+command, and the PyInstaller bundle's executable (whose agent must be the bundle itself, started through
+``sys.executable``, with Qt's platform plugins inside the bundle)."""
 
 from __future__ import annotations
 
@@ -9,19 +11,20 @@ import subprocess
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from sparecycles.control.endpoint import read_endpoint
-from tests.conftest import CLI, agent_env, run_cli
+from tests.conftest import agent_env, run_cli
 
 DISPLAY = os.environ.get("SPARECYCLES_TEST_DISPLAY")
 
 
 @pytest.mark.skipif(not DISPLAY or not shutil.which("xdotool"), reason="needs the Xvfb display that make test starts")
-def test_bare_command_opens_the_window_and_starts_the_agent(home: Path) -> None:
+def test_bare_command_opens_the_window_and_starts_the_agent(home: Path, command: str) -> None:
     assert DISPLAY is not None
     env = agent_env(home, DISPLAY=DISPLAY, QT_QPA_PLATFORM="xcb")
-    gui = subprocess.Popen([CLI], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    gui = subprocess.Popen([command], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         window_ids = ""
         deadline = time.monotonic() + 60
@@ -35,8 +38,12 @@ def test_bare_command_opens_the_window_and_starts_the_agent(home: Path) -> None:
         endpoint = read_endpoint(home / "state" / "agent.lock")
         assert endpoint is not None
         assert endpoint.pid != gui.pid  # the agent is its own process and outlives the window
+        agent_command_line = psutil.Process(endpoint.pid).cmdline()
+        assert agent_command_line[-2:] == ["agent", "--foreground"]
+        if not command.endswith("/bin/sparecycles"):  # the bundle started itself, not some Python
+            assert psutil.Process(endpoint.pid).exe() == command
     finally:
         gui.send_signal(signal.SIGTERM)
         gui.wait(timeout=10)
-    assert run_cli(home, "status").returncode == 0
-    run_cli(home, "stop")
+    assert run_cli(home, "status", cli=command).returncode == 0
+    run_cli(home, "stop", cli=command)

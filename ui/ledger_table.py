@@ -24,19 +24,19 @@ SORT_ROLE = Qt.ItemDataRole.UserRole
 Index = QModelIndex | QPersistentModelIndex
 
 
-def _tr(text: str) -> str:
-    return QCoreApplication.translate("JobsTable", text)
-
-
 def duration_text(seconds: float | None) -> str:
     """``3725`` → ``1 h 02 min``; ``42`` → ``42 s``; unknown (still running) → ``-``."""
     if seconds is None:
         return "-"
     whole = round(seconds)
     if whole < 60:
-        return _tr("{s} s").format(s=whole)
+        return QCoreApplication.translate("JobsTable", "{s} s").format(s=whole)
     hours, minutes = divmod(whole // 60, 60)
-    return _tr("{h} h {m:02d} min").format(h=hours, m=minutes) if hours else _tr("{m} min").format(m=minutes)
+    return (
+        QCoreApplication.translate("JobsTable", "{h} h {m:02d} min").format(h=hours, m=minutes)
+        if hours
+        else QCoreApplication.translate("JobsTable", "{m} min").format(m=minutes)
+    )
 
 
 def kwh_text(energy_wh: Decimal) -> str:
@@ -53,23 +53,51 @@ Column = tuple[str, Callable[[ExportRow, int | None], str], Callable[[ExportRow]
 def _columns() -> list[Column]:
     """(header, display text, sort key) per column."""
     return [
-        (_tr("Start"), lambda r, _d: f"{r.started_local:%Y-%m-%d %H:%M}", lambda r: r.started_utc.timestamp()),
-        (_tr("Duration"), lambda r, _d: duration_text(r.run_time_s), lambda r: r.run_time_s or -1.0),
-        (_tr("GPU"), lambda r, _d: r.gpus, lambda r: r.gpus),
-        (_tr("Energy (kWh)"), lambda r, _d: kwh_text(r.energy_wh), lambda r: float(r.energy_wh)),
-        (_tr("Power cost"), lambda r, _d: _with_currency(r.power_cost, r.currency), lambda r: float(r.power_cost)),
-        (_tr("Gross"), lambda r, d: token_text(r.gross_base_units, d), lambda r: float(r.gross_base_units)),
         (
-            _tr("Net"),
+            QCoreApplication.translate("JobsTable", "Start"),
+            lambda r, _d: f"{r.started_local:%Y-%m-%d %H:%M}",
+            lambda r: r.started_utc.timestamp(),
+        ),
+        (
+            QCoreApplication.translate("JobsTable", "Duration"),
+            lambda r, _d: duration_text(r.run_time_s),
+            lambda r: r.run_time_s or -1.0,
+        ),
+        (QCoreApplication.translate("JobsTable", "GPU"), lambda r, _d: r.gpus, lambda r: r.gpus),
+        (
+            QCoreApplication.translate("JobsTable", "Energy (kWh)"),
+            lambda r, _d: kwh_text(r.energy_wh),
+            lambda r: float(r.energy_wh),
+        ),
+        (
+            QCoreApplication.translate("JobsTable", "Power cost"),
+            lambda r, _d: _with_currency(r.power_cost, r.currency),
+            lambda r: float(r.power_cost),
+        ),
+        (
+            QCoreApplication.translate("JobsTable", "Gross"),
+            lambda r, d: token_text(r.gross_base_units, d),
+            lambda r: float(r.gross_base_units),
+        ),
+        (
+            QCoreApplication.translate("JobsTable", "Net"),
             lambda r, _d: _with_currency(r.net, r.currency),
             lambda r: float(r.net) if r.net is not None else float("-inf"),
         ),
-        (_tr("Voucher"), lambda r, _d: voucher_text(r.voucher_status), lambda r: r.voucher_status),
+        (
+            QCoreApplication.translate("JobsTable", "Voucher"),
+            lambda r, _d: voucher_text(r.voucher_status),
+            lambda r: r.voucher_status,
+        ),
     ]
 
 
 def voucher_text(status: str) -> str:
-    return {"confirmed": _tr("confirmed"), "pending": _tr("pending"), "unpaid": _tr("unpaid")}.get(status, status)
+    return {
+        "confirmed": QCoreApplication.translate("JobsTable", "confirmed"),
+        "pending": QCoreApplication.translate("JobsTable", "pending"),
+        "unpaid": QCoreApplication.translate("JobsTable", "unpaid"),
+    }.get(status, status)
 
 
 class JobsTableModel(QAbstractTableModel):
@@ -102,7 +130,9 @@ class JobsTableModel(QAbstractTableModel):
         if role == SORT_ROLE:
             return key(row)
         if role == Qt.ItemDataRole.ToolTipRole:
-            return _tr("lease {lease}, job {job}").format(lease=row.lease_id, job=row.job_id)
+            return QCoreApplication.translate("JobsTable", "lease {lease}, job {job}").format(
+                lease=row.lease_id, job=row.job_id
+            )
         if role == Qt.ItemDataRole.TextAlignmentRole and index.column() not in (0, 2, 7):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None

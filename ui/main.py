@@ -15,6 +15,7 @@ from sparecycles.ui.notifications import NotificationPreferences
 from sparecycles.ui.onboarding import open_on_first_start
 from sparecycles.ui.pages import page_factories
 from sparecycles.ui.theme import apply_theme, saved_theme
+from sparecycles.ui.translation import install_translations
 from sparecycles.ui.tray import Tray
 from sparecycles.ui.window import MainWindow
 
@@ -49,6 +50,7 @@ def run_gui(paths: AppPaths) -> int:
     existing = QApplication.instance()
     app = existing if isinstance(existing, QApplication) else QApplication(sys.argv)
     QCoreApplication.setApplicationName("SpareCycles")
+    install_translations(app)
     apply_theme(app, saved_theme(paths.config_dir))
     link, window, tray = build_app(paths)
     app.setQuitOnLastWindowClosed(tray is None)

@@ -36,18 +36,14 @@ class Notification:
     warning: bool = False
 
 
-def _tr(text: str) -> str:
-    return QCoreApplication.translate("Notifications", text)
-
-
 def kind_label(kind: NotificationKind) -> str:
     """The kind in words, for the settings page's check boxes."""
     labels = {
-        NotificationKind.WORK_STARTED: _tr("Work started after idle"),
-        NotificationKind.GAME_PAUSED: _tr("Paused because a game started"),
-        NotificationKind.TOO_HOT: _tr("A GPU is too hot"),
-        NotificationKind.JOB_FAILED: _tr("A job failed"),
-        NotificationKind.CLAIM_SUCCEEDED: _tr("A claim succeeded"),
+        NotificationKind.WORK_STARTED: QCoreApplication.translate("Notifications", "Work started after idle"),
+        NotificationKind.GAME_PAUSED: QCoreApplication.translate("Notifications", "Paused because a game started"),
+        NotificationKind.TOO_HOT: QCoreApplication.translate("Notifications", "A GPU is too hot"),
+        NotificationKind.JOB_FAILED: QCoreApplication.translate("Notifications", "A job failed"),
+        NotificationKind.CLAIM_SUCCEEDED: QCoreApplication.translate("Notifications", "A claim succeeded"),
     }
     return labels[kind]
 
@@ -67,16 +63,27 @@ def notification_for_status(before: StatusDocument | None, after: StatusDocument
     hot = [gpu for gpu in _with_cause(after, "too_hot") if gpu.index not in hot_before]
     if hot:
         return Notification(
-            NotificationKind.TOO_HOT, _tr("GPU too hot: work paused"), "\n".join(gpu.reason for gpu in hot), True
+            NotificationKind.TOO_HOT,
+            QCoreApplication.translate("Notifications", "GPU too hot: work paused"),
+            "\n".join(gpu.reason for gpu in hot),
+            True,
         )
     was_working = {gpu.index for gpu in before.gpus if gpu.state is GpuState.WORKING}
     gaming = [gpu for gpu in _with_cause(after, "game") if gpu.index in was_working]
     if gaming:
-        return Notification(NotificationKind.GAME_PAUSED, _tr("Paused for your game"), gaming[0].reason)
+        return Notification(
+            NotificationKind.GAME_PAUSED,
+            QCoreApplication.translate("Notifications", "Paused for your game"),
+            gaming[0].reason,
+        )
     if after.state is AgentState.WORKING and before.state in (AgentState.READY, AgentState.WAITING):
         working = [gpu.name for gpu in after.gpus if gpu.state is GpuState.WORKING]
-        where = ", ".join(working) if working else _tr("this computer")
-        return Notification(NotificationKind.WORK_STARTED, _tr("SpareCycles started working"), where)
+        where = ", ".join(working) if working else QCoreApplication.translate("Notifications", "this computer")
+        return Notification(
+            NotificationKind.WORK_STARTED,
+            QCoreApplication.translate("Notifications", "SpareCycles started working"),
+            where,
+        )
     return None
 
 
@@ -84,8 +91,13 @@ def notification_for_event(event: AgentEvent) -> Notification | None:
     """A job that failed, from the event stream (a preempted or interrupted job is requeued: no failure)."""
     if event.type is EventType.JOB_STATE and event.data.get("state") == "failed":
         job = str(event.data.get("job_id", ""))
-        reason = str(event.data.get("reason") or _tr("no reason given"))
-        return Notification(NotificationKind.JOB_FAILED, _tr("A job failed"), f"{job}: {reason}", True)
+        reason = str(event.data.get("reason") or QCoreApplication.translate("Notifications", "no reason given"))
+        return Notification(
+            NotificationKind.JOB_FAILED,
+            QCoreApplication.translate("Notifications", "A job failed"),
+            f"{job}: {reason}",
+            True,
+        )
     return None
 
 
@@ -98,8 +110,12 @@ def notification_for_payouts(
     new = [payout for payout in payouts if payout.tx_hash not in known_tx_hashes]
     if not new:
         return None
-    message = amount_text or _tr("Your earnings were paid to {address}").format(address=new[-1].payout_address)
-    return Notification(NotificationKind.CLAIM_SUCCEEDED, _tr("Claim succeeded"), message)
+    message = amount_text or QCoreApplication.translate("Notifications", "Your earnings were paid to {address}").format(
+        address=new[-1].payout_address
+    )
+    return Notification(
+        NotificationKind.CLAIM_SUCCEEDED, QCoreApplication.translate("Notifications", "Claim succeeded"), message
+    )
 
 
 class NotificationPreferences:

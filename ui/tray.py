@@ -214,7 +214,7 @@ class Tray(QObject):
         else:
             state = status.reason
         today = self.tr("Today: {net}").format(net=self.today.net_text())
-        self.icon.setToolTip(f"SpareCycles — {state}\n{today}")
+        self.icon.setToolTip(self.tr("SpareCycles — {state}").format(state=state) + "\n" + today)
 
     def _on_activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
         if reason in (QSystemTrayIcon.ActivationReason.Trigger, QSystemTrayIcon.ActivationReason.DoubleClick):

@@ -91,7 +91,7 @@ class MainWindow(QMainWindow):
         self._quitting = False
         self.onboarding: QWidget | None = None  # the first start's onboarding wizard, while open
         self._onboarded = False
-        self.setWindowTitle(f"SpareCycles {sparecycles.__version__}")
+        self.setWindowTitle(self.tr("SpareCycles {version}").format(version=sparecycles.__version__))
         self.resize(1000, 680)
 
         self.banner = AgentBanner()

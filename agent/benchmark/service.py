@@ -90,8 +90,16 @@ class Runner(Protocol):
 
 
 def worker_arguments(mode: Mode) -> list[str]:
-    """The worker's command line after ``python``: the one GPU it is given is its device 0."""
-    return ["-m", WORKER_MODULE, f"--{mode}", "--gpu", "0", "--json"]
+    """The worker's options: the one GPU it is given is its device 0."""
+    return [f"--{mode}", "--gpu", "0", "--json"]
+
+
+def worker_program() -> tuple[str, ...]:
+    """How this installation starts the worker: ``python -m`` the module, or a frozen bundle's own
+    ``benchmark-worker`` subcommand (a bundle has no ``-m``)."""
+    if getattr(sys, "frozen", False):
+        return (sys.executable, "benchmark-worker")
+    return (sys.executable, "-m", WORKER_MODULE)
 
 
 def parse_result(stdout: str, gpu: GpuIdentity, runner: str | None = None) -> BenchmarkResult:
@@ -122,18 +130,18 @@ class ProcessRunner:
     def __init__(
         self,
         *,
-        python: Sequence[str] = (sys.executable,),
+        program: Sequence[str] | None = None,
         environment: Mapping[str, str] | None = None,
         stop_grace_s: float = STOP_GRACE_S,
     ) -> None:
-        self._python = tuple(python)
+        self._program = worker_program() if program is None else tuple(program)
         self._environment = dict(os.environ if environment is None else environment)
         self._stop_grace_s = stop_grace_s
 
     async def run(self, gpu: GpuIdentity, mode: Mode, stop: asyncio.Event) -> BenchmarkResult:
         environment = {**self._environment, "CUDA_DEVICE_ORDER": "PCI_BUS_ID", "CUDA_VISIBLE_DEVICES": gpu.uuid}
         process = await asyncio.create_subprocess_exec(
-            *self._python,
+            *self._program,
             *worker_arguments(mode),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
@@ -197,7 +205,7 @@ class ImageRunner:
         from sparecycles.agent.jobs.runtime import Lease
         from sparecycles.protocol.jobs import JobSpec
 
-        command = " ".join(["python3", *worker_arguments(mode)]) + f" > /job/output/{RESULT_FILE}"
+        command = " ".join(["python3", "-m", WORKER_MODULE, *worker_arguments(mode)]) + f" > /job/output/{RESULT_FILE}"
         spec = JobSpec.model_validate(
             {"image": self.image, "command": ["sh", "-c", command], "gpus": 1, "max_runtime_s": 600, "cpus": 2.0}
         )

@@ -250,6 +250,7 @@ def serve(options: MarketOptions, *, host: str, port: int, tls: TlsFiles | None 
     import uvicorn
 
     from sparecycles.agent.market_server.api import create_app
+    from sparecycles.agent.market_server.releasing_server import ReleasingServer
 
     warning = exposure_warning(host, tls)
     if warning:
@@ -272,19 +273,21 @@ def serve(options: MarketOptions, *, host: str, port: int, tls: TlsFiles | None 
             market.config.voucher_contract,
             market.config.chain_id,
         )
-        # Long polls are cut after 2 s at shutdown: the timer that expires leases keeps ticking until the
-        # last connection closes, and providers cannot heartbeat meanwhile.
+        # At a stop signal the long polls are answered at once (ReleasingServer), and any request still open
+        # after 2 s is cut: the timer that expires leases keeps ticking until the last connection closes.
+        app = create_app(market, limits=options.limits, relayer=relayer)
+        config = uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,  # a line per request costs the server CPU it needs for the requests
+            timeout_graceful_shutdown=2,
+            ssl_certfile=tls.certificate if tls else None,
+            ssl_keyfile=tls.key if tls else None,
+        )
         try:
-            uvicorn.run(
-                create_app(market, limits=options.limits, relayer=relayer),
-                host=host,
-                port=port,
-                log_level="warning",
-                access_log=False,  # a line per request costs the server CPU it needs for the requests
-                timeout_graceful_shutdown=2,
-                ssl_certfile=tls.certificate if tls else None,
-                ssl_keyfile=tls.key if tls else None,
-            )
+            ReleasingServer(config, app.state.release_polls).run()
         finally:
             if relayer is not None:
                 relayer.stop()

@@ -46,7 +46,7 @@ GPU1 = GpuIdentity(
 
 def fake_runner(behaviour: str = "ok", **options: float) -> ProcessRunner:
     environment = {"PATH": "/usr/bin:/bin", "FAKE_BENCHMARK": behaviour, "PYTHONPATH": ":".join(sys.path)}
-    return ProcessRunner(python=(sys.executable, str(FAKE_WORKER)), environment=environment, **options)
+    return ProcessRunner(program=(sys.executable, str(FAKE_WORKER)), environment=environment, **options)
 
 
 async def until(condition: Callable[[], bool], timeout_s: float = 30) -> None:

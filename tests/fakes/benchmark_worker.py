@@ -2,8 +2,8 @@
 measuring code, result record and exit codes, driving a simulated H100 (tests/fakes/benchmark_backends.py)
 read through a fake NVML, since this machine has no GPU or array library.
 
-It is run as ``python tests/fakes/benchmark_worker.py -m sparecycles.agent.benchmark.worker --quick --gpu 0
---json`` (what the agent's ProcessRunner passes after its interpreter), and measures the GPU whose UUID
+It is run as ``python tests/fakes/benchmark_worker.py --quick --gpu 0 --json`` (the agent's ProcessRunner
+given this program in place of the worker's), and measures the GPU whose UUID
 ``CUDA_VISIBLE_DEVICES`` names, as the real one does. ``FAKE_BENCHMARK`` picks its behaviour:
 
 - ``ok`` (default): measure and print the result; ``slow``: measure, then wait for SIGTERM (exit 3,
@@ -32,8 +32,6 @@ POWER_MW = 655_000
 
 
 def main(argv: list[str]) -> int:
-    if argv[:1] == ["-m"]:
-        argv = argv[2:]
     mode = "full" if "--full" in argv else "quick"
     behaviour = os.environ.get("FAKE_BENCHMARK", "ok")
     uuid = os.environ.get("CUDA_VISIBLE_DEVICES", "GPU-unknown")

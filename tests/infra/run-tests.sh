@@ -11,6 +11,10 @@ bash tests/infra/system-deps.sh
 bash tests/infra/node-deps.sh
 bash tests/infra/venv.sh python3 .venv
 bash tests/infra/lint.sh .venv
+# The PyInstaller bundle (`make bundle`), which tests run as users run the downloaded app.
+bash installer/pyinstaller/build.sh
+SPARECYCLES_TEST_BUNDLE=$root/dist/sparecycles/sparecycles
+export SPARECYCLES_TEST_BUNDLE
 
 started_dockerd=""
 started_postgres=""

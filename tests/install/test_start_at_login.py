@@ -100,3 +100,28 @@ def test_the_shipped_desktop_entry_and_icon() -> None:
     assert fields["Icon"] == "sparecycles"
     assert fields["Type"] == "Application"
     assert (folder / "sparecycles.svg").read_text().lstrip().startswith("<?xml")
+
+
+def test_on_windows_the_setting_writes_and_removes_the_run_key_value_with_windows_quoting(
+    store: SettingsStore,
+) -> None:
+    from sparecycles.autostart import RUN_VALUE, WindowsRunKey
+    from tests.fakes.registry import DictRunKey
+
+    key = DictRunKey()
+    store.on_change(start_at_login_listener(WindowsRunKey(key, [r"C:\Program Files\SpareCycles\sparecycles-gui.exe"])))
+    store.update({"general": {"start_at_login": True}})
+    assert key.values == {RUN_VALUE: r'"C:\Program Files\SpareCycles\sparecycles-gui.exe"'}
+    store.update({"general": {"start_at_login": False}})
+    assert key.values == {}
+
+
+def test_on_windows_a_bundle_starts_its_windowed_executable_at_login_so_no_console_opens(tmp_path: Path) -> None:
+    from sparecycles.autostart import WINDOWED_EXECUTABLE, login_command
+
+    console = tmp_path / "sparecycles.exe"
+    console.touch()
+    assert login_command([str(console)], platform="win32") == [str(console)]  # no windowed one beside it
+    (tmp_path / WINDOWED_EXECUTABLE).touch()
+    assert login_command([str(console)], platform="win32") == [str(tmp_path / WINDOWED_EXECUTABLE)]
+    assert login_command([str(console)], platform="linux") == [str(console)]

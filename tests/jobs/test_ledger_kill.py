@@ -67,7 +67,7 @@ def test_sigkill_during_jobs_loses_nothing_committed_and_counts_nothing_twice(  
     job_ids: list[str] = []
     try:
         for _ in range(KILLS):
-            spec = {"image": busybox_image, "command": ["sh", "-c", "sleep 14; echo ok > /job/output/r.txt"]}
+            spec = {"image": busybox_image, "command": ["sh", "-c", "sleep 8; echo ok > /job/output/r.txt"]}
             submitted = requester.post(
                 "/v1/jobs", json={"spec": spec, "max_price_per_core_hour": 5_000_000, "bidding_window_s": 1}
             )
@@ -77,7 +77,7 @@ def test_sigkill_during_jobs_loses_nothing_committed_and_counts_nothing_twice(  
                 lambda: requester.get(f"/v1/jobs/{job_ids[-1]}").json()["state"] == "running",
                 what=f"a lease ({agent.console_file})",
             )
-            time.sleep(chance.uniform(1.0, 13.0))  # somewhere in the job's run
+            time.sleep(chance.uniform(1.0, 7.0))  # somewhere in the job's run
             agent.process.kill()
             agent.process.wait(10)
             agent = start_agent(home, "--simulated-gpus", "1")
@@ -112,7 +112,7 @@ def test_sigkill_during_jobs_loses_nothing_committed_and_counts_nothing_twice(  
         ContainerRunner(docker_client, agent_id=agent_id).remove_leftovers()
 
     intervals = ledger_rows(home, "SELECT start_ms, end_ms, energy_mj FROM energy ORDER BY start_ms")
-    assert len(intervals) >= 5  # about one every 10 s of the agent's life
+    assert len(intervals) >= 4  # about one every 10 s of the agent's life, and one at its stop
     for (_, end_ms, _), (start_ms, _, _) in itertools.pairwise(intervals):
         assert start_ms == end_ms  # each interval starts where the last committed one ended: no gap, no overlap
     span_s = (intervals[-1][1] - intervals[0][0]) / 1000

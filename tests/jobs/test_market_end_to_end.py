@@ -18,7 +18,7 @@ from sparecycles.agent.jobs.containers import ContainerRunner
 from sparecycles.control.client import ControlClient
 from sparecycles.protocol.market import Voucher, lease_amount
 from sparecycles.protocol.signing import VoucherTerms, voucher_problem
-from tests.conftest import RunningAgent, run_cli, start_agent
+from tests.conftest import CLI, RunningAgent, run_cli, start_agent
 from tests.jobs.conftest import LocalRegistry
 from tests.market.market_process import MarketProcess
 
@@ -224,10 +224,13 @@ def test_a_provider_killed_mid_lease_loses_it_unpaid_and_another_provider_comple
         ContainerRunner(docker_client, agent_id=agent_id).remove_leftovers()  # what the killed agent left
 
 
-def test_the_example_job_runs_end_to_end_on_the_private_marketplace_of_a_machine_without_a_gpu(
-    tmp_path: Path, local_registry: LocalRegistry, busybox_image: str, docker_exec_works: None
+def run_the_example_job_on_the_private_marketplace(
+    tmp_path: Path, registry: LocalRegistry, image: str, *, cli: str = CLI
 ) -> None:
-    home, _payout = provider_home(tmp_path, "owner", local_registry, "", CORE_FLOOR)
+    """The README's first job, as a new user runs it: an agent with no marketplace set (so the private
+    one), ``submit`` the example job spec, wait for ``job`` to say completed, fetch its ``result``.
+    ``cli`` is the command under test (the installed one, or the PyInstaller bundle)."""
+    home, _payout = provider_home(tmp_path, "owner", registry, "", CORE_FLOOR)
     config = home / "config" / "config.toml"
     # No marketplace and no payout address: the private marketplace needs nothing set up.
     config.write_text(
@@ -240,33 +243,37 @@ def test_the_example_job_runs_end_to_end_on_the_private_marketplace_of_a_machine
     image_line = next(line for line in example.splitlines() if line.startswith("image = "))
     job_file = tmp_path / "job.toml"
     job_file.write_text(
-        example.replace(image_line, f'image = "{busybox_image}"').replace(
-            "bidding_window_s = 5", "bidding_window_s = 1"
-        )
+        example.replace(image_line, f'image = "{image}"').replace("bidding_window_s = 5", "bidding_window_s = 1")
     )
-    agent = start_agent(home)
+    agent = start_agent(home, cli=cli)
     try:
         wait_for((home / "state" / "market" / "endpoint.json").exists, 30, "the private marketplace")
-        submitted = run_cli(home, "submit", str(job_file))
+        submitted = run_cli(home, "submit", str(job_file), cli=cli)
         assert submitted.returncode == 0, submitted.stderr
         job_id = submitted.stdout.split()[1]
 
         def completed() -> bool:
-            shown = run_cli(home, "job", job_id, "--json")
+            shown = run_cli(home, "job", job_id, "--json", cli=cli)
             assert shown.returncode == 0, shown.stderr
             return bool(json.loads(shown.stdout)["state"] == "completed")
 
         wait_for(completed, what=f"the example job to complete ({agent.console_file})")
-        fetched = run_cli(home, "result", job_id, str(tmp_path / "results"))
+        fetched = run_cli(home, "result", job_id, str(tmp_path / "results"), cli=cli)
         assert fetched.returncode == 0, fetched.stderr
         assert (tmp_path / "results" / "words.txt").read_text().strip() == "3"  # "Hello from SpareCycles!"
-        assert job_id in run_cli(home, "jobs").stdout
+        assert job_id in run_cli(home, "jobs", cli=cli).stdout
         with ControlClient(agent.endpoint) as control:
             shown = control.status().marketplace
         assert shown is not None
         assert shown.private
     finally:
         agent.stop()
+
+
+def test_the_example_job_runs_end_to_end_on_the_private_marketplace_of_a_machine_without_a_gpu(
+    tmp_path: Path, local_registry: LocalRegistry, busybox_image: str, docker_exec_works: None
+) -> None:
+    run_the_example_job_on_the_private_marketplace(tmp_path, local_registry, busybox_image)
 
 
 def test_two_replicas_on_two_real_agents_agree_and_both_are_paid(

@@ -75,7 +75,7 @@ class GpuCard(QFrame):
         grid.setColumnStretch(1, 1)
 
     def show_gpu(self, gpu: GpuStatus, job: RunningJob | None, now: float) -> None:
-        self.name.setText(f"GPU {gpu.index} · {gpu.name}")
+        self.name.setText(self.tr("GPU {index} · {name}").format(index=gpu.index, name=gpu.name))
         self.simulated.setVisible(gpu.simulated)
         self.state.setText(_state_words(self, gpu.state.value))
         self.reason.setText(gpu.reason)
