@@ -11,13 +11,14 @@ import asyncio
 import logging
 import os
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sparecycles.agent.engine import WorkEngine
 from sparecycles.agent.events import EventBus
 from sparecycles.agent.jobs.service import JobService
-from sparecycles.agent.policy.model import OwnerControls
+from sparecycles.agent.policy.model import GpuHold, OwnerControls
 from sparecycles.agent.scheduler.service import WorkScheduler
 from sparecycles.agent.sensors.gpu import GpuIdentity
 from sparecycles.agent.sensors.gpu.simulated import SimulatedGpuBackend
@@ -39,6 +40,10 @@ def utc_now() -> datetime:
 
 class SimulationUnavailable(Exception):
     """Scripting simulated GPUs was asked of an agent that runs real ones."""
+
+
+class UnknownGpu(LookupError):
+    """A GPU number this machine does not have; the message lists the ones it has."""
 
 
 class AgentController:
@@ -102,27 +107,50 @@ class AgentController:
             benchmark=self._benchmark,
         )
 
-    def pause(self) -> StatusDocument:
-        self._set_controls(OwnerControls(paused=True))
+    def pause(self, gpu: int | None = None) -> StatusDocument:
+        """Pause the whole machine (holds of single GPUs stay), or only GPU ``gpu`` until resumed."""
+        controls = self._engine.controls
+        if gpu is None:
+            self._set_controls(replace(controls, paused=True, snoozed_until=None))
+        else:
+            self._set_controls(controls.with_hold(GpuHold(self._uuid_of(gpu))))
         return self.status()
 
-    def resume(self) -> StatusDocument:
-        self._set_controls(OwnerControls())
+    def resume(self, gpu: int | None = None) -> StatusDocument:
+        """Resume everything (the machine and every GPU held alone), or only GPU ``gpu``."""
+        if gpu is None:
+            self._set_controls(OwnerControls())
+        else:
+            self._set_controls(self._engine.controls.without_hold(self._uuid_of(gpu)))
         return self.status()
 
-    def snooze(self, duration_seconds: int) -> StatusDocument:
-        self._set_controls(OwnerControls(snoozed_until=self._clock() + timedelta(seconds=duration_seconds)))
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # outside the agent's loop (tests): status still derives from the clock
-            return self.status()
-        self._snooze_timer = loop.call_later(duration_seconds, self._snooze_ended)
+    def snooze(self, duration_seconds: int, gpu: int | None = None) -> StatusDocument:
+        """Stop work on the machine, or on GPU ``gpu`` alone, for ``duration_seconds``."""
+        until = self._clock() + timedelta(seconds=duration_seconds)
+        controls = self._engine.controls
+        if gpu is None:
+            self._set_controls(replace(controls, paused=False, snoozed_until=until))
+        else:
+            self._set_controls(controls.with_hold(GpuHold(self._uuid_of(gpu), until)))
         return self.status()
+
+    def _uuid_of(self, index: int) -> str:
+        gpus = self._engine.snapshot().discovery.gpus
+        for gpu in gpus:
+            if gpu.index == index:
+                return gpu.uuid
+        have = ", ".join(str(gpu.index) for gpu in gpus) or "none"
+        raise UnknownGpu(
+            f"There is no GPU {index} on this machine (its GPUs: {have}); `sparecycles status` lists them."
+        )
 
     def _snooze_ended(self) -> None:
+        """A snooze ran out: forget the holds that ended, decide again, and wait for the next one."""
+        now = self._clock()
+        controls = self._engine.controls
+        kept = tuple(hold for hold in controls.gpu_holds if hold.holds(now))
         self._snooze_timer = None
-        self._engine.evaluate()
-        self.announce_status()
+        self._set_controls(replace(controls, gpu_holds=kept))  # evaluates and announces
 
     def settings(self) -> Settings:
         return self._settings.current
@@ -202,3 +230,16 @@ class AgentController:
             self._snooze_timer = None
         self._engine.set_controls(controls)
         self.announce_status()
+        now = self._clock()
+        endings = [
+            until
+            for until in (controls.snoozed_until, *(hold.until for hold in controls.gpu_holds))
+            if until is not None and until > now
+        ]
+        if not endings:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # outside the agent's loop (tests): status still derives from the clock
+            return
+        self._snooze_timer = loop.call_later((min(endings) - now).total_seconds(), self._snooze_ended)

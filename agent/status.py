@@ -15,6 +15,7 @@ from sparecycles.control.models import (
     CpuWorkStatus,
     ForeignGpuProcess,
     GpuBackendStatus,
+    GpuOwnerHold,
     GpuReadings,
     GpuState,
     GpuStatus,
@@ -47,11 +48,13 @@ def _readings(identity: GpuIdentity, sample: GpuSample | None) -> GpuReadings | 
     )
 
 
-def _gpu_status(
+def _gpu_status(  # noqa: PLR0917
     identity: GpuIdentity,
     decision: GpuDecision | None,
     snapshot: EngineSnapshot,
     benchmark: Callable[[GpuIdentity], GpuBenchmarkStatus | None],
+    controls: OwnerControls,
+    now: datetime,
 ) -> GpuStatus:
     if decision is None:
         state, reason, cause = GpuState.STOPPED, "starting: no reading yet", None
@@ -68,6 +71,7 @@ def _gpu_status(
         readings=_readings(identity, snapshot.samples.get(identity.index)),
         power_limit=snapshot.power_notes.get(identity.index),
         benchmark=benchmark(identity),
+        owner_hold=GpuOwnerHold(until=hold.until) if (hold := controls.hold_of(identity.uuid, now)) else None,
     )
 
 
@@ -96,7 +100,10 @@ def build_status(
     ledger_problem: str | None = None,
     benchmark: Callable[[GpuIdentity], GpuBenchmarkStatus | None] = lambda _gpu: None,
 ) -> StatusDocument:
-    gpus = [_gpu_status(gpu, snapshot.decisions.get(gpu.index), snapshot, benchmark) for gpu in snapshot.discovery.gpus]
+    gpus = [
+        _gpu_status(gpu, snapshot.decisions.get(gpu.index), snapshot, benchmark, controls, now)
+        for gpu in snapshot.discovery.gpus
+    ]
     if stopping:
         state, reason = AgentState.STOPPING, "the agent is shutting down"
     elif controls.paused:

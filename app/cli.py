@@ -193,23 +193,30 @@ def status(
         _print_status(document)
 
 
+GpuOption = Annotated[
+    int | None,
+    typer.Option("--gpu", min=0, help="Only this GPU (its number in `sparecycles status`); the others carry on."),
+]
+
+
 @app.command()
-def pause() -> None:
+def pause(gpu: GpuOption = None) -> None:
     """Stop working until you resume (survives nothing but the agent's life)."""
     with _agent() as client:
-        _print_status(client.pause())
+        _print_status(client.pause(gpu))
 
 
 @app.command()
-def resume() -> None:
-    """Undo a pause or a snooze."""
+def resume(gpu: GpuOption = None) -> None:
+    """Undo a pause or a snooze: of everything, or of one GPU with --gpu."""
     with _agent() as client:
-        _print_status(client.resume())
+        _print_status(client.resume(gpu))
 
 
 @app.command()
 def snooze(
     duration: Annotated[str, typer.Argument(help="How long (30m, 2h, 1h30m), or until when (18:30).")],
+    gpu: GpuOption = None,
 ) -> None:
     """Pause for a while, or until a time of day, then carry on by itself."""
     try:
@@ -218,7 +225,7 @@ def snooze(
     except ValueError as exc:
         _fail(f"{exc} (or a time of day like 18:30)", 2)
     with _agent() as client:
-        _print_status(client.snooze(seconds, until=until))
+        _print_status(client.snooze(seconds, until=until, gpu=gpu))
 
 
 app.add_typer(market_app, name="market")

@@ -175,3 +175,44 @@ def test_without_a_display_the_bare_command_runs_the_headless_agent_with_live_st
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
+
+
+def test_one_gpu_is_paused_snoozed_and_resumed_alone_while_the_other_is_left_as_it_was(home: Path) -> None:
+    agent = start_agent(home, "--simulated-gpus", "2")
+    try:
+
+        def gpus() -> list[dict[str, object]]:
+            return list(json.loads(run_cli(home, "status", "--json").stdout)["gpus"])
+
+        untouched = gpus()[0]["reason"]
+        paused = run_cli(home, "pause", "--gpu", "1")
+        assert paused.returncode == 0, paused.stderr
+        zero, one = gpus()
+        assert (one["cause"], one["reason"], one["owner_hold"]) == (
+            "paused_by_owner",
+            "stopped: you paused this GPU",
+            {"until": None},
+        )
+        assert zero["reason"] == untouched
+        assert zero["owner_hold"] is None
+
+        snoozed = run_cli(home, "snooze", "2h", "--gpu", "0")
+        assert snoozed.returncode == 0, snoozed.stderr
+        zero, one = gpus()
+        assert zero["cause"] == "snoozed"
+        assert zero["owner_hold"]["until"] is not None  # type: ignore[index]
+        assert one["cause"] == "paused_by_owner"
+
+        missing = run_cli(home, "pause", "--gpu", "7")
+        assert missing.returncode != 0
+        assert "There is no GPU 7 on this machine (its GPUs: 0, 1)" in missing.stderr
+
+        run_cli(home, "resume", "--gpu", "1")
+        zero, one = gpus()
+        assert one["owner_hold"] is None
+        assert one["reason"] == untouched
+        assert zero["cause"] == "snoozed"  # the other GPU's snooze stays
+        run_cli(home, "resume")  # everything
+        assert [gpu["owner_hold"] for gpu in gpus()] == [None, None]
+    finally:
+        agent.stop()

@@ -173,12 +173,12 @@ class _BrokenService:
     def status(self) -> StatusDocument:
         raise RuntimeError("sensor exploded at /secret/path line 42")
 
-    def pause(self) -> StatusDocument:
+    def pause(self, gpu: int | None = None) -> StatusDocument:
         raise NotImplementedError
 
     resume = pause
 
-    def snooze(self, duration_seconds: int) -> StatusDocument:
+    def snooze(self, duration_seconds: int, gpu: int | None = None) -> StatusDocument:
         raise NotImplementedError
 
     def settings(self) -> Settings:

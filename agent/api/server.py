@@ -23,7 +23,7 @@ from sparecycles.agent.api.benchmark_routes import add_benchmark_routes
 from sparecycles.agent.api.ledger_routes import LedgerApi, add_ledger_routes
 from sparecycles.agent.api.wallet_routes import add_wallet_routes
 from sparecycles.agent.benchmark.control import BenchmarkControl
-from sparecycles.agent.controller import SimulationUnavailable
+from sparecycles.agent.controller import SimulationUnavailable, UnknownGpu
 from sparecycles.agent.wallet.control import WalletControl
 from sparecycles.config import ConfigError, Settings
 from sparecycles.control.models import (
@@ -42,13 +42,20 @@ from sparecycles.protocol.job_refusal import JobRefused
 log = logging.getLogger(__name__)
 
 
+def _snooze_seconds(request: SnoozeRequest) -> int:
+    seconds = request.seconds_from(datetime.now(UTC))
+    if not 60 <= seconds <= MAX_SNOOZE_SECONDS:
+        raise StarletteHTTPException(422, "Snooze until a time between one minute and seven days from now.")
+    return seconds
+
+
 class ControlService(Protocol):
     """What the API needs from the agent; the real one is :class:`AgentController`."""
 
     def status(self) -> StatusDocument: ...
-    def pause(self) -> StatusDocument: ...
-    def resume(self) -> StatusDocument: ...
-    def snooze(self, duration_seconds: int) -> StatusDocument: ...
+    def pause(self, gpu: int | None = None) -> StatusDocument: ...
+    def resume(self, gpu: int | None = None) -> StatusDocument: ...
+    def snooze(self, duration_seconds: int, gpu: int | None = None) -> StatusDocument: ...
     def settings(self) -> Settings: ...
     def update_settings(self, changes: dict[str, dict[str, Any]]) -> Settings: ...
     def request_shutdown(self) -> None: ...
@@ -100,6 +107,10 @@ def create_app(
     async def _no_simulation(_request: Request, exc: SimulationUnavailable) -> JSONResponse:
         return _error(404, str(exc))
 
+    @app.exception_handler(UnknownGpu)
+    async def _unknown_gpu(_request: Request, exc: UnknownGpu) -> JSONResponse:
+        return _error(404, str(exc))
+
     @app.exception_handler(JobRefused)
     async def _job_refused(_request: Request, exc: JobRefused) -> JSONResponse:
         return _error(422, str(exc))
@@ -125,10 +136,20 @@ def create_app(
 
     @app.post("/v1/snooze", response_model=StatusDocument)
     async def snooze(request: SnoozeRequest) -> StatusDocument:
-        seconds = request.seconds_from(datetime.now(UTC))
-        if not 60 <= seconds <= MAX_SNOOZE_SECONDS:
-            raise StarletteHTTPException(422, "Snooze until a time between one minute and seven days from now.")
-        return service.snooze(seconds)
+        return service.snooze(_snooze_seconds(request))
+
+    # One GPU alone: the owner keeps the card a game runs on and lends the other.
+    @app.post("/v1/gpus/{index}/pause", response_model=StatusDocument, responses={404: {"model": ErrorBody}})
+    async def pause_gpu(index: int) -> StatusDocument:
+        return service.pause(gpu=index)
+
+    @app.post("/v1/gpus/{index}/resume", response_model=StatusDocument, responses={404: {"model": ErrorBody}})
+    async def resume_gpu(index: int) -> StatusDocument:
+        return service.resume(gpu=index)
+
+    @app.post("/v1/gpus/{index}/snooze", response_model=StatusDocument, responses={404: {"model": ErrorBody}})
+    async def snooze_gpu(index: int, request: SnoozeRequest) -> StatusDocument:
+        return service.snooze(_snooze_seconds(request), gpu=index)
 
     @app.get("/v1/settings", response_model=Settings)
     async def get_settings() -> Settings:

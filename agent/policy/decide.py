@@ -193,6 +193,17 @@ def _owner_constraints(inputs: PolicyInput, settings: PolicySettings) -> list[Co
     ]
 
 
+def _gpu_hold(inputs: PolicyInput, settings: PolicySettings, uuid: str) -> Constraint | None:
+    """The owner's hold on this one GPU, if one is in force."""
+    hold = inputs.controls.hold_of(uuid, inputs.wall)
+    if hold is None:
+        return None
+    if hold.until is None:
+        return Constraint(Action.STOP, Cause.PAUSED_BY_OWNER, "stopped: you paused this GPU")
+    until = _local_clock(hold.until, inputs.wall, settings)
+    return Constraint(Action.STOP, Cause.SNOOZED, f"stopped: you snoozed this GPU until {until}")
+
+
 def _game(inputs: PolicyInput) -> Constraint:
     return Constraint(Action.STOP, Cause.GAME, f"stopped: game running — {', '.join(inputs.games)}")
 
@@ -212,6 +223,7 @@ def decide(inputs: PolicyInput, settings: PolicySettings, memory: PolicyMemory) 
             if {gpu.uuid, str(gpu.index)} & settings.disabled_gpus
             else None,
             *owner,
+            _gpu_hold(inputs, settings, gpu.uuid),
             Constraint(Action.STOP, Cause.GPU_IN_USE, f"stopped: this GPU is in use — {'; '.join(gpu.users)}")
             if gpu.users
             else None,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import IntEnum, StrEnum
 from zoneinfo import ZoneInfo
@@ -55,14 +55,39 @@ class PresencePhase(StrEnum):
 
 
 @dataclass(frozen=True)
+class GpuHold:
+    """The owner took one GPU back by hand: until resumed (``until`` None), or snoozed until a time."""
+
+    uuid: str
+    until: datetime | None = None
+
+    def holds(self, now: datetime) -> bool:
+        return self.until is None or now < self.until
+
+
+@dataclass(frozen=True)
 class OwnerControls:
-    """What the owner asked for by hand: a pause, or a snooze until a time."""
+    """What the owner asked for by hand: a pause, or a snooze until a time, of the whole machine; and
+    holds of single GPUs (a gamer keeps the card the game runs on, a studio lends the second one)."""
 
     paused: bool = False
     snoozed_until: datetime | None = None
+    gpu_holds: tuple[GpuHold, ...] = ()
 
     def snoozing(self, now: datetime) -> bool:
         return self.snoozed_until is not None and now < self.snoozed_until
+
+    def hold_of(self, uuid: str, now: datetime) -> GpuHold | None:
+        """The hold on this GPU that is in force at ``now``, if any."""
+        return next((hold for hold in self.gpu_holds if hold.uuid == uuid and hold.holds(now)), None)
+
+    def with_hold(self, hold: GpuHold) -> OwnerControls:
+        """These controls with ``hold`` replacing any earlier hold on the same GPU."""
+        kept = tuple(earlier for earlier in self.gpu_holds if earlier.uuid != hold.uuid)
+        return replace(self, gpu_holds=(*kept, hold))
+
+    def without_hold(self, uuid: str) -> OwnerControls:
+        return replace(self, gpu_holds=tuple(hold for hold in self.gpu_holds if hold.uuid != uuid))
 
 
 @dataclass(frozen=True)

@@ -116,15 +116,23 @@ class ControlClient:
     def status(self) -> StatusDocument:
         return StatusDocument.model_validate(self._request("GET", "/v1/status"))
 
-    def pause(self) -> StatusDocument:
-        return StatusDocument.model_validate(self._request("POST", "/v1/pause"))
+    @staticmethod
+    def _controls_path(action: str, gpu: int | None) -> str:
+        return f"/v1/{action}" if gpu is None else f"/v1/gpus/{gpu}/{action}"
 
-    def resume(self) -> StatusDocument:
-        return StatusDocument.model_validate(self._request("POST", "/v1/resume"))
+    def pause(self, gpu: int | None = None) -> StatusDocument:
+        """Pause the machine, or only GPU number ``gpu``."""
+        return StatusDocument.model_validate(self._request("POST", self._controls_path("pause", gpu)))
 
-    def snooze(self, duration_seconds: int | None = None, *, until: datetime | None = None) -> StatusDocument:
+    def resume(self, gpu: int | None = None) -> StatusDocument:
+        """Resume everything, or only GPU number ``gpu``."""
+        return StatusDocument.model_validate(self._request("POST", self._controls_path("resume", gpu)))
+
+    def snooze(
+        self, duration_seconds: int | None = None, *, until: datetime | None = None, gpu: int | None = None
+    ) -> StatusDocument:
         body = SnoozeRequest(duration_seconds=duration_seconds, until=until).model_dump(mode="json")
-        return StatusDocument.model_validate(self._request("POST", "/v1/snooze", body))
+        return StatusDocument.model_validate(self._request("POST", self._controls_path("snooze", gpu), body))
 
     def settings(self) -> dict[str, Any]:
         result: dict[str, Any] = self._request("GET", "/v1/settings")

@@ -79,6 +79,13 @@ class GpuStatus(_Model):
     readings: GpuReadings | None = None
     power_limit: str | None = Field(None, description="What happened to the power limit, when one is set.")
     benchmark: GpuBenchmarkStatus | None = Field(None, description="Its benchmark: the kept result, a run, a failure.")
+    owner_hold: GpuOwnerHold | None = Field(None, description="The owner paused or snoozed this GPU alone.")
+
+
+class GpuOwnerHold(_Model):
+    """The owner took this one GPU back: until resumed (``until`` null), or until a time."""
+
+    until: datetime | None = None
 
 
 class PresenceStatus(_Model):

@@ -12,6 +12,7 @@ from sparecycles.agent.policy.decide import decide, format_duration
 from sparecycles.agent.policy.model import (
     Action,
     Cause,
+    GpuHold,
     GpuReading,
     OwnerControls,
     PolicyInput,
@@ -192,6 +193,34 @@ def test_snooze_expires_by_the_wall_clock() -> None:
     controls = OwnerControls(snoozed_until=MONDAY_NOON + timedelta(minutes=30))
     assert only(run.step(idle(900), controls=controls))[1] is Cause.SNOOZED
     assert only(run.step(idle(2700), after_s=1800, controls=controls))[0] is Action.WORK
+
+
+def test_the_owner_can_pause_or_snooze_one_gpu_while_the_other_works() -> None:
+    run = Run()
+    paused_one = OwnerControls(gpu_holds=(GpuHold("GPU-1"),))
+    result = run.step(idle(900), controls=paused_one)
+    assert [(d.index, d.action, d.cause) for d in result.decisions] == [
+        (0, Action.WORK, Cause.IDLE),
+        (1, Action.STOP, Cause.PAUSED_BY_OWNER),
+    ]
+    assert result.decisions[1].reason == "stopped: you paused this GPU"
+    assert result.machine.action is Action.WORK  # CPU-only work is the machine's, not a GPU's
+
+    snoozed_zero = OwnerControls(gpu_holds=(GpuHold("GPU-0", MONDAY_NOON + timedelta(minutes=30)),))
+    result = run.step(idle(901), controls=snoozed_zero)
+    assert [(d.action, d.cause) for d in result.decisions] == [(Action.STOP, Cause.SNOOZED), (Action.WORK, Cause.IDLE)]
+    assert result.decisions[0].reason == "stopped: you snoozed this GPU until 12:30"
+    later = run.step(idle(2701), after_s=1800, controls=snoozed_zero)  # the snooze ran out by the wall clock
+    assert [d.action for d in later.decisions] == [Action.WORK, Action.WORK]
+
+
+def test_a_machine_pause_names_itself_over_a_gpus_own_hold_and_holds_replace_each_other() -> None:
+    controls = OwnerControls(paused=True, gpu_holds=(GpuHold("GPU-1"),))
+    assert only(Run().step(idle(900), controls=controls), 1)[2] == "stopped: paused by you"
+    snoozed = controls.with_hold(GpuHold("GPU-1", MONDAY_NOON + timedelta(hours=1)))
+    assert snoozed.gpu_holds == (GpuHold("GPU-1", MONDAY_NOON + timedelta(hours=1)),)
+    assert snoozed.without_hold("GPU-1").gpu_holds == ()
+    assert snoozed.hold_of("GPU-0", MONDAY_NOON) is None
 
 
 def test_snooze_into_tomorrow_names_the_day() -> None:

@@ -28,7 +28,7 @@ def plain_status() -> object:
 __all__ = ["busybox_image", "docker_client", "docker_exec_works", "local_registry"]  # fixtures used by name
 
 
-def test_a_card_per_gpu_follows_the_live_status(link: AgentLink, qtbot: QtBot) -> None:
+def test_a_card_per_gpu_follows_the_live_status(link: AgentLink, sim_agent: RunningAgent, qtbot: QtBot) -> None:
     page = DashboardPage(link)
     qtbot.addWidget(page)
     page.show()
@@ -39,6 +39,17 @@ def test_a_card_per_gpu_follows_the_live_status(link: AgentLink, qtbot: QtBot) -
     assert "GiB" in card.vram.text()
     assert card.power.text().endswith("W")
     first = card
+
+    def hold_of_gpu_0() -> object:
+        with ControlClient(sim_agent.endpoint) as client:
+            return client.status().gpus[0].owner_hold
+
+    card.pause_action.trigger()  # the card's "This GPU" menu: this GPU alone
+    qtbot.waitUntil(lambda: hold_of_gpu_0() is not None and card.resume_action.isEnabled(), timeout=10_000)
+    assert card.reason.text() == "stopped: you paused this GPU"
+    assert page.state.text() != "Paused"  # the machine itself is not paused
+    card.resume_action.trigger()
+    qtbot.waitUntil(lambda: hold_of_gpu_0() is None and not card.resume_action.isEnabled(), timeout=10_000)
     link.call(lambda client: client.pause())
     qtbot.waitUntil(lambda: page.state.text() == "Paused" and page.resume_button.isEnabled(), timeout=10_000)
     assert page.cards[0] is first  # updated in place, not made again

@@ -5,8 +5,8 @@ Statuses arrive about once a second through the link; cards are made once per GP
 updated. The job list is read again when a job changes state (and every so often, in case an event was
 missed); elapsed times tick on between readings.
 
-Pausing is for the whole machine: the agent has no per-GPU pause. A GPU is taken out of sharing for good
-on the settings page (``[gpu] disabled``).
+Pause, resume and snooze act on the whole machine; each card's "This GPU" menu does the same for its GPU
+alone. A GPU is taken out of sharing for good on the settings page (``[gpu] disabled``).
 """
 
 from __future__ import annotations
@@ -202,6 +202,11 @@ class DashboardPage(QWidget):
             card = self.cards.get(gpu.index)
             if card is None:
                 card = self.cards[gpu.index] = GpuCard()
+                card.pause_requested.connect(lambda index: self._command(lambda client: client.pause(gpu=index)))
+                card.resume_requested.connect(lambda index: self._command(lambda client: client.resume(gpu=index)))
+                card.snooze_requested.connect(
+                    lambda index, seconds: self._command(lambda client: client.snooze(seconds, gpu=index))
+                )
                 position = len(self.cards) - 1
                 self.cards_grid.addWidget(card, position // CARD_COLUMNS, position % CARD_COLUMNS)
             job = next((job for job in self.jobs if gpu.index in job.gpus), None)

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from PySide6.QtCore import Signal, SignalInstance
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QProgressBar, QWidget
+from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QMenu, QProgressBar, QToolButton, QWidget
 
 from sparecycles.control.models import GpuStatus
 from sparecycles.ui import formatting
@@ -33,8 +34,15 @@ def _value(number: float | None, unit: str, digits: int = 0) -> str:
 
 
 class GpuCard(QFrame):
+    """Shows one GPU; its menu asks to pause, snooze or resume this GPU alone (the dashboard sends it)."""
+
+    pause_requested = Signal(int)  # the GPU's index
+    resume_requested = Signal(int)
+    snooze_requested = Signal(int, int)  # the GPU's index, seconds
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.index: int | None = None
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.name = QLabel()
         bold = QFont(self.name.font())
@@ -57,9 +65,20 @@ class GpuCard(QFrame):
         self.power = QLabel()
         self.job = QLabel()
         self.job.setWordWrap(True)
+        self.hold_button = QToolButton()
+        self.hold_button.setText(self.tr("This GPU"))
+        self.hold_button.setToolTip(self.tr("Pause or snooze this GPU alone; the others carry on."))
+        self.hold_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QMenu(self.hold_button)
+        self.pause_action = menu.addAction(self.tr("Pause this GPU"), lambda: self._emit(self.pause_requested))
+        self.resume_action = menu.addAction(self.tr("Resume this GPU"), lambda: self._emit(self.resume_requested))
+        self.snooze_1h_action = menu.addAction(self.tr("Snooze this GPU 1 hour"), lambda: self._snooze(3600))
+        self.snooze_4h_action = menu.addAction(self.tr("Snooze this GPU 4 hours"), lambda: self._snooze(4 * 3600))
+        self.hold_button.setMenu(menu)
         grid = QGridLayout(self)
         grid.addWidget(self.name, 0, 0, 1, 2)
         grid.addWidget(self.simulated, 0, 2)
+        grid.addWidget(self.hold_button, 0, 3)
         grid.addWidget(self.state, 1, 0, 1, 3)
         grid.addWidget(self.reason, 2, 0, 1, 3)
         rows = (
@@ -74,7 +93,19 @@ class GpuCard(QFrame):
             grid.addWidget(widget, row, 1, 1, 2)
         grid.setColumnStretch(1, 1)
 
+    def _emit(self, signal: SignalInstance) -> None:
+        if self.index is not None:
+            signal.emit(self.index)
+
+    def _snooze(self, seconds: int) -> None:
+        if self.index is not None:
+            self.snooze_requested.emit(self.index, seconds)
+
     def show_gpu(self, gpu: GpuStatus, job: RunningJob | None, now: float) -> None:
+        self.index = gpu.index
+        hold = gpu.owner_hold
+        self.pause_action.setEnabled(hold is None or hold.until is not None)  # a snoozed GPU can still be paused
+        self.resume_action.setEnabled(hold is not None)
         self.name.setText(self.tr("GPU {index} · {name}").format(index=gpu.index, name=gpu.name))
         self.simulated.setVisible(gpu.simulated)
         self.state.setText(_state_words(self, gpu.state.value))

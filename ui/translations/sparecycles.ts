@@ -403,6 +403,30 @@ Skip this step: the agent benchmarks a real GPU by itself when it is idle and ha
         <translation type="unfinished"></translation>
     </message>
     <message>
+        <source>This GPU</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Pause or snooze this GPU alone; the others carry on.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Pause this GPU</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Resume this GPU</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Snooze this GPU 1 hour</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Snooze this GPU 4 hours</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
         <source>Utilization</source>
         <translation type="unfinished"></translation>
     </message>
