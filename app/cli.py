@@ -120,23 +120,9 @@ def main(
             soft_wrap=True,
         )
         raise typer.Exit(_run_agent_foreground(paths))
-    _ensure_agent_started(paths)
+    # The window paints at once and shows "starting the agent…" while its link starts one (or finds one
+    # running), so nothing here waits for the agent.
     raise typer.Exit(launcher.run_gui(paths))
-
-
-def _ensure_agent_started(paths: AppPaths) -> None:
-    from sparecycles.control.spawn import AgentStartError, start_agent_process
-
-    try:
-        with ControlClient.from_lock_file(paths.agent_lock_file, timeout=1.0) as client:
-            client.status()
-            return
-    except (AgentUnavailable, AgentRequestError):
-        pass
-    try:
-        start_agent_process(paths)
-    except AgentStartError as exc:
-        _fail(f"{exc}\n{exc.output}", exc.exit_code or EXIT_NOT_READY)
 
 
 def _run_agent_foreground(paths: AppPaths, simulated_gpus: int = 0) -> int:

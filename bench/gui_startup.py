@@ -2,8 +2,9 @@
 updates to the dashboard.
 
 First paint is the time from launching a fresh Python process (the app's imports included) to the main
-window's first paint event; the app is started by a small driver that calls ``sparecycles.ui.main.run_gui``
-exactly as ``sparecycles`` does, with an event filter that notes that paint. Runs either against an agent
+window's first paint event; the app is started by a small driver that runs the ``sparecycles`` command line
+itself (``sparecycles.__main__.main()`` with no arguments, as the menu entry does), with an event filter on the
+application that notes that paint. Runs either against an agent
 started beforehand (``--simulated-gpus 4``), or, with ``--spawn``, letting the GUI start its own agent as a
 first launch does. Memory is the GUI process's resident set, sampled over ``--duration`` seconds while the
 dashboard shows the live readings. Targets (issue #12): first paint < 1.5 s; < 200 MB RSS; no growth over
@@ -35,8 +36,7 @@ import sys, time
 from PySide6.QtCore import QEvent, QObject
 from PySide6.QtWidgets import QApplication
 app = QApplication(sys.argv)
-from sparecycles.paths import AppPaths
-from sparecycles.ui import main, window
+from sparecycles.ui import window
 
 class FirstPaint(QObject):
     done = False
@@ -48,7 +48,9 @@ class FirstPaint(QObject):
 
 spy = FirstPaint()
 app.installEventFilter(spy)
-sys.exit(main.run_gui(AppPaths.from_environment()))
+sys.argv = ["sparecycles"]
+from sparecycles.__main__ import main
+main()  # the bare command, as the console script runs it: the desktop app, reusing this QApplication
 """
 
 

@@ -4,6 +4,7 @@ command, and the PyInstaller bundle's executable (whose agent must be the bundle
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -14,7 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from sparecycles.control.endpoint import read_endpoint
+from sparecycles.control.endpoint import EndpointFileError, read_endpoint
 from tests.conftest import agent_env, run_cli
 
 DISPLAY = os.environ.get("SPARECYCLES_TEST_DISPLAY")
@@ -35,8 +36,13 @@ def test_bare_command_opens_the_window_and_starts_the_agent(home: Path, command:
             window_ids = search.stdout.strip()
             time.sleep(0.2)
         assert window_ids, "no SpareCycles window appeared"
-        endpoint = read_endpoint(home / "state" / "agent.lock")
-        assert endpoint is not None
+        # The window comes first; its link starts the agent meanwhile.
+        endpoint = None
+        while endpoint is None and time.monotonic() < deadline:
+            with contextlib.suppress(EndpointFileError):
+                endpoint = read_endpoint(home / "state" / "agent.lock")
+            time.sleep(0.1)
+        assert endpoint is not None, "the window's link started no agent"
         assert endpoint.pid != gui.pid  # the agent is its own process and outlives the window
         agent_command_line = psutil.Process(endpoint.pid).cmdline()
         assert agent_command_line[-2:] == ["agent", "--foreground"]
@@ -45,5 +51,9 @@ def test_bare_command_opens_the_window_and_starts_the_agent(home: Path, command:
     finally:
         gui.send_signal(signal.SIGTERM)
         gui.wait(timeout=10)
-    assert run_cli(home, "status", cli=command).returncode == 0
+    answered = run_cli(home, "status", cli=command)
+    while answered.returncode != 0 and time.monotonic() < deadline:  # the agent may still be starting
+        time.sleep(0.2)
+        answered = run_cli(home, "status", cli=command)
+    assert answered.returncode == 0, answered.stderr  # it outlived the window
     run_cli(home, "stop", cli=command)

@@ -5,6 +5,9 @@ Every call goes through :meth:`AgentLink.call`: the work runs on a worker thread
 :class:`~sparecycles.control.client.ControlClient`, and its result (or the error, in words) comes back on
 the GUI thread, so no window ever waits on the agent. The event stream is followed on a thread of its own;
 each event re-reads the status document, which :attr:`AgentLink.status_changed` carries to the windows.
+
+The control client (httpx, the API's models) is imported when the link starts, not with this module: the
+window paints first (``run_gui`` starts the link after the first paint), then the link gets to work.
 """
 
 from __future__ import annotations
@@ -14,13 +17,15 @@ import logging
 import threading
 from collections.abc import Callable
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
-from sparecycles.control.client import AgentRequestError, AgentUnavailable, ControlClient
-from sparecycles.control.models import AgentEvent, EventType, StatusDocument
 from sparecycles.paths import AppPaths
+
+if TYPE_CHECKING:
+    from sparecycles.control.client import ControlClient
+    from sparecycles.control.models import AgentEvent, StatusDocument
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +61,8 @@ class _Job(QRunnable):
         self._deliver = deliver
 
     def run(self) -> None:
+        from sparecycles.control.client import AgentRequestError, AgentUnavailable
+
         try:
             result = self._work()
         except (AgentUnavailable, AgentRequestError) as exc:
@@ -101,6 +108,8 @@ class AgentLink(QObject):
     # -- calls --------------------------------------------------------------------------------------
 
     def client(self, timeout: float = 10.0) -> ControlClient:
+        from sparecycles.control.client import ControlClient
+
         return ControlClient.from_lock_file(self.paths.agent_lock_file, timeout=timeout)
 
     def call(
@@ -170,54 +179,72 @@ class AgentLink(QObject):
                 self._wake.wait()
                 self._wake.clear()
                 continue
-            try:
-                client = self.client()
-                client.status()
-            except AgentUnavailable:
-                if self._connected_once and self._start_agent is not None:
-                    self._died = True
-                    tail = agent_log_tail(self.paths)
-                    self._set_state(LinkState.DIED, tail)
-                    continue
-                if self._start_agent is None:
-                    waiting = LinkState.LOST if self._connected_once else LinkState.STARTING
-                    self._set_state(waiting, "Waiting for the agent…")
-                    self._wake.wait(RETRY_S)
-                    self._wake.clear()
-                    continue
-                self._set_state(LinkState.STARTING, "Starting the SpareCycles agent…")
-                try:
-                    self._start_agent(self.paths)
-                except Exception as exc:
-                    output = getattr(exc, "output", "") or agent_log_tail(self.paths)
-                    self._set_state(LinkState.FAILED, f"{exc}\n{output}".strip())
-                    self._died = True
-                continue
-            except AgentRequestError as exc:
-                self._set_state(LinkState.LOST, str(exc))
-                self._wake.wait(RETRY_S)
+            client = self._reach_agent()
+            if client is None:
                 continue
             self._connected_once = True
-            try:
-                with client:
-                    self._publish_status(client)
-                    self._set_state(LinkState.CONNECTED, "Connected")
-                    for event in client.events():
-                        if self._closing.is_set():
-                            return
-                        self.event_received.emit(event)
-                        self._publish_status(client, event)
-            except (AgentUnavailable, AgentRequestError, OSError) as exc:
-                log.info("The agent's event stream ended: %s", exc)
-            except Exception:  # httpx errors from a dropped stream
-                log.info("The agent's event stream broke", exc_info=True)
+            if self._stream_events(client):
+                return
             if not self._closing.is_set():
                 self._set_state(LinkState.LOST, "The agent stopped answering; reconnecting…")
                 self._wake.wait(0.5)
                 self._wake.clear()
 
+    def _reach_agent(self) -> ControlClient | None:
+        """A client of the agent once it answers; else None, having started it, waited, or given up."""
+        from sparecycles.control.client import AgentRequestError, AgentUnavailable
+
+        try:
+            client = self.client()
+            client.status()
+        except AgentUnavailable:
+            if self._connected_once and self._start_agent is not None:
+                self._died = True
+                self._set_state(LinkState.DIED, agent_log_tail(self.paths))
+                return None
+            if self._start_agent is None:
+                waiting = LinkState.LOST if self._connected_once else LinkState.STARTING
+                self._set_state(waiting, "Waiting for the agent…")
+                self._wake.wait(RETRY_S)
+                self._wake.clear()
+                return None
+            self._set_state(LinkState.STARTING, "Starting the SpareCycles agent…")
+            try:
+                self._start_agent(self.paths)
+            except Exception as exc:
+                output = getattr(exc, "output", "") or agent_log_tail(self.paths)
+                self._set_state(LinkState.FAILED, f"{exc}\n{output}".strip())
+                self._died = True
+            return None
+        except AgentRequestError as exc:
+            self._set_state(LinkState.LOST, str(exc))
+            self._wake.wait(RETRY_S)
+            return None
+        return client
+
+    def _stream_events(self, client: ControlClient) -> bool:
+        """Follow the agent's events until the stream ends; True when the link is closing."""
+        from sparecycles.control.client import AgentRequestError, AgentUnavailable
+
+        try:
+            with client:
+                self._publish_status(client)
+                self._set_state(LinkState.CONNECTED, "Connected")
+                for event in client.events():
+                    if self._closing.is_set():
+                        return True
+                    self.event_received.emit(event)
+                    self._publish_status(client, event)
+        except (AgentUnavailable, AgentRequestError, OSError) as exc:
+            log.info("The agent's event stream ended: %s", exc)
+        except Exception:  # httpx errors from a dropped stream
+            log.info("The agent's event stream broke", exc_info=True)
+        return False
+
     def _publish_status(self, client: ControlClient, event: AgentEvent | None = None) -> None:
         """The status document: carried by status and readings events, else read again."""
+        from sparecycles.control.models import EventType, StatusDocument
+
         if event is not None and event.type in (EventType.STATUS_CHANGED, EventType.READINGS):
             status = StatusDocument.model_validate(event.data)
         elif event is not None and event.type in (EventType.SHUTTING_DOWN, EventType.PULL_PROGRESS):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from PySide6.QtCore import QCoreApplication
+from PySide6.QtCore import QCoreApplication, QTimer
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 
 from sparecycles.paths import AppPaths
@@ -18,6 +18,8 @@ from sparecycles.ui.theme import apply_theme, saved_theme
 from sparecycles.ui.translation import install_translations
 from sparecycles.ui.tray import Tray
 from sparecycles.ui.window import MainWindow
+
+FIRST_PAINT_WAIT_MS = 1500
 
 
 def default_start_agent(paths: AppPaths) -> object:
@@ -54,10 +56,14 @@ def run_gui(paths: AppPaths) -> int:
     apply_theme(app, saved_theme(paths.config_dir))
     link, window, tray = build_app(paths)
     app.setQuitOnLastWindowClosed(tray is None)
-    window.show()  # painted before the agent is found: the link works on its own thread
+    window.show()
     if tray is not None:
         tray.show()
-    link.start()
+    # The link starts once the window has painted: its imports (httpx, the API's models) and its first
+    # calls would otherwise share the interpreter with the first paint. A window that never paints
+    # (minimised by the desktop) starts it after a moment anyway.
+    window.first_painted.connect(link.start)
+    QTimer.singleShot(FIRST_PAINT_WAIT_MS, link.start)
     window.onboard_when_connected(open_on_first_start)  # the wizard, on the first start only
     try:
         return int(app.exec())

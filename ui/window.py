@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from enum import Enum
 
-from PySide6.QtCore import QCoreApplication, QSize, QTimer
-from PySide6.QtGui import QCloseEvent, QKeySequence
+from PySide6.QtCore import QCoreApplication, QSize, QTimer, Signal
+from PySide6.QtGui import QCloseEvent, QKeySequence, QPaintEvent
 from PySide6.QtWidgets import (
     QApplication,
     QHBoxLayout,
@@ -71,7 +71,10 @@ def _page_label(name: str) -> str:
 class MainWindow(QMainWindow):
     """Pages are built when first shown (the first one at once), so the window paints without waiting on
     any page's imports. ``tray_available`` decides what closing does; ``ask_quit`` and ``quit_app`` are the
-    question and the exit, injectable for tests."""
+    question and the exit, injectable for tests. ``first_painted`` is emitted once, after the first paint."""
+
+    first_painted = Signal()
+    _painted = False
 
     def __init__(
         self,
@@ -134,6 +137,12 @@ class MainWindow(QMainWindow):
         self.show_agent_state(link.state, link.message)
         if self._names:
             self.sidebar.setCurrentRow(0)
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        super().paintEvent(event)
+        if not self._painted:
+            self._painted = True
+            QTimer.singleShot(0, self.first_painted.emit)  # after this paint reaches the screen
 
     # -- pages ---------------------------------------------------------------------------------------
 
