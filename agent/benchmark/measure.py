@@ -78,6 +78,7 @@ class Plan:
     batches: int
     vram_start_bytes: int
     vram_granularity_bytes: int
+    expected_s: float = 60.0  # how long a run takes on a current GPU, start-up included: for a progress bar
 
     def __post_init__(self) -> None:
         if min(self.matmul_size, self.copy_size_bytes, self.transfer_size_bytes, self.batches) <= 0:
@@ -99,6 +100,7 @@ QUICK = Plan(
     batches=5,
     vram_start_bytes=256 * MIB,
     vram_granularity_bytes=256 * MIB,
+    expected_s=25.0,  # 21 s measured on an H200 (docs/benchmarks.md)
 )
 # Long enough for clocks and temperature to settle (about 80 s): what a GPU sustains, not its first burst.
 FULL = Plan(
@@ -111,6 +113,7 @@ FULL = Plan(
     batches=10,
     vram_start_bytes=256 * MIB,
     vram_granularity_bytes=64 * MIB,
+    expected_s=80.0,
 )
 PLANS: dict[Mode, Plan] = {"quick": QUICK, "full": FULL}
 

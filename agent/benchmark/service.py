@@ -32,6 +32,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from sparecycles.agent.benchmark.errors import BenchmarkError, BenchmarkInterrupted, ResultFormatError
+from sparecycles.agent.benchmark.measure import PLANS
 from sparecycles.agent.benchmark.results import BenchmarkResult, ResultStore, needs_rerun
 from sparecycles.agent.policy.model import Action, Cause, GpuDecision
 from sparecycles.control.benchmark import BenchmarkPhase, BenchmarkResultView, GpuBenchmarkStatus
@@ -257,6 +258,7 @@ class GpuBenchmark:
     running: bool
     started: datetime | None
     problem: str | None  # the last run's failure, until one succeeds
+    expected_s: float | None = None  # how long the run under way should take
 
 
 class BenchmarkService:
@@ -280,7 +282,7 @@ class BenchmarkService:
         self._retry_after_s = retry_after_s
         self._on_change = on_change
         self._results = store.load()
-        self._running: dict[int, tuple[asyncio.Event, datetime]] = {}
+        self._running: dict[int, tuple[asyncio.Event, datetime, float]] = {}
         self._asked: set[int] = set()  # running because the owner asked
         self._problems: dict[str, tuple[str, float]] = {}  # uuid -> (why, when: monotonic)
 
@@ -293,7 +295,11 @@ class BenchmarkService:
         running = self._running.get(gpu.index)
         problem = self._problems.get(gpu.uuid)
         return GpuBenchmark(
-            self._results.get(gpu.uuid), running is not None, running[1] if running else None, problem and problem[0]
+            self._results.get(gpu.uuid),
+            running is not None,
+            running[1] if running else None,
+            problem and problem[0],
+            running[2] if running else None,
         )
 
     def held(self) -> frozenset[int]:
@@ -328,7 +334,7 @@ class BenchmarkService:
         if gpu.index in self._running:
             raise BenchmarkFailed(f"GPU {gpu.index} is being benchmarked already")
         stop = asyncio.Event()
-        self._running[gpu.index] = (stop, self._clock())
+        self._running[gpu.index] = (stop, self._clock(), PLANS[mode].expected_s)
         if asked:
             self._asked.add(gpu.index)
         self._on_change()
@@ -386,6 +392,7 @@ class BenchmarkService:
         return GpuBenchmarkStatus(
             state=state,
             started=found.started,
+            expected_seconds=found.expected_s,
             problem=found.problem,
             result=result_view(found.result) if found.result is not None else None,
         )

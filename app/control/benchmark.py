@@ -52,6 +52,9 @@ class GpuBenchmarkStatus(_Model):
         description="none: never benchmarked; failed: the last run failed (an earlier result may still stand)."
     )
     started: datetime | None = Field(description="When the run under way started.")
+    expected_seconds: float | None = Field(
+        None, description="How long the run under way should take on a current GPU (for a progress bar)."
+    )
     problem: str | None = Field(description="Why the last run failed, and what to do.")
     result: BenchmarkResultView | None = Field(description="The latest good result, kept across runs.")
 

@@ -17,6 +17,7 @@ import pytest
 
 from sparecycles.agent.benchmark.control import BenchmarkControl, BenchmarkRefused, chosen_gpus
 from sparecycles.agent.benchmark.errors import BenchmarkInterrupted
+from sparecycles.agent.benchmark.measure import QUICK
 from sparecycles.agent.benchmark.results import BenchmarkResult, ResultStore
 from sparecycles.agent.benchmark.service import (
     RESULT_FILE,
@@ -92,6 +93,7 @@ def test_a_stopped_benchmark_leaves_the_last_good_result(tmp_path: Path) -> None
         await until(lambda: GPU0.index in slow.held())
         await asyncio.sleep(0.5)  # the worker is under way
         assert slow.status(GPU0).state == "running"
+        assert slow.status(GPU0).expected_seconds == QUICK.expected_s  # for the onboarding's progress bar
         assert slow.stop(GPU0.index, "a game started")
         with pytest.raises(BenchmarkInterrupted):
             await running

@@ -3,7 +3,9 @@ agent can measure (or in a hurry) skips."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
@@ -11,12 +13,41 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QV
 
 from sparecycles.control.benchmark import BenchmarkList
 from sparecycles.control.client import ControlClient
+from sparecycles.control.models import GpuStatus, StatusDocument
 from sparecycles.ui.agent_link import AgentLink
 from sparecycles.ui.onboarding.step import AgentStep
 from sparecycles.ui.pages.schedule import WorkWhenEditor
 from sparecycles.ui.widgets.settings_call import save_settings
 
 BENCHMARK_TIMEOUT_S = 900.0  # quick mode takes under a minute per GPU; a slow first image pull, longer
+NEARLY_DONE = 0.95  # a run past its expected time waits here, not at 100 %, until the agent says it is done
+
+
+@dataclass(frozen=True)
+class BenchmarkProgress:
+    percent: int  # of all the GPUs being measured
+    gpu_number: int  # 1-based, of ``gpu_count``
+    gpu_count: int
+    seconds_left: float  # of the GPU under way, by its expected time
+
+
+def benchmark_progress(gpus: Sequence[GpuStatus], now: datetime) -> BenchmarkProgress | None:
+    """How far a run over every GPU (one after another, in index order) has got, from the status document:
+    the GPUs before the running one are done, the running one is as far as its elapsed time over the time a
+    run takes (``expected_seconds``). None while no GPU reports a run with a start and an expected time."""
+    for position, gpu in enumerate(gpus):
+        run = gpu.benchmark
+        if run is None or run.state != "running" or run.started is None or not run.expected_seconds:
+            continue
+        elapsed = max((now - run.started).total_seconds(), 0.0)
+        fraction = min(elapsed / run.expected_seconds, NEARLY_DONE)
+        return BenchmarkProgress(
+            percent=round(100 * (position + fraction) / len(gpus)),
+            gpu_number=position + 1,
+            gpu_count=len(gpus),
+            seconds_left=max(run.expected_seconds - elapsed, 0.0),
+        )
+    return None
 
 
 class WorkWhenStep(AgentStep):
@@ -52,6 +83,8 @@ class BenchmarkStep(AgentStep):
         self.progress = QProgressBar()
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
+        self._measuring = False
+        link.status_changed.connect(self.show_progress)
         self.result = QLabel()
         self.result.setWordWrap(True)
         self.run_button.clicked.connect(self.run)
@@ -70,7 +103,8 @@ class BenchmarkStep(AgentStep):
 
     def run(self) -> None:
         self.run_button.setEnabled(False)
-        self.progress.setRange(0, 0)  # busy: the agent reports only the result
+        self._measuring = True
+        self.progress.setRange(0, 0)  # busy until the agent's status says which GPU runs, since when
         self.result.setText(self.tr("Benchmarking… this takes about a minute per GPU."))
         self.link.call(
             lambda client: client.run_benchmark(None, timeout=BENCHMARK_TIMEOUT_S),
@@ -79,7 +113,23 @@ class BenchmarkStep(AgentStep):
             timeout=BENCHMARK_TIMEOUT_S + 30,
         )
 
+    def show_progress(self, status: StatusDocument) -> None:
+        """Each status document (about one a second) moves the bar: which GPU, how long it has left."""
+        if not self._measuring:
+            return
+        progress = benchmark_progress(status.gpus, datetime.now(UTC))
+        if progress is None:
+            return
+        self.progress.setRange(0, 100)
+        self.progress.setValue(progress.percent)
+        self.result.setText(
+            self.tr("Measuring GPU {number} of {count}: about {seconds} s left for it.").format(
+                number=progress.gpu_number, count=progress.gpu_count, seconds=round(progress.seconds_left)
+            )
+        )
+
     def _finished(self, results: BenchmarkList) -> None:
+        self._measuring = False
         self.progress.setRange(0, 1)
         self.progress.setValue(1)
         self.run_button.setEnabled(True)
@@ -95,6 +145,7 @@ class BenchmarkStep(AgentStep):
         self.result.setText(self.tr("Done.") + ("<br>" + "<br>".join(lines) if lines else ""))
 
     def _refused(self, message: str) -> None:
+        self._measuring = False
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
         self.run_button.setEnabled(True)

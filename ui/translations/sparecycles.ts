@@ -73,6 +73,10 @@
         <translation type="unfinished"></translation>
     </message>
     <message>
+        <source>Measuring GPU {number} of {count}: about {seconds} s left for it.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
         <source>GPU {index} ({name}): score {score}</source>
         <translation type="unfinished"></translation>
     </message>
