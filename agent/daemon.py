@@ -15,6 +15,7 @@ import socket
 import sys
 from collections.abc import Callable, Iterator
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 import httpx
 import uvicorn
@@ -65,6 +66,11 @@ from sparecycles.control.models import TOKEN_HEADER, TOKEN_SCHEME
 from sparecycles.logs import SecretMasker, configure_logging, set_log_level
 from sparecycles.migrations import SchemaError
 from sparecycles.paths import AppPaths
+
+if TYPE_CHECKING:
+    from prometheus_client.metrics_core import Metric
+
+    from sparecycles.agent.metrics.server import MetricsServer
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +140,7 @@ def run_agent(paths: AppPaths, *, console: bool, simulated_gpus: int = 0) -> int
     return 0
 
 
-async def _serve(  # noqa: PLR0915 - the composition root: every part, started and stopped in order
+async def _serve(  # noqa: PLR0912, PLR0915 - the composition root: every part, started and stopped in order
     *,
     paths: AppPaths,
     settings: Settings,
@@ -228,6 +234,7 @@ async def _serve(  # noqa: PLR0915 - the composition root: every part, started a
     port = sock.getsockname()[1]
     lock.publish(port, token)
     log.info("Control API listening on 127.0.0.1:%d", port)
+    metrics = await _start_metrics(store.current, controller, ledger)
     controller.announce_status()
     # GPU discovery can take a moment with a real driver: it starts after the API answers.
     await scheduler.start()
@@ -271,6 +278,8 @@ async def _serve(  # noqa: PLR0915 - the composition root: every part, started a
 
     await stop.wait()
     log.info("Stopping")
+    if metrics is not None:
+        await metrics.stop()
     scheduler.shutdown()
     await benchmarks.close()  # a benchmark's worker never outlives the agent
     await market.close()
@@ -287,6 +296,26 @@ async def _serve(  # noqa: PLR0915 - the composition root: every part, started a
         log.warning("The control API did not stop in time; closing it")
         server.force_exit = True
     sock.close()
+
+
+async def _start_metrics(
+    settings: Settings, controller: AgentController, ledger: LedgerService | None
+) -> MetricsServer | None:
+    """The Prometheus endpoint when [metrics] enabled; one that cannot start is logged, and the agent works on."""
+    if not settings.metrics.enabled:
+        return None
+    from sparecycles.agent.metrics.collector import status_metrics
+    from sparecycles.agent.metrics.server import MetricsError, start_metrics
+
+    async def gather() -> list[Metric]:
+        today = await asyncio.to_thread(ledger.today) if ledger is not None else None
+        return status_metrics(controller.status(), today)
+
+    try:
+        return await start_metrics(settings.metrics, gather)
+    except MetricsError as exc:
+        log.error("Metrics are not served: %s", exc)
+        return None
 
 
 def _benchmark_control(

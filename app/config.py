@@ -8,6 +8,7 @@ kept) and written atomically.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import tomllib
 from collections.abc import Callable, Mapping, MutableMapping
@@ -326,6 +327,41 @@ class BenchmarkSettings(_Section):
     )
 
 
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return False
+
+
+class MetricsSettings(_Section):
+    enabled: bool = Field(
+        False,
+        description="Serve Prometheus metrics (each GPU's state, readings and energy; today's earnings) for a "
+        "studio's monitoring. Applied at the agent's next start.",
+    )
+    address: str = Field(
+        "127.0.0.1", description="Address to serve them on; any address but loopback needs token_file."
+    )
+    port: int = Field(9464, ge=1, le=65535, description="Port of the metrics endpoint (GET /metrics).")
+    token_file: str | None = Field(
+        None,
+        description="A file (readable only by this user) holding the bearer token a scraper must send "
+        "(Prometheus: authorization.credentials_file). Unset: no token, allowed on loopback only.",
+    )
+
+    @model_validator(mode="after")
+    def _token_beyond_loopback(self) -> MetricsSettings:
+        if self.enabled and self.token_file is None and not _is_loopback(self.address):
+            raise ValueError(
+                f"metrics on {self.address} are reachable from other machines: set token_file to a file holding "
+                'a token (for example `openssl rand -hex 32 > metrics.token`), or keep address = "127.0.0.1"'
+            )
+        return self
+
+
 class Settings(_Section):
     """Everything a user may set in ``config.toml``; every field has a safe default."""
 
@@ -339,6 +375,7 @@ class Settings(_Section):
     chain: ChainSettings = ChainSettings()
     ledger: LedgerSettings = LedgerSettings()
     benchmark: BenchmarkSettings = BenchmarkSettings()
+    metrics: MetricsSettings = MetricsSettings()
 
 
 class ConfigError(Exception):

@@ -68,6 +68,9 @@ fi
 # set here, a missing binary fails those tests instead of skipping them.
 SPARECYCLES_TEST_ANVIL=$(bash tests/infra/anvil-path.sh)
 export SPARECYCLES_TEST_ANVIL
+# promtool (from Debian's prometheus package, unpacked, not installed) checks the metrics' exposition.
+SPARECYCLES_TEST_PROMTOOL=$(bash tests/infra/promtool.sh)
+export SPARECYCLES_TEST_PROMTOOL
 
 # An X server for the GUI and input-idle tests; tests set DISPLAY themselves where they need it.
 exec 3>"$runtime/display"
