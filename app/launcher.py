@@ -108,6 +108,9 @@ def market_serve(
     tls_key: Path | None = None,
     public_url: str | None = None,
     vault: VaultSettings | None = None,
+    metrics_port: int | None = None,
+    metrics_address: str = "127.0.0.1",
+    metrics_token_file: Path | None = None,
     **policy: float | None,
 ) -> None:
     """Serve a marketplace; ``policy`` holds MarketOptions' abuse limits and retention (see `market serve`)."""
@@ -122,6 +125,9 @@ def market_serve(
         public_url=server.public_url(host, port, tls, public_url),
         heartbeat_interval_s=heartbeat_interval_s,
         lease_timeout_s=lease_timeout_s,
+        metrics_port=metrics_port,
+        metrics_address=metrics_address,
+        metrics_token_file=metrics_token_file,
         **(dataclasses.asdict(vault) if vault is not None else {}),
         **policy,  # type: ignore[arg-type]  # the CLI's typed options, by MarketOptions' names
     )

@@ -124,6 +124,17 @@ def serve(
     relay_min_amount: Annotated[
         int, typer.Option(help="The least owed (base units) the operator relays a claim for.", min=1)
     ] = 1,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="Serve Prometheus metrics (GET /metrics) on this port; off when unset.", min=1, max=65535),
+    ] = None,
+    metrics_address: Annotated[
+        str, typer.Option(help="Address of the metrics endpoint; beyond loopback it needs --metrics-token-file.")
+    ] = "127.0.0.1",
+    metrics_token_file: Annotated[
+        Path | None,
+        typer.Option(help="A file (mode 0600) holding the bearer token scrapers must send to read the metrics."),
+    ] = None,
 ) -> None:
     """Serve the marketplace (protocol v1) until interrupted.
 
@@ -142,6 +153,9 @@ def serve(
             tls_cert=tls_cert,
             tls_key=tls_key,
             public_url=public_url,
+            metrics_port=metrics_port,
+            metrics_address=metrics_address,
+            metrics_token_file=metrics_token_file,
             vault=launcher.VaultSettings(
                 chain_rpc=chain_rpc,
                 vault=vault,

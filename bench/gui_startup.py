@@ -130,6 +130,10 @@ def main() -> None:
 
     first, peak, final = samples[0][1], max(rss for _, rss in samples), samples[-1][1]
     half = len(samples) // 2
+    # Caches (fonts, text layouts, Python's own pools) fill in the first minutes; a leak keeps growing after.
+    steady = samples[half:]
+    steady_growth = steady[-1][1] - steady[0][1]
+    slope_mb_per_hour = statistics.linear_regression([t for t, _ in steady], [rss for _, rss in steady]).slope * 3600
     early = statistics.mean(rss for _, rss in samples[: max(half, 1)])
     late = statistics.mean(rss for _, rss in samples[half:])
     agent_kind = "started by the GUI (first launch)" if args.spawn else "started beforehand, 4 simulated GPUs"
@@ -141,6 +145,11 @@ def main() -> None:
         (
             "RSS growth (second half vs first half, mean)",
             f"{late - early:+.1f} MB (first sample {first:.1f} MB)",
+            "—",
+        ),
+        (
+            "RSS growth over the second half (its last sample less its first; slope)",
+            f"{steady_growth:+.1f} MB ({slope_mb_per_hour:+.1f} MB/hour)",
             "none",
         ),
     ]

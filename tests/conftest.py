@@ -94,7 +94,7 @@ class RunningAgent:
     def auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.endpoint.token}"}
 
-    def stop(self, timeout: float = 10) -> int:
+    def stop(self, timeout: float = 30) -> int:  # generous: a loaded CI machine stops agents slowly
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
         return self.process.wait(timeout)

@@ -1318,6 +1318,13 @@ class Marketplace:
         if self._last_tick is None or (now - self._last_tick).total_seconds() >= self.config.tick_every_s:
             self.tick()
 
+    def state_counts(self) -> tuple[dict[str, int], dict[str, int]]:
+        """How many jobs are in each state, and how many leases ever made ended in each (for metrics)."""
+        with self.transaction() as session:
+            jobs = session.execute(select(tables.Job.state, func.count()).group_by(tables.Job.state)).all()
+            leases = session.execute(select(tables.Lease.state, func.count()).group_by(tables.Lease.state)).all()
+        return {str(state): int(count) for state, count in jobs}, {str(state): int(count) for state, count in leases}
+
     def tick(self) -> TickResult:
         """Expire leases whose heartbeats stopped, then close the auctions whose bidding window ended.
 

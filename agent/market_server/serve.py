@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from sparecycles.agent.keystore import KeySource, load_key
@@ -41,6 +41,41 @@ class TlsFiles:
 
     certificate: Path
     key: Path
+
+
+class _Timed:
+    """ASGI middleware class around :meth:`ApiLatency.middleware` (Starlette's add_middleware takes a class)."""
+
+    def __init__(self, app: Any, latency: Any) -> None:
+        self._timed = latency.middleware(app)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self._timed(scope, receive, send)
+
+
+def _metrics_beside(options: MarketOptions, gather: Any) -> Callable[[], Any]:
+    """Start the metrics endpoint in the server's loop; its stop, for when the server stops."""
+    from sparecycles.agent.metrics.server import MetricsError, start_metrics
+    from sparecycles.config import MetricsSettings
+
+    try:
+        settings = MetricsSettings(
+            enabled=True,
+            address=options.metrics_address,
+            port=options.metrics_port or 0,
+            token_file=str(options.metrics_token_file) if options.metrics_token_file else None,
+        )
+    except ValueError as exc:
+        raise ServeError(f"--metrics-address: {exc}") from None
+
+    async def start() -> Any:
+        try:
+            running = await start_metrics(settings, gather)
+        except MetricsError as exc:
+            raise ServeError(str(exc)) from None
+        return running.stop
+
+    return start
 
 
 def tls_files(certificate: Path | None, key: Path | None) -> TlsFiles | None:
@@ -138,6 +173,10 @@ class MarketOptions:
     relay_gas_key_file: Path | None = None
     relay_every_s: float | None = None
     relay_min_amount: int = 1
+    # Prometheus metrics on their own port (None: off), loopback unless a token file guards them.
+    metrics_port: int | None = None
+    metrics_address: str = "127.0.0.1"
+    metrics_token_file: Path | None = None
 
     @property
     def database_url(self) -> str:
@@ -250,6 +289,7 @@ def serve(options: MarketOptions, *, host: str, port: int, tls: TlsFiles | None 
     import uvicorn
 
     from sparecycles.agent.market_server.api import create_app
+    from sparecycles.agent.market_server.metrics import ApiLatency, market_gatherer
     from sparecycles.agent.market_server.releasing_server import ReleasingServer
 
     warning = exposure_warning(host, tls)
@@ -276,6 +316,11 @@ def serve(options: MarketOptions, *, host: str, port: int, tls: TlsFiles | None 
         # At a stop signal the long polls are answered at once (ReleasingServer), and any request still open
         # after 2 s is cut: the timer that expires leases keeps ticking until the last connection closes.
         app = create_app(market, limits=options.limits, relayer=relayer)
+        beside = None
+        if options.metrics_port is not None:
+            latency = ApiLatency()
+            app.add_middleware(_Timed, latency=latency)
+            beside = _metrics_beside(options, market_gatherer(market, latency))
         config = uvicorn.Config(
             app,
             host=host,
@@ -287,7 +332,7 @@ def serve(options: MarketOptions, *, host: str, port: int, tls: TlsFiles | None 
             ssl_keyfile=tls.key if tls else None,
         )
         try:
-            ReleasingServer(config, app.state.release_polls).run()
+            ReleasingServer(config, app.state.release_polls, beside).run()
         finally:
             if relayer is not None:
                 relayer.stop()
