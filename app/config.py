@@ -327,7 +327,9 @@ class BenchmarkSettings(_Section):
     )
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Whether only this machine can reach ``host`` (127.0.0.0/8, ::1, localhost); a host name: no, it may
+    resolve to anything."""
     if host.lower() == "localhost":
         return True
     try:
@@ -354,7 +356,7 @@ class MetricsSettings(_Section):
 
     @model_validator(mode="after")
     def _token_beyond_loopback(self) -> MetricsSettings:
-        if self.enabled and self.token_file is None and not _is_loopback(self.address):
+        if self.enabled and self.token_file is None and not is_loopback(self.address):
             raise ValueError(
                 f"metrics on {self.address} are reachable from other machines: set token_file to a file holding "
                 'a token (for example `openssl rand -hex 32 > metrics.token`), or keep address = "127.0.0.1"'

@@ -4,7 +4,6 @@ the operator's commands, and the agent's embedded private marketplace all start 
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import logging
 import ssl
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from sparecycles.agent.market_server import schema, server_lock
 from sparecycles.agent.market_server.db import open_engine
 from sparecycles.agent.market_server.limits import ApiLimits, Rate
 from sparecycles.agent.market_server.market import MarketConfig, Marketplace
+from sparecycles.config import is_loopback
 
 if TYPE_CHECKING:
     from sparecycles.agent.market_server.vault_chain import ClaimRelayer, DepositWatcher, VaultLink
@@ -103,16 +103,6 @@ def tls_files(certificate: Path | None, key: Path | None) -> TlsFiles | None:
             "both must be PEM files, and the key must be the certificate's"
         ) from None
     return TlsFiles(certificate, key)
-
-
-def is_loopback(host: str) -> bool:
-    """Whether only this machine can reach ``host`` (127.0.0.0/8, ::1, localhost)."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:  # a host name: it may resolve to anything
-        return False
 
 
 def exposure_warning(host: str, tls: TlsFiles | None) -> str | None:
