@@ -43,16 +43,6 @@ class TlsFiles:
     key: Path
 
 
-class _Timed:
-    """ASGI middleware class around :meth:`ApiLatency.middleware` (Starlette's add_middleware takes a class)."""
-
-    def __init__(self, app: Any, latency: Any) -> None:
-        self._timed = latency.middleware(app)
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        await self._timed(scope, receive, send)
-
-
 def _metrics_beside(options: MarketOptions, gather: Any) -> Callable[[], Any]:
     """Start the metrics endpoint in the server's loop; its stop, for when the server stops."""
     from sparecycles.agent.metrics.server import MetricsError, start_metrics
@@ -309,7 +299,7 @@ def serve(options: MarketOptions, *, host: str, port: int, tls: TlsFiles | None 
         beside = None
         if options.metrics_port is not None:
             latency = ApiLatency()
-            app.add_middleware(_Timed, latency=latency)
+            app.add_middleware(latency.middleware)  # a factory: app -> the timed app
             beside = _metrics_beside(options, market_gatherer(market, latency))
         config = uvicorn.Config(
             app,
