@@ -22,11 +22,11 @@ from sparecycles.agent.policy.model import GpuHold, OwnerControls
 from sparecycles.agent.scheduler.service import WorkScheduler
 from sparecycles.agent.sensors.gpu import GpuIdentity
 from sparecycles.agent.sensors.gpu.simulated import SimulatedGpuBackend
-from sparecycles.agent.settings_store import SettingsStore
+from sparecycles.agent.settings_store import Overlay, SettingsStore
 from sparecycles.agent.status import build_status
 from sparecycles.config import Settings
 from sparecycles.control.benchmark import GpuBenchmarkStatus
-from sparecycles.control.models import AgentEvent, EventType, MarketplaceStatus, StatusDocument
+from sparecycles.control.models import AgentEvent, EventType, FleetStatus, MarketplaceStatus, StatusDocument
 from sparecycles.protocol.job_refusal import JobRefused
 
 log = logging.getLogger(__name__)
@@ -75,6 +75,7 @@ class AgentController:
         self._last_announced: tuple[Any, ...] | None = None
         self._marketplace: Callable[[], MarketplaceStatus | None] = lambda: None
         self._ledger_problem: Callable[[], str | None] = lambda: None
+        self._fleet: Callable[[], FleetStatus | None] = lambda: None
         self._benchmark: Callable[[GpuIdentity], GpuBenchmarkStatus | None] = lambda _gpu: None
         engine.on_change(self.announce_status)
 
@@ -85,6 +86,10 @@ class AgentController:
     def show_benchmarks(self, status: Callable[[GpuIdentity], GpuBenchmarkStatus | None]) -> None:
         """Where the status document reads each GPU's benchmark from."""
         self._benchmark = status
+
+    def show_fleet(self, status: Callable[[], FleetStatus | None]) -> None:
+        """Where the status document reads the studio group the machine is in."""
+        self._fleet = status
 
     def show_ledger(self, problem: Callable[[], str | None]) -> None:
         """Where the status document reads why the ledger is not recording, if it is not."""
@@ -105,6 +110,7 @@ class AgentController:
             stopping=self._stopping,
             ledger_problem=self._ledger_problem(),
             benchmark=self._benchmark,
+            fleet=self._fleet(),
         )
 
     def pause(self, gpu: int | None = None) -> StatusDocument:
@@ -153,18 +159,26 @@ class AgentController:
         self._set_controls(replace(controls, gpu_holds=kept))  # evaluates and announces
 
     def settings(self) -> Settings:
-        return self._settings.current
+        """The owner's own settings (a studio group's policy is shown in the status, never written here)."""
+        return self._settings.own
 
     def update_settings(self, changes: dict[str, dict[str, Any]]) -> Settings:
-        before = self._settings.current
-        after = self._settings.update(changes)
-        if after != before:
-            self._engine.apply_settings(after)
-            if self._scheduler is not None:
-                self._scheduler.settings_changed()
-            self._bus.publish(EventType.SETTINGS_CHANGED, after.model_dump(mode="json"))
-            self.announce_status()
-        return after
+        self._apply(*self._settings.update(changes))
+        return self._settings.own
+
+    def set_settings_overlay(self, overlay: Overlay | None) -> None:
+        """Work by the owner's settings with ``overlay`` laid over them (a studio group's policy), applied
+        without a restart; None goes back to the owner's own."""
+        self._apply(*self._settings.set_overlay(overlay))
+
+    def _apply(self, before: Settings, after: Settings) -> None:
+        if after == before:
+            return
+        self._engine.apply_settings(after)
+        if self._scheduler is not None:
+            self._scheduler.settings_changed()
+        self._bus.publish(EventType.SETTINGS_CHANGED, self._settings.own.model_dump(mode="json"))
+        self.announce_status()
 
     def _simulation(self) -> SimulatedGpuBackend:
         if self._simulated is None:

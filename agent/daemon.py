@@ -13,7 +13,7 @@ import logging
 import signal
 import socket
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -32,13 +32,15 @@ from sparecycles.agent.chain.trust import VaultTrust
 from sparecycles.agent.controller import AgentController
 from sparecycles.agent.engine import WorkEngine
 from sparecycles.agent.events import EventBus
+from sparecycles.agent.fleet.service import FleetService, MarketSide
 from sparecycles.agent.instance_lock import InstanceLock
 from sparecycles.agent.jobs.ownership import JobProcesses
 from sparecycles.agent.jobs.runtime import JobRuntime
 from sparecycles.agent.jobs.service import create_job_service
+from sparecycles.agent.keystore import load_key
 from sparecycles.agent.ledger.service import LedgerService, boot_id, busy_cpu_cores, jobs_on_gpus
 from sparecycles.agent.ledger.store import LedgerStore
-from sparecycles.agent.market.service import MarketConnection, start_market
+from sparecycles.agent.market.service import MarketConnection, identity_source, start_market
 from sparecycles.agent.market.vouchers import VoucherBook
 from sparecycles.agent.policy.settings import resolve_zone
 from sparecycles.agent.power_journal import PowerLimitJournal
@@ -156,6 +158,20 @@ async def _serve(  # noqa: PLR0912, PLR0915 - the composition root: every part, 
     token = new_token()
     masker.register(token)
     store = SettingsStore(paths.config_file, settings)
+    market_side: list[MarketConnection] = []  # filled once the marketplace has started
+    fleet = FleetService(
+        state_file=paths.state_dir / "fleet.json",
+        identity=lambda: load_key(identity_source(store.current.marketplace), create=True),
+        settings=store.read,
+        overlay=lambda overlay: controller.set_settings_overlay(overlay),  # noqa: PLW0108 - made below
+        market=lambda: _market_side(market_side),
+        switch_market=lambda url: _switch_market(market_side, url, controller, start_again),
+        status=lambda: controller.status(),  # noqa: PLW0108 - made below
+        today=lambda: _today_figures(ledger),
+        version=sparecycles.__version__,
+    )
+    store.set_overlay(fleet.load())  # a studio group's policy applies from the first decision
+    settings = store.current
     store.on_change(lambda _old, new: set_log_level(new.general.log_level))
     store.on_change(start_at_login_listener(create_start_at_login()))
     simulation = SimulatedGpuBackend(simulated_gpus) if simulated_gpus > 0 else None
@@ -179,7 +195,6 @@ async def _serve(  # noqa: PLR0912, PLR0915 - the composition root: every part, 
     jobs = create_job_service(state_dir=paths.state_dir, engine=engine, settings=lambda: store.current, bus=bus)
     job_processes.track(jobs.container_ids)
     ledger, ledger_problem = _open_ledger(paths, store)
-    market_side: list[MarketConnection] = []  # filled once the marketplace has started
     controller = AgentController(
         version=sparecycles.__version__,
         engine=engine,
@@ -210,6 +225,7 @@ async def _serve(  # noqa: PLR0912, PLR0915 - the composition root: every part, 
         balances=BalanceReader(lambda: store.current.chain).reader(),
         claims=claims,
     )
+    controller.show_fleet(fleet.status)
     controller.show_ledger(lambda: ledger.problem if ledger is not None else f"not recording: {ledger_problem}")
     benchmarks = _benchmark_control(paths, store, engine, jobs.runtime, controller.announce_status)
     controller.show_benchmarks(benchmarks.service.status)
@@ -217,7 +233,13 @@ async def _serve(  # noqa: PLR0912, PLR0915 - the composition root: every part, 
     server = _Server(
         uvicorn.Config(
             create_app(
-                controller, token, ledger=ledger, ledger_problem=ledger_problem, wallets=wallets, benchmarks=benchmarks
+                controller,
+                token,
+                ledger=ledger,
+                ledger_problem=ledger_problem,
+                wallets=wallets,
+                benchmarks=benchmarks,
+                fleet=fleet,
             ),
             log_config=None,
             access_log=False,
@@ -257,17 +279,22 @@ async def _serve(  # noqa: PLR0912, PLR0915 - the composition root: every part, 
     background: list[asyncio.Task[None]] = []  # kept referenced until done
     if claims is not None:
         background.append(asyncio.create_task(_settle_claims(claims)))  # a claim sent before a restart
-    market = await start_market(
-        state_dir=paths.state_dir,
-        engine=engine,
-        runtime=jobs.runtime,
-        settings=store.read,
-        ledger=ledger,
-        vault_trust=vault_trust.current,
-        benchmarks=benchmarks.service,
-    )
-    controller.show_marketplace(market.status)
+
+    async def start_again() -> MarketConnection:
+        return await start_market(
+            state_dir=paths.state_dir,
+            engine=engine,
+            runtime=jobs.runtime,
+            settings=store.read,
+            ledger=ledger,
+            vault_trust=vault_trust.current,
+            benchmarks=benchmarks.service,
+        )
+
+    market = await start_again()
+    controller.show_marketplace(lambda: market_side[0].status())  # noqa: PLW0108 - a join may replace it
     market_side.append(market)
+    background.append(asyncio.create_task(fleet.run(), name="fleet-reports"))
     if claims is not None:
         auto_claimer = AutoClaimer(wallets, lambda: _tokens(store.current.chain.auto_claim_above))
 
@@ -282,7 +309,9 @@ async def _serve(  # noqa: PLR0912, PLR0915 - the composition root: every part, 
         await metrics.stop()
     scheduler.shutdown()
     await benchmarks.close()  # a benchmark's worker never outlives the agent
-    await market.close()
+    for task in background:
+        task.cancel()
+    await market_side[0].close()
     await jobs.shutdown()  # no job may run ungoverned while the agent is down
     if ledger is not None:
         deep_check.cancel()
@@ -296,6 +325,50 @@ async def _serve(  # noqa: PLR0912, PLR0915 - the composition root: every part, 
         log.warning("The control API did not stop in time; closing it")
         server.force_exit = True
     sock.close()
+
+
+def _market_side(connections: list[MarketConnection]) -> MarketSide:
+    """The marketplace connection as the fleet sees it (none yet while the agent starts)."""
+    if not connections:
+        return MarketSide(url=None, client=None, signed_in=False, busy=False)
+    connection = connections[0]
+    provider = connection.provider
+    return MarketSide(
+        url=None if connection.private is not None else connection.url,
+        client=connection.client,
+        signed_in=provider is not None and provider.signed_in,
+        busy=provider is not None and provider.active_leases > 0,
+        problem=connection.status().problem,
+    )
+
+
+async def _switch_market(
+    connections: list[MarketConnection],
+    url: str | None,
+    controller: AgentController,
+    start: Callable[[], Awaitable[MarketConnection]],
+) -> None:
+    """Take work from ``url`` (None: the private marketplace) from now on: the owner's setting is changed and
+    the connection made again (the fleet checked that no lease runs)."""
+    controller.update_settings({"marketplace": {"url": url}})
+    if connections:
+        await connections[0].close()
+    connection = await start()
+    if connections:
+        connections[0] = connection
+    else:
+        connections.append(connection)
+    log.info("Now taking work from %s", url or "the private marketplace")
+
+
+def _today_figures(ledger: LedgerService | None) -> tuple[float, float | None]:
+    """Today's GPU-hours of work and the energy it used (kWh), from the ledger (nothing without one)."""
+    if ledger is None:
+        return 0.0, None
+    today = ledger.today()
+    rows = ledger.export(today.day, today.day).rows
+    gpu_hours = sum((row.run_time_s or 0.0) * len(row.gpus.split()) for row in rows) / 3600
+    return gpu_hours, float(today.energy_wh) / 1000
 
 
 async def _start_metrics(

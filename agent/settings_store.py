@@ -13,20 +13,30 @@ from sparecycles.config import Settings, update_settings_file
 log = logging.getLogger(__name__)
 
 SettingsListener = Callable[[Settings, Settings], None]
+Overlay = Callable[[Settings], Settings]
 
 
 class SettingsStore:
-    """Current settings plus the listeners that apply a change (log level, policy, ...)."""
+    """The owner's settings (their file), the settings the agent works by (the owner's, with a studio group's
+    policy laid over them while the machine is in one), and the listeners that apply a change."""
 
     def __init__(self, path: Path, initial: Settings) -> None:
         self._path = path
+        self._own = initial
+        self._overlay: Overlay | None = None
         self._current = initial
         self._lock = threading.Lock()
         self._listeners: list[SettingsListener] = []
 
     @property
     def current(self) -> Settings:
+        """What the agent works by now."""
         return self._current
+
+    @property
+    def own(self) -> Settings:
+        """The owner's own settings, as their file says (what the settings editor shows and changes)."""
+        return self._own
 
     def read(self) -> Settings:
         """The current settings, as a callable for those who read them at each use."""
@@ -35,17 +45,34 @@ class SettingsStore:
     def on_change(self, listener: SettingsListener) -> None:
         self._listeners.append(listener)
 
-    def update(self, changes: Mapping[str, Mapping[str, Any]]) -> Settings:
-        """Write the change into the user's file (layout kept), then apply it; raises ConfigError."""
+    def update(self, changes: Mapping[str, Mapping[str, Any]]) -> tuple[Settings, Settings]:
+        """Write the change into the user's file (layout kept), then apply it; raises ConfigError. Returns the
+        settings worked by before and after."""
         with self._lock:
             before = self._current
-            after = update_settings_file(self._path, changes)
-            self._current = after
+            self._own = update_settings_file(self._path, changes)
+            after = self._current = self._effective()
+        self._changed(before, after)
+        return before, after
+
+    def set_overlay(self, overlay: Overlay | None) -> tuple[Settings, Settings]:
+        """Lay ``overlay`` over the owner's settings from now on (None: the owner's alone); returns the
+        settings worked by before and after."""
+        with self._lock:
+            before = self._current
+            self._overlay = overlay
+            after = self._current = self._effective()
+        self._changed(before, after)
+        return before, after
+
+    def _effective(self) -> Settings:
+        return self._own if self._overlay is None else self._overlay(self._own)
+
+    def _changed(self, before: Settings, after: Settings) -> None:
         if after != before:
             log.info("Settings changed: %s", ", ".join(sorted(_changed_keys(before, after))))
             for listener in self._listeners:
                 listener(before, after)
-        return after
 
 
 def _changed_keys(before: Settings, after: Settings) -> set[str]:

@@ -13,6 +13,7 @@ from sparecycles.control.benchmark import GpuBenchmarkStatus
 from sparecycles.control.models import (
     AgentState,
     CpuWorkStatus,
+    FleetStatus,
     ForeignGpuProcess,
     GpuBackendStatus,
     GpuOwnerHold,
@@ -99,6 +100,7 @@ def build_status(
     stopping: bool = False,
     ledger_problem: str | None = None,
     benchmark: Callable[[GpuIdentity], GpuBenchmarkStatus | None] = lambda _gpu: None,
+    fleet: FleetStatus | None = None,
 ) -> StatusDocument:
     gpus = [
         _gpu_status(gpu, snapshot.decisions.get(gpu.index), snapshot, benchmark, controls, now)
@@ -110,8 +112,12 @@ def build_status(
         state, reason = AgentState.PAUSED, "paused by you; `sparecycles resume` to continue"
     elif controls.snoozed_until is not None and controls.snoozing(now):
         state, reason = AgentState.SNOOZED, f"snoozed by you until {controls.snoozed_until.astimezone(zone):%H:%M}"
+    elif fleet is not None and fleet.paused_until is not None:
+        state, reason = AgentState.PAUSED, f"paused by {fleet.studio} until {fleet.paused_until.astimezone(zone):%H:%M}"
     else:
         state, reason = _overall(gpus, snapshot)
+        if fleet is not None and fleet.drain:
+            reason = f"{reason}; drained by {fleet.studio}: taking no new job"
     presence = snapshot.presence
     machine = snapshot.machine
     return StatusDocument(
@@ -142,4 +148,5 @@ def build_status(
         cpu_work=CpuWorkStatus(state=GPU_STATES[machine.action], reason=machine.reason, cause=machine.cause.value)
         if machine is not None
         else None,
+        fleet=fleet,
     )

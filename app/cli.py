@@ -25,6 +25,7 @@ from sparecycles.control.endpoint import AgentAlreadyRunning
 from sparecycles.control.models import StatusDocument
 from sparecycles.diagnostics import CheckOutcome
 from sparecycles.durations import parse_clock_time, parse_duration
+from sparecycles.fleet_cli import register_fleet_commands
 from sparecycles.install_cli import register_install_commands
 from sparecycles.ledger_cli import register_ledger_commands
 from sparecycles.market_cli import market_app, register_requester_commands
@@ -220,6 +221,7 @@ register_ledger_commands(app, _agent, _fail)
 register_wallet_commands(app, _agent, _fail)
 register_bench_command(app, _agent, _fail)
 register_install_commands(app)
+register_fleet_commands(app, _agent, _fail)
 
 
 @app.command("run-here")

@@ -16,6 +16,7 @@ import typer
 from sparecycles import launcher
 from sparecycles.durations import parse_duration
 from sparecycles.market_admin_cli import register_operator_commands
+from sparecycles.market_fleet_cli import register_fleet_operator_commands
 from sparecycles.market_options import AsJson, DataDir, DbUrl, KeyFile, err, out
 from sparecycles.market_options import data_dir as _data_dir
 from sparecycles.market_options import operator as _operator
@@ -59,6 +60,13 @@ def serve(
     lease_timeout: Annotated[
         float, typer.Option(help="Seconds without a heartbeat after which a lease is lost.", min=1, max=86400)
     ] = 30.0,
+    provider_online: Annotated[
+        float,
+        typer.Option(help="Seconds without a word from a machine after which it shows offline.", min=5, max=86400),
+    ] = 60.0,
+    fleet_report_every: Annotated[
+        float, typer.Option(help="Seconds between the state reports of a studio's machines.", min=1, max=3600)
+    ] = 15.0,
     tls_cert: Annotated[
         Path | None, typer.Option("--tls-cert", help="Serve HTTPS with this PEM certificate (chain); needs --tls-key.")
     ] = None,
@@ -166,6 +174,8 @@ def serve(
                 relay_every_s=None if relay_every is None else every_s(relay_every),
                 relay_min_amount=relay_min_amount,
             ),
+            provider_online_s=provider_online,
+            fleet_report_s=fleet_report_every,
             provider_rate=provider_rate,
             requester_rate=requester_rate,
             sign_in_rate=sign_in_rate,
@@ -295,6 +305,7 @@ def set_payout(
 
 
 register_operator_commands(market_app)
+register_fleet_operator_commands(market_app)
 register_vault_commands(market_app)
 
 

@@ -140,3 +140,64 @@ class WeeklySchedule:
             if self.contains(moment) != inside:
                 return moment
         return None
+
+
+MINUTES_PER_DAY = 24 * 60
+MINUTES_PER_WEEK = 7 * MINUTES_PER_DAY
+
+
+def _week_spans(rules: Iterable[WindowRule]) -> list[tuple[int, int]]:
+    """The rules' windows as merged [start, end) minutes of the week from Monday 00:00; a window that runs
+    past Sunday midnight continues at Monday 00:00 (the week wraps)."""
+    spans: list[tuple[int, int]] = []
+    for rule in rules:
+        start = rule.start.hour * 60 + rule.start.minute
+        end = rule.end.hour * 60 + rule.end.minute
+        length = end - start if end > start else end + MINUTES_PER_DAY - start
+        for day in rule.days:
+            first = day * MINUTES_PER_DAY + start
+            last = first + length
+            if last <= MINUTES_PER_WEEK:
+                spans.append((first, last))
+            else:
+                spans += [(first, MINUTES_PER_WEEK), (0, last - MINUTES_PER_WEEK)]
+    merged: list[tuple[int, int]] = []
+    for first, last in sorted(spans):
+        if merged and first <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], last))
+        else:
+            merged.append((first, last))
+    return merged
+
+
+def _clock(minute: int) -> str:
+    return f"{minute // 60:02d}:{minute % 60:02d}"
+
+
+def _rules_of_spans(spans: Iterable[tuple[int, int]]) -> list[str]:
+    """Week-minute spans as rule texts: one piece per day, days with the same hours joined ("Mon, Tue 09:00-18:00")."""
+    by_hours: dict[tuple[int, int], list[int]] = {}
+    for first, last in spans:
+        cursor = first
+        while cursor < last:
+            day, offset = divmod(cursor, MINUTES_PER_DAY)
+            piece_end = min(last, (day + 1) * MINUTES_PER_DAY)
+            by_hours.setdefault((offset, piece_end - day * MINUTES_PER_DAY), []).append(day)
+            cursor = piece_end
+    rules = []
+    for (start, end), days in sorted(by_hours.items(), key=lambda item: (min(item[1]), item[0])):
+        unique = sorted(set(days))
+        names = "Daily" if len(unique) == len(DAY_NAMES) else ", ".join(DAY_NAMES[day].capitalize() for day in unique)
+        rules.append(
+            f"{names} all day" if (start, end) == (0, MINUTES_PER_DAY) else f"{names} {_clock(start)}-{_clock(end)}"
+        )
+    return rules
+
+
+def intersect_windows(first: Iterable[str], second: Iterable[str]) -> list[str]:
+    """The rules of the hours inside both sets of windows (read in the same zone): a studio's schedule and a
+    machine owner's own shorter hours give the hours both allow. Empty when they never overlap."""
+    ours = _week_spans(parse_rule(rule) for rule in first)
+    theirs = _week_spans(parse_rule(rule) for rule in second)
+    common = [(max(a, c), min(b, d)) for a, b in ours for c, d in theirs if max(a, c) < min(b, d)]
+    return _rules_of_spans(common)

@@ -20,10 +20,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 import sparecycles
 from sparecycles.agent.api.auth import TokenAuthMiddleware
 from sparecycles.agent.api.benchmark_routes import add_benchmark_routes
+from sparecycles.agent.api.fleet_routes import add_fleet_routes
 from sparecycles.agent.api.ledger_routes import LedgerApi, add_ledger_routes
 from sparecycles.agent.api.wallet_routes import add_wallet_routes
 from sparecycles.agent.benchmark.control import BenchmarkControl
 from sparecycles.agent.controller import SimulationUnavailable, UnknownGpu
+from sparecycles.agent.fleet.service import FleetService
 from sparecycles.agent.wallet.control import WalletControl
 from sparecycles.config import ConfigError, Settings
 from sparecycles.control.models import (
@@ -79,6 +81,7 @@ def create_app(
     ledger_problem: str | None = None,
     wallets: WalletControl | None = None,
     benchmarks: BenchmarkControl | None = None,
+    fleet: FleetService | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="SpareCycles agent control API",
@@ -199,5 +202,6 @@ def create_app(
     add_ledger_routes(app, ledger, ledger_problem)
     add_wallet_routes(app, wallets)
     add_benchmark_routes(app, benchmarks)
+    add_fleet_routes(app, fleet)
     app.add_middleware(TokenAuthMiddleware, token=token)
     return app

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import BaseModel, ValidationError
 
+from sparecycles.protocol.fleet import FleetDirective, FleetReport, JoinRequest, Membership
 from sparecycles.protocol.market import (
     API_PREFIX,
     Heartbeat,
@@ -182,6 +183,17 @@ class MarketClient:
     async def claim_relay(self) -> RelayAck:
         """Ask the operator to relay the claim of this provider's latest voucher (it pays the gas)."""
         return await self._call("POST", "/provider/claim-relay", RelayAck)
+
+    async def join_group(self, code: str) -> Membership:
+        """Join the studio group whose enrolment code this is (this machine leaves any other group)."""
+        return await self._call("POST", "/provider/group", Membership, json=JoinRequest(code=code).model_dump())
+
+    async def leave_group(self) -> FleetDirective:
+        return await self._call("DELETE", "/provider/group", FleetDirective)
+
+    async def fleet_report(self, report: FleetReport) -> FleetDirective:
+        """Tell the studio this machine's state; the answer carries the group's policy and the operator's requests."""
+        return await self._call("PUT", "/provider/fleet", FleetDirective, json=report.model_dump(mode="json"))
 
     async def voucher(self) -> Voucher | None:
         try:

@@ -177,6 +177,10 @@ class MarketProvider:
         return str(self._identity.address)
 
     @property
+    def signed_in(self) -> bool:
+        return self._signed_in
+
+    @property
     def active_leases(self) -> int:
         return len(self._leases)
 
@@ -242,9 +246,7 @@ class MarketProvider:
         # hears from its working providers (and gets their finished results) before their leases lapse.
         self._backoff.limit(max(1.0, min(60.0, info.lease_timeout_s / 3)))
         self._operator = self._pin_operator(info, setup)
-        challenge = await self._client.nonce(self.address)
-        message = sign_in_message(challenge, self.address)
-        await self._client.sign_in(message, sign_text(self._identity, message))
+        await sign_in_with(self._client, self._identity)
         await self._register(setup)
         self._info = info
         self._offered = None
@@ -580,6 +582,13 @@ class MarketProvider:
             self.price_note = None
             return
         self.price_note = price_note(await self._client.prices(), offered, setup)
+
+
+async def sign_in_with(client: MarketClient, identity: LocalAccount) -> None:
+    """Sign in to the client's marketplace with the machine's identity key (Sign-In with Ethereum)."""
+    challenge = await client.nonce(identity.address)
+    message = sign_in_message(challenge, identity.address)
+    await client.sign_in(message, sign_text(identity, message))
 
 
 def price_note(prices: MarketPrices, offered: MachineOffer, setup: ProviderSetup) -> str | None:

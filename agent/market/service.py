@@ -25,7 +25,7 @@ from sparecycles.agent.market.private import PrivateMarketplace
 from sparecycles.agent.market.provider import MachineOffer, MarketProvider, ProviderSetup
 from sparecycles.agent.policy.model import Action
 from sparecycles.agent.sensors.gpu.model import GpuDiscovery, GpuIdentity
-from sparecycles.config import Settings
+from sparecycles.config import MarketplaceSettings, Settings
 from sparecycles.control.models import MarketplaceStatus
 from sparecycles.protocol.market import GpuInfo
 
@@ -35,6 +35,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 IDENTITY_KEY_NAME = "machine-identity"
+
+
+def identity_source(settings: MarketplaceSettings) -> KeySource:
+    """Where the machine's identity key lives: the keyring, or the file the settings name."""
+    return KeySource(IDENTITY_KEY_NAME, Path(settings.identity_key_file) if settings.identity_key_file else None)
 
 
 def marketable_gpus(discovery: GpuDiscovery) -> tuple[GpuIdentity, ...]:
@@ -212,7 +217,7 @@ async def _start_market(
     if url is None:
         private = PrivateMarketplace(state_dir)
         url = await private.start()
-    source = KeySource(IDENTITY_KEY_NAME, Path(configured.identity_key_file) if configured.identity_key_file else None)
+    source = identity_source(configured)
     try:
         identity = await asyncio.to_thread(load_key, source, create=True)
     except KeyStoreError as exc:

@@ -17,6 +17,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from sparecycles.agent.market_server import db as tables
+from sparecycles.agent.market_server.fleet import Fleet
 from sparecycles.agent.market_server.market import (
     Conflict,
     MarketError,
@@ -40,6 +41,7 @@ class MarketAdmin:
 
     def __init__(self, market: Marketplace) -> None:
         self.market = market
+        self.fleet = Fleet(market)
 
     def info(self) -> ServerInfo:
         return self.market.info()

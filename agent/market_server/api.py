@@ -50,6 +50,21 @@ from sparecycles.protocol.admin import (
     RequesterAccount,
     RetentionResult,
 )
+from sparecycles.protocol.fleet import (
+    GROUP_NAME,
+    DrainRequest,
+    EnrolCode,
+    EnrolCodeRequest,
+    FleetDirective,
+    FleetMachine,
+    FleetReport,
+    GroupPolicy,
+    GroupView,
+    JoinRequest,
+    Membership,
+    PauseRequest,
+    RequesterGroup,
+)
 from sparecycles.protocol.market import (
     API_PREFIX,
     Address,
@@ -114,6 +129,7 @@ Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 JobId = Annotated[str, Path(pattern=ID_PATTERN)]
 LeaseId = Annotated[str, Path(pattern=ID_PATTERN)]
 RequesterName = Annotated[str, Path(min_length=1, max_length=64)]
+GroupPathName = Annotated[str, Path(pattern=GROUP_NAME)]
 
 
 @dataclass(frozen=True)
@@ -213,6 +229,7 @@ def create_app(  # noqa: PLR0915 - every route of the protocol, read in one plac
         market.on_leased = lambda addresses: loop.call_soon_threadsafe(wakeups.wake, addresses)
         market.on_submitted = lambda: loop.call_soon_threadsafe(wakeups.wake_some, market.config.bidders_per_job)
         market.on_freed = lambda address: loop.call_soon_threadsafe(wakeups.wake, [address])
+        market.studio_preemption = fleet.preempt_for_studio_jobs
         await run_in_threadpool(market.resume)
         task = asyncio.create_task(ticking())
         try:
@@ -247,6 +264,7 @@ def create_app(  # noqa: PLR0915 - every route of the protocol, read in one plac
     app.state.release_polls = wakeups.release_all  # for a server stopping gracefully (the private one)
     app.state.market = market
     app.state.admin = admin = MarketAdmin(market)
+    fleet = admin.fleet
     app.state.limiters = _Limiters(
         provider=RateLimiter(limits.provider),
         requester=RateLimiter(limits.requester),
@@ -363,6 +381,23 @@ def create_app(  # noqa: PLR0915 - every route of the protocol, read in one plac
         """What the queued jobs pay at best now, per GPU-hour and per core-hour (a few seconds old at most)."""
         return market.prices()
 
+    # -- a studio's fleet ------------------------------------------------------------------------------
+
+    @route(app.post, "/provider/group", tags=["fleet"])
+    def join_group(request: JoinRequest, address: ProviderAddress) -> Membership:
+        """Join the studio group of an enrolment code (leaving any other group here)."""
+        return fleet.join(address, request.code)
+
+    @route(app.delete, "/provider/group", tags=["fleet"])
+    def leave_group(address: ProviderAddress) -> FleetDirective:
+        return fleet.leave(address)
+
+    @route(app.put, "/provider/fleet", tags=["fleet"])
+    def fleet_report(report: FleetReport, address: ProviderAddress) -> FleetDirective:
+        """A group member's state, every ``report_every_s``; the answer is its group's policy and the operator's
+        requests (drain, pause until)."""
+        return fleet.report(address, report)
+
     # -- requesters ------------------------------------------------------------------------------------
 
     @route(app.get, "/requester", tags=["requesters"])
@@ -477,6 +512,48 @@ def _admin_routes(app: FastAPI, admin: MarketAdmin, route: Route) -> None:
         """Delete the stored outputs of jobs that ended more than ``older_than_days`` ago."""
         files, freed = admin.delete_expired_outputs(older_than_days, actor=actor)
         return RetentionResult(files_deleted=files, bytes_freed=freed)
+
+    @route(app.get, "/admin/fleet", tags=tags)
+    def machines(
+        _actor: OperatorActor, group: Annotated[str | None, Query(max_length=63)] = None
+    ) -> list[FleetMachine]:
+        """Every machine of a studio group (or of every group): state and reason, jobs, today's GPU-hours and
+        energy, last seen (offline after ``provider_online_s`` without a word), agent version."""
+        return admin.fleet.machines(group)
+
+    @route(app.post, "/admin/fleet/{address}/drain", tags=tags)
+    def drain(address: Address, request: DrainRequest, actor: OperatorActor) -> FleetMachine:
+        """Drain a machine (it finishes its jobs and takes no new one), or end the drain."""
+        return admin.fleet.drain(address, request.drain, actor=actor)
+
+    @route(app.post, "/admin/fleet/{address}/pause", tags=tags)
+    def pause(address: Address, request: PauseRequest, actor: OperatorActor) -> FleetMachine:
+        """Pause a machine until a time (its jobs go back to the queue), or resume it (``until``: null)."""
+        return admin.fleet.pause(address, request.until, actor=actor)
+
+    @route(app.get, "/admin/groups", tags=tags)
+    def groups(_actor: OperatorActor) -> list[GroupView]:
+        return admin.fleet.groups()
+
+    @route(app.put, "/admin/groups/{name}/policy", tags=tags)
+    def group_policy(name: GroupPathName, policy: GroupPolicy, actor: OperatorActor) -> GroupView:
+        """Set a group's policy (creating the group); its machines apply it at their next report."""
+        return admin.fleet.set_policy(name, policy, actor=actor)
+
+    @route(app.post, "/admin/groups/{name}/enrol-codes", tags=tags, status_code=201)
+    def enrol_code(name: GroupPathName, request: EnrolCodeRequest, actor: OperatorActor) -> EnrolCode:
+        """A code machines join the group with (`sparecycles join URL CODE`), shown once."""
+        return admin.fleet.enrol_code(name, request.expires_s, actor=actor)
+
+    @route(app.put, "/admin/requesters/{name}/group", tags=tags)
+    def requester_group(name: RequesterName, request: RequesterGroup, actor: OperatorActor) -> OperatorAck:
+        """Make a requester one of a studio's own (its jobs run on the group's machines, before outside work)."""
+        admin.fleet.set_requester_group(name, request.group, actor=actor)
+        return OperatorAck(
+            detail=f"requester {name} is in group {request.group}"
+            if request.group
+            else f"requester {name} is in no group"
+        )
 
     @route(app.get, "/admin/audit", tags=tags)
     def audit(

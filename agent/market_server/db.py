@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     create_engine,
+    false,
     text,
 )
 from sqlalchemy.engine import Dialect
@@ -91,6 +92,8 @@ class Requester(Base):
     storage_quota_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # None: the server default
     # The chain address whose deposits to the payout vault credit this requester (None: it deposits none).
     deposit_address: Mapped[str | None] = mapped_column(String(42), nullable=True)
+    # A studio's own requester: its jobs run only on the group's machines, before outside work (None: outside).
+    group_name: Mapped[str | None] = mapped_column(String(63), nullable=True)
 
 
 class Provider(Base):
@@ -109,6 +112,13 @@ class Provider(Base):
     registered_at: Mapped[datetime] = mapped_column(UtcDateTime())
     banned_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     ban_reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    # The studio group the machine joined, and what its operator asked of it (fleet.py).
+    group_name: Mapped[str | None] = mapped_column(String(63), nullable=True, index=True)
+    drain: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    paused_until: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    agent_version: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    fleet_report_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+    reported_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
 
 class ProviderGpu(Base):
@@ -161,6 +171,9 @@ class Job(Base):
     charged: Mapped[int] = mapped_column(BaseUnitsType(), default=0)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    # A studio job runs only on its group's machines, and before outside work: higher ``priority`` first.
+    group_name: Mapped[str | None] = mapped_column(String(63), nullable=True)
+    priority: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
 
 class Bid(Base):
@@ -285,6 +298,30 @@ class OperatorToken(Base):
     name: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class Group(Base):
+    """A studio's group of machines and the policy they work by (``policy_json``: protocol.fleet.GroupPolicy)."""
+
+    __tablename__ = "groups"
+
+    name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    policy_json: Mapped[str] = mapped_column(Text)
+    policy_version: Mapped[int] = mapped_column(Integer, default=1)
+    outside_jobs: Mapped[bool] = mapped_column(Boolean, default=True)  # the policy's, for the polls' SQL
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class EnrolCode(Base):
+    """A code machines join a group with, until it expires; only its hash is kept."""
+
+    __tablename__ = "enrol_codes"
+
+    code_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    group_name: Mapped[str] = mapped_column(ForeignKey("groups.name"), index=True)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    created_by: Mapped[str] = mapped_column(String(120))
 
 
 # Requests run in this many threads at once (api.py sets the limit). More would only queue on SQLite's

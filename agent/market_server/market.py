@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import (
+    Boolean,
     Connection,
     Engine,
     String,
@@ -187,6 +188,7 @@ class MarketConfig:
     # A session token or API key found in the database is trusted this long without reading it again; a ban or
     # key revocation made through another server process (or the CLI) takes this long to reach this one.
     auth_cache_s: float = 10.0
+    fleet_report_s: float = 15.0  # how often a studio's machines report their state
 
 
 def new_secret(prefix: str) -> str:
@@ -210,6 +212,7 @@ _ATTEMPTS = 5
 _AUCTIONEER_LOCK = 0x5C_A7C1E5
 _HOUSEKEEPING_EVERY = timedelta(hours=1)
 _BIDDERS_REMEMBERED = 200_000
+STUDIO_PRIORITY = 10  # a studio's own job (its requester is in a group); outside jobs have 0
 _SEEN_EVERY = timedelta(seconds=20)  # how fresh a provider's last poll is kept (it is online for a minute)
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -300,6 +303,8 @@ class Marketplace:
         # And that a provider's lease ended by its report, which frees what the lease used: a provider waiting
         # in a long poll then bids again at once instead of when its wait ends.
         self.on_freed: Callable[[str], object] = lambda _address: None
+        # Set by the fleet (fleet.py): each tick, outside leases make room for the studio's own queued jobs.
+        self.studio_preemption: Callable[[datetime], int] | None = None
         self.is_postgresql = engine.dialect.name == "postgresql"
         self._insert = postgresql_insert if self.is_postgresql else sqlite_insert
         self._sql = _Statements(config, self._insert)
@@ -736,7 +741,7 @@ class Marketplace:
     def change_payout(self, address: str, change: PayoutChange) -> ProviderView:
         now = self._clock()
         with self.transaction() as session:
-            provider = self._provider(session, address)
+            provider = self.provider_row(session, address)
             self._use_nonce(session, change.nonce, address, now)
             text = payout_change_message(address, change.new_payout_address, change.nonce)
             try:
@@ -760,7 +765,7 @@ class Marketplace:
         except ValueError as exc:
             raise MarketError(str(exc)) from None
         with self.transaction() as session:
-            provider = self._provider(session, address)
+            provider = self.provider_row(session, address)
             log.warning("The operator moved the payouts of %s to %s", address, payout_address)
             self.record(
                 session, actor, "set_payout", f"provider:{address}", old=provider.payout_address, new=payout_address
@@ -771,7 +776,7 @@ class Marketplace:
     @_retried
     def set_offer(self, address: str, offer: Offer) -> ProviderView:
         with self.transaction() as session:
-            provider = self._provider(session, address)
+            provider = self.provider_row(session, address)
             gpus = {gpu.uuid: gpu for gpu in self._gpus(session, address)}
             unknown = [uuid for uuid in offer.gpu_uuids if uuid not in gpus]
             if unknown:
@@ -796,11 +801,11 @@ class Marketplace:
         now = self._clock()
         with self.read() as session:
             connection = session.connection()
-            last_seen_at, capacity = self._provider_capacity(connection, address)
+            provider, capacity = self._provider_capacity(connection, address)
             leases = connection.execute(self._sql.provider_leases, {"who": address, "since": _since(now)}).all()
             capacity = _less_busy(capacity, leases)
-            biddable = self._biddable_jobs(connection, address, capacity, now)
-            stale = now - last_seen_at >= _SEEN_EVERY
+            biddable = self._biddable_jobs(connection, provider, capacity, now)
+            stale = now - provider.last_seen_at >= _SEEN_EVERY
             answer = self._work_response(connection, leases)
         if biddable or stale:
             with self.transaction() as session:
@@ -823,8 +828,9 @@ class Marketplace:
             ).all()
             return self._work_response(connection, leases)
 
-    def _provider_capacity(self, connection: Connection, address: str) -> tuple[datetime, auction.Capacity]:
-        """When the provider was last seen, and what it offers (its active leases not yet taken off)."""
+    def _provider_capacity(self, connection: Connection, address: str) -> tuple[_Row, auction.Capacity]:
+        """The provider (when it was last seen, its studio group and the operator's requests), and what it offers
+        (its active leases not yet taken off)."""
         rows = connection.execute(self._sql.provider_gpus, {"who": address}).all()
         if not rows:
             raise NotFound("register this machine first: PUT /v1/provider")
@@ -833,7 +839,7 @@ class Marketplace:
         capacity = auction.Capacity(
             address, first.floor_per_gpu_hour, first.floor_per_core_hour, offered, first.offered_cores
         )
-        return first.last_seen_at, capacity
+        return first, capacity
 
     def _work_response(self, connection: Connection, leases: Sequence[_Row]) -> WorkResponse:
         """The provider's leases it has not started yet (at most 16), and its leases that were taken back
@@ -863,7 +869,7 @@ class Marketplace:
         return WorkResponse(leases=offers, cancelled=stopped[:256])
 
     def _biddable_jobs(
-        self, connection: Connection, address: str, capacity: auction.Capacity, now: datetime
+        self, connection: Connection, provider: _Row, capacity: auction.Capacity, now: datetime
     ) -> list[_Row]:
         """The open jobs closing soonest that this provider can run now and has not bid on in their current
         round, skipping jobs that have enough bidders already, at most ``bids_per_poll``: a thousand providers
@@ -872,22 +878,32 @@ class Marketplace:
         several processes a job may get a few more bids than ``bidders_per_job``, which does no harm."""
         if not capacity.free_gpus and capacity.free_cores == 0:
             return []
+        paused_until = provider.paused_until
+        if provider.drain or (paused_until is not None and paused_until > now):
+            return []  # its studio drained or paused it
         candidates = connection.execute(
             self._sql.biddable,
-            {"who": address, "at": now, "cores": capacity.free_cores, "gpus": len(capacity.free_gpus)},
+            {
+                "who": capacity.address,
+                "at": now,
+                "cores": capacity.free_cores,
+                "gpus": len(capacity.free_gpus),
+                "group": provider.group_name,
+                "outside": provider.outside_jobs is not False,  # None: in no group
+            },
         ).all()
         # Price, VRAM and score are checked here: token amounts do not compare in SQLite's SQL.
         wanted = [
             job
             for job in candidates
             if self._bidders.get((job.id, job.round), 0) < self.config.bidders_per_job
-            and auction.qualifies(capacity, _need(job))
+            and auction.qualifies(capacity, job_need(job))
         ]
         return wanted[: self.config.bids_per_poll]
 
     @staticmethod
     def _bid(job: _Row, capacity: auction.Capacity, now: datetime) -> dict[str, object]:
-        need = _need(job)
+        need = job_need(job)
         return {
             "job_id": job.id,
             "round": job.round,
@@ -1096,7 +1112,7 @@ class Marketplace:
 
     def latest_voucher(self, address: str) -> Voucher:
         with self.read() as session:
-            provider = self._provider(session, address)
+            provider = self.provider_row(session, address)
             payout = session.get(tables.Payout, provider.payout_address)
             if payout is None:
                 raise NotFound("no earnings yet for this provider's payout address")
@@ -1183,6 +1199,8 @@ class Marketplace:
                 held=hold,
                 charged=0,
                 created_at=now,
+                group_name=requester.group_name,
+                priority=STUDIO_PRIORITY if requester.group_name is not None else 0,
             )
             session.add(job)
             session.flush()
@@ -1344,7 +1362,10 @@ class Marketplace:
             closed, leased = self._close_due_auctions(now)
             assigned += leased
             if closed < self.config.auction_batch:
-                return TickResult(expired=expired, assigned=assigned)
+                break
+        if self.studio_preemption is not None:  # studio jobs whose window just closed without a free machine
+            self.studio_preemption(now)
+        return TickResult(expired=expired, assigned=assigned)
 
     def _housekeeping(self, now: datetime) -> None:
         """Hourly: forget used or expired sign-in nonces and expired sessions; apply output retention."""
@@ -1367,7 +1388,7 @@ class Marketplace:
                 .with_for_update(skip_locked=True)
             ).all()
             for lease in leases:
-                self._take_back(
+                self.take_back(
                     session,
                     lease,
                     LeaseState.LOST,
@@ -1390,7 +1411,7 @@ class Marketplace:
             due = session.scalars(
                 select(tables.Job)
                 .where(tables.Job.state == JobState.QUEUED, tables.Job.window_ends_at <= now)
-                .order_by(tables.Job.window_ends_at)
+                .order_by(tables.Job.priority.desc(), tables.Job.window_ends_at)  # a studio's own jobs first
                 .limit(self.config.auction_batch)
                 .with_for_update(skip_locked=True)
             ).all()
@@ -1450,7 +1471,7 @@ class Marketplace:
         taken = {lease.seat for lease in leases if lease.state in tables.LIVE_LEASE_STATES}
         free_seats = [seat for seat in range(job.replicas) if seat not in taken]
         seats = len(free_seats)
-        need = _need(job)
+        need = job_need(job)
         online_after = now - timedelta(seconds=self.config.provider_online_s)
         candidates: list[auction.CandidateBid] = []
         for bid in cache.bids.get(job.id, []):
@@ -1565,11 +1586,11 @@ class Marketplace:
             .with_for_update()
         ).all():
             ended = LeaseState.LOST if lease.state == LeaseState.ACTIVE else LeaseState.REJECTED
-            self._take_back(session, lease, ended, reason, why_queued=reason, now=now)
+            self.take_back(session, lease, ended, reason, why_queued=reason, now=now)
             withdrawn.append(lease.id)
         return withdrawn
 
-    def _take_back(
+    def take_back(
         self, session: Session, lease: tables.Lease, state: LeaseState, reason: str, *, why_queued: str, now: datetime
     ) -> None:
         """End a locked lease unpaid and put its job back in the queue, unless the job has moved on."""
@@ -1613,7 +1634,7 @@ class Marketplace:
         age_ms = int(((now - lease.started_at).total_seconds() + allowance_s) * 1000)
         return max(0, min(age_ms, spec.max_runtime_s * 1000))
 
-    def _provider(self, session: Session, address: str) -> tables.Provider:
+    def provider_row(self, session: Session, address: str) -> tables.Provider:
         provider = session.get(tables.Provider, address)
         if provider is None:
             raise NotFound("register this machine first: PUT /v1/provider")
@@ -1711,7 +1732,7 @@ def _spec(spec_json: str) -> JobSpec:
     return JobSpec.model_validate_json(spec_json)
 
 
-def _need(job: tables.Job | _Row) -> auction.Need:
+def job_need(job: tables.Job | _Row) -> auction.Need:
     spec = _spec(job.spec_json)
     return auction.Need(
         gpus=job.gpus,
@@ -1789,18 +1810,27 @@ class _Statements:
         providers, gpus = _table(tables.Provider), _table(tables.ProviderGpu)
         jobs, bids, leases = _table(tables.Job), _table(tables.Bid), _table(tables.Lease)
         address: BindParameter[str] = bindparam("who", type_=String())
+        groups = _table(tables.Group)
         self.provider_gpus = (
             select(
                 providers.c.last_seen_at,
                 providers.c.floor_per_gpu_hour,
                 providers.c.floor_per_core_hour,
                 providers.c.offered_cores,
+                providers.c.group_name,
+                providers.c.drain,
+                providers.c.paused_until,
+                groups.c.outside_jobs,
                 gpus.c.uuid,
                 gpus.c.vram_bytes,
                 gpus.c.score,
                 gpus.c.offered,
             )
-            .select_from(providers.outerjoin(gpus, gpus.c.provider_address == providers.c.address))
+            .select_from(
+                providers.outerjoin(gpus, gpus.c.provider_address == providers.c.address).outerjoin(
+                    groups, groups.c.name == providers.c.group_name
+                )
+            )
             .where(providers.c.address == address)
         )
         # Its active leases (what it is busy with, and which it has not started) and those taken back lately.
@@ -1820,7 +1850,7 @@ class _Statements:
                 leases.c.state == LeaseState.ACTIVE,
                 and_(
                     leases.c.report_json.is_(None),
-                    leases.c.state.in_([LeaseState.LOST, LeaseState.CANCELLED]),
+                    leases.c.state.in_([LeaseState.LOST, LeaseState.CANCELLED, LeaseState.PREEMPTED]),
                     leases.c.ended_at > bindparam("since", type_=tables.UtcDateTime()),
                 ),
             ),
@@ -1839,6 +1869,11 @@ class _Statements:
             leases.c.provider_address == address,
             leases.c.state.in_([LeaseState.ACTIVE, LeaseState.REPORTED, LeaseState.FAILED]),
         )
+        # Outside jobs where the provider's group (if any) allows them, and its group's own jobs.
+        for_this_provider = or_(
+            and_(jobs.c.group_name.is_(None), bindparam("outside", type_=Boolean())),
+            jobs.c.group_name == bindparam("group", type_=String()),
+        )
         self.biddable = (
             select(
                 jobs.c.id,
@@ -1853,10 +1888,11 @@ class _Statements:
                 jobs.c.state == JobState.QUEUED,
                 jobs.c.window_ends_at > bindparam("at", type_=tables.UtcDateTime()),
                 fits,
+                for_this_provider,
                 ~bid_here,
                 ~excluded,
             )
-            .order_by(jobs.c.window_ends_at)
+            .order_by(jobs.c.priority.desc(), jobs.c.window_ends_at)
             .limit(config.bids_per_poll * 8)
         )
         self.seen = (
@@ -1890,6 +1926,7 @@ class _Statements:
                 bids.c.job_id.in_(job_ids),
                 providers.c.last_seen_at >= bindparam("online_after", type_=tables.UtcDateTime()),
                 providers.c.banned_at.is_(None),
+                providers.c.drain.is_(False),
             )
         )
         self.offered_gpus = select(gpus.c.provider_address, gpus.c.uuid, gpus.c.vram_bytes, gpus.c.score).where(

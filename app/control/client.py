@@ -24,6 +24,7 @@ from sparecycles.control.models import (
     TOKEN_HEADER,
     TOKEN_SCHEME,
     AgentEvent,
+    FleetStatus,
     JobAccepted,
     JobList,
     SettingsPatch,
@@ -209,6 +210,14 @@ class ControlClient:
     ) -> Any:
         """A wallet request under /v1/wallets; the answer's JSON (see sparecycles.control.wallet)."""
         return self._request(method, f"/v1/wallets{path}", body, timeout=timeout)
+
+    def join_studio(self, url: str, code: str) -> FleetStatus:
+        """Join a studio's group (the agent signs in there with the machine's identity key)."""
+        joined = self._request("POST", "/v1/fleet/join", {"url": url, "code": code}, timeout=60)
+        return FleetStatus.model_validate(joined)
+
+    def leave_studio(self) -> str:
+        return str(self._request("POST", "/v1/fleet/leave", timeout=60)["group"])
 
     def shutdown(self) -> None:
         self._request("POST", "/v1/shutdown")

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sparecycles.control.benchmark import GpuBenchmarkStatus
+from sparecycles.protocol.fleet import GroupPolicy
 
 STATUS_SCHEMA_VERSION: Literal[1] = 1
 TOKEN_HEADER = "Authorization"  # noqa: S105 - a header name, not a secret
@@ -141,6 +142,41 @@ class MarketplaceStatus(_Model):
     )
 
 
+class FleetApplied(_Model):
+    """The rules the agent works by while in a studio group: the group's and the owner's, the stricter kept."""
+
+    work_mode: str
+    schedule_windows: list[str]
+    idle_threshold: str
+    max_temperature_c: int
+    power_limit_percent: int | None
+
+
+class FleetStatus(_Model):
+    """The studio group this machine belongs to, its policy, and what the studio asked of the machine."""
+
+    url: str = Field(description="The studio's marketplace.")
+    studio: str
+    group: str
+    note: str = Field(description="'schedule set by <studio> (group <group>)', for the status line.")
+    policy: GroupPolicy = Field(description="What the group sets (unset fields leave the owner's own).")
+    policy_version: int
+    applied: FleetApplied
+    drain: bool = Field(description="The studio drains the machine: it finishes its job and takes no new one.")
+    paused_until: datetime | None = Field(None, description="The studio paused the machine until then.")
+    last_report_at: datetime | None = None
+    problem: str | None = Field(None, description="Why the last report did not reach the studio; null when it did.")
+
+
+class JoinStudio(_Model):
+    url: str = Field(min_length=8, max_length=2048, pattern=r"^https?://", description="The studio's marketplace.")
+    code: str = Field(min_length=8, max_length=128, description="The enrolment code its operator made.")
+
+
+class LeftStudio(_Model):
+    group: str
+
+
 class StatusDocument(_Model):
     schema_version: Literal[1] = STATUS_SCHEMA_VERSION
     agent_version: str
@@ -166,6 +202,7 @@ class StatusDocument(_Model):
     cpu_work: CpuWorkStatus | None = Field(
         None, description="What CPU-only jobs may do now; null before the policy's first decision."
     )
+    fleet: FleetStatus | None = Field(None, description="The studio group the machine is in; null when in none.")
 
 
 MAX_SNOOZE_SECONDS = 7 * 24 * 3600

@@ -33,6 +33,11 @@ class Operator:
         assert response.status_code == status, response.text
         return response.json()
 
+    def put(self, path: str, body: dict[str, Any]) -> Any:
+        response = self.market.client.put(f"/v1/admin{path}", json=body, headers=self.headers)
+        assert response.status_code == 200, response.text
+        return response.json()
+
     def audit(self, action: str) -> list[dict[str, Any]]:
         return [entry for entry in self.get("/audit") if entry["action"] == action]
 

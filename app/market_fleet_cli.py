@@ -1,0 +1,126 @@
+"""A studio's fleet, operated on the marketplace's own machine: ``sparecycles market enrol-code``,
+``group-policy``, ``groups`` and ``requester-group``. Each is audited; ``sparecycles fleet`` is the
+same view and remote actions over the admin API, from any machine."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+
+from sparecycles.durations import parse_duration
+from sparecycles.market_options import AsJson, DataDir, DbUrl, KeyFile, out, refused, refusing
+from sparecycles.market_options import operator as _operator
+from sparecycles.protocol.fleet import GroupPolicy
+
+GroupArgument = Annotated[str, typer.Argument(help="The group's name, e.g. render-farm.")]
+
+
+def register_fleet_operator_commands(app: typer.Typer) -> None:
+    @app.command("enrol-code")
+    def enrol_code(
+        *,
+        group: Annotated[str, typer.Option("--group", help="The group machines join with the code.")],
+        expires: Annotated[str, typer.Option(help="How long the code works, e.g. 24h or 7d (at most 30d).")] = "24h",
+        data_dir: DataDir = None,
+        db: DbUrl = None,
+        key_file: KeyFile = None,
+        as_json: AsJson = False,
+    ) -> None:
+        """Make a code for machines to join a group with (`sparecycles join URL CODE`); shown once."""
+        try:
+            seconds = parse_duration(expires)
+        except ValueError as exc:
+            raise refused(exc) from None
+        with refusing():
+            code = _operator(data_dir, db, key_file).fleet.enrol_code(group, seconds, actor="operator (command line)")
+        if as_json:
+            sys.stdout.write(code.model_dump_json(indent=2) + "\n")
+            return
+        out.print(f"Enrolment code for group {code.group}, valid until {code.expires_at:%Y-%m-%d %H:%M} UTC:")
+        out.print(code.code, soft_wrap=True)
+        out.print("On each machine: sparecycles join URL CODE  (the code is shown only now)")
+
+    @app.command("group-policy")
+    def group_policy(
+        group: GroupArgument,
+        *,
+        mode: Annotated[
+            str | None,
+            typer.Option(help="idle, schedule, idle_or_schedule or idle_in_schedule (unset: each machine's)."),
+        ] = None,
+        window: Annotated[
+            list[str] | None,
+            typer.Option("--window", help='A weekly window, e.g. "Mon-Fri 19:00-08:00"; repeat for more.'),
+        ] = None,
+        idle_threshold: Annotated[str | None, typer.Option(help="Input-free time before work, e.g. 10m.")] = None,
+        max_temperature: Annotated[int | None, typer.Option(help="Temperature cap in degrees Celsius.")] = None,
+        power_limit: Annotated[int | None, typer.Option(help="Board power cap, percent of default.")] = None,
+        pause_process: Annotated[
+            list[str] | None, typer.Option("--pause-process", help="A game or app that pauses work; repeat for more.")
+        ] = None,
+        outside_jobs: Annotated[
+            bool, typer.Option("--outside-jobs/--studio-only", help="Whether other requesters' jobs may run.")
+        ] = True,
+        data_dir: DataDir = None,
+        db: DbUrl = None,
+        key_file: KeyFile = None,
+        as_json: AsJson = False,
+    ) -> None:
+        """Set a group's policy (the whole of it; creates the group). Its machines apply it at their next report;
+        a machine's owner keeps what is stricter on their machine."""
+        try:
+            policy = GroupPolicy.model_validate(
+                {
+                    "mode": mode,
+                    "windows": window,
+                    "idle_threshold": idle_threshold,
+                    "max_temperature_c": max_temperature,
+                    "power_limit_percent": power_limit,
+                    "pause_processes": pause_process or [],
+                    "outside_jobs": outside_jobs,
+                }
+            )
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+            raise refused(ValueError(f"the policy is not valid: {problems}")) from None
+        with refusing():
+            view = _operator(data_dir, db, key_file).fleet.set_policy(group, policy, actor="operator (command line)")
+        if as_json:
+            sys.stdout.write(view.model_dump_json(indent=2) + "\n")
+            return
+        out.print(f"Group {view.name}: policy version {view.policy_version}, {view.machines} machine(s)")
+
+    @app.command("groups")
+    def groups(
+        *, data_dir: DataDir = None, db: DbUrl = None, key_file: KeyFile = None, as_json: AsJson = False
+    ) -> None:
+        """List the studio groups, their policies and how many machines each has."""
+        with refusing():
+            found = _operator(data_dir, db, key_file).fleet.groups()
+        if as_json:
+            sys.stdout.write(json.dumps([view.model_dump(mode="json") for view in found], indent=2) + "\n")
+            return
+        if not found:
+            out.print("No group yet: `sparecycles market enrol-code --group NAME` makes one.")
+        for view in found:
+            policy = view.policy.model_dump(exclude_defaults=True)
+            out.print(f"{view.name}  {view.machines} machine(s)  v{view.policy_version}  {policy}", soft_wrap=True)
+
+    @app.command("requester-group")
+    def requester_group(
+        name: Annotated[str, typer.Argument(help="The requester (a person's account).")],
+        group: Annotated[str | None, typer.Argument(help="The group whose own requester it is; omit for none.")] = None,
+        *,
+        data_dir: DataDir = None,
+        db: DbUrl = None,
+        key_file: KeyFile = None,
+    ) -> None:
+        """Make a requester one of a studio's own: its jobs run only on the group's machines, before outside work
+        (which they preempt when no machine of the group is free)."""
+        with refusing():
+            _operator(data_dir, db, key_file).fleet.set_requester_group(name, group, actor="operator (command line)")
+        out.print(f"Requester {name} is in group {group}" if group else f"Requester {name} is in no group")

@@ -1,0 +1,193 @@
+"""A studio's fleet on the marketplace, in-process on SQLite and PostgreSQL: enrolment codes, group policies,
+machines' reports and the operator's view, drain and pause-until, and studio jobs that run only on the group's
+machines and preempt outside work. Each operator action is in the audit log."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sparecycles.protocol.fleet import GroupPolicy
+
+from .conftest import Market, Provider, cpu_spec
+from .test_operator_tools import Operator
+
+REPORT = {"agent_version": "0.1.0", "state": "working", "reason": "working: job running", "gpus": []}
+
+
+def member(market: Market, operator: Operator, group: str = "render-farm", **registration: Any) -> Provider:
+    code = operator.post(f"/groups/{group}/enrol-codes", {"expires_s": 3600}, status=201)["code"]
+    provider = Provider(market.client).join(**registration)
+    joined = market.client.post("/v1/provider/group", json={"code": code}, headers=provider.headers)
+    assert joined.status_code == 200, joined.text
+    return provider
+
+
+def report(market: Market, provider: Provider, **fields: Any) -> dict[str, Any]:
+    response = market.client.put("/v1/provider/fleet", json={**REPORT, **fields}, headers=provider.headers)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def studio_requester(market: Market, operator: Operator, group: str = "render-farm") -> Any:
+    requester = market.requester("studio-artist")
+    operator.put("/requesters/studio-artist/group", {"group": group})
+    return requester
+
+
+def test_a_machine_joins_with_a_code_and_reports_the_groups_policy_which_the_operator_sees(market: Market) -> None:
+    operator = Operator(market)
+    policy = {"mode": "schedule", "windows": ["Mon-Fri 19:00-08:00", "Sat-Sun"], "max_temperature_c": 80}
+    assert operator.put("/groups/render-farm/policy", policy)["policy_version"] == 1
+    provider = member(market, operator)
+    directive = report(market, provider, gpu_hours_today=1.5, energy_kwh_today=0.4)
+    membership = directive["membership"]
+    assert membership["group"] == "render-farm"
+    assert GroupPolicy.model_validate(membership["policy"]) == GroupPolicy.model_validate(policy)
+    assert (directive["drain"], directive["paused_until"]) == (False, None)
+
+    operator.put("/groups/render-farm/policy", {**policy, "max_temperature_c": 75})
+    assert report(market, provider)["membership"]["policy"]["max_temperature_c"] == 75
+
+    [machine] = operator.get("/fleet")
+    assert (machine["address"], machine["group"], machine["online"]) == (provider.identity.address, "render-farm", True)
+    assert (machine["state"], machine["reason"], machine["agent_version"]) == (
+        "working",
+        "working: job running",
+        "0.1.0",
+    )
+    market.clock.advance(market.market.config.provider_online_s + 1)
+    [machine] = operator.get("/fleet")
+    assert machine["online"] is False  # silent past the heartbeat timeout
+    actions = [entry["action"] for entry in operator.get("/audit")]
+    assert {"group_policy", "enrol_code", "join_group"} <= set(actions)
+
+
+def test_an_unknown_or_expired_code_and_an_unregistered_machine_are_refused(market: Market) -> None:
+    operator = Operator(market)
+    code = operator.post("/groups/render-farm/enrol-codes", {"expires_s": 60}, status=201)["code"]
+    provider = Provider(market.client).join()
+    wrong = market.client.post("/v1/provider/group", json={"code": "sce_not-a-code"}, headers=provider.headers)
+    assert wrong.status_code == 403
+    assert "ask the studio's operator" in wrong.json()["detail"]
+    stranger = Provider(market.client)
+    stranger.sign_in()
+    unregistered = market.client.post("/v1/provider/group", json={"code": code}, headers=stranger.headers)
+    assert unregistered.status_code == 404
+    market.clock.advance(61)
+    expired = market.client.post("/v1/provider/group", json={"code": code}, headers=provider.headers)
+    assert expired.status_code == 403
+    assert report(market, provider)["membership"] is None
+
+
+def test_leaving_ends_the_membership_and_the_machine_leaves_the_fleet_view(market: Market) -> None:
+    operator = Operator(market)
+    provider = member(market, operator)
+    left = market.client.delete("/v1/provider/group", headers=provider.headers)
+    assert left.status_code == 200
+    assert left.json()["membership"] is None
+    assert operator.get("/fleet") == []
+    assert market.client.delete("/v1/provider/group", headers=provider.headers).status_code == 409
+
+
+def test_studio_jobs_go_only_to_the_groups_machines_and_first(market: Market) -> None:
+    operator = Operator(market)
+    outsider = Provider(market.client).join()
+    inside = member(market, operator, cores=2)  # room for one of the two jobs
+    outside_job = market.requester("outside").submit(cpu_spec(), max_price_per_core_hour=5_000_000, bidding_window_s=1)
+    studio_job = studio_requester(market, operator).submit(
+        cpu_spec(), max_price_per_core_hour=5_000_000, bidding_window_s=1
+    )
+    outsider.poll()
+    inside.poll()
+    market.clock.advance(2)
+    [outsider_lease] = outsider.poll()["leases"]
+    [inside_lease] = inside.poll()["leases"]
+    assert outsider_lease["job_id"] == outside_job["job_id"]  # never the studio's
+    assert inside_lease["job_id"] == studio_job["job_id"]  # its own studio's job first
+
+
+def test_a_group_closed_to_outside_jobs_takes_none(market: Market) -> None:
+    operator = Operator(market)
+    operator.put("/groups/render-farm/policy", {"outside_jobs": False})
+    inside = member(market, operator)
+    outside_job = market.requester("outside").submit(cpu_spec(), max_price_per_core_hour=5_000_000, bidding_window_s=1)
+    inside.poll()
+    market.clock.advance(2)
+    assert inside.poll()["leases"] == []
+    assert market.market.job_any(outside_job["job_id"]).state == "queued"
+
+
+def test_a_drained_machine_keeps_its_lease_and_gets_no_new_one(market: Market) -> None:
+    operator = Operator(market)
+    provider = member(market, operator, cores=2)
+    requester = market.requester("outside")
+    first = requester.submit(cpu_spec(cpus=1.0), max_price_per_core_hour=5_000_000, bidding_window_s=1)
+    provider.poll()
+    market.clock.advance(2)
+    [lease] = provider.poll()["leases"]
+    assert lease["job_id"] == first["job_id"]
+    provider.heartbeat(lease["lease_id"])  # started: not offered again
+    machine = operator.post(f"/fleet/{provider.identity.address}/drain", {"drain": True})
+    assert machine["drain"] is True
+    assert report(market, provider)["drain"] is True
+    requester.submit(cpu_spec(cpus=1.0), max_price_per_core_hour=5_000_000, bidding_window_s=1)
+    provider.poll()
+    market.clock.advance(2)
+    assert provider.poll()["leases"] == []  # a free core, but drained
+    assert provider.heartbeat(lease["lease_id"])["cancel"] is False  # the running job goes on
+    operator.post(f"/fleet/{provider.identity.address}/drain", {"drain": False})
+    provider.poll()
+    market.clock.advance(2)
+    assert len(provider.poll()["leases"]) == 1
+    assert [entry["action"] for entry in operator.get("/audit") if entry["action"] in ("drain", "undrain")] == [
+        "drain",
+        "undrain",
+    ]
+
+
+def test_a_paused_machine_gives_its_lease_back_and_takes_work_again_after_the_time(market: Market) -> None:
+    operator = Operator(market)
+    provider = member(market, operator)
+    job = market.requester("outside").submit(cpu_spec(), max_price_per_core_hour=5_000_000, bidding_window_s=1)
+    provider.poll()
+    market.clock.advance(2)
+    [lease] = provider.poll()["leases"]
+    until = market.clock.now + timedelta(minutes=10)
+    machine = operator.post(f"/fleet/{provider.identity.address}/pause", {"until": until.isoformat()})
+    assert machine["paused_until"] is not None
+    assert lease["lease_id"] in provider.poll()["cancelled"]  # the agent stops it
+    assert provider.heartbeat(lease["lease_id"])["cancel"] is True
+    assert report(market, provider)["paused_until"] is not None
+    market.clock.advance(5)
+    assert provider.poll()["leases"] == []  # requeued, but not to a paused machine
+    assert market.market.job_any(job["job_id"]).state == "queued"
+    market.clock.advance(10 * 60)
+    provider.poll()
+    market.clock.advance(2)
+    assert [offer["job_id"] for offer in provider.poll()["leases"]] == [job["job_id"]]
+    [pause] = [entry for entry in operator.get("/audit") if entry["action"] == "pause"]
+    assert pause["detail"]["leases_requeued"] == [lease["lease_id"]]
+
+
+def test_a_studio_job_preempts_outside_work_on_a_busy_group_machine(market: Market) -> None:
+    operator = Operator(market)
+    provider = member(market, operator, cores=2)
+    outside = market.requester("outside")
+    outside_job = outside.submit(cpu_spec(), max_price_per_core_hour=5_000_000, bidding_window_s=1)  # both cores
+    provider.poll()
+    market.clock.advance(2)
+    [outside_lease] = provider.poll()["leases"]
+    studio_job = studio_requester(market, operator).submit(
+        cpu_spec(), max_price_per_core_hour=5_000_000, bidding_window_s=1
+    )
+    market.clock.advance(2)
+    work = provider.poll()  # the window closed without a free machine: the tick preempts, this poll hears it
+    assert outside_lease["lease_id"] in work["cancelled"]
+    market.clock.advance(2)
+    [studio_lease] = provider.poll()["leases"]
+    assert studio_lease["job_id"] == studio_job["job_id"]
+    view = outside.job(outside_job["job_id"])
+    assert view["state"] == "queued"
+    assert [lease["state"] for lease in view["leases"]] == ["preempted"]
+    assert view["leases"][0]["amount_base_units"] is None  # not paid: the studio took its machine back
