@@ -683,10 +683,13 @@ def _environment(home: Path) -> dict[str, str]:
 class Cluster:
     """The marketplace under test: its database, operator key, requesters and server processes."""
 
-    def __init__(self, folder: Path, db_url: str | None, *, stub: bool = False) -> None:
+    def __init__(
+        self, folder: Path, db_url: str | None, *, stub: bool = False, serve_arguments: tuple[str, ...] = ()
+    ) -> None:
         self.folder = folder
         self.db_url = db_url
         self.stub = stub
+        self.serve_arguments = serve_arguments  # more `market serve` options
         self.servers: list[subprocess.Popen[bytes]] = []
         self.urls: list[str] = []
 
@@ -726,6 +729,7 @@ class Cluster:
             command = [
                 *(CLI, "market", "serve", "--port", str(port), *self.options()),
                 *("--heartbeat-interval", str(HEARTBEAT_INTERVAL_S), "--lease-timeout", str(LEASE_TIMEOUT_S)),
+                *self.serve_arguments,
             ]
             if self.stub:
                 command = [sys.executable, str(Path(__file__).resolve()), "--stub", str(port)]

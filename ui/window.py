@@ -64,6 +64,7 @@ def _page_label(name: str) -> str:
         "schedule": QCoreApplication.translate("MainWindow", "Schedule"),
         "wallet": QCoreApplication.translate("MainWindow", "Wallet"),
         "settings": QCoreApplication.translate("MainWindow", "Settings"),
+        "fleet": QCoreApplication.translate("MainWindow", "Studio fleet"),
     }
     return labels.get(name, name.replace("_", " ").capitalize())
 

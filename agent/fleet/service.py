@@ -140,6 +140,8 @@ class FleetService:
                 "(or after `sparecycles pause` has stopped it)"
             )
         previous = self._kept.previous_url if self._kept is not None else side.url
+        if self._kept is not None and self._kept.url != url:
+            await self._tell_left(self._kept)  # one studio at a time
         if switching:  # the studio's marketplace knows a machine once it has signed in and registered there
             await self._switch_market(url)
         try:
@@ -188,6 +190,17 @@ class FleetService:
         switching = kept.previous_url != kept.url
         if switching and side.busy:
             raise FleetError("a studio job is running: leave once it has finished (or after `sparecycles pause`)")
+        await self._tell_left(kept)
+        self._keep(None)
+        self._apply_policy()
+        if switching:
+            await self._switch_market(kept.previous_url)
+        log.info("Left studio group %s", kept.membership.group)
+        return kept.membership.group
+
+    async def _tell_left(self, kept: _Kept) -> None:
+        """Tell the studio's marketplace that this machine leaves its group (best effort: the machine leaves anyway,
+        and an operator sees it go offline)."""
         client = MarketClient(kept.url)
         try:
             identity = await asyncio.to_thread(self._identity)
@@ -197,12 +210,6 @@ class FleetService:
             log.warning("The studio's marketplace was not told that this machine left (%s)", exc)
         finally:
             await client.close()
-        self._keep(None)
-        self._apply_policy()
-        if switching:
-            await self._switch_market(kept.previous_url)
-        log.info("Left studio group %s", kept.membership.group)
-        return kept.membership.group
 
     # -- reporting -------------------------------------------------------------------------------------
 

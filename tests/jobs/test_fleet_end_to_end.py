@@ -142,7 +142,8 @@ def join(studio: Studio, machine: Machine) -> dict[str, Any]:
 
 
 def test_three_machines_enrol_and_report_the_groups_schedule_with_a_stricter_local_cap(studio: Studio) -> None:
-    studio.market.operator("group-policy", GROUP, *(f"--window={w}" for w in NIGHTS), "--max-temperature", "80")
+    policy = ("--mode", "idle_in_schedule", *(f"--window={w}" for w in NIGHTS), "--max-temperature", "80")
+    studio.market.operator("group-policy", GROUP, *policy)
     for machine in studio.machines:
         join(studio, machine)
     expected = intersect_windows(OWN_WINDOWS, NIGHTS)  # the owner's "daily" and the studio's nights
@@ -153,8 +154,18 @@ def test_three_machines_enrol_and_report_the_groups_schedule_with_a_stricter_loc
         assert fleet["note"].startswith("schedule set by ")
         assert fleet["applied"]["schedule_windows"] == expected
         assert fleet["applied"]["max_temperature_c"] == cap  # machine0's own 70 is stricter than the group's 80
+        assert machine.status()["work_mode"] == "idle_in_schedule"  # the studio's mode, over the owner's "schedule"
     third = studio.machines[2].status()["marketplace"]
     assert (third["url"], third["private"]) == (studio.market.url(), False)  # joined from its private marketplace
+
+    # Leaving gives the machine its own settings back; it joins again for the tests below.
+    first = studio.machines[0]
+    left = first.cli("leave")
+    assert left.returncode == 0, left.stderr
+    status = first.status()
+    assert (status["fleet"], status["work_mode"]) == (None, "schedule")
+    assert first.address not in [machine["address"] for machine in studio.machines_json()]
+    join(studio, first)
 
     # A new policy reaches every machine without a restart.
     studio.market.operator("group-policy", GROUP, "--window=daily", "--max-temperature", "78")
@@ -164,14 +175,7 @@ def test_three_machines_enrol_and_report_the_groups_schedule_with_a_stricter_loc
             30,
             f"{machine.name} to apply the new policy",
         )
-
-    # Leaving gives the machine its own settings back; it joins again for the tests below.
-    first = studio.machines[0]
-    left = first.cli("leave")
-    assert left.returncode == 0, left.stderr
-    assert first.status()["fleet"] is None
-    assert first.address not in [machine["address"] for machine in studio.machines_json()]
-    join(studio, first)
+        assert machine.status()["work_mode"] == "schedule"
 
 
 def test_the_fleet_lists_every_machine_with_its_state_and_reason(studio: Studio) -> None:

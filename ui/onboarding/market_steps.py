@@ -29,25 +29,43 @@ class MarketplaceStep(AgentStep):
     def __init__(self, link: AgentLink) -> None:
         super().__init__(link)
         self.setTitle(self.tr("Marketplace"))
-        self.private = QRadioButton(self.tr("The private marketplace on this computer (your own jobs, a studio's)"))
+        self.private = QRadioButton(self.tr("The private marketplace on this computer (your own jobs)"))
         self.remote = QRadioButton(self.tr("A marketplace at this address:"))
+        self.studio = QRadioButton(
+            self.tr("Join a studio: its marketplace's address and the enrolment code it gave you")
+        )
         self.url = QLineEdit()
         self.url.setPlaceholderText("https://")
+        self.code = QLineEdit()
+        self.code.setPlaceholderText(self.tr("enrolment code (sce_…)"))
         self.private.setChecked(True)
         group = QButtonGroup(self)
         group.addButton(self.private)
         group.addButton(self.remote)
-        self.url.textEdited.connect(lambda _text: self.remote.setChecked(True))
+        group.addButton(self.studio)
+        self.url.textEdited.connect(self._url_edited)
+        self.code.textEdited.connect(lambda _text: self.studio.setChecked(True))
         layout = QVBoxLayout(self)
         layout.addWidget(self.private)
         layout.addWidget(self.remote)
+        layout.addWidget(self.studio)
         layout.addWidget(self.url)
+        layout.addWidget(self.code)
         layout.addWidget(self.problem)
         layout.addStretch(1)
 
+    def _url_edited(self, _text: str) -> None:
+        if self.private.isChecked():
+            self.remote.setChecked(True)
+
     def work(self) -> Callable[[ControlClient], Any]:
-        url = self.url.text().strip() if self.remote.isChecked() else None
-        return save_settings({"marketplace": {"url": url}})
+        url = self.url.text().strip()
+        if self.studio.isChecked():
+            code = self.code.text().strip()
+            if not url.startswith(("http://", "https://")) or not code:
+                raise StepProblem(self.tr("To join a studio, give its marketplace's address (https://…) and the code."))
+            return lambda client: client.join_studio(url, code)
+        return save_settings({"marketplace": {"url": url if self.remote.isChecked() else None}})
 
 
 def system_zone() -> str:

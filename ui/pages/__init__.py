@@ -42,6 +42,12 @@ def _settings(link: AgentLink) -> QWidget:
     return SettingsPage(link)
 
 
+def _fleet(link: AgentLink) -> QWidget:
+    from sparecycles.ui.pages.fleet import FleetPage
+
+    return FleetPage(link)
+
+
 def page_factories() -> list[tuple[str, PageFactory]]:
     """(name, factory) per page. Each page's module is imported when the page is first built, so the
     window paints without waiting on pages the user has not opened (the charts' pyqtgraph above all)."""
@@ -51,4 +57,5 @@ def page_factories() -> list[tuple[str, PageFactory]]:
         ("schedule", _schedule),
         ("wallet", _wallet),
         ("settings", _settings),
+        ("fleet", _fleet),
     ]

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMenu,
+    QMessageBox,
     QPushButton,
     QScrollArea,
     QToolButton,
@@ -93,6 +94,15 @@ class DashboardPage(QWidget):
         self.state.setFont(font)
         self.reason = QLabel()
         self.reason.setWordWrap(True)
+        self.studio = QLabel()
+        self.studio.setWordWrap(True)
+        self.leave_button = QPushButton(self.tr("Leave studio"))
+        self.leave_button.clicked.connect(self._leave_studio)
+        studio_row = QHBoxLayout()
+        studio_row.addWidget(self.studio, 1)
+        studio_row.addWidget(self.leave_button)
+        self.studio.hide()
+        self.leave_button.hide()
         self.pause_button = QPushButton(self.tr("Pause"))
         self.pause_button.clicked.connect(lambda: self._command(lambda client: client.pause()))
         self.pause_button.setToolTip(
@@ -115,6 +125,7 @@ class DashboardPage(QWidget):
         header_text = QVBoxLayout()
         header_text.addWidget(self.state)
         header_text.addWidget(self.reason)
+        header_text.addLayout(studio_row)
         header.addLayout(header_text, 1)
         for button in (self.pause_button, self.resume_button, self.snooze_button):
             header.addWidget(button)
@@ -164,6 +175,23 @@ class DashboardPage(QWidget):
         until = tomorrow_morning(datetime.now().astimezone())
         self._command(lambda client: client.snooze(until=until))
 
+    def _leave_studio(self) -> None:
+        if self.confirm_leave(self):
+            self.command_error.hide()
+            self.link.call(
+                lambda client: client.leave_studio(), lambda _group: None, self._command_failed, timeout=60.0
+            )
+
+    @staticmethod
+    def confirm_leave(parent: QWidget) -> bool:
+        """Asks before leaving (tests replace it)."""
+        answer = QMessageBox.question(
+            parent,
+            parent.tr("Leave the studio?"),
+            parent.tr("This computer stops following the studio's schedule and takes no more of its jobs."),
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
     def _command_failed(self, message: str) -> None:
         self.command_error.setText(message)
         self.command_error.show()
@@ -192,6 +220,7 @@ class DashboardPage(QWidget):
     def show_status(self, status: StatusDocument) -> None:
         self.state.setText(_agent_state_words(self, status.state))
         self.reason.setText(status.reason)
+        self.show_studio(status)
         paused = status.state in (AgentState.PAUSED, AgentState.SNOOZED)
         self.pause_button.setEnabled(not paused)
         self.resume_button.setEnabled(paused)
@@ -223,6 +252,28 @@ class DashboardPage(QWidget):
         if cpu_jobs:
             lines = [f"{job.job_id} · {job.state} · {formatting.duration(job.elapsed_s(now))}" for job in cpu_jobs]
             self.cpu_jobs.setText(self.tr("Jobs on the CPU:") + "\n" + "\n".join(lines))
+
+    def show_studio(self, status: StatusDocument) -> None:
+        """'Schedule set by <studio>', and what the studio asked of this computer, while it is in a studio group."""
+        fleet = status.fleet
+        self.studio.setVisible(fleet is not None)
+        self.leave_button.setVisible(fleet is not None)
+        if fleet is None:
+            return
+        words = [
+            self.tr("Schedule set by {studio} (group {group}); your own stricter settings still apply.").format(
+                studio=fleet.studio, group=fleet.group
+            )
+        ]
+        if fleet.drain:
+            words.append(self.tr("The studio is draining this computer: it finishes its job and takes no new one."))
+        if fleet.paused_until is not None:
+            words.append(
+                self.tr("Paused by the studio until {time}.").format(
+                    time=fleet.paused_until.astimezone().strftime("%H:%M")
+                )
+            )
+        self.studio.setText(" ".join(words))
 
     def show_today(self, figure: TodayFigure) -> None:
         self.gross.setText(formatting.tokens(figure.gross_base_units, self.today.decimals))

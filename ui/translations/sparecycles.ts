@@ -151,6 +151,10 @@ Skip this step: the agent benchmarks a real GPU by itself when it is idle and ha
         <translation type="unfinished"></translation>
     </message>
     <message>
+        <source>Leave studio</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
         <source>Pause</source>
         <translation type="unfinished"></translation>
     </message>
@@ -200,6 +204,18 @@ Skip this step: the agent benchmarks a real GPU by itself when it is idle and ha
     </message>
     <message>
         <source>Jobs on the CPU:</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Schedule set by {studio} (group {group}); your own stricter settings still apply.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>The studio is draining this computer: it finishes its job and takes no new one.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Paused by the studio until {time}.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
@@ -393,6 +409,137 @@ Skip this step: the agent benchmarks a real GPU by itself when it is idle and ha
     </message>
     <message>
         <source>Private key:</source>
+        <translation type="unfinished"></translation>
+    </message>
+</context>
+<context>
+    <name>FleetPage</name>
+    <message>
+        <source>Studio fleet</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>For a studio&apos;s operator: see every machine of the studio and act on one. Give the studio marketplace&apos;s address and an admin token (`sparecycles market admin-token NAME` on its machine).</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>admin token (sco_…), kept in the system keyring</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Connect</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Marketplace:</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Admin token:</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Machine</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Group</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>State</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Reason</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>GPUs</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Jobs</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Today</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Last seen</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Version</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Drain</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Finish the current job, take no new one.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Pause until…</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>1 hour</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>4 hours</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Until tomorrow morning</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Resume</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Cancel its job</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Give the marketplace&apos;s address (https://…) and an admin token.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>The token works for now but is not kept: {}</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>{count} machine(s) in the studio.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>No machine has joined a group yet: `sparecycles market enrol-code --group NAME`.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>offline</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>paused until {time}</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>no report yet</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>{state}, draining</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>End drain</source>
         <translation type="unfinished"></translation>
     </message>
 </context>
@@ -615,6 +762,10 @@ Skip this step: the agent benchmarks a real GPU by itself when it is idle and ha
         <translation type="unfinished"></translation>
     </message>
     <message>
+        <source>Studio fleet</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
         <source>SpareCycles {version}</source>
         <translation type="unfinished"></translation>
     </message>
@@ -638,7 +789,19 @@ Skip this step: the agent benchmarks a real GPU by itself when it is idle and ha
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <source>The private marketplace on this computer (your own jobs, a studio&apos;s)</source>
+        <source>The private marketplace on this computer (your own jobs)</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Join a studio: its marketplace&apos;s address and the enrolment code it gave you</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>enrolment code (sce_…)</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>To join a studio, give its marketplace&apos;s address (https://…) and the code.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
@@ -1349,6 +1512,14 @@ Skip this step: the agent benchmarks a real GPU by itself when it is idle and ha
     </message>
     <message>
         <source>Leave it running</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Leave the studio?</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>This computer stops following the studio&apos;s schedule and takes no more of its jobs.</source>
         <translation type="unfinished"></translation>
     </message>
 </context>
