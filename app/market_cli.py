@@ -16,7 +16,7 @@ import typer
 from sparecycles import launcher
 from sparecycles.durations import parse_duration
 from sparecycles.market_admin_cli import register_operator_commands
-from sparecycles.market_fleet_cli import register_fleet_operator_commands
+from sparecycles.market_fleet_cli import register_fleet_operator_commands, register_studio_account_commands
 from sparecycles.market_options import AsJson, DataDir, DbUrl, KeyFile, err, out
 from sparecycles.market_options import data_dir as _data_dir
 from sparecycles.market_options import operator as _operator
@@ -28,7 +28,7 @@ from sparecycles.requester import (
     MarketEndpoint,
     RequesterClient,
     RequesterError,
-    load_submission,
+    load_submissions,
     private_endpoint,
 )
 
@@ -306,6 +306,7 @@ def set_payout(
 
 register_operator_commands(market_app)
 register_fleet_operator_commands(market_app)
+register_studio_account_commands(market_app)
 register_vault_commands(market_app)
 
 
@@ -346,17 +347,27 @@ def register_requester_commands(app: typer.Typer) -> None:
         job_file: Annotated[Path, typer.Argument(help="A job file, TOML or JSON (see examples/market-job.toml).")],
         market: Market = None,
         api_key: ApiKey = None,
+        frames: Annotated[
+            str | None,
+            typer.Option(
+                help="For a frame-range template (examples/jobs/blender-frames.toml): the frames, e.g. 1-240."
+            ),
+        ] = None,
+        chunk: Annotated[int, typer.Option(help="With --frames: frames per job.", min=1)] = 10,
     ) -> None:
-        """Submit a job to the marketplace (this machine's private one unless --market is given)."""
+        """Submit a job to the marketplace (this machine's private one unless --market is given); a frame-range
+        template with --frames submits one job per chunk of frames."""
         try:
-            submission = load_submission(job_file)
+            submissions = load_submissions(job_file, frames, chunk)
             with _requester(market, api_key) as client:
-                view = client.submit(submission)
+                for submission in submissions:
+                    view = client.submit(submission)
+                    out.print(
+                        f"Job {view.job_id} submitted; {view.held_base_units} base units held. "
+                        f"`sparecycles job {view.job_id}`"
+                    )
         except RequesterError as exc:
             raise _refused(exc) from None
-        out.print(
-            f"Job {view.job_id} submitted; {view.held_base_units} base units held. `sparecycles job {view.job_id}`"
-        )
 
     @app.command()
     def jobs(market: Market = None, api_key: ApiKey = None, as_json: AsJson = False) -> None:

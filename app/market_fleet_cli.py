@@ -4,8 +4,10 @@ same view and remote actions over the admin API, from any machine."""
 
 from __future__ import annotations
 
+import csv
 import json
 import sys
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -14,6 +16,7 @@ from pydantic import ValidationError
 from sparecycles.durations import parse_duration
 from sparecycles.market_options import AsJson, DataDir, DbUrl, KeyFile, out, refused, refusing
 from sparecycles.market_options import operator as _operator
+from sparecycles.protocol.admin import CostRow
 from sparecycles.protocol.fleet import GroupPolicy
 
 GroupArgument = Annotated[str, typer.Argument(help="The group's name, e.g. render-farm.")]
@@ -124,3 +127,65 @@ def register_fleet_operator_commands(app: typer.Typer) -> None:
         with refusing():
             _operator(data_dir, db, key_file).fleet.set_requester_group(name, group, actor="operator (command line)")
         out.print(f"Requester {name} is in group {group}" if group else f"Requester {name} is in no group")
+
+
+def register_studio_account_commands(app: typer.Typer) -> None:
+    @app.command("project-quota")
+    def project_quota(
+        name: Annotated[str, typer.Argument(help="The requester (a person's account).")],
+        project: Annotated[str, typer.Argument(help="The project, as jobs name it (`project = ...`).")],
+        amount: Annotated[int | None, typer.Argument(help="The most, in base units, held and charged at once.")] = None,
+        *,
+        remove: Annotated[bool, typer.Option("--remove", help="Remove the project's quota.")] = False,
+        data_dir: DataDir = None,
+        db: DbUrl = None,
+        key_file: KeyFile = None,
+    ) -> None:
+        """Cap what a requester may commit to one project's jobs; a job past it is refused, saying so."""
+        if (amount is None) == (not remove):
+            raise refused(ValueError("give the AMOUNT, or --remove"))
+        with refusing():
+            view = _operator(data_dir, db, key_file).set_project_quota(name, project, None if remove else amount)
+        if view is None:
+            out.print(f"{name}'s project {project} has no quota now.")
+        else:
+            out.print(
+                f"{name}'s project {project}: at most {view.max_base_units} base units, "
+                f"{view.committed_base_units} committed now."
+            )
+
+    @app.command("costs")
+    def costs(
+        *,
+        by: Annotated[str, typer.Option(help="requester, project or requester-project.")] = "requester",
+        since: Annotated[
+            datetime | None, typer.Option(help="Only jobs created since (a date, e.g. 2026-11-01).")
+        ] = None,
+        output_format: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
+        data_dir: DataDir = None,
+        db: DbUrl = None,
+        key_file: KeyFile = None,
+    ) -> None:
+        """What the studio's jobs cost, per person, per project or per person's project."""
+        when = since.replace(tzinfo=UTC) if since is not None and since.tzinfo is None else since
+        with refusing():
+            rows = _operator(data_dir, db, key_file).costs(by=by, since=when)
+        if output_format == "json":
+            sys.stdout.write(json.dumps([row.model_dump(mode="json") for row in rows], indent=2) + "\n")
+            return
+        columns = list(CostRow.model_fields)
+        if output_format == "csv":
+            writer = csv.writer(sys.stdout)
+            writer.writerow(columns)
+            for row in rows:
+                writer.writerow([getattr(row, column) for column in columns])
+            return
+        if not rows:
+            out.print("No job in that time.")
+        for row in rows:
+            who = " / ".join(part for part in (row.requester, row.project or "(no project)") if part)
+            out.print(
+                f"{who}: {row.jobs} job(s), {row.completed} completed, {row.charged_base_units} charged, "
+                f"{row.held_base_units} held, {row.gpu_hours:.2f} GPU-h, {row.core_hours:.2f} core-h",
+                soft_wrap=True,
+            )

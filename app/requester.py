@@ -45,22 +45,88 @@ def private_endpoint(paths: AppPaths) -> MarketEndpoint:
         raise RequesterError(f"{file} cannot be read ({exc}); restart the agent to write it again") from None
 
 
-def load_submission(path: Path) -> JobSubmission:
-    """A job file: TOML (terms at the top, the spec under [spec]) or the same as JSON."""
+FRAME_START, FRAME_END = "{frame_start}", "{frame_end}"
+MAX_CHUNKS = 1000
+
+
+def _read_job_file(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise RequesterError(f"cannot read {path}: {exc.strerror or exc}") from None
     try:
-        data: Any = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+        return json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
     except (ValueError, tomllib.TOMLDecodeError) as exc:
         raise RequesterError(f"{path} is not valid {'JSON' if path.suffix == '.json' else 'TOML'}: {exc}") from None
+
+
+def _validated(path: Path, data: Any) -> JobSubmission:
     try:
         return JobSubmission.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "the file"
         raise RequesterError(f"{path}: {where}: {first['msg']}") from None
+
+
+def load_submission(path: Path) -> JobSubmission:
+    """A job file: TOML (terms at the top, the spec under [spec]) or the same as JSON."""
+    [submission] = load_submissions(path)
+    return submission
+
+
+def frame_chunks(frames: str, chunk: int) -> list[tuple[int, int]]:
+    """A frame range ("1-240") cut into consecutive chunks of at most ``chunk`` frames: (first, last) each."""
+    first_text, dash, last_text = frames.partition("-")
+    if not dash or not first_text.strip().isdigit() or not last_text.strip().isdigit():
+        raise RequesterError(f"--frames {frames!r} is not a frame range like 1-240")
+    first, last = int(first_text), int(last_text)
+    if last < first:
+        raise RequesterError(f"--frames {frames!r} ends before it starts")
+    if chunk < 1:
+        raise RequesterError("--chunk is a number of frames, 1 or more")
+    if (last - first) // chunk + 1 > MAX_CHUNKS:
+        raise RequesterError(f"--frames {frames} in chunks of {chunk} makes more than {MAX_CHUNKS} jobs: larger chunks")
+    return [(start, min(start + chunk - 1, last)) for start in range(first, last + 1, chunk)]
+
+
+def _mentions(data: Any, placeholder: str) -> bool:
+    if isinstance(data, str):
+        return placeholder in data
+    if isinstance(data, dict):
+        return any(_mentions(value, placeholder) for value in data.values())
+    if isinstance(data, list):
+        return any(_mentions(value, placeholder) for value in data)
+    return False
+
+
+def _filled(data: Any, values: dict[str, str]) -> Any:
+    if isinstance(data, str):
+        for placeholder, value in values.items():
+            data = data.replace(placeholder, value)
+        return data
+    if isinstance(data, dict):
+        return {key: _filled(value, values) for key, value in data.items()}
+    if isinstance(data, list):
+        return [_filled(value, values) for value in data]
+    return data
+
+
+def load_submissions(path: Path, frames: str | None = None, chunk: int = 10) -> list[JobSubmission]:
+    """The job file's submission; or, for a frame-range template (``{frame_start}`` and ``{frame_end}`` in it,
+    examples/jobs/blender-frames.toml), one submission per chunk of ``frames``."""
+    data = _read_job_file(path)
+    templated = _mentions(data, FRAME_START) or _mentions(data, FRAME_END)
+    if frames is None:
+        if templated:
+            raise RequesterError(f"{path} is a frame-range template: give --frames FIRST-LAST (and --chunk N)")
+        return [_validated(path, data)]
+    if not templated:
+        raise RequesterError(f"--frames needs a job file with {FRAME_START} and {FRAME_END} in it; {path} has none")
+    return [
+        _validated(path, _filled(data, {FRAME_START: str(first), FRAME_END: str(last)}))
+        for first, last in frame_chunks(frames, chunk)
+    ]
 
 
 class RequesterClient:

@@ -27,12 +27,20 @@ from sparecycles.agent.market_server.market import (
     new_secret,
     sha256_hex,
 )
-from sparecycles.protocol.admin import AuditEntry, OperatorJobView, ProviderSummary, RequesterAccount
+from sparecycles.protocol.admin import (
+    AuditEntry,
+    CostRow,
+    OperatorJobView,
+    ProjectQuotaView,
+    ProviderSummary,
+    RequesterAccount,
+)
 from sparecycles.protocol.market import JobState, JobView, LeaseState, ProviderView, RequesterView, ServerInfo
 
 log = logging.getLogger(__name__)
 
 CLI_ACTOR = "operator (command line)"
+_ENDED = (JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED)
 MAX_LISTED = 1000
 
 
@@ -98,6 +106,78 @@ class MarketAdmin:
             requester.storage_quota_bytes = quota_bytes
             self.market.record(session, actor, "set_quota", f"requester:{name}", quota_bytes=quota_bytes)
             return self._account(session, requester)
+
+    def set_project_quota(
+        self, name: str, project: str, max_base_units: int | None, *, actor: str = CLI_ACTOR
+    ) -> ProjectQuotaView | None:
+        """Cap what a requester may commit to one project's jobs (None removes the cap)."""
+        with self.market.transaction() as session:
+            requester = self._requester(session, name)
+            row = session.get(tables.ProjectQuota, (requester.id, project))
+            if max_base_units is None:
+                if row is not None:
+                    session.delete(row)
+            elif row is None:
+                session.add(
+                    tables.ProjectQuota(requester_id=requester.id, project=project, max_base_units=max_base_units)
+                )
+            else:
+                row.max_base_units = max_base_units
+            self.market.record(session, actor, "project_quota", f"requester:{name}", max_base_units, project=project)
+            if max_base_units is None:
+                return None
+            return ProjectQuotaView(
+                requester=name,
+                project=project,
+                max_base_units=max_base_units,
+                committed_base_units=self.market.project_committed(session, requester.id, project),
+            )
+
+    def costs(self, *, by: str = "requester", since: datetime | None = None) -> list[CostRow]:
+        """What the jobs created since ``since`` cost, per requester, per project or per requester's project."""
+        if by not in ("requester", "project", "requester-project"):
+            raise MarketError("costs are reported by requester, project or requester-project")
+        query = select(tables.Job, tables.Requester.name).join(
+            tables.Requester, tables.Requester.id == tables.Job.requester_id
+        )
+        if since is not None:
+            query = query.where(tables.Job.created_at >= since)
+        rows: dict[tuple[str | None, str | None], dict[str, float]] = {}
+        with self.market.read() as session:
+            jobs = session.execute(query).all()
+            paid: dict[str, float] = {}
+            ids = [job.id for job, _ in jobs]
+            for start in range(0, len(ids), 500):
+                for job_id, run_time_ms, units in session.execute(
+                    select(tables.Lease.job_id, tables.Lease.run_time_ms, tables.Lease.units).where(
+                        tables.Lease.job_id.in_(ids[start : start + 500]), tables.Lease.amount.is_not(None)
+                    )
+                ):
+                    paid[job_id] = paid.get(job_id, 0.0) + (run_time_ms or 0) * units / 3_600_000
+        for job, name in jobs:
+            key = (
+                name if by != "project" else None,
+                job.project if by != "requester" else None,
+            )
+            row = rows.setdefault(key, {"jobs": 0, "completed": 0, "charged": 0, "held": 0, "gpu": 0.0, "core": 0.0})
+            row["jobs"] += 1
+            row["completed"] += job.state == JobState.COMPLETED
+            row["charged"] += job.charged
+            row["held"] += job.held if job.state not in _ENDED else 0
+            row["gpu" if job.gpus > 0 else "core"] += paid.get(job.id, 0.0)
+        return [
+            CostRow(
+                requester=requester,
+                project=project,
+                jobs=int(row["jobs"]),
+                completed=int(row["completed"]),
+                charged_base_units=int(row["charged"]),
+                held_base_units=int(row["held"]),
+                gpu_hours=round(row["gpu"], 6),
+                core_hours=round(row["core"], 6),
+            )
+            for (requester, project), row in sorted(rows.items(), key=lambda item: (item[0][0] or "", item[0][1] or ""))
+        ]
 
     # -- providers -------------------------------------------------------------------------------------
 

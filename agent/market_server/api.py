@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import anyio.to_thread
@@ -40,11 +41,14 @@ from sparecycles.agent.market_server.wakeups import Wakeups
 from sparecycles.protocol.admin import (
     AuditEntry,
     BanRequest,
+    CostRow,
     CreditRequest,
     DepositAddressRequest,
     NewApiKey,
     OperatorAck,
     OperatorJobView,
+    ProjectQuotaRequest,
+    ProjectQuotaView,
     ProviderSummary,
     QuotaRequest,
     RequesterAccount,
@@ -130,6 +134,7 @@ JobId = Annotated[str, Path(pattern=ID_PATTERN)]
 LeaseId = Annotated[str, Path(pattern=ID_PATTERN)]
 RequesterName = Annotated[str, Path(min_length=1, max_length=64)]
 GroupPathName = Annotated[str, Path(pattern=GROUP_NAME)]
+ProjectName = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,62}$")]
 
 
 @dataclass(frozen=True)
@@ -554,6 +559,23 @@ def _admin_routes(app: FastAPI, admin: MarketAdmin, route: Route) -> None:
             if request.group
             else f"requester {name} is in no group"
         )
+
+    @route(app.put, "/admin/requesters/{name}/projects/{project}/quota", tags=tags)
+    def project_quota(
+        name: RequesterName, project: ProjectName, request: ProjectQuotaRequest, actor: OperatorActor
+    ) -> ProjectQuotaView | None:
+        """Cap what a requester may commit to one project's jobs (held and charged); ``null`` removes the cap.
+        A submission past it gets 402, saying so."""
+        return admin.set_project_quota(name, project, request.max_base_units, actor=actor)
+
+    @route(app.get, "/admin/costs", tags=tags)
+    def costs(
+        _actor: OperatorActor,
+        by: Annotated[str, Query(pattern="^(requester|project|requester-project)$")] = "requester",
+        since: datetime | None = None,
+    ) -> list[CostRow]:
+        """What the jobs created since ``since`` cost, per requester, per project or per requester's project."""
+        return admin.costs(by=by, since=since)
 
     @route(app.get, "/admin/audit", tags=tags)
     def audit(

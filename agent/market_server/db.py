@@ -174,6 +174,7 @@ class Job(Base):
     # A studio job runs only on its group's machines, and before outside work: higher ``priority`` first.
     group_name: Mapped[str | None] = mapped_column(String(63), nullable=True)
     priority: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    project: Mapped[str | None] = mapped_column(String(63), nullable=True)
 
 
 class Bid(Base):
@@ -322,6 +323,16 @@ class EnrolCode(Base):
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     created_by: Mapped[str] = mapped_column(String(120))
+
+
+class ProjectQuota(Base):
+    """The most a requester may commit to one project's jobs (held and charged, base units)."""
+
+    __tablename__ = "project_quotas"
+
+    requester_id: Mapped[str] = mapped_column(ForeignKey("requesters.id"), primary_key=True)
+    project: Mapped[str] = mapped_column(String(63), primary_key=True)
+    max_base_units: Mapped[int] = mapped_column(BaseUnitsType())
 
 
 # Requests run in this many threads at once (api.py sets the limit). More would only queue on SQLite's

@@ -1174,6 +1174,8 @@ class Marketplace:
                     "submit more when some have started",
                     retry_after_s=30,
                 )
+            if submission.project is not None:
+                self._refuse_past_project_quota(session, requester, submission.project, hold)
             if requester.credit < hold:
                 raise InsufficientCredit(
                     f"the job can cost up to {hold} base units and {requester.credit} are available; "
@@ -1201,6 +1203,7 @@ class Marketplace:
                 created_at=now,
                 group_name=requester.group_name,
                 priority=STUDIO_PRIORITY if requester.group_name is not None else 0,
+                project=submission.project,
             )
             session.add(job)
             session.flush()
@@ -1209,6 +1212,32 @@ class Marketplace:
             view = self.job_view(session, job)
         self.on_submitted()
         return view
+
+    @staticmethod
+    def project_committed(session: Session, requester_id: str, project: str) -> int:
+        """What a requester's jobs of ``project`` hold or were charged: ended jobs their charge, others their hold."""
+        committed = 0
+        for held, charged, state in session.execute(
+            select(tables.Job.held, tables.Job.charged, tables.Job.state).where(
+                tables.Job.requester_id == requester_id, tables.Job.project == project
+            )
+        ):
+            committed += int(charged) if state in _ENDED_JOB_STATES else int(held)
+        return committed
+
+    def _refuse_past_project_quota(
+        self, session: Session, requester: tables.Requester, project: str, hold: int
+    ) -> None:
+        quota = session.get(tables.ProjectQuota, (requester.id, project))
+        if quota is None:
+            return
+        committed = self.project_committed(session, requester.id, project)
+        if committed + hold > quota.max_base_units:
+            raise InsufficientCredit(
+                f"project {project} may commit {quota.max_base_units} base units and {committed} are committed; "
+                f"this job can cost up to {hold}: ask the operator to raise the project's quota "
+                f"(`sparecycles market project-quota {requester.name} {project} AMOUNT`)"
+            )
 
     def job(self, requester_id: str, job_id: str) -> JobView:
         with self.read() as session:
@@ -1713,6 +1742,7 @@ class Marketplace:
             charged_base_units=job.charged,
             leases=[_lease_view(lease) for lease in leases],
             outputs=outputs,
+            project=job.project,
         )
 
 

@@ -91,3 +91,30 @@ class AuditEntry(_Model):
 
 class OperatorAck(_Model):
     detail: ShortText
+
+
+class ProjectQuotaRequest(_Model):
+    """The most a requester may commit to a project's jobs (held and charged); ``null`` removes the quota."""
+
+    max_base_units: BaseUnits | None
+
+
+class ProjectQuotaView(_Model):
+    requester: str
+    project: str
+    max_base_units: BaseUnits
+    committed_base_units: BaseUnits
+
+
+class CostRow(_Model):
+    """What one requester, project, or requester's project cost: jobs, what was charged and is still held, and
+    the GPU- and core-hours paid for."""
+
+    requester: str | None
+    project: str | None
+    jobs: int
+    completed: int
+    charged_base_units: BaseUnits
+    held_base_units: BaseUnits
+    gpu_hours: float
+    core_hours: float

@@ -219,6 +219,9 @@ class JobSubmission(_Model):
     min_score: float | None = Field(
         None, ge=0, description="GPU jobs: the lowest benchmark score each GPU must have (unset: any GPU)."
     )
+    project: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,62}$")] | None = Field(
+        None, description="The project the job is for: costs are reported, and quotas kept, per project."
+    )
 
     @model_validator(mode="after")
     def _price_for_its_units(self) -> JobSubmission:
@@ -291,6 +294,7 @@ class JobView(_Model):
     charged_base_units: int = Field(description="What the job cost, once settled.")
     leases: list[LeaseView] = []
     outputs: list[OutputFile] = Field([], description="The accepted outputs, once the job completed.")
+    project: str | None = None
 
 
 class RequesterView(_Model):

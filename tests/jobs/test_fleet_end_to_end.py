@@ -217,7 +217,7 @@ def test_a_studio_job_preempts_outside_work_and_the_outside_job_completes_later(
         90,
         "outside work on every machine",
     )
-    studio_job = _job(artist, 1, image=busybox_image)
+    studio_job = _job(artist, 1, image=busybox_image, project="sh010")
     # Within 30 s the studio's job has a machine: one outside lease was preempted for it.
     wait_for(lambda: _view(artist, studio_job)["state"] in ("running", "completed"), 30, "the studio job to start")
     preempted = [
@@ -232,6 +232,10 @@ def test_a_studio_job_preempts_outside_work_and_the_outside_job_completes_later(
     states = [lease["state"] for lease in _view(outside, again)["leases"]]
     assert states.count("preempted") == 1, states
     assert states.count("accepted") == 1, states
+    costs = json.loads(studio.market.operator("costs", "--by", "requester-project", "--format", "json"))
+    [studio_costs] = [row for row in costs if (row["requester"], row["project"]) == ("artist", "sh010")]
+    assert (studio_costs["jobs"], studio_costs["completed"]) == (1, 1)
+    assert studio_costs["charged_base_units"] == _view(artist, studio_job)["charged_base_units"] > 0
 
 
 def _machine_running(studio: Studio, job_id: str) -> dict[str, Any]:

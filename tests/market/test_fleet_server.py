@@ -7,6 +7,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
 from sparecycles.protocol.fleet import GroupPolicy
 
 from .conftest import Market, Provider, cpu_spec
@@ -191,3 +193,40 @@ def test_a_studio_job_preempts_outside_work_on_a_busy_group_machine(market: Mark
     assert view["state"] == "queued"
     assert [lease["state"] for lease in view["leases"]] == ["preempted"]
     assert view["leases"][0]["amount_base_units"] is None  # not paid: the studio took its machine back
+
+
+def test_a_project_quota_refuses_a_job_past_it_and_costs_are_reported_per_project(market: Market) -> None:
+    operator = Operator(market)
+    provider = Provider(market.client).join()
+    artist = market.requester("artist")
+    terms = {"max_price_per_core_hour": 5_000_000, "bidding_window_s": 1, "project": "sh010"}
+    job = artist.submit(cpu_spec(max_runtime_s=3600), **terms)
+    quota = operator.put("/requesters/artist/projects/sh010/quota", {"max_base_units": job["held_base_units"] + 10})
+    assert quota["committed_base_units"] == job["held_base_units"]
+    refused = market.client.post(
+        "/v1/jobs", json={"spec": cpu_spec(max_runtime_s=3600), **terms}, headers=artist.headers
+    )
+    assert refused.status_code == 402
+    assert "project sh010" in refused.json()["detail"]
+    other = artist.submit(cpu_spec(max_runtime_s=3600), **{**terms, "project": "sh020"})  # another project
+    assert other["project"] == "sh020"
+    provider.poll()
+    market.clock.advance(2)
+    [lease] = [lease for lease in provider.poll()["leases"] if lease["job_id"] == job["job_id"]]
+    market.clock.advance(1800)  # it ran half an hour (no poll meanwhile: nothing expires it)
+    provider.heartbeat(lease["lease_id"], run_time_ms=1_800_000)
+    provider.finish(lease, 1_800_000, {"out.txt": b"frame"})
+    rows = {row["project"]: row for row in operator.get("/costs", by="project")}
+    done = artist.job(job["job_id"])
+    assert done["state"] == "completed"
+    assert rows["sh010"]["charged_base_units"] == done["charged_base_units"] > 0
+    assert rows["sh010"]["core_hours"] == pytest.approx(2 * 0.5)  # two cores for half an hour
+    assert rows["sh020"]["held_base_units"] == other["held_base_units"]
+    by_person = operator.get("/costs", by="requester-project")
+    assert {(row["requester"], row["project"]) for row in by_person} == {("artist", "sh010"), ("artist", "sh020")}
+    assert [entry["subject"] for entry in operator.audit("project_quota")] == ["requester:artist"]
+    lifted = market.client.put(
+        "/v1/admin/requesters/artist/projects/sh010/quota", json={"max_base_units": None}, headers=operator.headers
+    )
+    assert lifted.status_code == 200
+    assert lifted.json() is None

@@ -1,5 +1,5 @@
 """studio fleets: groups and their policies, enrolment codes, machines' group and the operator's requests
-(drain, pause until), and studio jobs (a group and a priority)
+(drain, pause until), studio jobs (a group and a priority), and per-project quotas (jobs carry a project)
 
 Revision ID: 0006
 Revises: 0005
@@ -53,9 +53,20 @@ def upgrade() -> None:
     op.add_column("requesters", sa.Column("group_name", sa.String(length=63), nullable=True))
     op.add_column("jobs", sa.Column("group_name", sa.String(length=63), nullable=True))
     op.add_column("jobs", sa.Column("priority", sa.Integer(), server_default=sa.text("0"), nullable=False))
+    op.add_column("jobs", sa.Column("project", sa.String(length=63), nullable=True))
+    op.create_table(
+        "project_quotas",
+        sa.Column("requester_id", sa.String(length=40), nullable=False),
+        sa.Column("project", sa.String(length=63), nullable=False),
+        sa.Column("max_base_units", tables.BaseUnitsType(length=80), nullable=False),
+        sa.ForeignKeyConstraint(["requester_id"], ["requesters.id"]),
+        sa.PrimaryKeyConstraint("requester_id", "project"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("project_quotas")
+    op.drop_column("jobs", "project")
     op.drop_column("jobs", "priority")
     op.drop_column("jobs", "group_name")
     op.drop_column("requesters", "group_name")
