@@ -22,7 +22,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from sparecycles.durations import parse_duration
 from sparecycles.fileio import atomic_write_text
-from sparecycles.schedule import RULE_EXAMPLES, ScheduleError, parse_rule
+from sparecycles.schedule import checked_rules
 from sparecycles.sizes import parse_size
 
 LogLevel = Literal["debug", "info", "warning", "error"]
@@ -63,18 +63,6 @@ def _time_zone(value: str) -> str:
     return value
 
 
-def _schedule_rules(rules: list[str]) -> list[str]:
-    for rule in rules:
-        try:
-            parse_rule(rule)
-        except ScheduleError as exc:
-            message = str(exc)
-            if RULE_EXAMPLES not in message:
-                message += f"; write rules like {RULE_EXAMPLES}"
-            raise ValueError(message) from None
-    return rules
-
-
 IdleThreshold = Annotated[str, AfterValidator(_duration_between("5s", "24h"))]
 ShortDuration = Annotated[str, AfterValidator(_duration_between("5s", "1h"))]
 WorkModeName = Literal["idle", "schedule", "idle_or_schedule", "idle_in_schedule"]
@@ -107,7 +95,7 @@ class WorkSettings(_Section):
 
 
 class ScheduleSettings(_Section):
-    windows: Annotated[list[str], AfterValidator(_schedule_rules)] = Field(
+    windows: Annotated[list[str], AfterValidator(checked_rules)] = Field(
         [], description='Weekly windows in your time zone, e.g. ["Mon-Fri 19:00-08:00", "Sat-Sun"].'
     )
 

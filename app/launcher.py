@@ -111,6 +111,7 @@ def market_serve(
     metrics_port: int | None = None,
     metrics_address: str = "127.0.0.1",
     metrics_token_file: Path | None = None,
+    name: str | None = None,
     **policy: float | None,
 ) -> None:
     """Serve a marketplace; ``policy`` holds MarketOptions' abuse limits and retention (see `market serve`)."""
@@ -131,6 +132,8 @@ def market_serve(
         **(dataclasses.asdict(vault) if vault is not None else {}),
         **policy,  # type: ignore[arg-type]  # the CLI's typed options, by MarketOptions' names
     )
+    if name:
+        options = dataclasses.replace(options, name=name.strip())
     # Warnings and errors on stderr (the service manager's journal), secrets masked.
     configure_logging(SecretMasker(), log_file=None, console=True, level="warning")
     server.serve(options, host=host, port=port, tls=tls)

@@ -60,6 +60,9 @@ def serve(
     lease_timeout: Annotated[
         float, typer.Option(help="Seconds without a heartbeat after which a lease is lost.", min=1, max=86400)
     ] = 30.0,
+    name: Annotated[
+        str, typer.Option(help="The marketplace's name, as machines show it ('schedule set by NAME').")
+    ] = "SpareCycles private marketplace",
     provider_online: Annotated[
         float,
         typer.Option(help="Seconds without a word from a machine after which it shows offline.", min=5, max=86400),
@@ -149,6 +152,8 @@ def serve(
     Beyond this machine, serve HTTPS (--tls-cert, --tls-key) or listen on 127.0.0.1 behind a TLS reverse
     proxy: see docs/marketplace-operations.md.
     """
+    if not 1 <= len(name.strip()) <= 100:
+        raise _refused(ValueError("--name is 1 to 100 characters"))
     try:
         launcher.market_serve(
             _data_dir(data_dir),
@@ -174,6 +179,7 @@ def serve(
                 relay_every_s=None if relay_every is None else every_s(relay_every),
                 relay_min_amount=relay_min_amount,
             ),
+            name=name,
             provider_online_s=provider_online,
             fleet_report_s=fleet_report_every,
             provider_rate=provider_rate,

@@ -102,6 +102,20 @@ def parse_rule(text: str) -> WindowRule:
     return WindowRule(days, _parse_time(match["start"]), _parse_time(match["end"]))
 
 
+def checked_rules(rules: list[str]) -> list[str]:
+    """``rules`` unchanged when every one parses; else a ValueError saying which and how to write them (for
+    pydantic validators: the settings file's windows, a studio group's)."""
+    for rule in rules:
+        try:
+            parse_rule(rule)
+        except ScheduleError as exc:
+            message = str(exc)
+            if RULE_EXAMPLES not in message:
+                message += f"; write rules like {RULE_EXAMPLES}"
+            raise ValueError(message) from None
+    return rules
+
+
 def format_rule(rule: WindowRule) -> str:
     days = ", ".join(DAY_NAMES[d].capitalize() for d in sorted(rule.days))
     if rule.start == rule.end:

@@ -41,6 +41,7 @@ from market_load import (
     _summary,
     postgres_database,
     postgres_problem,
+    sign_in,
 )
 
 GROUP = "bench-studio"
@@ -68,19 +69,11 @@ class Fleet:
         self.stop = asyncio.Event()
 
     async def join(self, agent: SimAgent) -> bool:
-        from sparecycles.protocol.market import NonceResponse
-        from sparecycles.protocol.signing import sign_in_message
-
         rec, session = self.rec, agent.session
-        reply = await rec.call(session, "nonce", "POST", "/v1/auth/nonce", body={"address": agent.address})
-        if reply is None or reply.status != 200:
+        token = await sign_in(rec, session, self.signer, agent.key, agent.address)
+        if token is None:
             return False
-        message = sign_in_message(NonceResponse.model_validate(reply.body), agent.address)
-        signed = {"message": message, "signature": self.signer.sign(agent.key, message)}
-        reply = await rec.call(session, "sign-in", "POST", "/v1/auth/sign-in", body=signed)
-        if reply is None or reply.status != 200:
-            return False
-        agent.headers["Authorization"] = f"Bearer {reply.body['token']}"
+        agent.headers["Authorization"] = f"Bearer {token}"
         registration = {
             "name": f"studio-pc-{agent.index}",
             "cpu_cores": 16,

@@ -18,6 +18,7 @@ Run it under the Python that has the app (``PYTHONPATH=.dev`` for a working tree
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import statistics
@@ -54,12 +55,26 @@ main()  # the bare command, as the console script runs it: the desktop app, reus
 """
 
 
-def launch_gui(home: Path) -> tuple[subprocess.Popen[str], float]:
+# With --malloc-trim: hand freed heap back to the system every so often (an experiment on native growth).
+TRIMMER = """
+import ctypes
+from PySide6.QtCore import QTimer
+_libc = ctypes.CDLL("libc.so.6")
+_trim = QTimer()
+_trim.timeout.connect(lambda: _libc.malloc_trim(0))
+_trim.start(int({every_s} * 1000))
+"""
+
+
+def launch_gui(home: Path, malloc_trim_s: float | None = None) -> tuple[subprocess.Popen[str], float]:
     """Start the GUI in ``home``; return it and the seconds from launch to its first paint."""
     environment = dict(os.environ, SPARECYCLES_HOME=str(home), QT_QPA_PLATFORM="xcb")
+    driver = DRIVER
+    if malloc_trim_s:
+        driver = driver.replace("spy = FirstPaint()", TRIMMER.format(every_s=malloc_trim_s) + "spy = FirstPaint()")
     launched = time.time()
     gui = subprocess.Popen(
-        [sys.executable, "-c", DRIVER], env=environment, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        [sys.executable, "-c", driver], env=environment, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
     )
     assert gui.stdout is not None
     line = gui.stdout.readline()
@@ -106,6 +121,10 @@ def main() -> None:
     parser.add_argument("--every", type=float, default=5.0, help="seconds between memory samples")
     parser.add_argument("--spawn", action="store_true", help="no agent beforehand: the GUI starts its own")
     parser.add_argument("--write", type=Path, help="update this markdown file's section")
+    parser.add_argument(
+        "--malloc-trim", type=float, default=None, help="an experiment: malloc_trim(0) in the GUI every SECONDS"
+    )
+    parser.add_argument("--samples", type=Path, help="also write the (seconds, MB) samples here, as JSON")
     args = parser.parse_args()
     if not os.environ.get("DISPLAY"):
         raise SystemExit("needs a display: DISPLAY=:99 with an Xvfb running")
@@ -115,7 +134,7 @@ def main() -> None:
         for run in range(args.runs):
             home = folder / f"run{run}"
             agent = None if args.spawn else start_agent(home, ["--simulated-gpus", "4"])[0]
-            gui, paint = launch_gui(home)
+            gui, paint = launch_gui(home, args.malloc_trim)
             paints.append(paint)
             print(f"launch {run + 1}: first paint after {paint:.3f} s", flush=True)
             last = run == args.runs - 1
@@ -128,6 +147,8 @@ def main() -> None:
             else:
                 stop_spawned_agent(home)
 
+    if args.samples is not None:
+        args.samples.write_text(json.dumps(samples))
     first, peak, final = samples[0][1], max(rss for _, rss in samples), samples[-1][1]
     half = len(samples) // 2
     # Caches (fonts, text layouts, Python's own pools) fill in the first minutes; a leak keeps growing after.

@@ -246,6 +246,24 @@ class Recorder:
         return reply
 
 
+async def sign_in(
+    rec: Recorder, session: aiohttp.ClientSession, signer: Signer, key: bytes, address: str
+) -> str | None:
+    """Sign in as a provider (nonce, EIP-4361 message signed with ``key``); the session token, or None."""
+    from sparecycles.protocol.market import NonceResponse
+    from sparecycles.protocol.signing import sign_in_message
+
+    reply = await rec.call(session, "nonce", "POST", "/v1/auth/nonce", body={"address": address})
+    if reply is None or reply.status != 200:
+        return None
+    message = sign_in_message(NonceResponse.model_validate(reply.body), address)
+    signed = {"message": message, "signature": signer.sign(key, message)}
+    reply = await rec.call(session, "sign-in", "POST", "/v1/auth/sign-in", body=signed)
+    if reply is None or reply.status != 200:
+        return None
+    return str(reply.body["token"])
+
+
 @dataclass
 class SimProvider:
     index: int
@@ -279,19 +297,11 @@ class Generator:
     # -- providers --------------------------------------------------------------------------------------
 
     async def join(self, provider: SimProvider) -> bool:
-        from sparecycles.protocol.market import NonceResponse
-        from sparecycles.protocol.signing import sign_in_message
-
         rec, session = self.rec, provider.session
-        reply = await rec.call(session, "nonce", "POST", "/v1/auth/nonce", body={"address": provider.address})
-        if reply is None or reply.status != 200:
+        token = await sign_in(rec, session, self.signer, provider.key, provider.address)
+        if token is None:
             return False
-        message = sign_in_message(NonceResponse.model_validate(reply.body), provider.address)
-        signed = {"message": message, "signature": self.signer.sign(provider.key, message)}
-        reply = await rec.call(session, "sign-in", "POST", "/v1/auth/sign-in", body=signed)
-        if reply is None or reply.status != 200:
-            return False
-        provider.headers["Authorization"] = f"Bearer {reply.body['token']}"
+        provider.headers["Authorization"] = f"Bearer {token}"
         gpu = f"GPU-{provider.index:08x}-0000-4000-8000-{secrets.token_hex(6)}"
         registration = {
             "name": f"bench-{provider.index}",

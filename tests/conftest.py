@@ -34,9 +34,34 @@ def bundle() -> str:
     path = os.environ.get(BUNDLE_VARIABLE)
     if not path:
         pytest.skip(f"no bundle: `make bundle`, then {BUNDLE_VARIABLE}=dist/sparecycles/sparecycles")
+    _wait_for_the_bundle_build()
     assert Path(path).is_file(), f"{BUNDLE_VARIABLE}={path} names no file"
     assert os.access(path, os.X_OK), f"{BUNDLE_VARIABLE}={path} is not executable"
     return str(Path(path).resolve())
+
+
+def _wait_for_the_bundle_build(timeout_s: float = 900) -> None:
+    """`make test` builds the bundle while the suite runs: wait for its exit code (in
+    SPARECYCLES_TEST_BUNDLE_STATUS) where it names one."""
+    status_file = os.environ.get("SPARECYCLES_TEST_BUNDLE_STATUS")
+    if not status_file:
+        return
+    status = Path(status_file)
+    deadline = time.monotonic() + timeout_s
+    while not status.exists() or not status.read_text().strip():
+        assert time.monotonic() < deadline, f"the bundle did not build within {timeout_s:.0f} s"
+        time.sleep(1)
+    if status.read_text().strip() != "0":
+        log = Path(os.environ.get("SPARECYCLES_TEST_BUNDLE_LOG", "/dev/null"))
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:]) if log.is_file() else ""
+        pytest.fail(f"the bundle did not build:\n{tail}")
+
+
+def _uses_the_bundle(item: pytest.Item) -> bool:
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and callspec.params.get("command") == "bundle":
+        return True
+    return "bundle" in getattr(item, "fixturenames", ())
 
 
 @pytest.fixture(params=["installed", "bundle"])
@@ -144,7 +169,11 @@ def agent(home: Path) -> Iterator[RunningAgent]:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Skip tests marked `gpu` where NVML sees no NVIDIA GPU, saying why."""
+    """Run the tests of the bundle last (`make test` builds it meanwhile); skip tests marked `gpu` where NVML sees
+    no NVIDIA GPU, saying why."""
+    items[:] = [item for item in items if not _uses_the_bundle(item)] + [
+        item for item in items if _uses_the_bundle(item)
+    ]
     if not any(item.get_closest_marker("gpu") for item in items):
         return
     from sparecycles.agent.sensors.gpu import NvmlGpuInventory

@@ -215,31 +215,37 @@ class FleetService:
 
     async def run(self) -> None:
         """Report to the studio and apply its answer, every ``report_every_s`` it asks for (cancel to stop)."""
+        wait_s = 0.0
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._report_every_s)
+                await asyncio.wait_for(self._wake.wait(), wait_s)
             self._wake.clear()
             try:
-                await self.report_once()
+                reported = await self.report_once()
             except asyncio.CancelledError:
                 raise
             except Exception:  # a bug must not end the reports
                 log.exception("The fleet report failed")
+                reported = True
+            # A member not signed in yet looks again in a second: it hears of its policy right after signing in.
+            wait_s = self._report_every_s if reported or self._kept is None else 1.0
 
-    async def report_once(self) -> None:
+    async def report_once(self) -> bool:
+        """Report once, if in a group and signed in to its marketplace; whether a report was attempted."""
         kept, side = self._kept, self._market()
         if kept is None or side.client is None or not side.signed_in or _normal(side.url) != kept.url:
-            return
+            return False
         try:
             directive = await side.client.fleet_report(await asyncio.to_thread(self._report))
         except MarketError as exc:
             if self.problem != str(exc):
                 log.info("The studio did not get this machine's report: %s", exc)
             self.problem = str(exc)
-            return
+            return True
         self.problem = None
         self.last_report_at = self._clock()
         self._follow(kept, directive)
+        return True
 
     def _report(self) -> FleetReport:
         status = self._status()

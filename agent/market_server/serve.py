@@ -133,6 +133,7 @@ class MarketOptions:
     public_url: str = f"http://127.0.0.1:{DEFAULT_PORT}"
     heartbeat_interval_s: float = 5.0
     lease_timeout_s: float = 30.0
+    name: str = MarketConfig.name  # what machines show ("schedule set by <name>")
     provider_online_s: float = MarketConfig.provider_online_s  # a machine silent this long is offline
     fleet_report_s: float = MarketConfig.fleet_report_s  # how often a studio's machines report
     # Abuse limits: requests a second per provider, per requester key and per address signing in (0: none),
@@ -196,6 +197,7 @@ def open_market(
         data_dir=options.data_dir,
         heartbeat_interval_s=options.heartbeat_interval_s,
         lease_timeout_s=options.lease_timeout_s,
+        name=options.name,
         provider_online_s=options.provider_online_s,
         fleet_report_s=options.fleet_report_s,
         max_queued_jobs_per_requester=options.max_queued_jobs,

@@ -17,7 +17,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from sparecycles.durations import parse_duration
 from sparecycles.protocol.market import Address, ShortText
-from sparecycles.schedule import ScheduleError, parse_rule
+from sparecycles.schedule import checked_rules
 
 GROUP_NAME = r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,62}$"
 _GROUP = re.compile(GROUP_NAME)
@@ -37,15 +37,6 @@ def _group_name(name: str) -> str:
     return name
 
 
-def _windows(rules: list[str]) -> list[str]:
-    for rule in rules:
-        try:
-            parse_rule(rule)
-        except ScheduleError as exc:
-            raise ValueError(str(exc)) from None
-    return rules
-
-
 def _idle_threshold(text: str) -> str:
     seconds = parse_duration(text)
     if not 5 <= seconds <= 24 * 3600:
@@ -63,7 +54,7 @@ class GroupPolicy(_Model):
     it, the lower temperature cap and power limit apply, and the longer idle threshold."""
 
     mode: WorkModeName | None = None
-    windows: Annotated[list[str], AfterValidator(_windows), Field(max_length=64)] | None = Field(
+    windows: Annotated[list[str], AfterValidator(checked_rules), Field(max_length=64)] | None = Field(
         None, description='Weekly windows in each machine\'s time zone, e.g. ["Mon-Fri 19:00-08:00", "Sat-Sun"].'
     )
     idle_threshold: Annotated[str, AfterValidator(_idle_threshold)] | None = None

@@ -10,17 +10,24 @@ mkdir -p "$runtime"
 bash tests/infra/system-deps.sh
 bash tests/infra/node-deps.sh
 bash tests/infra/venv.sh python3 .venv
-bash tests/infra/lint.sh .venv
-# The PyInstaller bundle (`make bundle`), which tests run as users run the downloaded app.
-bash installer/pyinstaller/build.sh
+# The PyInstaller bundle (`make bundle`), which tests run as users run the downloaded app. It builds in the
+# background while the suite runs (the tests that need it run last, and wait for it: SPARECYCLES_TEST_BUNDLE_STATUS
+# holds the build's exit code once it is done).
+rm -f "$runtime/bundle.status"
+(bash installer/pyinstaller/build.sh >"$runtime/bundle.log" 2>&1; echo $? >"$runtime/bundle.status") &
+bundle_pid=$!
 SPARECYCLES_TEST_BUNDLE=$root/dist/sparecycles/sparecycles
-export SPARECYCLES_TEST_BUNDLE
+SPARECYCLES_TEST_BUNDLE_STATUS=$runtime/bundle.status
+SPARECYCLES_TEST_BUNDLE_LOG=$runtime/bundle.log
+export SPARECYCLES_TEST_BUNDLE SPARECYCLES_TEST_BUNDLE_STATUS SPARECYCLES_TEST_BUNDLE_LOG
+bash tests/infra/lint.sh .venv
 
 started_dockerd=""
 started_postgres=""
 xvfb_pid=""
 teardown() {
   [[ -n $xvfb_pid ]] && kill "$xvfb_pid" 2>/dev/null || true
+  kill "$bundle_pid" 2>/dev/null || true
   if [[ -n $started_postgres ]]; then
     echo "Stopping the PostgreSQL cluster this run started"
     pg_ctlcluster $started_postgres stop || true
@@ -90,7 +97,14 @@ set +e
 XDG_DATA_HOME="$runtime/xdg-data" dbus-run-session -- bash -c '
   printf "sparecycles-test-session" | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1
   exec .venv/bin/python -m pytest "$@"
-' pytest ${PYTEST_ARGS:-}
+' pytest ${PYTEST_ARGS:---durations=25}
 rc=$?
 set -e
+# The bundle must build even where no selected test ran it.
+wait "$bundle_pid" 2>/dev/null || true
+if [[ $(cat "$runtime/bundle.status" 2>/dev/null) != 0 ]]; then
+  echo "The bundle did not build (installer/pyinstaller/build.sh):"
+  tail -30 "$runtime/bundle.log"
+  [[ $rc == 0 ]] && rc=1
+fi
 exit $rc

@@ -110,7 +110,7 @@ def studio(
         folder / "market",
         serve_arguments=(
             *("--heartbeat-interval", "1", "--lease-timeout", "5"),
-            *("--provider-online", "6", "--fleet-report-every", "1"),
+            *("--provider-online", "5", "--fleet-report-every", "1", "--name", "Acme Animation"),
         ),
     )
     market.start()
@@ -151,15 +151,21 @@ def test_three_machines_enrol_and_report_the_groups_schedule_with_a_stricter_loc
         fleet = wait_for(lambda m=machine: m.status()["fleet"], 30, f"{machine.name} to show its studio")
         assert fleet["group"] == GROUP
         assert fleet["policy"]["windows"] == NIGHTS
-        assert fleet["note"].startswith("schedule set by ")
+        assert fleet["note"] == f"schedule set by Acme Animation (group {GROUP})"
         assert fleet["applied"]["schedule_windows"] == expected
         assert fleet["applied"]["max_temperature_c"] == cap  # machine0's own 70 is stricter than the group's 80
         assert machine.status()["work_mode"] == "idle_in_schedule"  # the studio's mode, over the owner's "schedule"
     third = studio.machines[2].status()["marketplace"]
     assert (third["url"], third["private"]) == (studio.market.url(), False)  # joined from its private marketplace
 
-    # Leaving gives the machine its own settings back; it joins again for the tests below.
+    # The owner's own pause wins over the studio's schedule.
     first = studio.machines[0]
+    assert first.cli("pause").returncode == 0
+    paused = first.status()
+    assert (paused["state"], paused["fleet"]["group"]) == ("paused", GROUP)
+    assert first.cli("resume").returncode == 0
+
+    # Leaving gives the machine its own settings back; it joins again for the tests below.
     left = first.cli("leave")
     assert left.returncode == 0, left.stderr
     status = first.status()
@@ -211,7 +217,7 @@ def test_a_studio_job_preempts_outside_work_and_the_outside_job_completes_later(
 ) -> None:
     outside = studio.requester("outside")
     artist = studio.requester("artist", GROUP)
-    outside_jobs = [_job(outside, 12, image=busybox_image) for _ in studio.machines]
+    outside_jobs = [_job(outside, 8, image=busybox_image) for _ in studio.machines]
     wait_for(
         lambda: all(_view(outside, job)["state"] == "running" for job in outside_jobs),
         90,

@@ -56,6 +56,7 @@ def test_join_from_onboarding_leave_from_the_dashboard_and_drain_from_the_fleet_
     from sparecycles.ui.onboarding.market_steps import MarketplaceStep
     from sparecycles.ui.pages.dashboard import DashboardPage
     from sparecycles.ui.pages.fleet import FleetPage
+    from sparecycles.ui.pages.schedule import SchedulePage
 
     code = json.loads(market.operator("enrol-code", "--group", "artists", "--json"))["code"]
     market.operator("group-policy", "artists", "--window=Sat-Sun", "--max-temperature", "75")
@@ -73,6 +74,11 @@ def test_join_from_onboarding_leave_from_the_dashboard_and_drain_from_the_fleet_
             return client.status().fleet
 
     qtbot.waitUntil(lambda: fleet_status() is not None, timeout=30_000)
+
+    schedule = SchedulePage(member_link)
+    qtbot.addWidget(schedule)
+    qtbot.waitUntil(lambda: schedule.studio_note.isVisibleTo(schedule), timeout=15_000)
+    assert "stricter" in schedule.studio_note.text()
 
     dashboard = DashboardPage(member_link)
     qtbot.addWidget(dashboard)

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from sparecycles.control.models import StatusDocument
 from sparecycles.durations import parse_duration
 from sparecycles.schedule import ScheduleError
 from sparecycles.ui.agent_link import AgentLink
@@ -125,7 +126,11 @@ class SchedulePage(QWidget):
         buttons = QHBoxLayout()
         buttons.addWidget(self.message, 1)
         buttons.addWidget(self.save_button)
+        self.studio_note = QLabel()
+        self.studio_note.setWordWrap(True)
+        self.studio_note.hide()
         layout = QVBoxLayout(self)
+        layout.addWidget(self.studio_note)
         layout.addWidget(when_box)
         row = QHBoxLayout()
         row.addWidget(games_box, 1)
@@ -133,7 +138,22 @@ class SchedulePage(QWidget):
         layout.addLayout(row)
         layout.addLayout(buttons)
         layout.addStretch(1)
+        link.status_changed.connect(self.show_studio)
+        if link.status is not None:
+            self.show_studio(link.status)
         self.reload()
+
+    def show_studio(self, status: StatusDocument) -> None:
+        """In a studio group, these are the owner's own settings: the studio's apply too, the stricter kept."""
+        fleet = status.fleet
+        self.studio_note.setVisible(fleet is not None)
+        if fleet is not None:
+            self.studio_note.setText(
+                self.tr(
+                    "Schedule set by {studio} (group {group}). What you set here still applies where it is "
+                    "stricter: shorter hours, a lower temperature or power limit, more games that pause work."
+                ).format(studio=fleet.studio, group=fleet.group)
+            )
 
     def reload(self) -> None:
         self.link.call(lambda client: client.settings(), self.load, self._show_failure)
