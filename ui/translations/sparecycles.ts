@@ -975,6 +975,10 @@ Skip this step: the agent benchmarks a real GPU by itself when it is idle and ha
         <translation type="unfinished"></translation>
     </message>
     <message>
+        <source>Schedule set by {studio} (group {group}). What you set here still applies where it is stricter: shorter hours, a lower temperature or power limit, more games that pause work.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
         <source>Saving…</source>
         <translation type="unfinished"></translation>
     </message>
