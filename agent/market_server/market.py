@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import (
-    Boolean,
     Connection,
     Engine,
     String,
@@ -881,17 +880,12 @@ class Marketplace:
         paused_until = provider.paused_until
         if provider.drain or (paused_until is not None and paused_until > now):
             return []  # its studio drained or paused it
-        candidates = connection.execute(
-            self._sql.biddable,
-            {
-                "who": capacity.address,
-                "at": now,
-                "cores": capacity.free_cores,
-                "gpus": len(capacity.free_gpus),
-                "group": provider.group_name,
-                "outside": provider.outside_jobs is not False,  # None: in no group
-            },
-        ).all()
+        found = {"who": capacity.address, "at": now, "cores": capacity.free_cores, "gpus": len(capacity.free_gpus)}
+        candidates: list[_Row] = []
+        if provider.group_name is not None:
+            candidates += connection.execute(self._sql.biddable_in_group, {**found, "group": provider.group_name}).all()
+        if provider.outside_jobs is not False:  # None: in no group
+            candidates += connection.execute(self._sql.biddable, found).all()
         # Price, VRAM and score are checked here: token amounts do not compare in SQLite's SQL.
         wanted = [
             job
@@ -1899,12 +1893,7 @@ class _Statements:
             leases.c.provider_address == address,
             leases.c.state.in_([LeaseState.ACTIVE, LeaseState.REPORTED, LeaseState.FAILED]),
         )
-        # Outside jobs where the provider's group (if any) allows them, and its group's own jobs.
-        for_this_provider = or_(
-            and_(jobs.c.group_name.is_(None), bindparam("outside", type_=Boolean())),
-            jobs.c.group_name == bindparam("group", type_=String()),
-        )
-        self.biddable = (
+        biddable = (
             select(
                 jobs.c.id,
                 jobs.c.round,
@@ -1918,13 +1907,16 @@ class _Statements:
                 jobs.c.state == JobState.QUEUED,
                 jobs.c.window_ends_at > bindparam("at", type_=tables.UtcDateTime()),
                 fits,
-                for_this_provider,
                 ~bid_here,
                 ~excluded,
             )
-            .order_by(jobs.c.priority.desc(), jobs.c.window_ends_at)
+            .order_by(jobs.c.window_ends_at)  # the index's order: no sort, and the LIMIT stops the scan
             .limit(config.bids_per_poll * 8)
         )
+        # Outside jobs (for providers in no group, or in one open to them), and a studio group's own jobs, read
+        # first for its machines: ordering one query by priority would sort the whole queue at every poll.
+        self.biddable = biddable.where(jobs.c.group_name.is_(None))
+        self.biddable_in_group = biddable.where(jobs.c.group_name == bindparam("group", type_=String()))
         self.seen = (
             update(providers)
             .where(providers.c.address == address)
