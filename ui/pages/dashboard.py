@@ -70,6 +70,7 @@ class DashboardPage(QWidget):
 
         layout = QVBoxLayout(self)
         layout.addLayout(self._build_header())
+        layout.addLayout(self.studio_row)  # shown while in a studio group
         layout.addWidget(self.command_error)
         layout.addWidget(self._build_today())
         layout.addWidget(self._build_cards(), 1)
@@ -98,9 +99,9 @@ class DashboardPage(QWidget):
         self.studio.setWordWrap(True)
         self.leave_button = QPushButton(self.tr("Leave studio"))
         self.leave_button.clicked.connect(self._leave_studio)
-        studio_row = QHBoxLayout()
-        studio_row.addWidget(self.studio, 1)
-        studio_row.addWidget(self.leave_button)
+        self.studio_row = QHBoxLayout()
+        self.studio_row.addWidget(self.studio, 1)
+        self.studio_row.addWidget(self.leave_button)
         self.studio.hide()
         self.leave_button.hide()
         self.pause_button = QPushButton(self.tr("Pause"))
@@ -125,7 +126,6 @@ class DashboardPage(QWidget):
         header_text = QVBoxLayout()
         header_text.addWidget(self.state)
         header_text.addWidget(self.reason)
-        header_text.addLayout(studio_row)
         header.addLayout(header_text, 1)
         for button in (self.pause_button, self.resume_button, self.snooze_button):
             header.addWidget(button)
