@@ -114,3 +114,10 @@ def test_join_from_onboarding_leave_from_the_dashboard_and_drain_from_the_fleet_
 
     qtbot.waitUntil(drained, timeout=15_000)
     qtbot.waitUntil(lambda: "draining" in page.table.item(0, 2).text(), timeout=15_000)
+
+    # The token was kept in the session's keyring, not in a file: the page opened again connects by itself.
+    assert token not in (member_agent.paths.config_dir / "gui.ini").read_text()
+    again = FleetPage(member_link)
+    qtbot.addWidget(again)
+    assert again.url.text() == market.url()
+    qtbot.waitUntil(lambda: again.table.rowCount() == 1, timeout=30_000)
