@@ -11,7 +11,6 @@ Every operator action lands in the audit log.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -28,6 +27,7 @@ from sparecycles.agent.market_server.market import (
     Marketplace,
     NotFound,
     job_need,
+    less_busy,
     new_secret,
     sha256_hex,
 )
@@ -283,15 +283,13 @@ class Fleet:
             if provider.address in exclude or (provider.paused_until is not None and provider.paused_until > now):
                 continue
             active = self._active_leases(session, provider.address)
-            capacity = self._capacity(session, provider, active)
-            if auction.qualifies(capacity, need):
+            offered = self._offered(session, provider)
+            if auction.qualifies(less_busy(offered, active), need):
                 return None, []  # a member is free for it: its next poll bids
             outside = [lease for lease in active if self._job_group(session, lease.job_id) != job.group_name]
             if not outside:
                 continue
-            if auction.qualifies(
-                self._capacity(session, provider, [lease for lease in active if lease not in outside]), need
-            ):
+            if auction.qualifies(less_busy(offered, [lease for lease in active if lease not in outside]), need):
                 choices.append((len(outside), provider.address, outside))
         if not choices:
             return None, []
@@ -307,11 +305,9 @@ class Fleet:
 
     # -- reading ---------------------------------------------------------------------------------------
 
-    def _capacity(
-        self, session: Session, provider: tables.Provider, active: Sequence[tables.Lease]
-    ) -> auction.Capacity:
-        busy_gpus = {uuid for lease in active for uuid in json.loads(lease.gpu_uuids_json)}
-        busy_cores = sum(lease.units for lease in active if lease.gpu_uuids_json in ("[]", ""))
+    @staticmethod
+    def _offered(session: Session, provider: tables.Provider) -> auction.Capacity:
+        """What the provider offers, before its leases are taken off (``less_busy`` does that)."""
         gpus = tuple(
             auction.GpuOffer(gpu.uuid, gpu.vram_bytes, gpu.score)
             for gpu in session.scalars(
@@ -319,14 +315,9 @@ class Fleet:
                     tables.ProviderGpu.provider_address == provider.address, tables.ProviderGpu.offered.is_(True)
                 )
             )
-            if gpu.uuid not in busy_gpus
         )
         return auction.Capacity(
-            provider.address,
-            provider.floor_per_gpu_hour,
-            provider.floor_per_core_hour,
-            gpus,
-            provider.offered_cores - busy_cores,
+            provider.address, provider.floor_per_gpu_hour, provider.floor_per_core_hour, gpus, provider.offered_cores
         )
 
     @staticmethod

@@ -802,7 +802,7 @@ class Marketplace:
             connection = session.connection()
             provider, capacity = self._provider_capacity(connection, address)
             leases = connection.execute(self._sql.provider_leases, {"who": address, "since": _since(now)}).all()
-            capacity = _less_busy(capacity, leases)
+            capacity = less_busy(capacity, leases)
             biddable = self._biddable_jobs(connection, provider, capacity, now)
             stale = now - provider.last_seen_at >= _SEEN_EVERY
             answer = self._work_response(connection, leases)
@@ -1483,7 +1483,7 @@ class Marketplace:
                 tuple(offered.get(address, ())),
                 row.offered_cores,
             )
-            cache.capacities[address] = _less_busy(capacity, busy.get(address, []))
+            cache.capacities[address] = less_busy(capacity, busy.get(address, []))
             cache.payouts[address] = row.payout_address
         return cache
 
@@ -1808,8 +1808,9 @@ def _since(now: datetime) -> datetime:
     return now - timedelta(hours=24)
 
 
-def _less_busy(capacity: auction.Capacity, leases: Sequence[_Row]) -> auction.Capacity:
-    """The capacity less what the provider's active leases (among ``leases``) use."""
+def less_busy(capacity: auction.Capacity, leases: Sequence[_Row]) -> auction.Capacity:
+    """The capacity less what the provider's active leases (among ``leases``: Core rows or Lease objects, read by
+    their state, GPUs and units) use."""
     busy_gpus: set[str] = set()
     busy_cores = 0
     for lease in leases:
