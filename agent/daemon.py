@@ -338,7 +338,7 @@ def _market_side(connections: list[MarketConnection]) -> MarketSide:
         client=connection.client,
         signed_in=provider is not None and provider.signed_in,
         busy=provider is not None and provider.active_leases > 0,
-        problem=connection.status().problem,
+        problem=connection.problem or (provider.problem if provider is not None else None),
     )
 
 
