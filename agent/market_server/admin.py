@@ -72,7 +72,7 @@ class MarketAdmin:
 
     def rotate_key(self, name: str, *, actor: str = CLI_ACTOR) -> str:
         """Give a requester a new API key (shown once); the old one stops working at once in this server process,
-        and within ``MarketConfig.auth_cache_s`` (10 s) in the others (and after the `market` CLI)."""
+        and within ``MarketConfig.auth_cache_s`` (5 s) in the others (and after the `market` CLI)."""
         key = new_secret("scr_")
         with self.market.transaction() as session:
             requester = self._requester(session, name)

@@ -151,10 +151,13 @@ class Session(Base):
 
 class Job(Base):
     __tablename__ = "jobs"
-    __table_args__ = (Index("ix_jobs_state_window", "state", "window_ends_at"),)
+    __table_args__ = (
+        Index("ix_jobs_state_window", "state", "window_ends_at"),
+        Index("ix_jobs_requester_state", "requester_id", "state"),  # a submission counts the queued ones
+    )
 
     id: Mapped[str] = mapped_column(String(63), primary_key=True)
-    requester_id: Mapped[str] = mapped_column(ForeignKey("requesters.id"), index=True)
+    requester_id: Mapped[str] = mapped_column(ForeignKey("requesters.id"))
     spec_json: Mapped[str] = mapped_column(Text)
     gpus: Mapped[int] = mapped_column(Integer)
     units: Mapped[int] = mapped_column(Integer)

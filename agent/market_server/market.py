@@ -24,7 +24,7 @@ import random
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -54,6 +54,7 @@ from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 from sparecycles.agent.market_server import auction
 from sparecycles.agent.market_server import db as tables
+from sparecycles.agent.market_server.credentials import KnownCredentials, Withdrawn
 from sparecycles.protocol.jobs import JobSpec
 from sparecycles.protocol.market import (
     Address,
@@ -184,9 +185,9 @@ class MarketConfig:
     auction_batch: int = 25  # jobs closed per transaction, so that other requests interleave
     tick_every_s: float = 1.0  # a poll ticks the market itself when no tick ran for this long
     prices_cache_s: float = 5.0  # the queue's best prices are read from the database at most this often
-    # A session token or API key found in the database is trusted this long without reading it again; a ban or
-    # key revocation made through another server process (or the CLI) takes this long to reach this one.
-    auth_cache_s: float = 10.0
+    # Each server process checks this often for bans and key revocations made through another process (or the
+    # CLI): the session tokens and API keys it found in the database are trusted meanwhile (0: read every time).
+    auth_cache_s: float = 5.0
     fleet_report_s: float = 15.0  # how often a studio's machines report their state
 
 
@@ -242,17 +243,6 @@ class TickResult:
     assigned: int = 0
 
 
-@dataclass(frozen=True)
-class _Known:
-    """A credential checked against the database: whose it is, until when the session lasts (None: an API
-    key) and, in ``time.monotonic()``, until when it is trusted without reading the database again."""
-
-    who: str
-    expires_at: datetime | None
-    until: float = 0.0
-
-
-_KNOWN_CREDENTIALS = 100_000
 _Row = Any  # a row of a Core statement, read by column name
 
 
@@ -292,8 +282,7 @@ class Marketplace:
         self._last_housekeeping: datetime | None = None
         self._bidders: dict[tuple[str, int], int] = {}  # bids placed through this process, by (job, round)
         self._prices: tuple[datetime, MarketPrices] | None = None  # the last summary of the queue, and when
-        self._known_sessions: dict[str, _Known] = {}  # by the token's hash
-        self._known_keys: dict[str, _Known] = {}  # requesters' API keys, by their hash
+        self._credentials = KnownCredentials(config.auth_cache_s, clock)
         self.ticks_on_poll = True  # polls tick the market when its own timer has not lately
         # Told after the fact, outside any transaction: who was leased a job, and that a job was submitted
         # (the HTTP layer wakes long polls with them).
@@ -337,16 +326,7 @@ class Marketplace:
         session: Session, actor: str, action: str, subject: str, amount: int | None = None, **detail: object
     ) -> None:
         """Append to the audit log, in the transaction that does the thing recorded."""
-        session.add(
-            tables.AuditEvent(
-                at=datetime.now(UTC),
-                actor=actor[:120],
-                action=action,
-                subject=subject[:120],
-                amount=amount,
-                detail=json.dumps(detail, sort_keys=True, default=str) if detail else "",
-            )
-        )
+        session.add(tables.AuditEvent(**_audit_values(actor, action, subject, amount, detail)))
 
     def info(self) -> ServerInfo:
         return ServerInfo(
@@ -643,61 +623,60 @@ class Marketplace:
         return SessionToken(token=token, expires_at=expires, address=signed.address)
 
     def provider_for_token(self, token: str) -> str:
-        """The provider whose session this token is. Known sessions are remembered for ``auth_cache_s`` (every
-        request of a provider would otherwise read the database first); a ban through this process forgets
-        them at once, one through another process (or the CLI) within ``auth_cache_s``."""
+        """The provider whose session this token is. A session found in the database is remembered until it
+        expires (credentials.py): a ban through this process forgets it at once, one through another process
+        (or the CLI) within ``auth_cache_s``."""
         digest = sha256_hex(token)
         now = self._clock()
-        known = self._known_sessions.get(digest)
-        if (
-            known is not None
-            and known.expires_at is not None
-            and known.until > time.monotonic()
-            and known.expires_at > now
-        ):
-            return known.who
+        self._credentials.recheck_if_due(self._withdrawn)
+        address = self._credentials.provider(digest, now)
+        if address is not None:
+            return address
         with self.read() as session:
             row = session.execute(
                 select(tables.Session.address, tables.Session.expires_at).where(tables.Session.token_sha256 == digest)
             ).one_or_none()
         if row is None or row.expires_at <= now:
-            self._known_sessions.pop(digest, None)
+            self._credentials.forget_session(digest)
             raise Unauthorized("sign in again: this session token is unknown or expired")
-        self._remember(self._known_sessions, digest, _Known(row.address, row.expires_at))
+        self._credentials.remember_session(digest, row.address, row.expires_at)
         return str(row.address)
 
     def requester_for_key(self, key: str) -> str:
         """The requester whose API key this is, remembered like a provider's session: revoking or rotating the
         key through this process forgets it at once, through another within ``auth_cache_s``."""
         digest = sha256_hex(key)
-        known = self._known_keys.get(digest)
-        if known is not None and known.until > time.monotonic():
-            return known.who
+        self._credentials.recheck_if_due(self._withdrawn)
+        requester_id = self._credentials.requester(digest)
+        if requester_id is not None:
+            return requester_id
         with self.read() as session:
             requester_id = session.scalar(select(tables.Requester.id).where(tables.Requester.api_key_sha256 == digest))
         if requester_id is None:
-            self._known_keys.pop(digest, None)
+            self._credentials.forget_key(digest)
             raise Unauthorized(
                 "unknown or revoked API key; the operator issues one with `sparecycles market add-requester` "
                 "or `sparecycles market rotate-key`"
             )
-        self._remember(self._known_keys, digest, _Known(requester_id, None))
+        self._credentials.remember_key(digest, requester_id)
         return requester_id
 
-    def _remember(self, known: dict[str, _Known], digest: str, entry: _Known) -> None:
-        if self.config.auth_cache_s <= 0:
-            return
-        if len(known) >= _KNOWN_CREDENTIALS:
-            known.clear()  # they are read again as they come
-        known[digest] = dataclasses.replace(entry, until=time.monotonic() + self.config.auth_cache_s)
+    def _withdrawn(self, requester_ids: Collection[str]) -> Withdrawn:
+        """The banned providers, and the current key hash of each of these requesters: what the remembered
+        credentials are checked against (a few rows, however many requests)."""
+        with self.read() as session:
+            banned = session.scalars(select(tables.Provider.address).where(tables.Provider.banned_at.is_not(None)))
+            hashes = session.execute(
+                select(tables.Requester.id, tables.Requester.api_key_sha256).where(
+                    tables.Requester.id.in_(list(requester_ids))
+                )
+            )
+            return Withdrawn(banned_providers=list(banned), key_hashes={row.id: row.api_key_sha256 for row in hashes})
 
     def forget_credentials(self, *, provider: str | None = None, requester_id: str | None = None) -> None:
         """Stop trusting the remembered sessions of a provider (banned) or the key of a requester (revoked or
         rotated), in this process; other server processes forget them within ``auth_cache_s``."""
-        for cache, who in ((self._known_sessions, provider), (self._known_keys, requester_id)):
-            if who is not None:
-                for digest in [digest for digest, entry in list(cache.items()) if entry.who.lower() == who.lower()]:
-                    cache.pop(digest, None)
+        self._credentials.forget(provider=provider, requester_id=requester_id)
 
     # -- providers -------------------------------------------------------------------------------------
 
@@ -909,15 +888,23 @@ class Marketplace:
 
     @_retried
     def heartbeat(self, address: str, lease_id: str, run_time_ms: int) -> HeartbeatAck:
+        """Extend an active lease (and mark it started). Two Core statements: heartbeats come from every running
+        job every few seconds, and the ORM's unit of work cost several times the database's own work here."""
         now = self._clock()
         with self.transaction() as session:
-            lease = self._own_lease(session, address, lease_id)
+            connection = session.connection()
+            lease = connection.execute(self._sql.beating_lease, {"id": lease_id}).one_or_none()
+            if lease is None or lease.provider_address != address:
+                raise NotFound(f"no lease {lease_id} for this provider")
             if lease.state != LeaseState.ACTIVE:
                 return HeartbeatAck(expires_at=lease.expires_at, cancel=True)
-            lease.delivered = True
-            lease.expires_at = now + timedelta(seconds=self.config.lease_timeout_s)
-            lease.run_time_ms = min(run_time_ms, self._max_run_ms(session, lease, now))
-            return HeartbeatAck(expires_at=lease.expires_at, cancel=lease.cancel_requested)
+            expires_at = now + timedelta(seconds=self.config.lease_timeout_s)
+            max_run_ms = self._run_ms_allowed(_spec(lease.spec_json), lease.started_at, now)
+            connection.execute(
+                self._sql.beat,
+                {"lease": lease_id, "expiry": expires_at, "run_ms": min(run_time_ms, max_run_ms)},
+            )
+            return HeartbeatAck(expires_at=expires_at, cancel=lease.cancel_requested)
 
     def store_output(self, address: str, lease_id: str, path: str, body: IO[bytes]) -> OutputFile:
         """Keep one output file of an active lease, within the job's and the server's output caps and the
@@ -1000,7 +987,8 @@ class Marketplace:
         if signer.lower() != address.lower():
             raise Forbidden(f"the report is signed by {signer}, not by this provider's identity key {address}")
         now = self._clock()
-        with self.transaction() as session:
+        # Without autoflush: what the report changes is written once, at the commit, instead of before each read.
+        with self.transaction() as session, session.no_autoflush:
             lease = self._own_lease(session, address, lease_id)
             job = self._job(session, lease.job_id, lock=True)
             if report.job_id != job.id:
@@ -1030,7 +1018,7 @@ class Marketplace:
                 raise Conflict(f"upload the outputs before reporting: {missing} is missing or differs")
             lease.state = LeaseState.REPORTED
             lease.ended_at = now
-            self._judge_job(session, job, now)
+            self._judge_job(session, job, now, reporting=lease)
         elif outcome in ("failed", "refused"):
             why = report.get("reason") or f"exit code {report.get('exit_code')}"
             self._end_lease(lease, LeaseState.FAILED, f"{outcome} on the provider: {why}", now)
@@ -1044,6 +1032,8 @@ class Marketplace:
             self._requeue(job, f"queued again: the provider {outcome} it", now)
 
     def _missing_outputs(self, session: Session, lease: tables.Lease, outputs: list[dict[str, object]]) -> str | None:
+        if not outputs:
+            return None
         uploaded = {
             row.path: (int(row.size_bytes), row.sha256)
             for row in session.scalars(select(tables.UploadedOutput).where(tables.UploadedOutput.lease_id == lease.id))
@@ -1053,9 +1043,13 @@ class Marketplace:
                 return str(output["path"])
         return None
 
-    def _judge_job(self, session: Session, job: tables.Job, now: datetime) -> None:
+    def _judge_job(
+        self, session: Session, job: tables.Job, now: datetime, reporting: tables.Lease | None = None
+    ) -> None:
         """All replicas reported: accept and pay when their outputs agree, or hold the job as disputed."""
-        reported = [lease for lease in self._leases(session, job.id) if lease.state == LeaseState.REPORTED]
+        # A job of one replica is judged when its lease reports, so that lease is the only one reported.
+        leases = [reporting] if job.replicas == 1 and reporting is not None else self._leases(session, job.id)
+        reported = [lease for lease in leases if lease.state == LeaseState.REPORTED]
         if len(reported) < job.replicas:
             job.reason = f"running: {len(reported)} of {job.replicas} replicas reported"
             return
@@ -1076,7 +1070,12 @@ class Marketplace:
         amount = lease_amount(lease.price, lease.units, int(lease.run_time_ms or 0))
         lease.state, lease.amount = LeaseState.ACCEPTED, amount
         lease.ended_at = lease.ended_at or now
-        payout = session.get(tables.Payout, lease.payout_address, with_for_update=True)
+        # A payout row added earlier in this transaction (two replicas paying one address) is not found by
+        # ``get`` until it is flushed, and the report's session does not flush before each read.
+        added: dict[str, tables.Payout] = session.info.setdefault("payouts_added", {})
+        payout = added.get(lease.payout_address)
+        if payout is None:
+            payout = session.get(tables.Payout, lease.payout_address, with_for_update=True)
         cumulative = (payout.cumulative if payout is not None else 0) + amount
         lease.paid_cumulative = cumulative
         voucher = sign_voucher(
@@ -1087,14 +1086,13 @@ class Marketplace:
             contract=self.config.voucher_contract,
         )
         if payout is None:
-            session.add(
-                tables.Payout(
-                    payout_address=lease.payout_address,
-                    cumulative=cumulative,
-                    voucher_json=voucher.model_dump_json(),
-                    updated_at=now,
-                )
+            added[lease.payout_address] = tables.Payout(
+                payout_address=lease.payout_address,
+                cumulative=cumulative,
+                voucher_json=voucher.model_dump_json(),
+                updated_at=now,
             )
+            session.add(added[lease.payout_address])
         else:
             payout.cumulative, payout.voucher_json, payout.updated_at = cumulative, voucher.model_dump_json(), now
         job = self._job(session, lease.job_id)
@@ -1151,61 +1149,72 @@ class Marketplace:
 
     @_retried
     def submit(self, requester_id: str, submission: JobSubmission) -> JobView:
+        """Queue a job, holding its most possible cost from the requester's credit. Core statements, like the
+        other calls made for every job (heartbeat, poll): the ORM's unit of work cost more than the database."""
         now = self._clock()
         spec = submission.spec
         hold = lease_amount(submission.max_price, submission.units, spec.max_runtime_s * 1000) * submission.replicas
         with self.transaction() as session:
-            requester = session.get(tables.Requester, requester_id, with_for_update=True)
-            assert requester is not None  # noqa: S101 - authenticated just before
-            queued = session.scalar(
-                select(func.count())
-                .select_from(tables.Job)
-                .where(tables.Job.requester_id == requester_id, tables.Job.state == JobState.QUEUED)
-            )
-            if (queued or 0) >= self.config.max_queued_jobs_per_requester:
+            connection = session.connection()
+            requester = connection.execute(self._sql.requester_credit, {"requester": requester_id}).one()
+            queued = connection.execute(self._sql.queued_count, {"requester": requester_id}).scalar_one()
+            if queued >= self.config.max_queued_jobs_per_requester:
                 raise TooMany(
                     f"{queued} of your jobs are queued already, this marketplace's limit per requester; "
                     "submit more when some have started",
                     retry_after_s=30,
                 )
             if submission.project is not None:
-                self._refuse_past_project_quota(session, requester, submission.project, hold)
+                self._refuse_past_project_quota(session, requester_id, requester.name, submission.project, hold)
             if requester.credit < hold:
                 raise InsufficientCredit(
                     f"the job can cost up to {hold} base units and {requester.credit} are available; "
                     "lower its price, run time or replicas, or ask the operator for credit"
                 )
-            requester.credit -= hold
-            requester.held += hold
-            job = tables.Job(
-                id=_new_id("job"),
-                requester_id=requester_id,
-                spec_json=spec.model_dump_json(),
-                gpus=spec.gpus,
-                units=submission.units,
-                max_price=submission.max_price,
-                bidding_window_s=submission.bidding_window_s,
-                min_score=submission.min_score,
-                replicas=submission.replicas,
-                state=JobState.QUEUED,
-                reason="queued: collecting bids",
-                round=0,
-                window_ends_at=now + timedelta(seconds=submission.bidding_window_s),
-                attempts=0,
-                held=hold,
-                charged=0,
-                created_at=now,
-                group_name=requester.group_name,
-                priority=STUDIO_PRIORITY if requester.group_name is not None else 0,
-                project=submission.project,
+            connection.execute(
+                self._sql.hold_credit,
+                {"requester": requester_id, "new_credit": requester.credit - hold, "new_held": requester.held + hold},
             )
-            session.add(job)
-            session.flush()
-            self.record(session, f"requester:{requester.name}", "hold", f"job:{job.id}", hold)
-            log.info("Job %s submitted (%d unit(s), %d replica(s))", job.id, job.units, job.replicas)
-            view = self.job_view(session, job)
+            job = {
+                "id": _new_id("job"),
+                "requester_id": requester_id,
+                "spec_json": spec.model_dump_json(),
+                "gpus": spec.gpus,
+                "units": submission.units,
+                "max_price": submission.max_price,
+                "bidding_window_s": submission.bidding_window_s,
+                "min_score": submission.min_score,
+                "replicas": submission.replicas,
+                "state": JobState.QUEUED,
+                "reason": "queued: collecting bids",
+                "round": 0,
+                "window_ends_at": now + timedelta(seconds=submission.bidding_window_s),
+                "attempts": 0,
+                "held": hold,
+                "charged": 0,
+                "created_at": now,
+                "group_name": requester.group_name,
+                "priority": STUDIO_PRIORITY if requester.group_name is not None else 0,
+                "project": submission.project,
+            }
+            connection.execute(self._sql.job, job)
+            connection.execute(
+                self._sql.audit, _audit_values(f"requester:{requester.name}", "hold", f"job:{job['id']}", hold, {})
+            )
+        log.info("Job %s submitted (%d unit(s), %d replica(s))", job["id"], submission.units, submission.replicas)
         self.on_submitted()
-        return view
+        return JobView(
+            job_id=job["id"],
+            state=JobState.QUEUED,
+            reason=job["reason"],
+            created_at=now,
+            replicas=submission.replicas,
+            units=submission.units,
+            max_price_per_unit_hour=submission.max_price,
+            held_base_units=hold,
+            charged_base_units=0,
+            project=submission.project,
+        )
 
     @staticmethod
     def project_committed(session: Session, requester_id: str, project: str) -> int:
@@ -1220,17 +1229,17 @@ class Marketplace:
         return committed
 
     def _refuse_past_project_quota(
-        self, session: Session, requester: tables.Requester, project: str, hold: int
+        self, session: Session, requester_id: str, requester_name: str, project: str, hold: int
     ) -> None:
-        quota = session.get(tables.ProjectQuota, (requester.id, project))
+        quota = session.get(tables.ProjectQuota, (requester_id, project))
         if quota is None:
             return
-        committed = self.project_committed(session, requester.id, project)
+        committed = self.project_committed(session, requester_id, project)
         if committed + hold > quota.max_base_units:
             raise InsufficientCredit(
                 f"project {project} may commit {quota.max_base_units} base units and {committed} are committed; "
                 f"this job can cost up to {hold}: ask the operator to raise the project's quota "
-                f"(`sparecycles market project-quota {requester.name} {project} AMOUNT`)"
+                f"(`sparecycles market project-quota {requester_name} {project} AMOUNT`)"
             )
 
     def job(self, requester_id: str, job_id: str) -> JobView:
@@ -1650,11 +1659,13 @@ class Marketplace:
         log.info("Job %s %s; the requester paid %d base units", job.id, state, charged)
 
     def _max_run_ms(self, session: Session, lease: tables.Lease, now: datetime, *, skew: bool = True) -> int:
+        return self._run_ms_allowed(_spec(self._job(session, lease.job_id).spec_json), lease.started_at, now, skew=skew)
+
+    def _run_ms_allowed(self, spec: JobSpec, started_at: datetime, now: datetime, *, skew: bool = True) -> int:
         """The most running time a lease can claim: its wall-clock age (plus the clock-skew allowance when the
         provider reports it) and the job's run-time limit."""
-        spec = _spec(self._job(session, lease.job_id).spec_json)
         allowance_s = self.config.clock_skew_s if skew else 0.0
-        age_ms = int(((now - lease.started_at).total_seconds() + allowance_s) * 1000)
+        age_ms = int(((now - started_at).total_seconds() + allowance_s) * 1000)
         return max(0, min(age_ms, spec.max_runtime_s * 1000))
 
     def provider_row(self, session: Session, address: str) -> tables.Provider:
@@ -1718,8 +1729,8 @@ class Marketplace:
             price_floor_per_core_hour=provider.floor_per_core_hour,
         )
 
-    def job_view(self, session: Session, job: tables.Job) -> JobView:
-        leases = self._leases(session, job.id)
+    def job_view(self, session: Session, job: tables.Job, *, leases: list[tables.Lease] | None = None) -> JobView:
+        leases = self._leases(session, job.id) if leases is None else leases
         accepted = next((lease for lease in leases if lease.state == LeaseState.ACCEPTED), None)
         outputs: list[OutputFile] = []
         if job.state == JobState.COMPLETED and accepted is not None and accepted.report_json is not None:
@@ -1738,6 +1749,20 @@ class Marketplace:
             outputs=outputs,
             project=job.project,
         )
+
+
+def _audit_values(
+    actor: str, action: str, subject: str, amount: int | None, detail: dict[str, object]
+) -> dict[str, object]:
+    """An audit event's columns (``Marketplace.record`` adds it through the ORM, the Core paths insert it)."""
+    return {
+        "at": datetime.now(UTC),
+        "actor": actor[:120],
+        "action": action,
+        "subject": subject[:120],
+        "amount": amount,
+        "detail": json.dumps(detail, sort_keys=True, default=str) if detail else "",
+    }
 
 
 def _checksum(address: str) -> str:
@@ -1959,6 +1984,45 @@ class _Statements:
             leases.c.provider_address, leases.c.state, leases.c.gpu_uuids_json, leases.c.units
         ).where(leases.c.provider_address.in_(addresses), leases.c.state == LeaseState.ACTIVE)
         self.lease = leases.insert()
+        # A submission: the requester's credit (locked), its queued jobs, the hold taken, the job and its audit.
+        requesters, audit = _table(tables.Requester), _table(tables.AuditEvent)
+        requester: BindParameter[str] = bindparam("requester", type_=String())
+        self.requester_credit = (
+            select(requesters.c.name, requesters.c.credit, requesters.c.held, requesters.c.group_name)
+            .where(requesters.c.id == requester)
+            .with_for_update()
+        )
+        self.queued_count = (
+            select(func.count())
+            .select_from(jobs)
+            .where(jobs.c.requester_id == requester, jobs.c.state == JobState.QUEUED)
+        )
+        self.hold_credit = (
+            update(requesters)
+            .where(requesters.c.id == requester)
+            .values(credit=bindparam("new_credit"), held=bindparam("new_held"))
+        )
+        self.job = jobs.insert()
+        self.audit = audit.insert()
+        # A heartbeat: the lease (locked) with its job's spec, then its new expiry.
+        self.beating_lease = (
+            select(
+                leases.c.provider_address,
+                leases.c.state,
+                leases.c.started_at,
+                leases.c.expires_at,
+                leases.c.cancel_requested,
+                jobs.c.spec_json,
+            )
+            .join(jobs, jobs.c.id == leases.c.job_id)
+            .where(leases.c.id == bindparam("id"))
+            .with_for_update(of=leases)
+        )
+        self.beat = (
+            update(leases)
+            .where(leases.c.id == bindparam("lease"))
+            .values(delivered=True, expires_at=bindparam("expiry"), run_time_ms=bindparam("run_ms"))
+        )
 
 
 def _table(model: type[tables.Base]) -> Table:

@@ -347,7 +347,7 @@ def test_the_schema_migrates_step_by_step_and_a_newer_database_is_refused(tmp_pa
 
     engine = open_engine(f"sqlite:///{Path(str(tmp_path)) / 'm.db'}")
     schema.upgrade(engine)
-    assert schema.current_revision(engine) == schema.head_revision() == "0006"
+    assert schema.current_revision(engine) == schema.head_revision() == "0007"
     with engine.begin() as connection:
         connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
     with pytest.raises(schema.SchemaError, match="newer than this version of SpareCycles knows"):
