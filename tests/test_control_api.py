@@ -7,7 +7,7 @@ import json
 import socket
 import stat
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +19,23 @@ from sparecycles.agent.api.server import create_app
 from sparecycles.config import Settings
 from sparecycles.control.client import ControlClient
 from sparecycles.control.models import AgentEvent, EventType, StatusDocument
-from tests.conftest import RunningAgent
+from tests.conftest import RunningAgent, start_agent
 
 
-def test_request_without_token_is_401_with_no_detail(agent: RunningAgent) -> None:
-    response = httpx.get(f"{agent.url}/v1/status")
+@pytest.fixture(scope="module")
+def shared_agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningAgent]:
+    """One agent for the tests that only look at it (requests refused, documents read, its files and sockets):
+    starting and stopping an agent takes seconds. A test that changes the agent (pauses it, changes or tries to
+    change its settings, stops it) has an agent of its own (the ``agent`` fixture)."""
+    home = tmp_path_factory.mktemp("control-api") / "home"
+    home.mkdir()
+    running = start_agent(home)
+    yield running
+    running.stop()
+
+
+def test_request_without_token_is_401_with_no_detail(shared_agent: RunningAgent) -> None:
+    response = httpx.get(f"{shared_agent.url}/v1/status")
     assert response.status_code == 401
     assert response.json() == {"message": "Unauthorized"}
 
@@ -39,51 +51,51 @@ WRONG_HEADERS = {
 
 
 @pytest.mark.parametrize("case", WRONG_HEADERS)
-def test_request_with_a_wrong_token_is_401(agent: RunningAgent, case: str) -> None:
-    assert agent.endpoint.token is not None
-    header = WRONG_HEADERS[case](agent.endpoint.token)
-    response = httpx.get(f"{agent.url}/v1/status", headers={"Authorization": header})
+def test_request_with_a_wrong_token_is_401(shared_agent: RunningAgent, case: str) -> None:
+    assert shared_agent.endpoint.token is not None
+    header = WRONG_HEADERS[case](shared_agent.endpoint.token)
+    response = httpx.get(f"{shared_agent.url}/v1/status", headers={"Authorization": header})
     assert response.status_code == 401
     assert response.json() == {"message": "Unauthorized"}
 
 
-def test_right_token_in_the_header_is_200(agent: RunningAgent) -> None:
-    response = httpx.get(f"{agent.url}/v1/status", headers=agent.auth)
+def test_right_token_in_the_header_is_200(shared_agent: RunningAgent) -> None:
+    response = httpx.get(f"{shared_agent.url}/v1/status", headers=shared_agent.auth)
     assert response.status_code == 200
     StatusDocument.model_validate(response.json())
 
 
-def test_token_in_the_url_is_never_accepted(agent: RunningAgent) -> None:
-    token = agent.endpoint.token
+def test_token_in_the_url_is_never_accepted(shared_agent: RunningAgent) -> None:
+    token = shared_agent.endpoint.token
     for query in (f"token={token}", f"access_token={token}", f"api_key={token}"):
-        assert httpx.get(f"{agent.url}/v1/status?{query}").status_code == 401
+        assert httpx.get(f"{shared_agent.url}/v1/status?{query}").status_code == 401
 
 
-def test_every_route_needs_the_token_including_the_openapi_document(agent: RunningAgent) -> None:
+def test_every_route_needs_the_token_including_the_openapi_document(shared_agent: RunningAgent) -> None:
     for path in ("/openapi.json", "/v1/settings", "/v1/events", "/nonexistent"):
-        assert httpx.get(f"{agent.url}{path}").status_code == 401
-    assert httpx.post(f"{agent.url}/v1/shutdown").status_code == 401
-    assert agent.process.poll() is None
-    document = httpx.get(f"{agent.url}/openapi.json", headers=agent.auth).json()
+        assert httpx.get(f"{shared_agent.url}{path}").status_code == 401
+    assert httpx.post(f"{shared_agent.url}/v1/shutdown").status_code == 401
+    assert shared_agent.process.poll() is None
+    document = httpx.get(f"{shared_agent.url}/openapi.json", headers=shared_agent.auth).json()
     assert "/v1/status" in document["paths"]
 
 
-def test_lock_file_with_port_and_token_is_readable_only_by_the_user(agent: RunningAgent) -> None:
-    mode = stat.S_IMODE(agent.paths.agent_lock_file.stat().st_mode)
+def test_lock_file_with_port_and_token_is_readable_only_by_the_user(shared_agent: RunningAgent) -> None:
+    mode = stat.S_IMODE(shared_agent.paths.agent_lock_file.stat().st_mode)
     assert mode == 0o600
-    assert agent.endpoint.token is not None
-    assert len(agent.endpoint.token) >= 43  # 32 random bytes, URL-safe base64
+    assert shared_agent.endpoint.token is not None
+    assert len(shared_agent.endpoint.token) >= 43  # 32 random bytes, URL-safe base64
 
 
-def test_control_api_listens_on_loopback_only(agent: RunningAgent) -> None:
+def test_control_api_listens_on_loopback_only(shared_agent: RunningAgent) -> None:
     listening = [
         conn.laddr
-        for conn in psutil.Process(agent.process.pid).net_connections(kind="inet")
+        for conn in psutil.Process(shared_agent.process.pid).net_connections(kind="inet")
         if conn.status == psutil.CONN_LISTEN
     ]
     assert listening, "the agent listens on nothing"
     assert all(address.ip == "127.0.0.1" for address in listening), listening
-    assert agent.endpoint.port in {address.port for address in listening}
+    assert shared_agent.endpoint.port in {address.port for address in listening}
     other_addresses = [
         address.address
         for addresses in psutil.net_if_addrs().values()
@@ -93,7 +105,7 @@ def test_control_api_listens_on_loopback_only(agent: RunningAgent) -> None:
     for address in other_addresses:  # this machine's own, non-loopback addresses
         with (
             pytest.raises((ConnectionRefusedError, TimeoutError)),
-            socket.create_connection((address, agent.endpoint.port), timeout=1),
+            socket.create_connection((address, shared_agent.endpoint.port), timeout=1),
         ):
             pass
 
@@ -159,8 +171,8 @@ def test_invalid_settings_change_is_refused_with_the_key_named(agent: RunningAge
     assert not agent.paths.config_file.exists()
 
 
-def test_malformed_request_gets_json_problems(agent: RunningAgent) -> None:
-    response = httpx.post(f"{agent.url}/v1/snooze", headers=agent.auth, json={"duration_seconds": "soon"})
+def test_malformed_request_gets_json_problems(shared_agent: RunningAgent) -> None:
+    response = httpx.post(f"{shared_agent.url}/v1/snooze", headers=shared_agent.auth, json={"duration_seconds": "soon"})
     assert response.status_code == 422
     body = response.json()
     assert body["message"] == "The request is not valid."
@@ -213,7 +225,7 @@ def test_unhandled_error_returns_json_without_a_traceback(caplog: pytest.LogCapt
     assert "RuntimeError" in caplog.text  # the details went to the log instead
 
 
-def test_openapi_document_in_docs_matches_the_api(agent: RunningAgent) -> None:
-    served = httpx.get(f"{agent.url}/openapi.json", headers=agent.auth).json()
+def test_openapi_document_in_docs_matches_the_api(shared_agent: RunningAgent) -> None:
+    served = httpx.get(f"{shared_agent.url}/openapi.json", headers=shared_agent.auth).json()
     committed = json.loads((Path(__file__).parent.parent / "docs" / "control-api.openapi.json").read_text())
     assert served == committed, "docs/control-api.openapi.json is stale: run `make docs`"
