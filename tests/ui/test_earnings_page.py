@@ -27,8 +27,13 @@ OCTOBER = (date(2026, 10, 1), date(2026, 10, 31))
 RATE = Decimal("0.5")  # EUR per token
 
 
-@pytest.fixture
-def ledger_agent(home: Path) -> Iterator[RunningAgent]:
+@pytest.fixture(scope="module")
+def ledger_agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningAgent]:
+    """The agent with the known leases, the tariff and the rate (seconds to set up: it is started, stopped to
+    write the leases and started again). The tests only read its figures, so they share it; each has its own
+    page and link."""
+    home = tmp_path_factory.mktemp("earnings") / "home"
+    home.mkdir()
     config = home / "config" / "config.toml"
     config.parent.mkdir(parents=True, exist_ok=True)
     config.write_text(
