@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import anyio.to_thread
 from fastapi import Depends, FastAPI, Path, Query, Request
@@ -38,7 +38,7 @@ from sparecycles.agent.market_server.market import (
     TooMany,
     Unauthorized,
 )
-from sparecycles.agent.market_server.wakeups import Wakeups
+from sparecycles.agent.market_server.wakeups import Told, Wakeups
 from sparecycles.protocol.admin import (
     AuditEntry,
     BanRequest,
@@ -161,8 +161,11 @@ def _limiters(request: Request) -> _Limiters:
     return limiters
 
 
-def _provider(request: Request, credentials: Credentials) -> str:
-    """The signed-in provider's identity address, from its session token (within its request rate)."""
+async def _provider(request: Request, credentials: Credentials) -> str:
+    """The signed-in provider's identity address, from its session token (within its request rate).
+
+    Run on the event loop, as are the other credential checks: FastAPI runs a plain function dependency in its
+    thread pool, a second hand-over per request, and a remembered credential is a dictionary lookup."""
     if credentials is None or not credentials.credentials.startswith("scs_"):
         raise Unauthorized("sign in as a provider first (POST /v1/auth/nonce, then /v1/auth/sign-in)")
     address = _market(request).provider_for_token(credentials.credentials)
@@ -170,7 +173,7 @@ def _provider(request: Request, credentials: Credentials) -> str:
     return address
 
 
-def _requester(request: Request, credentials: Credentials) -> str:
+async def _requester(request: Request, credentials: Credentials) -> str:
     """The requester's id, from the API key the operator issued (within its request rate)."""
     if credentials is None or not credentials.credentials.startswith("scr_"):
         raise Unauthorized("send the requester API key the operator issued, as a Bearer token")
@@ -187,7 +190,7 @@ def _operator(request: Request, credentials: Credentials) -> str:
     return admin.actor_for_token(credentials.credentials)
 
 
-def _signing_in(request: Request) -> None:
+async def _signing_in(request: Request) -> None:
     """Sign-in is open to anyone, so its rate is limited per client address."""
     client = request.client.host if request.client is not None else "unknown"
     _limit(_limiters(request).sign_in, client, "address")
@@ -207,6 +210,36 @@ def _answer(model: BaseModel, status_code: int = 200) -> Response:
     """The model as its JSON. The busiest routes answer this way: the model was just built (and validated) by
     the marketplace, and FastAPI would validate it again against the route's response model."""
     return Response(model.model_dump_json(), status_code=status_code, media_type="application/json")
+
+
+_T = TypeVar("_T")
+
+
+class _Calls:
+    """How the busiest routes (work, heartbeat, report, submit) and the ticking timer call the marketplace.
+
+    On SQLite, on the event loop itself: its calls take a fraction of a millisecond of CPU, and its writers
+    queue for one lock anyway. Handing each call to a worker thread and back cost more CPU than the call did
+    (thread switches, threads contending for the GIL while one of them held the write lock), and a tick in
+    a thread held the write lock through all its batches while every writer waited. There the tick runs one
+    transaction at a time, and requests are answered between its steps. On PostgreSQL, in the thread pool:
+    there a call waits on the network, and the loop must go on meanwhile."""
+
+    def __init__(self, market: Marketplace) -> None:
+        self._market = market
+        self.inline = not market.is_postgresql
+
+    async def __call__(self, function: Callable[..., _T], *args: Any) -> _T:
+        if self.inline:
+            return function(*args)
+        return await run_in_threadpool(function, *args)
+
+    async def tick(self) -> None:
+        if not self.inline:
+            await run_in_threadpool(self._market.tick)
+            return
+        for _step in self._market.tick_steps():
+            await asyncio.sleep(0)  # the requests that came meanwhile are answered before the next step
 
 
 def _output_path(path: str) -> str:
@@ -231,7 +264,7 @@ def create_app(  # noqa: PLR0915 - every route of the protocol, read in one plac
         async def ticking() -> None:
             while True:
                 try:
-                    await run_in_threadpool(market.tick)
+                    await call.tick()
                 except Exception:  # a bad tick must not stop the next one
                     log.exception("The marketplace tick failed")
                 await asyncio.sleep(tick_every_s)
@@ -241,6 +274,7 @@ def create_app(  # noqa: PLR0915 - every route of the protocol, read in one plac
         market.on_leased = lambda addresses: loop.call_soon_threadsafe(wakeups.wake, addresses)
         market.on_submitted = lambda: loop.call_soon_threadsafe(wakeups.wake_some, market.config.bidders_per_job)
         market.on_freed = lambda address: loop.call_soon_threadsafe(wakeups.wake, [address])
+        market.on_outbid = lambda addresses: loop.call_soon_threadsafe(wakeups.wake, addresses)
         market.studio_preemption = fleet.preempt_for_studio_jobs
         await run_in_threadpool(market.resume)
         task = asyncio.create_task(ticking())
@@ -273,6 +307,8 @@ def create_app(  # noqa: PLR0915 - every route of the protocol, read in one plac
 
     limits = limits or ApiLimits()
     wakeups = Wakeups()
+    told = Told()  # a long poll answers at once only with news
+    call = _Calls(market)
     app.state.release_polls = wakeups.release_all  # for a server stopping gracefully (the private one)
     app.state.market = market
     app.state.admin = admin = MarketAdmin(market)
@@ -322,19 +358,20 @@ def create_app(  # noqa: PLR0915 - every route of the protocol, read in one plac
     async def work(address: ProviderAddress, wait_s: Annotated[float, Query(ge=0, le=MAX_WAIT_S)] = 0.0) -> Response:
         """Bid on open jobs and collect new leases, waiting up to ``wait_s`` for one (long poll)."""
         deadline = time.monotonic() + wait_s
-        answer: WorkResponse = await run_in_threadpool(market.poll, address)
+        answer: WorkResponse = await call(market.poll, address)
         while (
-            not (answer.leases or answer.cancelled)
+            not told.has_news(address, answer)
             and not wakeups.closing
             and (remaining := deadline - time.monotonic()) > 0
         ):
             # Sleep until this process leases it a job or has a new job it may bid on. Every ``recheck_s``
-            # look (without bidding) for what another server process did meanwhile; at the deadline just
-            # answer: the provider's next poll, at once, looks anyway.
-            if await wakeups.wait(address, min(recheck_s, remaining)):
-                answer = await run_in_threadpool(market.poll, address)
+            # look (without bidding) for what another server process did meanwhile, and when what it was
+            # told may be told again; at the deadline just answer: the provider's next poll looks anyway.
+            if await wakeups.wait(address, min(recheck_s, remaining, told.again_in(address, answer))):
+                answer = await call(market.poll, address)
             elif deadline - time.monotonic() > 0:
-                answer = await run_in_threadpool(market.deliveries, address)
+                answer = await call(market.deliveries, address)
+        told.remember(address, answer)
         return _answer(answer)
 
     @route(app.get, "/provider/leases/{lease_id}", tags=["providers"])
@@ -343,8 +380,8 @@ def create_app(  # noqa: PLR0915 - every route of the protocol, read in one plac
         return market.provider_lease(address, lease_id)
 
     @route(app.post, "/provider/leases/{lease_id}/heartbeat", tags=["providers"], response_model=HeartbeatAck)
-    def heartbeat(lease_id: LeaseId, beat: Heartbeat, address: ProviderAddress) -> Response:
-        return _answer(market.heartbeat(address, lease_id, beat.run_time_ms))
+    async def heartbeat(lease_id: LeaseId, beat: Heartbeat, address: ProviderAddress) -> Response:
+        return _answer(await call(market.heartbeat, address, lease_id, beat.run_time_ms))
 
     @route(
         app.put,
@@ -369,8 +406,8 @@ def create_app(  # noqa: PLR0915 - every route of the protocol, read in one plac
             return await run_in_threadpool(market.store_output, address, lease_id, path, spool)
 
     @route(app.post, "/provider/leases/{lease_id}/report", tags=["providers"], response_model=ReportAck)
-    def report(lease_id: LeaseId, signed: SignedResultReport, address: ProviderAddress) -> Response:
-        return _answer(market.report(address, lease_id, signed))
+    async def report(lease_id: LeaseId, signed: SignedResultReport, address: ProviderAddress) -> Response:
+        return _answer(await call(market.report, address, lease_id, signed))
 
     @route(app.get, "/provider/voucher", tags=["providers"])
     def voucher(address: ProviderAddress) -> Voucher:
@@ -417,8 +454,8 @@ def create_app(  # noqa: PLR0915 - every route of the protocol, read in one plac
     @route(
         app.post, "/jobs", tags=["requesters"], status_code=201, responses=_PROBLEMS | _CREDIT, response_model=JobView
     )
-    def submit(submission: JobSubmission, requester_id: RequesterId) -> Response:
-        return _answer(market.submit(requester_id, submission), status_code=201)
+    async def submit(submission: JobSubmission, requester_id: RequesterId) -> Response:
+        return _answer(await call(market.submit, requester_id, submission), status_code=201)
 
     @route(app.get, "/jobs", tags=["requesters"])
     def jobs(requester_id: RequesterId) -> list[JobView]:

@@ -24,7 +24,7 @@ import random
 import secrets
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -291,6 +291,9 @@ class Marketplace:
         # And that a provider's lease ended by its report, which frees what the lease used: a provider waiting
         # in a long poll then bids again at once instead of when its wait ends.
         self.on_freed: Callable[[str], object] = lambda _address: None
+        # And that providers whose bids in a batch of auctions all lost are free still: waiting in a long poll,
+        # they bid again at once instead of when their wait ends.
+        self.on_outbid: Callable[[set[str]], object] = lambda _addresses: None
         # Set by the fleet (fleet.py): each tick, outside leases make room for the studio's own queued jobs.
         self.studio_preemption: Callable[[datetime], int] | None = None
         self.is_postgresql = engine.dialect.name == "postgresql"
@@ -860,19 +863,25 @@ class Marketplace:
         if provider.drain or (paused_until is not None and paused_until > now):
             return []  # its studio drained or paused it
         found = {"who": capacity.address, "at": now, "cores": capacity.free_cores, "gpus": len(capacity.free_gpus)}
-        candidates: list[_Row] = []
+        queries = []
         if provider.group_name is not None:
-            candidates += connection.execute(self._sql.biddable_in_group, {**found, "group": provider.group_name}).all()
+            queries.append((self._sql.biddable_in_group, {**found, "group": provider.group_name}))
         if provider.outside_jobs is not False:  # None: in no group
-            candidates += connection.execute(self._sql.biddable, found).all()
-        # Price, VRAM and score are checked here: token amounts do not compare in SQLite's SQL.
-        wanted = [
-            job
-            for job in candidates
-            if self._bidders.get((job.id, job.round), 0) < self.config.bidders_per_job
-            and auction.qualifies(capacity, job_need(job))
-        ]
-        return wanted[: self.config.bids_per_poll]
+            queries.append((self._sql.biddable, found))
+        wanted: list[_Row] = []
+        for query, parameters in queries:
+            # Read row by row, and only until enough are wanted: the database finds each next row as it is
+            # asked for, and most polls want the first few. Price, VRAM and score are checked here (token
+            # amounts do not compare in SQLite's SQL).
+            with connection.execute(query, parameters) as rows:
+                for job in rows:
+                    if len(wanted) == self.config.bids_per_poll:
+                        return wanted
+                    if self._bidders.get((job.id, job.round), 0) < self.config.bidders_per_job and auction.qualifies(
+                        capacity, job_need(job)
+                    ):
+                        wanted.append(job)
+        return wanted
 
     @staticmethod
     def _bid(job: _Row, capacity: auction.Capacity, now: datetime) -> dict[str, object]:
@@ -989,6 +998,10 @@ class Marketplace:
         now = self._clock()
         # Without autoflush: what the report changes is written once, at the commit, instead of before each read.
         with self.transaction() as session, session.no_autoflush:
+            accepted = self._accept_at_once(session.connection(), address, signed, now)
+            if accepted is not None:
+                self.on_freed(address)
+                return accepted
             lease = self._own_lease(session, address, lease_id)
             job = self._job(session, lease.job_id, lock=True)
             if report.job_id != job.id:
@@ -1008,6 +1021,87 @@ class Marketplace:
         if freed:
             self.on_freed(address)
         return ack
+
+    def _accept_at_once(
+        self, connection: Connection, address: str, signed: SignedResultReport, now: datetime
+    ) -> ReportAck | None:
+        """The common report in Core statements: the first report of an active lease of a running one-replica job,
+        finished, its outputs uploaded. The lease is paid and the job settled as ``_judge_job``, ``_pay`` and
+        ``_end_job`` do for every job; any other case (None) is theirs, in the same transaction. Every job's
+        report comes here, and the ORM's unit of work cost several times what the database did."""
+        report = signed.report
+        row = connection.execute(self._sql.reported_lease, {"lease": report.lease_id}).one_or_none()
+        if (
+            row is None
+            or row.provider_address != address
+            or row.job_id != report.job_id
+            or row.report_json is not None
+            or row.state != LeaseState.ACTIVE
+            or row.job_state != JobState.RUNNING
+            or row.replicas != 1
+            or report.outcome != "finished"
+        ):
+            return None
+        if report.outputs:
+            uploaded = {
+                upload.path: (int(upload.size_bytes), upload.sha256)
+                for upload in connection.execute(self._sql.uploads, {"lease": report.lease_id})
+            }
+            if any(uploaded.get(output.path) != (output.size_bytes, output.sha256) for output in report.outputs):
+                return None  # refused there, with the file it misses
+        run_time_ms = min(report.run_time_ms, self._run_ms_allowed(_spec(row.spec_json), row.started_at, now))
+        amount = lease_amount(row.price, row.units, run_time_ms)
+        earned = connection.execute(self._sql.payout_cumulative, {"payout": row.payout_address}).scalar_one_or_none()
+        cumulative = (earned or 0) + amount
+        voucher = sign_voucher(
+            self._operator,
+            row.payout_address,
+            cumulative,
+            chain_id=self.config.chain_id,
+            contract=self.config.voucher_contract,
+        )
+        connection.execute(
+            self._sql.payout_insert if earned is None else self._sql.payout_update,
+            {"payout": row.payout_address, "total": cumulative, "voucher": voucher.model_dump_json(), "at": now},
+        )
+        connection.execute(
+            self._sql.accept_lease,
+            {
+                "lease": report.lease_id,
+                "report": report.model_dump_json(),
+                "signature": signed.signature,
+                "run_ms": run_time_ms,
+                "earned": amount,
+                "cumulative": cumulative,
+                "at": now,
+            },
+        )
+        charged = min(row.charged + amount, row.held)
+        connection.execute(self._sql.complete_job, {"job": row.job_id, "settled": charged, "at": now})
+        requester = connection.execute(self._sql.requester_credit, {"requester": row.requester_id}).one()
+        released = row.held - charged
+        connection.execute(
+            self._sql.hold_credit,
+            {
+                "requester": row.requester_id,
+                "new_credit": requester.credit + released,
+                "new_held": requester.held - row.held,
+            },
+        )
+        audit = [
+            _audit_values(
+                "marketplace", "charge", f"job:{row.job_id}", amount, {"lease": row.id, "payout": row.payout_address}
+            )
+        ]
+        if released:
+            audit.append(
+                _audit_values("marketplace", "release", f"job:{row.job_id}", released, {"state": JobState.COMPLETED})
+            )
+        connection.execute(self._sql.audit, audit)
+        log.info("Lease %s of job %s reported finished", row.id, row.job_id)
+        log.info("Lease %s accepted: %d base units to %s", row.id, amount, row.payout_address)
+        log.info("Job %s %s; the requester paid %d base units", row.job_id, JobState.COMPLETED, charged)
+        return ReportAck(lease_id=row.id, lease_state=LeaseState.ACCEPTED, job_state=JobState.COMPLETED)
 
     def _judge_report(self, session: Session, job: tables.Job, lease: tables.Lease, now: datetime) -> None:
         report = json.loads(lease.report_json or "{}")
@@ -1383,19 +1477,32 @@ class Marketplace:
         advisory lock; SQLite serialises writers anyway), and the live-seat index refuses a second lease
         for a seat whatever happens. Auctions close in batches, so requests interleave with a long tick.
         """
+        steps = self.tick_steps()
+        while True:
+            try:
+                next(steps)
+            except StopIteration as finished:
+                return finished.value  # type: ignore[no-any-return]
+
+    def tick_steps(self) -> Generator[None, None, TickResult]:
+        """The tick, one transaction at a time: a server that runs it on its event loop (SQLite) answers
+        requests between the steps."""
         now = self._clock()
         self._last_tick = now
         if self._last_housekeeping is None or now - self._last_housekeeping >= _HOUSEKEEPING_EVERY:
             self._last_housekeeping = now
             self._housekeeping(now)
+            yield
         expired = self._expire_leases(now)
         assigned = 0
         while True:
+            yield
             closed, leased = self._close_due_auctions(now)
             assigned += leased
             if closed < self.config.auction_batch:
                 break
         if self.studio_preemption is not None:  # studio jobs whose window just closed without a free machine
+            yield
             self.studio_preemption(now)
         return TickResult(expired=expired, assigned=assigned)
 
@@ -1457,6 +1564,9 @@ class Marketplace:
             closed = len(due)
         if winners:
             self.on_leased(winners)
+        outbid = set(cache.capacities) - winners
+        if outbid:
+            self.on_outbid(outbid)
         return closed, leased
 
     def _auction_cache(self, connection: Connection, due: Sequence[tables.Job], now: datetime) -> _Cache:
@@ -2004,6 +2114,73 @@ class _Statements:
         )
         self.job = jobs.insert()
         self.audit = audit.insert()
+        # A report accepted at once (Marketplace._accept_at_once): the lease and its job (both locked), the
+        # outputs uploaded, the payout address's earnings, and the lease, the job and the payout written.
+        payouts, uploads = _table(tables.Payout), _table(tables.UploadedOutput)
+        self.reported_lease = (
+            select(
+                leases.c.id,
+                leases.c.provider_address,
+                leases.c.job_id,
+                leases.c.state,
+                leases.c.report_json,
+                leases.c.started_at,
+                leases.c.price,
+                leases.c.units,
+                leases.c.payout_address,
+                jobs.c.state.label("job_state"),
+                jobs.c.replicas,
+                jobs.c.spec_json,
+                jobs.c.held,
+                jobs.c.charged,
+                jobs.c.requester_id,
+            )
+            .join(jobs, jobs.c.id == leases.c.job_id)
+            .where(leases.c.id == bindparam("lease"))
+            .with_for_update()
+        )
+        self.uploads = select(uploads.c.path, uploads.c.size_bytes, uploads.c.sha256).where(
+            uploads.c.lease_id == bindparam("lease")
+        )
+        payout: BindParameter[str] = bindparam("payout", type_=String())
+        self.payout_cumulative = (
+            select(payouts.c.cumulative).where(payouts.c.payout_address == payout).with_for_update()
+        )
+        self.payout_insert = payouts.insert().values(
+            payout_address=payout,
+            cumulative=bindparam("total"),
+            voucher_json=bindparam("voucher"),
+            updated_at=bindparam("at"),
+        )
+        self.payout_update = (
+            update(payouts)
+            .where(payouts.c.payout_address == payout)
+            .values(cumulative=bindparam("total"), voucher_json=bindparam("voucher"), updated_at=bindparam("at"))
+        )
+        self.accept_lease = (
+            update(leases)
+            .where(leases.c.id == bindparam("lease"))
+            .values(
+                state=LeaseState.ACCEPTED,
+                report_json=bindparam("report"),
+                report_signature=bindparam("signature"),
+                run_time_ms=bindparam("run_ms"),
+                amount=bindparam("earned"),
+                paid_cumulative=bindparam("cumulative"),
+                ended_at=bindparam("at"),
+            )
+        )
+        self.complete_job = (
+            update(jobs)
+            .where(jobs.c.id == bindparam("job"))
+            .values(
+                state=JobState.COMPLETED,
+                reason="completed",
+                ended_at=bindparam("at"),
+                held=0,
+                charged=bindparam("settled"),
+            )
+        )
         # A heartbeat: the lease (locked) with its job's spec, then its new expiry.
         self.beating_lease = (
             select(

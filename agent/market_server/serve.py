@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 OPERATOR_KEY_NAME = "marketplace-operator"
 GAS_KEY_NAME = "marketplace-gas"  # the key relayed claims are sent from (it pays their gas)
 DEFAULT_PORT = 8787
+KEEP_ALIVE_S = 65
 OPERATIONS_DOC = "docs/marketplace-operations.md"
 
 
@@ -313,6 +314,9 @@ def serve(options: MarketOptions, *, host: str, port: int, tls: TlsFiles | None 
             port=port,
             log_level="warning",
             access_log=False,  # a line per request costs the server CPU it needs for the requests
+            # Providers send a request at least every long poll (10 s): their connections are kept open, instead
+            # of each heartbeat or report after a quiet spell opening a new one (uvicorn's default is 5 s).
+            timeout_keep_alive=KEEP_ALIVE_S,
             timeout_graceful_shutdown=2,
             ssl_certfile=tls.certificate if tls else None,
             ssl_keyfile=tls.key if tls else None,

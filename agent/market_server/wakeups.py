@@ -12,9 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 
 from sparecycles.agent.market_server.limits import Rate, RateLimiter
+from sparecycles.protocol.market import WorkResponse
+
+OFFERED_AGAIN_S = 5.0
 
 
 class Wakeups:
@@ -62,3 +66,43 @@ class Wakeups:
     @property
     def waiting(self) -> int:
         return len(self._waiting)
+
+
+class Told:
+    """What each provider's last answer told it (new leases, leases taken back), so that a long poll answers at
+    once only with news.
+
+    A poll answers with every lease the provider has not started yet and every lease taken back from it that it
+    did not report: it hears them again until it acts, in case an answer was lost. A long poll that answered at
+    once with what the provider had just heard made a provider that polls again before its first heartbeat (or
+    that never reports a lease it lost) spin: poll, the same answer, poll again, thousands of times a minute.
+    Now such a poll waits for news, and tells again what it told only ``again_after_s`` later."""
+
+    def __init__(self, *, again_after_s: float = OFFERED_AGAIN_S, clock: Callable[[], float] = time.monotonic) -> None:
+        self._again_after_s = again_after_s
+        self._clock = clock
+        self._told: dict[str, dict[str, float]] = {}  # provider -> what it was told ("lease:ID", "cancel:ID") -> when
+
+    def has_news(self, address: str, answer: WorkResponse) -> bool:
+        told, now = self._told.get(address, {}), self._clock()
+        return any(now - told.get(item, -self._again_after_s) >= self._again_after_s for item in _items(answer))
+
+    def again_in(self, address: str, answer: WorkResponse) -> float:
+        """Seconds until something of ``answer`` may be told again (infinite when it holds nothing)."""
+        told, now = self._told.get(address, {}), self._clock()
+        waits = [told.get(item, -self._again_after_s) + self._again_after_s - now for item in _items(answer)]
+        return max(0.0, min(waits, default=float("inf")))
+
+    def remember(self, address: str, answer: WorkResponse) -> None:
+        """The answer was sent: what it holds counts as told from now (and nothing else, so this stays small)."""
+        items = _items(answer)
+        if not items:
+            self._told.pop(address, None)
+            return
+        told, now = self._told.get(address, {}), self._clock()
+        again = [item for item in items if now - told.get(item, -self._again_after_s) >= self._again_after_s]
+        self._told[address] = {item: (now if item in again else told[item]) for item in items}
+
+
+def _items(answer: WorkResponse) -> list[str]:
+    return [f"lease:{lease.lease_id}" for lease in answer.leases] + [f"cancel:{lease}" for lease in answer.cancelled]

@@ -83,7 +83,7 @@ def _other_process(market: Market, tmp_path: object) -> Marketplace:
 
 
 def _url(market: Market) -> str:
-    return market.market._engine.url.render_as_string(hide_password=False)  # noqa: SLF001 - the test's own market
+    return market.market._engine.url.render_as_string(hide_password=False)
 
 
 def test_a_ban_and_a_key_revocation_through_another_process_reach_this_one_within_auth_cache_s(
