@@ -212,6 +212,7 @@ _ATTEMPTS = 5
 _AUCTIONEER_LOCK = 0x5C_A7C1E5
 _HOUSEKEEPING_EVERY = timedelta(hours=1)
 _BIDDERS_REMEMBERED = 200_000
+_SHAPES_REMEMBERED = 1_000
 STUDIO_PRIORITY = 10  # a studio's own job (its requester is in a group); outside jobs have 0
 _SEEN_EVERY = timedelta(seconds=20)  # how fresh a provider's last poll is kept (it is online for a minute)
 _P = ParamSpec("_P")
@@ -271,6 +272,7 @@ class Marketplace:
         reader = engine
         if engine.dialect.name == "sqlite":
             reader = tables.open_engine(engine.url.render_as_string(hide_password=False), for_reading=True)
+        self._reader = reader
         self._reader_sessions = sessionmaker(reader, expire_on_commit=False)
         self._writers: contextlib.AbstractContextManager[object] = (
             threading.RLock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
@@ -282,6 +284,7 @@ class Marketplace:
         self._last_housekeeping: datetime | None = None
         self._bidders: dict[tuple[str, int], int] = {}  # bids placed through this process, by (job, round)
         self._prices: tuple[datetime, MarketPrices] | None = None  # the last summary of the queue, and when
+        self._floors: dict[auction.Need, tuple[datetime | None, list[int]]] = {}  # capable providers' floors
         self._credentials = KnownCredentials(config.auth_cache_s, clock)
         self.ticks_on_poll = True  # polls tick the market when its own timer has not lately
         # Told after the fact, outside any transaction: who was leased a job, and that a job was submitted
@@ -323,6 +326,19 @@ class Marketplace:
         """A transaction that only reads: on SQLite it does not wait for, or hold up, the writers."""
         with self._reader_sessions() as session, session.begin():
             yield session
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[Connection]:
+        """``transaction()`` for Core statements only, without an ORM session (whose setup and commit cost more
+        than a poll's or a heartbeat's statements)."""
+        with self._writers, self._engine.begin() as connection:
+            yield connection
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """``read()`` for Core statements only."""
+        with self._reader.begin() as connection:
+            yield connection
 
     @staticmethod
     def record(
@@ -780,8 +796,7 @@ class Marketplace:
         if self.ticks_on_poll:
             self._tick_if_due()
         now = self._clock()
-        with self.read() as session:
-            connection = session.connection()
+        with self.reading() as connection:
             provider, capacity = self._provider_capacity(connection, address)
             leases = connection.execute(self._sql.provider_leases, {"who": address, "since": _since(now)}).all()
             capacity = less_busy(capacity, leases)
@@ -789,8 +804,7 @@ class Marketplace:
             stale = now - provider.last_seen_at >= _SEEN_EVERY
             answer = self._work_response(connection, leases)
         if biddable or stale:
-            with self.transaction() as session:
-                connection = session.connection()
+            with self.writing() as connection:
                 connection.execute(self._sql.seen, {"who": address, "at": now})
                 if biddable:  # a bid placed meanwhile by the same provider's other poll is left as it is
                     connection.execute(self._sql.bid, [self._bid(job, capacity, now) for job in biddable])
@@ -802,8 +816,7 @@ class Marketplace:
 
     def deliveries(self, address: str) -> WorkResponse:
         """What a waiting provider should hear of without bidding: its new leases and the ones taken back."""
-        with self.read() as session:
-            connection = session.connection()
+        with self.reading() as connection:
             leases = connection.execute(
                 self._sql.provider_leases, {"who": address, "since": _since(self._clock())}
             ).all()
@@ -900,8 +913,7 @@ class Marketplace:
         """Extend an active lease (and mark it started). Two Core statements: heartbeats come from every running
         job every few seconds, and the ORM's unit of work cost several times the database's own work here."""
         now = self._clock()
-        with self.transaction() as session:
-            connection = session.connection()
+        with self.writing() as connection:
             lease = connection.execute(self._sql.beating_lease, {"id": lease_id}).one_or_none()
             if lease is None or lease.provider_address != address:
                 raise NotFound(f"no lease {lease_id} for this provider")
@@ -996,12 +1008,14 @@ class Marketplace:
         if signer.lower() != address.lower():
             raise Forbidden(f"the report is signed by {signer}, not by this provider's identity key {address}")
         now = self._clock()
-        # Without autoflush: what the report changes is written once, at the commit, instead of before each read.
+        with self.writing() as connection:
+            accepted = self._accept_at_once(connection, address, signed, now)
+        if accepted is not None:
+            self.on_freed(address)
+            return accepted
+        # Any other report (the first transaction only read). Without autoflush: what the report changes is
+        # written once, at the commit, instead of before each read.
         with self.transaction() as session, session.no_autoflush:
-            accepted = self._accept_at_once(session.connection(), address, signed, now)
-            if accepted is not None:
-                self.on_freed(address)
-                return accepted
             lease = self._own_lease(session, address, lease_id)
             job = self._job(session, lease.job_id, lock=True)
             if report.job_id != job.id:
@@ -1248,8 +1262,7 @@ class Marketplace:
         now = self._clock()
         spec = submission.spec
         hold = lease_amount(submission.max_price, submission.units, spec.max_runtime_s * 1000) * submission.replicas
-        with self.transaction() as session:
-            connection = session.connection()
+        with self.writing() as connection:
             requester = connection.execute(self._sql.requester_credit, {"requester": requester_id}).one()
             queued = connection.execute(self._sql.queued_count, {"requester": requester_id}).scalar_one()
             if queued >= self.config.max_queued_jobs_per_requester:
@@ -1259,7 +1272,7 @@ class Marketplace:
                     retry_after_s=30,
                 )
             if submission.project is not None:
-                self._refuse_past_project_quota(session, requester_id, requester.name, submission.project, hold)
+                self._refuse_past_project_quota(connection, requester_id, requester.name, submission.project, hold)
             if requester.credit < hold:
                 raise InsufficientCredit(
                     f"the job can cost up to {hold} base units and {requester.credit} are available; "
@@ -1311,10 +1324,10 @@ class Marketplace:
         )
 
     @staticmethod
-    def project_committed(session: Session, requester_id: str, project: str) -> int:
+    def project_committed(connection: Session | Connection, requester_id: str, project: str) -> int:
         """What a requester's jobs of ``project`` hold or were charged: ended jobs their charge, others their hold."""
         committed = 0
-        for held, charged, state in session.execute(
+        for held, charged, state in connection.execute(
             select(tables.Job.held, tables.Job.charged, tables.Job.state).where(
                 tables.Job.requester_id == requester_id, tables.Job.project == project
             )
@@ -1323,15 +1336,19 @@ class Marketplace:
         return committed
 
     def _refuse_past_project_quota(
-        self, session: Session, requester_id: str, requester_name: str, project: str, hold: int
+        self, connection: Connection, requester_id: str, requester_name: str, project: str, hold: int
     ) -> None:
-        quota = session.get(tables.ProjectQuota, (requester_id, project))
+        quota = connection.execute(
+            select(tables.ProjectQuota.max_base_units).where(
+                tables.ProjectQuota.requester_id == requester_id, tables.ProjectQuota.project == project
+            )
+        ).scalar_one_or_none()
         if quota is None:
             return
-        committed = self.project_committed(session, requester_id, project)
-        if committed + hold > quota.max_base_units:
+        committed = self.project_committed(connection, requester_id, project)
+        if committed + hold > quota:
             raise InsufficientCredit(
-                f"project {project} may commit {quota.max_base_units} base units and {committed} are committed; "
+                f"project {project} may commit {quota} base units and {committed} are committed; "
                 f"this job can cost up to {hold}: ask the operator to raise the project's quota "
                 f"(`sparecycles market project-quota {requester_name} {project} AMOUNT`)"
             )
@@ -1644,7 +1661,16 @@ class Marketplace:
         shape = dataclasses.replace(need, max_price=0)
         floors = cache.floors.get(shape)
         if floors is None:
-            floors = cache.floors[shape] = self._capable_floors(session, need, online_after)
+            # The floors of the providers that could run it change slowly, and a busy queue closes many
+            # auctions without bids each second: they are read once per ``prices_cache_s`` for each shape.
+            now = self._clock()
+            read_at, floors = self._floors.get(shape, (None, []))
+            if read_at is None or not 0 <= (now - read_at).total_seconds() < self.config.prices_cache_s:
+                floors = self._capable_floors(session, need, online_after)
+                if len(self._floors) > _SHAPES_REMEMBERED:
+                    self._floors.clear()
+                self._floors[shape] = (now, floors)
+            cache.floors[shape] = floors
         return auction.no_bid_reason(unit, job.max_price, floors, len(floors))
 
     @staticmethod

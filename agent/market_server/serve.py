@@ -4,6 +4,7 @@ the operator's commands, and the agent's embedded private marketplace all start 
 from __future__ import annotations
 
 import dataclasses
+import gc
 import logging
 import ssl
 from collections.abc import Callable
@@ -267,6 +268,16 @@ def start_relayer(market: Marketplace, link: VaultLink | None, options: MarketOp
     return relayer
 
 
+def _collect_garbage_less_often() -> None:
+    """Tune Python's cycle collector for a busy server: everything loaded so far (modules, the app, the
+    marketplace) is frozen out of its scans, and a young-generation collection waits for 20,000 new objects
+    instead of 700. Each request makes a few hundred short-lived objects that reference counting frees anyway;
+    under load the default thresholds ran a collection several times per request."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
+
+
 def serve(options: MarketOptions, *, host: str, port: int, tls: TlsFiles | None = None) -> None:
     """Serve the marketplace until interrupted (uvicorn handles SIGINT and SIGTERM).
 
@@ -321,6 +332,7 @@ def serve(options: MarketOptions, *, host: str, port: int, tls: TlsFiles | None 
             ssl_certfile=tls.certificate if tls else None,
             ssl_keyfile=tls.key if tls else None,
         )
+        _collect_garbage_less_often()
         try:
             ReleasingServer(config, app.state.release_polls, beside).run()
         finally:
