@@ -790,28 +790,27 @@ class Marketplace:
     def poll(self, address: str) -> WorkResponse:
         """A provider asks for work: it bids on open jobs it can run now, and gets its new leases.
 
-        Most polls find nothing to bid on; those only read, and write nothing but a stale ``last_seen_at``,
-        so that a thousand idle providers do not queue for SQLite's write lock. Polls are the marketplace's
-        most frequent request: they read with a few prepared Core statements (no ORM objects)."""
+        Polls are the marketplace's most frequent request: one transaction of a few prepared Core statements
+        (no ORM objects). On SQLite the server runs them one at a time on its event loop (api.py), so reading
+        and bidding in one writer's transaction holds nobody up; most polls write nothing but a stale
+        ``last_seen_at``."""
         if self.ticks_on_poll:
             self._tick_if_due()
         now = self._clock()
-        with self.reading() as connection:
+        with self.writing() as connection:
             provider, capacity = self._provider_capacity(connection, address)
             leases = connection.execute(self._sql.provider_leases, {"who": address, "since": _since(now)}).all()
             capacity = less_busy(capacity, leases)
             biddable = self._biddable_jobs(connection, provider, capacity, now)
-            stale = now - provider.last_seen_at >= _SEEN_EVERY
             answer = self._work_response(connection, leases)
-        if biddable or stale:
-            with self.writing() as connection:
+            if biddable or now - provider.last_seen_at >= _SEEN_EVERY:
                 connection.execute(self._sql.seen, {"who": address, "at": now})
-                if biddable:  # a bid placed meanwhile by the same provider's other poll is left as it is
-                    connection.execute(self._sql.bid, [self._bid(job, capacity, now) for job in biddable])
-            if len(self._bidders) > _BIDDERS_REMEMBERED:
-                self._bidders.clear()  # rounds long closed; open ones just count from zero again
-            for job in biddable:
-                self._bidders[job.id, job.round] = self._bidders.get((job.id, job.round), 0) + 1
+            if biddable:  # a bid placed meanwhile by the same provider's other poll is left as it is
+                connection.execute(self._sql.bid, [self._bid(job, capacity, now) for job in biddable])
+        if len(self._bidders) > _BIDDERS_REMEMBERED:
+            self._bidders.clear()  # rounds long closed; open ones just count from zero again
+        for job in biddable:
+            self._bidders[job.id, job.round] = self._bidders.get((job.id, job.round), 0) + 1
         return answer
 
     def deliveries(self, address: str) -> WorkResponse:
@@ -888,12 +887,12 @@ class Marketplace:
             # amounts do not compare in SQLite's SQL).
             with connection.execute(query, parameters) as rows:
                 for job in rows:
-                    if len(wanted) == self.config.bids_per_poll:
-                        return wanted
                     if self._bidders.get((job.id, job.round), 0) < self.config.bidders_per_job and auction.qualifies(
                         capacity, job_need(job)
                     ):
                         wanted.append(job)
+                        if len(wanted) == self.config.bids_per_poll:
+                            return wanted
         return wanted
 
     @staticmethod
