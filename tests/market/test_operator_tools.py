@@ -3,6 +3,7 @@ cancelling, storage quotas, output retention, and the append-only audit log that
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import pytest
@@ -42,8 +43,10 @@ class Operator:
         return [entry for entry in self.get("/audit") if entry["action"] == action]
 
 
-def _leased(market: Market, provider: Provider, requester_credit: int = 10**12, **terms: Any) -> tuple[Any, Any]:
-    requester = market.requester(credit=requester_credit)
+def _leased(
+    market: Market, provider: Provider, requester_credit: int = 10**12, name: str = "studio", **terms: Any
+) -> tuple[Any, Any]:
+    requester = market.requester(name, credit=requester_credit)
     job = requester.submit(cpu_spec(max_runtime_s=600), max_price_per_core_hour=5_000_000, bidding_window_s=1, **terms)
     provider.poll()
     market.clock.advance(2)
@@ -212,3 +215,35 @@ def test_jobs_and_providers_are_listed_with_filters(market: Market) -> None:
     assert operator.get("/providers", search=first.identity.address[2:10].lower())[0]["address"] == (
         first.identity.address
     )
+
+
+def test_a_report_accepted_at_once_records_the_lease_the_job_the_payout_and_both_movements(market: Market) -> None:
+    """The common report (one replica, finished) is accepted in Core statements: what it writes is what the
+    other reports' path writes (tests/market/test_server.py checks that path on replicated jobs)."""
+    provider = Provider(market.client).join(cores=4, core_floor=3_600_000)
+    operator = Operator(market)
+    paid = []
+    for seconds in (30, 45):
+        requester, (job, lease) = _leased(market, provider, name=f"studio-{seconds}")
+        provider.heartbeat(lease["lease_id"], 1000)
+        market.clock.advance(seconds)
+        ack = provider.finish(lease, seconds * 1000, {"out.txt": b"hi\n"})
+        assert (ack["status"], ack["lease_state"], ack["job_state"]) == (200, "accepted", "completed")
+        earned = lease_amount(3_600_000, 2, seconds * 1000)
+        paid.append(earned)
+        done = requester.job(job["job_id"])
+        assert (done["state"], done["reason"], done["held_base_units"]) == ("completed", "completed", 0)
+        assert done["charged_base_units"] == earned
+        assert done["outputs"] == [{"path": "out.txt", "size_bytes": 3, "sha256": hashlib.sha256(b"hi\n").hexdigest()}]
+        assert requester.account()["held_base_units"] == 0
+        view = market.client.get(f"/v1/provider/leases/{lease['lease_id']}", headers=provider.headers).json()
+        assert (view["state"], view["run_time_ms"], view["amount_base_units"]) == ("accepted", seconds * 1000, earned)
+        assert view["paid_cumulative_base_units"] == sum(paid)  # the payout row was made, then added to
+        [charge] = [entry for entry in operator.audit("charge") if entry["subject"] == f"job:{job['job_id']}"]
+        assert charge["amount_base_units"] == earned
+        assert charge["detail"] == {"lease": lease["lease_id"], "payout": provider.payout.address}
+        [release] = [entry for entry in operator.audit("release") if entry["subject"] == f"job:{job['job_id']}"]
+        assert release["amount_base_units"] == job["held_base_units"] - earned
+        assert release["detail"] == {"state": "completed"}
+    voucher = market.client.get("/v1/provider/voucher", headers=provider.headers).json()
+    assert voucher["cumulative_amount"] == sum(paid)
