@@ -37,6 +37,7 @@ from sparecycles.agent.market.client import (
 )
 from sparecycles.agent.market.outbox import Outbox, PendingReport
 from sparecycles.agent.market.vouchers import VoucherBook
+from sparecycles.agent.tasks import reap
 from sparecycles.fileio import atomic_write_text
 from sparecycles.protocol.job_refusal import JobRefused, ProviderLimits, check_limits
 from sparecycles.protocol.market import (
@@ -326,9 +327,7 @@ class MarketProvider:
         finally:
             changed.cancel()
         if not poll.done():
-            poll.cancel()
-            with contextlib.suppress(asyncio.CancelledError, MarketError):
-                await poll
+            await reap(poll, MarketError)
             return
         work = poll.result()
         for lease_id in work.cancelled:
@@ -436,9 +435,7 @@ class MarketProvider:
         try:
             result = await self._runtime.run(lease)
         finally:
-            beats.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await beats
+            await reap(beats)
         report = _report(offer, result)
         if self._ledger is not None:
             end = JobEnd(
