@@ -49,7 +49,7 @@ class PrivateMarketplace:
         options = MarketOptions(data_dir=self.folder, key_file=self.folder / "operator.key", public_url=self.url)
         market = await asyncio.to_thread(open_market, options)
         await asyncio.to_thread(self._ensure_owner, market)
-        self._app = create_app(market)
+        self._app = create_app(market, inline=False)  # the agent's loop governs jobs: no database waits on it
         self._server = uvicorn.Server(
             uvicorn.Config(
                 self._app,

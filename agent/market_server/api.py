@@ -225,9 +225,9 @@ class _Calls:
     transaction at a time, and requests are answered between its steps. On PostgreSQL, in the thread pool:
     there a call waits on the network, and the loop must go on meanwhile."""
 
-    def __init__(self, market: Marketplace) -> None:
+    def __init__(self, market: Marketplace, *, inline: bool) -> None:
         self._market = market
-        self.inline = not market.is_postgresql
+        self.inline = inline and not market.is_postgresql
 
     async def __call__(self, function: Callable[..., _T], *args: Any) -> _T:
         if self.inline:
@@ -255,9 +255,14 @@ def create_app(  # noqa: PLR0915 - every route of the protocol, read in one plac
     limits: ApiLimits | None = None,
     recheck_s: float = RECHECK_S,
     relayer: ClaimRelayer | None = None,
+    inline: bool = True,
 ) -> FastAPI:
     """The marketplace as an ASGI app; a background task ticks it (auctions close, leases expire). With a
-    ``relayer`` (a payout vault and a gas key), providers may ask the operator to relay their claims."""
+    ``relayer`` (a payout vault and a gas key), providers may ask the operator to relay their claims.
+
+    ``inline=False`` keeps every database call in worker threads, also on SQLite: for a marketplace served
+    on an event loop that has other work to answer at once (the agent's own private one, whose loop pauses
+    jobs when the owner comes back and must not wait for a SQLite commit or checkpoint)."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -308,7 +313,7 @@ def create_app(  # noqa: PLR0915 - every route of the protocol, read in one plac
     limits = limits or ApiLimits()
     wakeups = Wakeups()
     told = Told()  # a long poll answers at once only with news
-    call = _Calls(market)
+    call = _Calls(market, inline=inline)
     app.state.release_polls = wakeups.release_all  # for a server stopping gracefully (the private one)
     app.state.market = market
     app.state.admin = admin = MarketAdmin(market)

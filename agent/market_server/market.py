@@ -791,9 +791,9 @@ class Marketplace:
         """A provider asks for work: it bids on open jobs it can run now, and gets its new leases.
 
         Polls are the marketplace's most frequent request: one transaction of a few prepared Core statements
-        (no ORM objects). On SQLite the server runs them one at a time on its event loop (api.py), so reading
-        and bidding in one writer's transaction holds nobody up; most polls write nothing but a stale
-        ``last_seen_at``."""
+        (no ORM objects). On SQLite ``market serve`` runs them one at a time on its event loop (api.py), so
+        reading and bidding in one writer's transaction holds nobody up (the agent's private marketplace runs
+        them in threads, for its one provider); most polls write nothing but a stale ``last_seen_at``."""
         if self.ticks_on_poll:
             self._tick_if_due()
         now = self._clock()
