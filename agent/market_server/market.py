@@ -1012,9 +1012,7 @@ class Marketplace:
         if accepted is not None:
             self.on_freed(address)
             return accepted
-        # Any other report (the first transaction only read). Without autoflush: what the report changes is
-        # written once, at the commit, instead of before each read.
-        with self.transaction() as session, session.no_autoflush:
+        with self.transaction() as session:  # any other report (the first transaction only read)
             lease = self._own_lease(session, address, lease_id)
             job = self._job(session, lease.job_id, lock=True)
             if report.job_id != job.id:
@@ -1040,8 +1038,9 @@ class Marketplace:
     ) -> ReportAck | None:
         """The common report in Core statements: the first report of an active lease of a running one-replica job,
         finished, its outputs uploaded. The lease is paid and the job settled as ``_judge_job``, ``_pay`` and
-        ``_end_job`` do for every job; any other case (None) is theirs, in the same transaction. Every job's
-        report comes here, and the ORM's unit of work cost several times what the database did."""
+        ``_end_job`` do for every job; any other case (None) is theirs, in a transaction of their own (this one
+        only read). Every job's report comes here, and the ORM's unit of work cost several times what the
+        database did."""
         report = signed.report
         row = connection.execute(self._sql.reported_lease, {"lease": report.lease_id}).one_or_none()
         if (
@@ -1066,13 +1065,7 @@ class Marketplace:
         amount = lease_amount(row.price, row.units, run_time_ms)
         earned = connection.execute(self._sql.payout_cumulative, {"payout": row.payout_address}).scalar_one_or_none()
         cumulative = (earned or 0) + amount
-        voucher = sign_voucher(
-            self._operator,
-            row.payout_address,
-            cumulative,
-            chain_id=self.config.chain_id,
-            contract=self.config.voucher_contract,
-        )
+        voucher = self._voucher(row.payout_address, cumulative)
         connection.execute(
             self._sql.payout_insert if earned is None else self._sql.payout_update,
             {"payout": row.payout_address, "total": cumulative, "voucher": voucher.model_dump_json(), "at": now},
@@ -1125,7 +1118,7 @@ class Marketplace:
                 raise Conflict(f"upload the outputs before reporting: {missing} is missing or differs")
             lease.state = LeaseState.REPORTED
             lease.ended_at = now
-            self._judge_job(session, job, now, reporting=lease)
+            self._judge_job(session, job, now)
         elif outcome in ("failed", "refused"):
             why = report.get("reason") or f"exit code {report.get('exit_code')}"
             self._end_lease(lease, LeaseState.FAILED, f"{outcome} on the provider: {why}", now)
@@ -1150,13 +1143,9 @@ class Marketplace:
                 return str(output["path"])
         return None
 
-    def _judge_job(
-        self, session: Session, job: tables.Job, now: datetime, reporting: tables.Lease | None = None
-    ) -> None:
+    def _judge_job(self, session: Session, job: tables.Job, now: datetime) -> None:
         """All replicas reported: accept and pay when their outputs agree, or hold the job as disputed."""
-        # A job of one replica is judged when its lease reports, so that lease is the only one reported.
-        leases = [reporting] if job.replicas == 1 and reporting is not None else self._leases(session, job.id)
-        reported = [lease for lease in leases if lease.state == LeaseState.REPORTED]
+        reported = [lease for lease in self._leases(session, job.id) if lease.state == LeaseState.REPORTED]
         if len(reported) < job.replicas:
             job.reason = f"running: {len(reported)} of {job.replicas} replicas reported"
             return
@@ -1177,29 +1166,19 @@ class Marketplace:
         amount = lease_amount(lease.price, lease.units, int(lease.run_time_ms or 0))
         lease.state, lease.amount = LeaseState.ACCEPTED, amount
         lease.ended_at = lease.ended_at or now
-        # A payout row added earlier in this transaction (two replicas paying one address) is not found by
-        # ``get`` until it is flushed, and the report's session does not flush before each read.
-        added: dict[str, tables.Payout] = session.info.setdefault("payouts_added", {})
-        payout = added.get(lease.payout_address)
-        if payout is None:
-            payout = session.get(tables.Payout, lease.payout_address, with_for_update=True)
+        payout = session.get(tables.Payout, lease.payout_address, with_for_update=True)
         cumulative = (payout.cumulative if payout is not None else 0) + amount
         lease.paid_cumulative = cumulative
-        voucher = sign_voucher(
-            self._operator,
-            lease.payout_address,
-            cumulative,
-            chain_id=self.config.chain_id,
-            contract=self.config.voucher_contract,
-        )
+        voucher = self._voucher(lease.payout_address, cumulative)
         if payout is None:
-            added[lease.payout_address] = tables.Payout(
-                payout_address=lease.payout_address,
-                cumulative=cumulative,
-                voucher_json=voucher.model_dump_json(),
-                updated_at=now,
+            session.add(
+                tables.Payout(
+                    payout_address=lease.payout_address,
+                    cumulative=cumulative,
+                    voucher_json=voucher.model_dump_json(),
+                    updated_at=now,
+                )
             )
-            session.add(added[lease.payout_address])
         else:
             payout.cumulative, payout.voucher_json, payout.updated_at = cumulative, voucher.model_dump_json(), now
         job = self._job(session, lease.job_id)
@@ -1208,6 +1187,16 @@ class Marketplace:
             session, "marketplace", "charge", f"job:{job.id}", amount, lease=lease.id, payout=lease.payout_address
         )
         log.info("Lease %s accepted: %d base units to %s", lease.id, amount, lease.payout_address)
+
+    def _voucher(self, payout_address: str, cumulative: int) -> Voucher:
+        """The operator's voucher for what ``payout_address`` has earned in all, for this marketplace's vault."""
+        return sign_voucher(
+            self._operator,
+            payout_address,
+            cumulative,
+            chain_id=self.config.chain_id,
+            contract=self.config.voucher_contract,
+        )
 
     def latest_voucher(self, address: str) -> Voucher:
         with self.read() as session:
