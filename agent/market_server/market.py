@@ -252,7 +252,6 @@ class _Cache:
     """Per-transaction lookups, so one tick does not load a provider's GPUs once per job."""
 
     capacities: dict[str, auction.Capacity] = field(default_factory=dict)
-    floors: dict[auction.Need, list[int]] = field(default_factory=dict)
     leases: dict[str, list[_Row]] = field(default_factory=dict)  # by job
     bids: dict[str, list[_Row]] = field(default_factory=dict)  # by job, from providers online and not banned
     payouts: dict[str, str] = field(default_factory=dict)  # by provider
@@ -284,7 +283,7 @@ class Marketplace:
         self._last_housekeeping: datetime | None = None
         self._bidders: dict[tuple[str, int], int] = {}  # bids placed through this process, by (job, round)
         self._prices: tuple[datetime, MarketPrices] | None = None  # the last summary of the queue, and when
-        self._floors: dict[auction.Need, tuple[datetime | None, list[int]]] = {}  # capable providers' floors
+        self._floors: dict[auction.Need, tuple[datetime, list[int]]] = {}  # capable providers' floors, and when
         self._credentials = KnownCredentials(config.auth_cache_s, clock)
         self.ticks_on_poll = True  # polls tick the market when its own timer has not lately
         # Told after the fact, outside any transaction: who was leased a job, and that a job was submitted
@@ -1635,30 +1634,27 @@ class Marketplace:
             job.reason = f"running on {job.replicas} provider(s)" if job.replicas > 1 else "running"
             return [winner.address for winner in chosen]
         if not chosen:
-            job.reason = self._no_bid_reason(session, job, need, online_after, cache)
+            job.reason = self._no_bid_reason(session, job, need, online_after)
         else:
             job.reason = f"queued: waiting for {seats - len(chosen)} more provider(s) for its replicas"
         job.round += 1
         job.window_ends_at = now + timedelta(seconds=job.bidding_window_s)
         return [winner.address for winner in chosen]
 
-    def _no_bid_reason(
-        self, session: Session, job: tables.Job, need: auction.Need, online_after: datetime, cache: _Cache
-    ) -> str:
+    def _no_bid_reason(self, session: Session, job: tables.Job, need: auction.Need, online_after: datetime) -> str:
         unit = "GPU" if need.gpus > 0 else "core"
         shape = dataclasses.replace(need, max_price=0)
-        floors = cache.floors.get(shape)
-        if floors is None:
-            # The floors of the providers that could run it change slowly, and a busy queue closes many
-            # auctions without bids each second: they are read once per ``prices_cache_s`` for each shape.
-            now = self._clock()
-            read_at, floors = self._floors.get(shape, (None, []))
-            if read_at is None or not 0 <= (now - read_at).total_seconds() < self.config.prices_cache_s:
-                floors = self._capable_floors(session, need, online_after)
-                if len(self._floors) > _SHAPES_REMEMBERED:
-                    self._floors.clear()
-                self._floors[shape] = (now, floors)
-            cache.floors[shape] = floors
+        # The floors of the providers that could run it change slowly, and a busy queue closes many auctions
+        # without bids each second: they are read once per ``prices_cache_s`` for each shape.
+        now = self._clock()
+        cached = self._floors.get(shape)
+        if cached is not None and 0 <= (now - cached[0]).total_seconds() < self.config.prices_cache_s:
+            floors = cached[1]
+        else:
+            floors = self._capable_floors(session, need, online_after)
+            if len(self._floors) > _SHAPES_REMEMBERED:
+                self._floors.clear()
+            self._floors[shape] = (now, floors)
         return auction.no_bid_reason(unit, job.max_price, floors, len(floors))
 
     @staticmethod
