@@ -38,7 +38,7 @@ from sparecycles.agent.market_server.market import (
     TooMany,
     Unauthorized,
 )
-from sparecycles.agent.market_server.wakeups import Told, Wakeups
+from sparecycles.agent.market_server.wakeups import OFFERED_AGAIN_S, Told, Wakeups
 from sparecycles.protocol.admin import (
     AuditEntry,
     BanRequest,
@@ -312,7 +312,9 @@ def create_app(  # noqa: PLR0915 - every route of the protocol, read in one plac
 
     limits = limits or ApiLimits()
     wakeups = Wakeups()
-    told = Told()  # a long poll answers at once only with news
+    # A long poll answers at once only with news. A lease the provider was told of and has not heartbeated
+    # within one heartbeat interval is told again (the answer may have been lost), well before it expires.
+    told = Told(again_after_s=min(OFFERED_AGAIN_S, market.config.heartbeat_interval_s))
     call = _Calls(market, inline=inline)
     app.state.release_polls = wakeups.release_all  # for a server stopping gracefully (the private one)
     app.state.market = market

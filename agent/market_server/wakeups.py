@@ -23,7 +23,11 @@ OFFERED_AGAIN_S = 5.0
 
 class Wakeups:
     def __init__(self, *, bidding_wakes_per_s: float = 20.0) -> None:
+        # One event per provider, shared by all its waiting polls: a provider whose client gave up on a poll
+        # (an agent cuts its poll short when its offer changes) may have two waiting here for a while, and a
+        # wake must reach the newer one, not only the one the event was made for.
         self._waiting: dict[str, asyncio.Event] = {}
+        self._waiters: dict[str, int] = {}
         # Waking a provider to bid costs a full poll: at a few hundred submissions a second, waking a few
         # for each would cost more than the work. Past this rate, new jobs wait for the bids of providers
         # starting their next poll (each bids on several jobs).
@@ -35,12 +39,17 @@ class Wakeups:
         if self.closing:
             return False
         event = self._waiting.setdefault(address, asyncio.Event())
+        self._waiters[address] = self._waiters.get(address, 0) + 1
         try:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(event.wait(), timeout_s)
             return event.is_set()
         finally:
-            if self._waiting.get(address) is event:
+            left = self._waiters.pop(address) - 1
+            if left:
+                self._waiters[address] = left
+            # The last one out, or woken: the next wait starts with a fresh event.
+            if (not left or event.is_set()) and self._waiting.get(address) is event:
                 del self._waiting[address]
 
     def wake(self, addresses: Iterable[str]) -> None:
@@ -76,7 +85,9 @@ class Told:
     did not report: it hears them again until it acts, in case an answer was lost. A long poll that answered at
     once with what the provider had just heard made a provider that polls again before its first heartbeat (or
     that never reports a lease it lost) spin: poll, the same answer, poll again, thousands of times a minute.
-    Now such a poll waits for news, and tells again what it told only ``again_after_s`` later."""
+    Now such a poll waits for news, and tells again what it told only ``again_after_s`` later: no longer than a
+    heartbeat interval (api.py), so that a provider whose answer was lost (its client gave up on the poll just
+    as it was answered) hears of its lease again before the lease lapses unstarted."""
 
     def __init__(self, *, again_after_s: float = OFFERED_AGAIN_S, clock: Callable[[], float] = time.monotonic) -> None:
         self._again_after_s = again_after_s

@@ -75,6 +75,17 @@ class Studio:
         assert result.returncode == 0, result.stderr
         return list(json.loads(result.stdout))
 
+    def explain(self, client: httpx.Client, jobs: list[str]) -> str:
+        """What a failed wait shows: the jobs as their requester sees them, the fleet's view of each machine,
+        and the last lines of each agent's console and of the marketplace's log."""
+        parts = [json.dumps([_view(client, job) for job in jobs], indent=1, default=str)]
+        fleet = self.fleet("--json")
+        parts.append(fleet.stdout or fleet.stderr)
+        for machine in self.machines:
+            parts.append(f"--- {machine.name} ({machine.address}) console:\n{machine.agent.console[-4000:]}")
+        parts.append(f"--- marketplace log:\n{self.market.stderr[-4000:]}")
+        return "\n".join(parts)
+
     def requester(self, name: str, group: str | None = None) -> httpx.Client:
         if name not in self.requesters:
             key = self.market.operator("add-requester", name)
@@ -222,10 +233,16 @@ def test_a_studio_job_preempts_outside_work_and_the_outside_job_completes_later(
         lambda: all(_view(outside, job)["state"] == "running" for job in outside_jobs),
         90,
         "outside work on every machine",
+        lambda: studio.explain(outside, outside_jobs),
     )
     studio_job = _job(artist, 1, image=busybox_image, project="sh010")
     # Within 30 s the studio's job has a machine: one outside lease was preempted for it.
-    wait_for(lambda: _view(artist, studio_job)["state"] in ("running", "completed"), 30, "the studio job to start")
+    wait_for(
+        lambda: _view(artist, studio_job)["state"] in ("running", "completed"),
+        30,
+        "the studio job to start",
+        lambda: studio.explain(artist, [studio_job]) + studio.explain(outside, outside_jobs)[:3000],
+    )
     preempted = [
         job for job in outside_jobs if any(lease["state"] == "preempted" for lease in _view(outside, job)["leases"])
     ]
@@ -233,7 +250,12 @@ def test_a_studio_job_preempts_outside_work_and_the_outside_job_completes_later(
     wait_for(lambda: _view(artist, studio_job)["state"] == "completed", 60, "the studio job to complete")
     # The preempted outside job was requeued and completes later, as do the others.
     for job in outside_jobs:
-        wait_for(lambda j=job: _view(outside, j)["state"] == "completed", 120, f"outside job {job} to complete")
+        wait_for(
+            lambda j=job: _view(outside, j)["state"] == "completed",
+            120,
+            f"outside job {job} to complete",
+            lambda: studio.explain(outside, outside_jobs),
+        )
     [again] = preempted
     states = [lease["state"] for lease in _view(outside, again)["leases"]]
     assert states.count("preempted") == 1, states

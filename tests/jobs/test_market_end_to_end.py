@@ -69,14 +69,20 @@ def studio(market: MarketProcess) -> httpx.Client:
     return httpx.Client(base_url=market.url(), headers={"Authorization": f"Bearer {key}"}, timeout=10)
 
 
-def wait_for(condition: Callable[[], Any], timeout_s: float = 90, what: str = "condition") -> Any:
+def wait_for(
+    condition: Callable[[], Any],
+    timeout_s: float = 90,
+    what: str = "condition",
+    explain: Callable[[], str] | None = None,
+) -> Any:
+    """Poll ``condition`` until it is truthy; on timeout fail with ``explain()`` (what the parts say) appended."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         value = condition()
         if value:
             return value
         time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
+    raise AssertionError(f"timed out waiting for {what}" + (f"\n{explain()}" if explain is not None else ""))
 
 
 def test_a_cpu_job_is_auctioned_run_in_docker_reported_and_paid_exactly(

@@ -1,14 +1,21 @@
-"""Long polls at shutdown: a stopping server releases every waiting poll at once, and later polls do not
-wait, so a graceful shutdown (the agent's private marketplace) is not held up for the polls' timeout."""
+"""Long polls: a stopping server releases every waiting poll at once (a graceful shutdown is not held up for
+the polls' timeout); a wake reaches the provider named, whichever of its polls waits; a poll answers at once
+only with news, and tells a lease again within one heartbeat interval."""
 
 from __future__ import annotations
 
 import asyncio
+import time
+from pathlib import Path
 
+from fastapi.testclient import TestClient
+
+from sparecycles.agent.market_server.api import create_app
+from sparecycles.agent.market_server.serve import MarketOptions, open_market
 from sparecycles.agent.market_server.wakeups import Told, Wakeups
 from sparecycles.protocol.market import LeaseOffer, WorkResponse
 
-from .conftest import BUSYBOX
+from .conftest import BUSYBOX, Clock, Provider, Requester, cpu_spec
 
 
 def test_release_all_ends_waiting_polls_and_later_ones_at_once() -> None:
@@ -75,3 +82,59 @@ def test_a_long_poll_tells_a_lease_or_a_cancellation_once_until_it_may_be_told_a
     assert told.has_news("0xa", first)  # told again (an answer may have been lost)
     told.remember("0xa", _answer([]))
     assert told.has_news("0xa", first)  # forgotten once an answer held none of it
+
+
+def test_a_wake_reaches_every_poll_of_a_provider_even_after_its_first_poll_ended() -> None:
+    """An agent that gives up on a poll (its offer changed) and polls again has two polls waiting here until the
+    first times out; a wake after that must still reach the second (it used to wait out its whole timeout)."""
+
+    async def scenario() -> tuple[bool, bool]:
+        wakeups = Wakeups()
+        abandoned = asyncio.create_task(wakeups.wait("0xa", 0.05))
+        current = asyncio.create_task(wakeups.wait("0xa", 60))
+        await asyncio.sleep(0)  # both wait
+        first = await asyncio.wait_for(abandoned, 10)  # the abandoned poll times out
+        assert wakeups.waiting == 1
+        wakeups.wake(["0xa"])
+        return first, await asyncio.wait_for(current, 10)
+
+    assert asyncio.run(scenario()) == (False, True)
+
+    # and once everyone has left, nothing is kept
+    async def emptied() -> int:
+        wakeups = Wakeups()
+        polls = [asyncio.create_task(wakeups.wait("0xa", 0.01)) for _ in range(3)]
+        await asyncio.gather(*polls)
+        return wakeups.waiting
+
+    assert asyncio.run(emptied()) == 0
+
+
+def test_a_lease_not_heartbeated_is_told_again_within_one_heartbeat_interval(tmp_path: Path) -> None:
+    """A provider whose answer was lost polls again: it hears of its lease again after one heartbeat interval
+    (here 0.5 s), long before the lease lapses, not after a fixed 5 s that may outlast a short lease (the
+    studio fleet's test runs 5 s leases). 3 s leaves a slow machine five times the interval."""
+    clock = Clock()
+    options = MarketOptions(
+        data_dir=tmp_path / "market",
+        key_file=tmp_path / "operator.key",
+        db_url=f"sqlite:///{tmp_path / 'market.db'}",
+        heartbeat_interval_s=0.5,
+        lease_timeout_s=20,
+    )
+    opened = open_market(options, clock=clock)
+    with TestClient(create_app(opened, tick_every_s=3600)) as client:
+        key = opened.add_requester("studio")
+        opened.credit("studio", 10**15)
+        provider = Provider(client).join()
+        job = Requester(client, key).submit(cpu_spec(cpus=1.0), max_price_per_core_hour=10**6, bidding_window_s=1)
+        assert provider.poll()["leases"] == []  # it bids
+        clock.advance(2)
+        opened.tick()
+        [lease] = provider.poll()["leases"]  # told once
+        assert lease["job_id"] == job["job_id"]
+        started = time.monotonic()
+        again = client.get("/v1/provider/work", params={"wait_s": 30}, headers=provider.headers)
+        waited = time.monotonic() - started
+    assert [offer["lease_id"] for offer in again.json()["leases"]] == [lease["lease_id"]]
+    assert waited < 3.0, f"the lease was told again only after {waited:.1f} s"
