@@ -29,6 +29,7 @@ from starlette.concurrency import run_in_threadpool
 from sparecycles import __version__
 from sparecycles.agent.market_server.admin import MarketAdmin
 from sparecycles.agent.market_server.db import WORKER_THREADS
+from sparecycles.agent.market_server.hot_routes import HotRequest, HotRoute, HotRoutes, wait_s_within
 from sparecycles.agent.market_server.limits import ApiLimits, BodySizeLimit, RateLimiter, retry_after_header
 from sparecycles.agent.market_server.market import (
     Conflict,
@@ -161,25 +162,36 @@ def _limiters(request: Request) -> _Limiters:
     return limiters
 
 
-async def _provider(request: Request, credentials: Credentials) -> str:
-    """The signed-in provider's identity address, from its session token (within its request rate).
-
-    Run on the event loop, as are the other credential checks: FastAPI runs a plain function dependency in its
-    thread pool, a second hand-over per request, and a remembered credential is a dictionary lookup."""
-    if credentials is None or not credentials.credentials.startswith("scs_"):
+def _provider_address(market: Marketplace, limiters: _Limiters, token: str | None) -> str:
+    """The signed-in provider's identity address, from its session token (within its request rate)."""
+    if token is None or not token.startswith("scs_"):
         raise Unauthorized("sign in as a provider first (POST /v1/auth/nonce, then /v1/auth/sign-in)")
-    address = _market(request).provider_for_token(credentials.credentials)
-    _limit(_limiters(request).provider, address, "provider")
+    address = market.provider_for_token(token)
+    _limit(limiters.provider, address, "provider")
     return address
 
 
-async def _requester(request: Request, credentials: Credentials) -> str:
+def _requester_id(market: Marketplace, limiters: _Limiters, token: str | None) -> str:
     """The requester's id, from the API key the operator issued (within its request rate)."""
-    if credentials is None or not credentials.credentials.startswith("scr_"):
+    if token is None or not token.startswith("scr_"):
         raise Unauthorized("send the requester API key the operator issued, as a Bearer token")
-    requester_id = _market(request).requester_for_key(credentials.credentials)
-    _limit(_limiters(request).requester, requester_id, "API key")
+    requester_id = market.requester_for_key(token)
+    _limit(limiters.requester, requester_id, "API key")
     return requester_id
+
+
+def _token(credentials: HTTPAuthorizationCredentials | None) -> str | None:
+    return credentials.credentials if credentials is not None else None
+
+
+async def _provider(request: Request, credentials: Credentials) -> str:
+    """Run on the event loop, as are the other credential checks: FastAPI runs a plain function dependency in its
+    thread pool, a second hand-over per request, and a remembered credential is a dictionary lookup."""
+    return _provider_address(_market(request), _limiters(request), _token(credentials))
+
+
+async def _requester(request: Request, credentials: Credentials) -> str:
+    return _requester_id(_market(request), _limiters(request), _token(credentials))
 
 
 def _operator(request: Request, credentials: Credentials) -> str:
@@ -204,6 +216,14 @@ SignInRate = Depends(_signing_in)
 
 def _problem(status: int, code: str, detail: str) -> JSONResponse:
     return JSONResponse(Problem(code=code, detail=detail[:500]).model_dump(), status_code=status)
+
+
+def _refusal(exc: MarketError) -> Response:
+    """The answer to a request the marketplace refused: a problem, with Retry-After for a limit that lifts."""
+    response = _problem(exc.status, exc.code, exc.detail)
+    if isinstance(exc, TooMany):
+        response.headers["Retry-After"] = retry_after_header(exc.retry_after_s)
+    return response
 
 
 def _answer(model: BaseModel, status_code: int = 200) -> Response:
@@ -256,13 +276,17 @@ def create_app(  # noqa: PLR0915 - every route of the protocol, read in one plac
     recheck_s: float = RECHECK_S,
     relayer: ClaimRelayer | None = None,
     inline: bool = True,
+    hot_routes: bool = True,
 ) -> FastAPI:
     """The marketplace as an ASGI app; a background task ticks it (auctions close, leases expire). With a
     ``relayer`` (a payout vault and a gas key), providers may ask the operator to relay their claims.
 
     ``inline=False`` keeps every database call in worker threads, also on SQLite: for a marketplace served
     on an event loop that has other work to answer at once (the agent's own private one, whose loop pauses
-    jobs when the owner comes back and must not wait for a SQLite commit or checkpoint)."""
+    jobs when the owner comes back and must not wait for a SQLite commit or checkpoint).
+
+    ``hot_routes`` answers the busiest routes below FastAPI's routing (hot_routes.py); without it every request
+    goes through FastAPI, which is what they must answer like."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -299,11 +323,8 @@ def create_app(  # noqa: PLR0915 - every route of the protocol, read in one plac
     )
 
     @app.exception_handler(MarketError)
-    async def refused(_request: Request, exc: MarketError) -> JSONResponse:
-        response = _problem(exc.status, exc.code, exc.detail)
-        if isinstance(exc, TooMany):
-            response.headers["Retry-After"] = retry_after_header(exc.retry_after_s)
-        return response
+    async def refused(_request: Request, exc: MarketError) -> Response:
+        return _refusal(exc)
 
     @app.exception_handler(Exception)
     async def failed(_request: Request, exc: Exception) -> JSONResponse:
@@ -320,11 +341,76 @@ def create_app(  # noqa: PLR0915 - every route of the protocol, read in one plac
     app.state.market = market
     app.state.admin = admin = MarketAdmin(market)
     fleet = admin.fleet
-    app.state.limiters = _Limiters(
+    app.state.limiters = limiters = _Limiters(
         provider=RateLimiter(limits.provider),
         requester=RateLimiter(limits.requester),
         sign_in=RateLimiter(limits.sign_in),
     )
+
+    # -- the busiest routes' handlers: answered below FastAPI's routing (hot_routes.py), and declared below too
+
+    async def work_answer(address: str, wait_s: float) -> Response:
+        """Bid on open jobs and collect new leases, waiting up to ``wait_s`` for one (long poll)."""
+        deadline = time.monotonic() + wait_s
+        answer: WorkResponse = await call(market.poll, address)
+        while (
+            not told.has_news(address, answer)
+            and not wakeups.closing
+            and (remaining := deadline - time.monotonic()) > 0
+        ):
+            # Sleep until this process leases it a job or has a new job it may bid on. Every ``recheck_s``
+            # look (without bidding) for what another server process did meanwhile, and when what it was
+            # told may be told again; at the deadline just answer: the provider's next poll looks anyway.
+            if await wakeups.wait(address, min(recheck_s, remaining, told.again_in(address, answer))):
+                answer = await call(market.poll, address)
+            elif deadline - time.monotonic() > 0:
+                answer = await call(market.deliveries, address)
+        told.remember(address, answer)
+        return _answer(answer)
+
+    async def heartbeat_answer(address: str, lease_id: str, beat: Heartbeat) -> Response:
+        return _answer(await call(market.heartbeat, address, lease_id, beat.run_time_ms))
+
+    async def report_answer(address: str, lease_id: str, signed: SignedResultReport) -> Response:
+        return _answer(await call(market.report, address, lease_id, signed))
+
+    async def submit_answer(requester_id: str, submission: JobSubmission) -> Response:
+        return _answer(await call(market.submit, requester_id, submission), status_code=201)
+
+    def provider_of(request: HotRequest) -> str:
+        return _provider_address(market, limiters, request.token)
+
+    lease = {"lease_id": ID_PATTERN}
+    hot = [
+        HotRoute(
+            "GET",
+            f"{API_PREFIX}/provider/work",
+            lambda r: work_answer(provider_of(r), float(r.query.get("wait_s", 0))),
+            accepts=wait_s_within(MAX_WAIT_S),
+        ),
+        HotRoute(
+            "POST",
+            f"{API_PREFIX}/provider/leases/{{lease_id}}/heartbeat",
+            lambda r: heartbeat_answer(provider_of(r), r.path["lease_id"], r.body),
+            body=Heartbeat,
+            params=lease,
+        ),
+        HotRoute(
+            "POST",
+            f"{API_PREFIX}/provider/leases/{{lease_id}}/report",
+            lambda r: report_answer(provider_of(r), r.path["lease_id"], r.body),
+            body=SignedResultReport,
+            params=lease,
+        ),
+        HotRoute(
+            "POST",
+            f"{API_PREFIX}/jobs",
+            lambda r: submit_answer(_requester_id(market, limiters, r.token), r.body),
+            body=JobSubmission,
+        ),
+    ]
+    if hot_routes:  # False: every request through FastAPI, the reference tests/market/test_hot_routes.py compares
+        app.add_middleware(HotRoutes, routes=hot, problem=_refusal)  # inside the body size limit
     app.add_middleware(
         BodySizeLimit, max_bytes=limits.max_body_bytes, exempt=lambda path: _UPLOADS.match(path) is not None
     )
@@ -364,22 +450,7 @@ def create_app(  # noqa: PLR0915 - every route of the protocol, read in one plac
     @route(app.get, "/provider/work", tags=["providers"], response_model=WorkResponse)
     async def work(address: ProviderAddress, wait_s: Annotated[float, Query(ge=0, le=MAX_WAIT_S)] = 0.0) -> Response:
         """Bid on open jobs and collect new leases, waiting up to ``wait_s`` for one (long poll)."""
-        deadline = time.monotonic() + wait_s
-        answer: WorkResponse = await call(market.poll, address)
-        while (
-            not told.has_news(address, answer)
-            and not wakeups.closing
-            and (remaining := deadline - time.monotonic()) > 0
-        ):
-            # Sleep until this process leases it a job or has a new job it may bid on. Every ``recheck_s``
-            # look (without bidding) for what another server process did meanwhile, and when what it was
-            # told may be told again; at the deadline just answer: the provider's next poll looks anyway.
-            if await wakeups.wait(address, min(recheck_s, remaining, told.again_in(address, answer))):
-                answer = await call(market.poll, address)
-            elif deadline - time.monotonic() > 0:
-                answer = await call(market.deliveries, address)
-        told.remember(address, answer)
-        return _answer(answer)
+        return await work_answer(address, wait_s)
 
     @route(app.get, "/provider/leases/{lease_id}", tags=["providers"])
     def provider_lease(lease_id: LeaseId, address: ProviderAddress) -> ProviderLeaseView:
@@ -388,7 +459,7 @@ def create_app(  # noqa: PLR0915 - every route of the protocol, read in one plac
 
     @route(app.post, "/provider/leases/{lease_id}/heartbeat", tags=["providers"], response_model=HeartbeatAck)
     async def heartbeat(lease_id: LeaseId, beat: Heartbeat, address: ProviderAddress) -> Response:
-        return _answer(await call(market.heartbeat, address, lease_id, beat.run_time_ms))
+        return await heartbeat_answer(address, lease_id, beat)
 
     @route(
         app.put,
@@ -414,7 +485,7 @@ def create_app(  # noqa: PLR0915 - every route of the protocol, read in one plac
 
     @route(app.post, "/provider/leases/{lease_id}/report", tags=["providers"], response_model=ReportAck)
     async def report(lease_id: LeaseId, signed: SignedResultReport, address: ProviderAddress) -> Response:
-        return _answer(await call(market.report, address, lease_id, signed))
+        return await report_answer(address, lease_id, signed)
 
     @route(app.get, "/provider/voucher", tags=["providers"])
     def voucher(address: ProviderAddress) -> Voucher:
@@ -462,7 +533,7 @@ def create_app(  # noqa: PLR0915 - every route of the protocol, read in one plac
         app.post, "/jobs", tags=["requesters"], status_code=201, responses=_PROBLEMS | _CREDIT, response_model=JobView
     )
     async def submit(submission: JobSubmission, requester_id: RequesterId) -> Response:
-        return _answer(await call(market.submit, requester_id, submission), status_code=201)
+        return await submit_answer(requester_id, submission)
 
     @route(app.get, "/jobs", tags=["requesters"])
     def jobs(requester_id: RequesterId) -> list[JobView]:

@@ -101,7 +101,7 @@ class BodySizeLimit:
         while True:
             message = await receive()
             if message["type"] != "http.request":  # the client went away
-                await self.app(scope, _replay([message]), send)
+                await self.app(scope, replay([message]), send)
                 return
             chunk = message.get("body", b"")
             seen += len(chunk)
@@ -112,7 +112,7 @@ class BodySizeLimit:
             if not message.get("more_body", False):
                 break
         whole: Message = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
-        await self.app(scope, _replay([whole], then=receive), send)
+        await self.app(scope, replay([whole], then=receive), send)
 
     async def _refuse(self, send: Send) -> None:
         body = Problem(
@@ -129,7 +129,7 @@ class BodySizeLimit:
         await send({"type": "http.response.body", "body": body.encode()})
 
 
-def _replay(messages: list[Message], then: Receive | None = None) -> Receive:
+def replay(messages: list[Message], then: Receive | None = None) -> Receive:
     """A ``receive`` that gives ``messages`` first, then waits on ``then`` (for the disconnect)."""
     pending = list(messages)
 
