@@ -301,7 +301,9 @@ def create_app(  # noqa: PLR0915 - every route of the protocol, read in one plac
         loop = asyncio.get_running_loop()
         anyio.to_thread.current_default_thread_limiter().total_tokens = WORKER_THREADS
         market.on_leased = lambda addresses: loop.call_soon_threadsafe(wakeups.wake, addresses)
-        market.on_submitted = lambda: loop.call_soon_threadsafe(wakeups.wake_some, market.config.bidders_per_job)
+        market.on_open = lambda jobs: loop.call_soon_threadsafe(
+            wakeups.want_bids, jobs * market.config.bidders_per_job, market.config.bids_per_poll
+        )
         market.on_freed = lambda address: loop.call_soon_threadsafe(wakeups.wake, [address])
         market.on_outbid = lambda addresses: loop.call_soon_threadsafe(wakeups.wake, addresses)
         market.studio_preemption = fleet.preempt_for_studio_jobs

@@ -286,10 +286,11 @@ class Marketplace:
         self._floors: dict[auction.Need, tuple[datetime, list[int]]] = {}  # capable providers' floors, and when
         self._credentials = KnownCredentials(config.auth_cache_s, clock)
         self.ticks_on_poll = True  # polls tick the market when its own timer has not lately
-        # Told after the fact, outside any transaction: who was leased a job, and that a job was submitted
-        # (the HTTP layer wakes long polls with them).
+        # Told after the fact, outside any transaction: who was leased a job, and how many jobs opened for bids
+        # (a submission, or auctions that closed without a winner for every seat and opened a new round): the
+        # HTTP layer wakes long polls with them, providers to take their leases and enough others to bid.
         self.on_leased: Callable[[set[str]], object] = lambda _addresses: None
-        self.on_submitted: Callable[[], object] = lambda: None
+        self.on_open: Callable[[int], object] = lambda _jobs: None
         # And that a provider's lease ended by its report, which frees what the lease used: a provider waiting
         # in a long poll then bids again at once instead of when its wait ends.
         self.on_freed: Callable[[str], object] = lambda _address: None
@@ -1296,7 +1297,7 @@ class Marketplace:
                 self._sql.audit, _audit_values(f"requester:{requester.name}", "hold", f"job:{job['id']}", hold, {})
             )
         log.info("Job %s submitted (%d unit(s), %d replica(s))", job["id"], submission.units, submission.replicas)
-        self.on_submitted()
+        self.on_open(1)
         return JobView(
             job_id=job["id"],
             state=JobState.QUEUED,
@@ -1561,13 +1562,17 @@ class Marketplace:
             cache = self._auction_cache(session.connection(), due, now)
             winners: set[str] = set()
             leased = 0
+            reopened = 0
             for job in due:
                 won = self._close_auction(session, job, now, cache)
                 leased += len(won)
                 winners.update(won)
+                reopened += job.state == JobState.QUEUED
             closed = len(due)
         if winners:
             self.on_leased(winners)
+        if reopened:
+            self.on_open(reopened)
         outbid = set(cache.capacities) - winners
         if outbid:
             self.on_outbid(outbid)

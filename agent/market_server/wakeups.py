@@ -1,8 +1,9 @@
 """Wake-ups for providers waiting in a long poll, so that waiting costs nothing.
 
 A provider's long poll (GET /v1/provider/work?wait_s=…) sleeps here instead of asking the database every
-second: it is woken when this process leases it a job, or when a job is submitted that it might bid on
-(only a few waiters per job: a thousand providers need not all wake for each one). A waiter also wakes on
+second: it is woken when this process leases it a job, when its report freed what it offers, when its bids
+all lost, or to bid on jobs open for bids (a submission, an auction that opened a new round): as many waiters
+as those jobs need bids, not all thousand providers for each one. A waiter also wakes on
 a timeout, to see what another server process may have done meanwhile. Everything runs on the event loop;
 the marketplace's threads reach it through ``loop.call_soon_threadsafe``.
 """
@@ -19,19 +20,21 @@ from sparecycles.agent.market_server.limits import Rate, RateLimiter
 from sparecycles.protocol.market import WorkResponse
 
 OFFERED_AGAIN_S = 5.0
+BIDDING_WAKES_PER_S = 100.0
 
 
 class Wakeups:
-    def __init__(self, *, bidding_wakes_per_s: float = 20.0) -> None:
+    def __init__(self, *, bidding_wakes_per_s: float = BIDDING_WAKES_PER_S) -> None:
         # One event per provider, shared by all its waiting polls: a provider whose client gave up on a poll
         # (an agent cuts its poll short when its offer changes) may have two waiting here for a while, and a
         # wake must reach the newer one, not only the one the event was made for.
         self._waiting: dict[str, asyncio.Event] = {}
         self._waiters: dict[str, int] = {}
-        # Waking a provider to bid costs a full poll: at a few hundred submissions a second, waking a few
-        # for each would cost more than the work. Past this rate, new jobs wait for the bids of providers
-        # starting their next poll (each bids on several jobs).
+        # Waking a provider to bid costs a poll (a fraction of a millisecond, no HTTP). Each woken provider bids on
+        # several jobs, so as many are woken as the open jobs need bids (want_bids), and past this rate open jobs
+        # wait for the bids of providers starting their next poll.
         self._bidding = RateLimiter(Rate(per_s=bidding_wakes_per_s, burst=int(bidding_wakes_per_s)))
+        self._bids_owed = 0  # bids wanted that were too few to wake one more provider for
         self.closing = False  # the server is stopping: long polls answer now instead of holding it up
 
     async def wait(self, address: str, timeout_s: float) -> bool:
@@ -58,6 +61,14 @@ class Wakeups:
             event = self._waiting.get(address)
             if event is not None:
                 event.set()
+
+    def want_bids(self, bids: int, per_provider: int) -> None:
+        """Open jobs want ``bids`` more bids, and a provider bids on up to ``per_provider`` jobs a poll: wake
+        enough waiting providers (a submission of one job wanting four bidders wakes one provider for every
+        second such job, not four for each). What no waiter was there for is not owed later: the next polls bid."""
+        self._bids_owed += bids
+        count, self._bids_owed = divmod(self._bids_owed, max(1, per_provider))
+        self.wake_some(count)
 
     def wake_some(self, count: int) -> None:
         """Wake up to ``count`` waiting providers, chosen at random, to bid on something new."""

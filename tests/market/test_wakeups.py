@@ -138,3 +138,49 @@ def test_a_lease_not_heartbeated_is_told_again_within_one_heartbeat_interval(tmp
         waited = time.monotonic() - started
     assert [offer["lease_id"] for offer in again.json()["leases"]] == [lease["lease_id"]]
     assert waited < 3.0, f"the lease was told again only after {waited:.1f} s"
+
+
+def test_open_jobs_wake_as_many_waiting_providers_as_their_bids_need() -> None:
+    """A job wants four bidders and a woken provider bids on up to eight jobs: two submissions wake one provider,
+    not eight; a remainder too small for one more is carried to the next job, and nothing more is owed when no
+    provider was waiting (the next polls bid anyway)."""
+
+    async def scenario() -> list[int]:
+        wakeups = Wakeups(bidding_wakes_per_s=1000)
+        polls = [asyncio.create_task(wakeups.wait(f"0x{index}", 60)) for index in range(20)]
+        await asyncio.sleep(0)  # all wait
+        woken: list[int] = []
+
+        async def count() -> int:
+            await asyncio.sleep(0.05)  # the woken polls return
+            return sum(1 for poll in polls if poll.done() and poll.result())
+
+        wakeups.want_bids(4, per_provider=8)  # one job: half a provider's bids, carried
+        woken.append(await count())
+        wakeups.want_bids(4, per_provider=8)  # the second job: one provider
+        woken.append(await count())
+        wakeups.want_bids(10 * 4, per_provider=8)  # ten reopened auctions: five more
+        woken.append(await count())
+        wakeups.release_all()
+        await asyncio.gather(*polls)
+        return woken
+
+    assert asyncio.run(scenario()) == [0, 1, 6]
+
+
+def test_a_submission_and_an_auction_reopened_without_a_winner_ask_for_bids(tmp_path: Path) -> None:
+    clock = Clock()
+    options = MarketOptions(data_dir=tmp_path / "market", key_file=tmp_path / "operator.key", db_url=None)
+    market = open_market(options, clock=clock)
+    opened: list[int] = []
+    market.on_open = opened.append
+    key = market.add_requester("studio")
+    market.credit("studio", 10**15)
+    with TestClient(create_app(market, tick_every_s=3600)) as client:
+        market.on_open = opened.append  # the app wires its own on start
+        for _ in range(2):
+            Requester(client, key).submit(cpu_spec(cpus=1.0), max_price_per_core_hour=10**6, bidding_window_s=1)
+        assert opened == [1, 1]
+        clock.advance(2)
+        market.tick()  # nobody bid: both auctions open a new round
+        assert opened == [1, 1, 2]
