@@ -247,6 +247,10 @@ class TickResult:
 _Row = Any  # a row of a Core statement, read by column name
 
 
+# A provider that holds a lease of a job now, or failed or refused it, does not bid on it again.
+_NO_BID_AGAIN = (LeaseState.ACTIVE, LeaseState.REPORTED, LeaseState.FAILED)
+
+
 @dataclass
 class _Cache:
     """Per-transaction lookups, so one tick does not load a provider's GPUs once per job."""
@@ -254,6 +258,7 @@ class _Cache:
     capacities: dict[str, auction.Capacity] = field(default_factory=dict)
     leases: dict[str, list[_Row]] = field(default_factory=dict)  # by job
     bids: dict[str, list[_Row]] = field(default_factory=dict)  # by job, from providers online and not banned
+    bidders: dict[str, _Row] = field(default_factory=dict)  # a bid of each bidder (its group, its pause)
     payouts: dict[str, str] = field(default_factory=dict)  # by provider
 
 
@@ -1588,10 +1593,10 @@ class Marketplace:
         for lease in connection.execute(self._sql.job_leases, {"ids": ids}):
             cache.leases.setdefault(lease.job_id, []).append(lease)
         online_after = now - timedelta(seconds=self.config.provider_online_s)
-        bidders: dict[str, _Row] = {}
+        bidders = cache.bidders
         for bid in connection.execute(self._sql.job_bids, {"ids": ids, "online_after": online_after}):
             cache.bids.setdefault(bid.job_id, []).append(bid)
-            bidders[bid.provider_address] = bid
+            bidders.setdefault(bid.provider_address, bid)
         if not bidders:
             return cache
         addresses = list(bidders)
@@ -1631,7 +1636,13 @@ class Marketplace:
             capacity = cache.capacities[bid.provider_address]
             if auction.qualifies(capacity, need):  # it may have won other jobs since it bid
                 candidates.append(auction.CandidateBid(bid.provider_address, bid.price, bid.score, bid.placed_at))
-        chosen = auction.winners(candidates, seats, excluded=[lease.provider_address for lease in holding])
+        excluded = [lease.provider_address for lease in holding]
+        chosen = auction.winners(candidates, seats, excluded=excluded)
+        if len(chosen) < seats:
+            spare = self._spare_bids(job, need, cache, now)
+            chosen += auction.winners(
+                spare, seats - len(chosen), excluded=[*excluded, *(bid.address for bid in chosen)]
+            )
         for seat, winner in zip(free_seats, chosen, strict=False):
             self._lease(session, job, winner, seat=seat, cache=cache, need=need)
         if len(chosen) == seats:
@@ -1645,6 +1656,31 @@ class Marketplace:
         job.round += 1
         job.window_ends_at = now + timedelta(seconds=job.bidding_window_s)
         return [winner.address for winner in chosen]
+
+    @staticmethod
+    def _spare_bids(job: tables.Job, need: auction.Need, cache: _Cache, now: datetime) -> list[auction.CandidateBid]:
+        """Bids for ``job`` from the batch's other bidders, at the price they would bid: for a job whose own
+        bidders all won other jobs of the batch first.
+
+        A provider does not choose what it bids on or at what price: its poll bids its floor on jobs the
+        marketplace picks for it. Each bids on several jobs and can win as many as it has room for, so with a
+        busy queue about half the auctions lost every bidder to another job of the same batch and waited a whole
+        new round, while providers that bid on this batch and won nothing had room. Such a provider takes the
+        job as if it had bid on it: the same checks as a bid (room, price, a studio group's own jobs or outside
+        ones, not paused, not a job it failed or holds), and its own bids rank first."""
+        refused = {lease.provider_address for lease in cache.leases.get(job.id, []) if lease.state in _NO_BID_AGAIN}
+        spare: list[auction.CandidateBid] = []
+        for address, bidder in cache.bidders.items():
+            capacity = cache.capacities[address]
+            if address in refused or not auction.qualifies(capacity, need):
+                continue
+            if bidder.paused_until is not None and bidder.paused_until > now:
+                continue
+            if bidder.group_name != job.group_name and (job.group_name is not None or bidder.outside_jobs is False):
+                continue
+            price, score = auction.bid_price(capacity, need), auction.bid_score(capacity, need)
+            spare.append(auction.CandidateBid(address, price, score, bidder.placed_at))
+        return spare
 
     def _no_bid_reason(self, session: Session, job: tables.Job, need: auction.Need, online_after: datetime) -> str:
         unit = "GPU" if need.gpus > 0 else "core"
@@ -2042,7 +2078,7 @@ class _Statements:
         excluded = exists().where(
             leases.c.job_id == jobs.c.id,
             leases.c.provider_address == address,
-            leases.c.state.in_([LeaseState.ACTIVE, LeaseState.REPORTED, LeaseState.FAILED]),
+            leases.c.state.in_(_NO_BID_AGAIN),
         )
         biddable = (
             select(
@@ -2092,8 +2128,12 @@ class _Statements:
                 providers.c.floor_per_core_hour,
                 providers.c.offered_cores,
                 providers.c.payout_address,
+                providers.c.group_name,
+                providers.c.paused_until,
+                groups.c.outside_jobs,
             )
             .join(providers, providers.c.address == bids.c.provider_address)
+            .outerjoin(groups, groups.c.name == providers.c.group_name)
             .join(jobs, and_(jobs.c.id == bids.c.job_id, jobs.c.round == bids.c.round))
             .where(
                 bids.c.job_id.in_(job_ids),

@@ -26,6 +26,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# A served marketplace closes auctions within a quarter second of their window's end (the agent's private one
+# ticks every second): jobs wait a bidding window, not a window and most of a second more, and with a busy
+# queue that is throughput. In the load benchmark (docs/benchmarks.md) a 1 s tick gave 126 assignments/s, this
+# one 146/s; a tick with nothing due costs a few indexed queries.
+SERVED_TICK_EVERY_S = 0.25
+
 OPERATOR_KEY_NAME = "marketplace-operator"
 GAS_KEY_NAME = "marketplace-gas"  # the key relayed claims are sent from (it pays their gas)
 DEFAULT_PORT = 8787
@@ -313,7 +319,7 @@ def serve(options: MarketOptions, *, host: str, port: int, tls: TlsFiles | None 
         )
         # At a stop signal the long polls are answered at once (ReleasingServer), and any request still open
         # after 2 s is cut: the timer that expires leases keeps ticking until the last connection closes.
-        app = create_app(market, limits=options.limits, relayer=relayer)
+        app = create_app(market, limits=options.limits, relayer=relayer, tick_every_s=SERVED_TICK_EVERY_S)
         beside = None
         if options.metrics_port is not None:
             latency = ApiLatency()

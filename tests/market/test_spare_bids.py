@@ -1,0 +1,79 @@
+"""An auction whose own bidders all won other jobs of the same batch goes to a bidder of the batch that won
+nothing (Marketplace._spare_bids): on a real marketplace (SQLite and PostgreSQL), and the rules such a stand-in
+bid follows (room, price, a studio group's jobs, a pause, a job it failed), as pure logic."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+
+from sparecycles.agent.market_server import auction
+from sparecycles.agent.market_server.market import LeaseState, Marketplace, _Cache
+
+from .conftest import Market, Provider, cpu_spec
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+def test_a_job_whose_bidder_won_another_job_of_the_batch_goes_to_a_free_bidder(market: Market) -> None:
+    market.market.config = dataclasses.replace(market.market.config, bidders_per_job=1)
+    requester = market.requester()
+    first, second = Provider(market.client).join(cores=1), Provider(market.client).join(cores=1)
+    terms = {"max_price_per_core_hour": 10**6, "bidding_window_s": 1}
+    job_a = requester.submit(cpu_spec(cpus=1.0), **terms)["job_id"]
+    job_b = requester.submit(cpu_spec(cpus=1.0), **terms)["job_id"]
+    first.poll()  # the only bidder of both: one job per bidder here
+    market.clock.advance(0.2)
+    job_c = requester.submit(cpu_spec(cpus=1.0), **terms)["job_id"]
+    second.poll()  # A and B have their bidder: it bids on C only
+    market.clock.advance(2)
+    market.market.tick()
+    leased = {
+        job: [lease["provider_address"] for lease in requester.job(job)["leases"]] for job in (job_a, job_b, job_c)
+    }
+    # A went to its bidder; B's bidder had no room left, and the second provider, which bid on C and had won
+    # nothing yet, took B; C's round found both busy and opened again.
+    assert leased == {job_a: [first.identity.address], job_b: [second.identity.address], job_c: []}
+    assert requester.job(job_c)["state"] == "queued"
+
+
+def _bidder(group: str | None = None, outside_jobs: bool | None = None, paused_until: datetime | None = None) -> object:
+    return SimpleNamespace(group_name=group, outside_jobs=outside_jobs, paused_until=paused_until, placed_at=NOW)
+
+
+def _capacity(address: str, cores: int = 4, floor: int = 100) -> auction.Capacity:
+    return auction.Capacity(
+        address, floor_per_gpu_hour=10**6, floor_per_core_hour=floor, free_gpus=(), free_cores=cores
+    )
+
+
+def test_a_stand_in_bid_follows_the_rules_of_a_bid() -> None:
+    bidders = {
+        "0xfree": _bidder(),
+        "0xfull": _bidder(),
+        "0xdear": _bidder(),
+        "0xstudio-only": _bidder("render-farm", outside_jobs=False),
+        "0xstudio-open": _bidder("render-farm", outside_jobs=True),
+        "0xpaused": _bidder(paused_until=NOW + timedelta(hours=1)),
+        "0xfailed-it": _bidder(),
+    }
+    capacities = {address: _capacity(address) for address in bidders}
+    capacities["0xfull"] = _capacity("0xfull", cores=0)
+    capacities["0xdear"] = _capacity("0xdear", floor=10**9)
+    leases = {"job-1": [SimpleNamespace(provider_address="0xfailed-it", state=LeaseState.FAILED)]}
+    cache = _Cache(capacities=capacities, leases=leases, bidders=bidders)  # type: ignore[arg-type]
+    need = auction.Need(gpus=0, min_vram_bytes=0, cores=2, max_price=1000)
+
+    def stand_ins(group: str | None) -> set[str]:
+        job = SimpleNamespace(id="job-1", group_name=group)
+        return {bid.address for bid in Marketplace._spare_bids(job, need, cache, NOW)}  # type: ignore[arg-type]
+
+    assert stand_ins(None) == {"0xfree", "0xstudio-open"}  # an outside job
+    assert stand_ins("render-farm") == {"0xstudio-only", "0xstudio-open"}  # the studio's own job
+    [bid] = [
+        bid
+        for bid in Marketplace._spare_bids(SimpleNamespace(id="job-1", group_name=None), need, cache, NOW)
+        if bid.address == "0xfree"
+    ]  # type: ignore[arg-type]
+    assert bid.price == auction.bid_price(capacities["0xfree"], need) == 100  # its floor, as its own bid would be
