@@ -7,14 +7,17 @@ Keys are ``eth_account`` local accounts; nothing here stores or logs one.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import coincurve
 from eth_account import Account
 from eth_account.messages import encode_defunct, encode_typed_data
-from eth_utils.address import to_checksum_address
+from eth_utils.address import to_canonical_address, to_checksum_address
+from eth_utils.crypto import keccak
 
 from sparecycles.protocol.market import NonceResponse, Voucher
 
@@ -81,12 +84,50 @@ def _voucher_data(payout_address: str, cumulative_amount: int, chain_id: int, co
     }
 
 
+_DOMAIN_TYPE_HASH = keccak(text="EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
+_VOUCHER_TYPE_HASH = keccak(text="Voucher(address provider,uint256 cumulativeAmount)")
+
+
+def _uint256(value: int) -> bytes:
+    if not 0 <= value < 2**256:
+        raise ValueError(f"{value} is not a uint256")
+    return value.to_bytes(32, "big")
+
+
+def _address_word(address: str) -> bytes:
+    return bytes(12) + to_canonical_address(address)
+
+
+@functools.lru_cache(maxsize=16)
+def _voucher_domain_separator(chain_id: int, contract: str) -> bytes:
+    return keccak(
+        _DOMAIN_TYPE_HASH
+        + keccak(text=VOUCHER_DOMAIN_NAME)
+        + keccak(text=VOUCHER_DOMAIN_VERSION)
+        + _uint256(chain_id)
+        + _address_word(contract)
+    )
+
+
+def voucher_digest(payout_address: str, cumulative_amount: int, chain_id: int, contract: str) -> bytes:
+    """The EIP-712 hash a voucher's signature signs, computed for this one fixed type.
+
+    The same bytes as ``encode_typed_data`` with the general encoder (tests/test_signing.py compares them,
+    and the vault contract checks the signatures on chain): a marketplace signs a voucher for every paid
+    lease, and the general encoder plus ``sign_message`` took about 0.39 ms of CPU a voucher; this hash takes
+    0.02 ms, and signing it with libsecp256k1 directly brings a whole voucher to about 0.13 ms."""
+    struct_hash = keccak(_VOUCHER_TYPE_HASH + _address_word(payout_address) + _uint256(cumulative_amount))
+    return keccak(b"\x19\x01" + _voucher_domain_separator(chain_id, contract) + struct_hash)
+
+
 def sign_voucher(
     operator: LocalAccount, payout_address: str, cumulative_amount: int, *, chain_id: int, contract: str
 ) -> Voucher:
     """The operator's promise that ``payout_address`` has earned ``cumulative_amount`` in all, ever."""
-    data = _voucher_data(payout_address, cumulative_amount, chain_id, contract)
-    signature = operator.sign_message(encode_typed_data(full_message=data)).signature
+    digest = voucher_digest(payout_address, cumulative_amount, chain_id, contract)
+    # libsecp256k1 with RFC 6979 nonces, as eth_keys signs through it: the same signature, r ‖ s ‖ v (27 or 28).
+    recoverable = coincurve.PrivateKey(operator.key).sign_recoverable(digest, hasher=None)
+    signature = recoverable[:64] + bytes([recoverable[64] + 27])
     return Voucher(
         payout_address=payout_address,
         cumulative_amount=cumulative_amount,
