@@ -111,6 +111,7 @@ _SPOOL_BYTES = 8 * 1024 * 1024
 MAX_WAIT_S = 30.0
 RECHECK_S = 10.0  # a waiting long poll looks at the database at least this often
 TICK_EVERY_S = 1.0
+STANDING_BIDDERS = 64  # waiting providers a batch of auctions may lease to when a job's own bidders won elsewhere
 
 _PROBLEMS: dict[int | str, dict[str, Any]] = {
     status: {"model": Problem, "description": description}
@@ -301,11 +302,18 @@ def create_app(  # noqa: PLR0915 - every route of the protocol, read in one plac
         loop = asyncio.get_running_loop()
         anyio.to_thread.current_default_thread_limiter().total_tokens = WORKER_THREADS
         market.on_leased = lambda addresses: loop.call_soon_threadsafe(wakeups.wake, addresses)
-        market.on_open = lambda jobs: loop.call_soon_threadsafe(
-            wakeups.want_bids, jobs * market.config.bidders_per_job, market.config.bids_per_poll
-        )
-        market.on_freed = lambda address: loop.call_soon_threadsafe(wakeups.wake, [address])
         market.on_outbid = lambda addresses: loop.call_soon_threadsafe(wakeups.wake, addresses)
+        market.standing = lambda: wakeups.idle(STANDING_BIDDERS)
+        if market.is_postgresql:
+            # Other server processes may close the auctions, and count only their own waiting providers as
+            # standing bidders: those waiting here are woken to bid when jobs open and when a report frees room.
+            # On SQLite this process is the only one (its data folder's lock), so every waiting provider is a
+            # standing bidder of its auctions already, and waking them to bid only cost polls (in the load
+            # benchmark, 187 -> 233 assignments/s without these wakes).
+            market.on_open = lambda jobs: loop.call_soon_threadsafe(
+                wakeups.want_bids, jobs * market.config.bidders_per_job, market.config.bids_per_poll
+            )
+            market.on_freed = lambda address: loop.call_soon_threadsafe(wakeups.wake, [address])
         market.studio_preemption = fleet.preempt_for_studio_jobs
         await run_in_threadpool(market.resume)
         task = asyncio.create_task(ticking())

@@ -259,6 +259,7 @@ class _Cache:
     leases: dict[str, list[_Row]] = field(default_factory=dict)  # by job
     bids: dict[str, list[_Row]] = field(default_factory=dict)  # by job, from providers online and not banned
     bidders: dict[str, _Row] = field(default_factory=dict)  # a bid of each bidder (its group, its pause)
+    placed: set[str] = field(default_factory=set)  # the bidders that bid in this batch (not only standing)
     payouts: dict[str, str] = field(default_factory=dict)  # by provider
 
 
@@ -304,6 +305,10 @@ class Marketplace:
         self.on_outbid: Callable[[set[str]], object] = lambda _addresses: None
         # Set by the fleet (fleet.py): each tick, outside leases make room for the studio's own queued jobs.
         self.studio_preemption: Callable[[datetime], int] | None = None
+        # Set by the HTTP layer: some of the providers waiting in this process's long polls, with nothing to tell
+        # them. Each would bid its floor on the open jobs it can run as soon as it were woken, so closing auctions
+        # counts them as standing bidders for jobs whose own bidders all won elsewhere (_spare_bids).
+        self.standing: Callable[[], Sequence[str]] = lambda: ()
         self.is_postgresql = engine.dialect.name == "postgresql"
         self._insert = postgresql_insert if self.is_postgresql else sqlite_insert
         self._sql = _Statements(config, self._insert)
@@ -1578,7 +1583,7 @@ class Marketplace:
             self.on_leased(winners)
         if reopened:
             self.on_open(reopened)
-        outbid = set(cache.capacities) - winners
+        outbid = cache.placed - winners  # standing bidders that won nothing were not woken and wait on
         if outbid:
             self.on_outbid(outbid)
         return closed, leased
@@ -1597,6 +1602,13 @@ class Marketplace:
         for bid in connection.execute(self._sql.job_bids, {"ids": ids, "online_after": online_after}):
             cache.bids.setdefault(bid.job_id, []).append(bid)
             bidders.setdefault(bid.provider_address, bid)
+        cache.placed = set(bidders)
+        standing = [address for address in self.standing() if address not in bidders]
+        if standing:
+            for row in connection.execute(
+                self._sql.standing_providers, {"addresses": standing, "online_after": online_after}
+            ):
+                bidders[row.provider_address] = row
         if not bidders:
             return cache
         addresses = list(bidders)
@@ -1665,9 +1677,10 @@ class Marketplace:
         A provider does not choose what it bids on or at what price: its poll bids its floor on jobs the
         marketplace picks for it. Each bids on several jobs and can win as many as it has room for, so with a
         busy queue about half the auctions lost every bidder to another job of the same batch and waited a whole
-        new round, while providers that bid on this batch and won nothing had room. Such a provider takes the
-        job as if it had bid on it: the same checks as a bid (room, price, a studio group's own jobs or outside
-        ones, not paused, not a job it failed or holds), and its own bids rank first."""
+        new round, while providers that bid on this batch and won nothing had room, and others waited in their
+        long polls with room (``standing``: they would bid as soon as woken). Such a provider takes the job as if
+        it had bid on it: the same checks as a bid (room, price, a studio group's own jobs or outside ones, not
+        paused, not drained, online, not a job it failed or holds), and the job's own bids rank first."""
         refused = {lease.provider_address for lease in cache.leases.get(job.id, []) if lease.state in _NO_BID_AGAIN}
         spare: list[auction.CandidateBid] = []
         for address, bidder in cache.bidders.items():
@@ -2115,6 +2128,28 @@ class _Statements:
         addresses: BindParameter[list[str]] = bindparam("addresses", expanding=True)
         self.job_leases = select(leases.c.job_id, leases.c.provider_address, leases.c.state, leases.c.seat).where(
             leases.c.job_id.in_(job_ids)
+        )
+        # Providers waiting in long polls, as closing auctions count them (Marketplace.standing): the columns of a
+        # bid's provider, its last poll as when it "bid".
+        self.standing_providers = (
+            select(
+                providers.c.address.label("provider_address"),
+                providers.c.floor_per_gpu_hour,
+                providers.c.floor_per_core_hour,
+                providers.c.offered_cores,
+                providers.c.payout_address,
+                providers.c.group_name,
+                providers.c.paused_until,
+                groups.c.outside_jobs,
+                providers.c.last_seen_at.label("placed_at"),
+            )
+            .select_from(providers.outerjoin(groups, groups.c.name == providers.c.group_name))
+            .where(
+                providers.c.address.in_(addresses),
+                providers.c.last_seen_at >= bindparam("online_after", type_=tables.UtcDateTime()),
+                providers.c.banned_at.is_(None),
+                providers.c.drain.is_(False),
+            )
         )
         self.job_bids = (
             select(

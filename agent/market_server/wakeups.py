@@ -72,9 +72,13 @@ class Wakeups:
 
     def wake_some(self, count: int) -> None:
         """Wake up to ``count`` waiting providers, chosen at random, to bid on something new."""
-        idle = [address for address, event in self._waiting.items() if not event.is_set()]
-        chosen = [address for address in random.sample(idle, min(count, len(idle))) if not self._bidding.wait_s("")]
-        self.wake(chosen)
+        self.wake([address for address in self.idle(count) if not self._bidding.wait_s("")])
+
+    def idle(self, most: int) -> list[str]:
+        """Up to ``most`` of the providers waiting now and not yet woken, chosen at random. Safe to call from
+        the marketplace's worker threads: the copy of the table is taken without running Python code."""
+        idle = [address for address, event in list(self._waiting.items()) if not event.is_set()]
+        return random.sample(idle, min(most, len(idle)))
 
     def release_all(self) -> None:
         """The server is stopping: end every long poll now (each answers what it has), and every later one

@@ -77,3 +77,21 @@ def test_a_stand_in_bid_follows_the_rules_of_a_bid() -> None:
         if bid.address == "0xfree"
     ]  # type: ignore[arg-type]
     assert bid.price == auction.bid_price(capacities["0xfree"], need) == 100  # its floor, as its own bid would be
+
+
+def test_a_job_nobody_bid_on_goes_to_a_provider_waiting_in_a_long_poll(market: Market) -> None:
+    """A provider waiting in a long poll (Marketplace.standing, from the HTTP layer's waiters) would bid its
+    floor as soon as woken: closing auctions count it as a bidder, so the job is leased at its first close
+    without a poll in between. One whose floor is above the job's price is not."""
+    requester = market.requester()
+    cheap = Provider(market.client).join(cores=1, core_floor=1000)
+    dear = Provider(market.client).join(cores=1, core_floor=10**7)
+    market.market.standing = lambda: [dear.identity.address, cheap.identity.address]
+    job = requester.submit(cpu_spec(cpus=1.0), max_price_per_core_hour=10**6, bidding_window_s=1)["job_id"]
+    second = requester.submit(cpu_spec(cpus=1.0), max_price_per_core_hour=10**6, bidding_window_s=1)["job_id"]
+    market.clock.advance(2)
+    market.market.tick()
+    assert [lease["provider_address"] for lease in requester.job(job)["leases"]] == [cheap.identity.address]
+    assert requester.job(second)["state"] == "queued"  # the cheap one is busy, the dear one asks too much
+    [lease] = cheap.poll()["leases"]
+    assert lease["job_id"] == job

@@ -184,3 +184,21 @@ def test_a_submission_and_an_auction_reopened_without_a_winner_ask_for_bids(tmp_
         clock.advance(2)
         market.tick()  # nobody bid: both auctions open a new round
         assert opened == [1, 1, 2]
+
+
+def test_the_idle_waiters_are_those_not_woken_at_most_as_many_as_asked() -> None:
+    async def scenario() -> tuple[list[str], list[str], int]:
+        wakeups = Wakeups()
+        polls = [asyncio.create_task(wakeups.wait(address, 60)) for address in ("0xa", "0xb", "0xc")]
+        await asyncio.sleep(0)
+        wakeups.wake(["0xb"])
+        idle, few = sorted(wakeups.idle(10)), wakeups.idle(1)
+        wakeups.release_all()
+        await asyncio.gather(*polls)
+        return idle, few, len(wakeups.idle(10))
+
+    idle, few, after = asyncio.run(scenario())
+    assert idle == ["0xa", "0xc"]
+    assert len(few) == 1
+    assert few[0] in idle
+    assert after == 0
