@@ -1648,13 +1648,9 @@ class Marketplace:
             capacity = cache.capacities[bid.provider_address]
             if auction.qualifies(capacity, need):  # it may have won other jobs since it bid
                 candidates.append(auction.CandidateBid(bid.provider_address, bid.price, bid.score, bid.placed_at))
-        excluded = [lease.provider_address for lease in holding]
-        chosen = auction.winners(candidates, seats, excluded=excluded)
-        if len(chosen) < seats:
-            spare = self._spare_bids(job, need, cache, now)
-            chosen += auction.winners(
-                spare, seats - len(chosen), excluded=[*excluded, *(bid.address for bid in chosen)]
-            )
+        own = {bid.address for bid in candidates}
+        candidates += [bid for bid in self._spare_bids(job, need, cache, now) if bid.address not in own]
+        chosen = auction.winners(candidates, seats, excluded=[lease.provider_address for lease in holding])
         for seat, winner in zip(free_seats, chosen, strict=False):
             self._lease(session, job, winner, seat=seat, cache=cache, need=need)
         if len(chosen) == seats:
@@ -1671,8 +1667,8 @@ class Marketplace:
 
     @staticmethod
     def _spare_bids(job: tables.Job, need: auction.Need, cache: _Cache, now: datetime) -> list[auction.CandidateBid]:
-        """Bids for ``job`` from the batch's other bidders, at the price they would bid: for a job whose own
-        bidders all won other jobs of the batch first.
+        """Bids for ``job`` from the batch's other bidders and the providers standing by, at the price they
+        would bid; they compete with the job's own bids.
 
         A provider does not choose what it bids on or at what price: its poll bids its floor on jobs the
         marketplace picks for it. Each bids on several jobs and can win as many as it has room for, so with a
@@ -1680,7 +1676,8 @@ class Marketplace:
         new round, while providers that bid on this batch and won nothing had room, and others waited in their
         long polls with room (``standing``: they would bid as soon as woken). Such a provider takes the job as if
         it had bid on it: the same checks as a bid (room, price, a studio group's own jobs or outside ones, not
-        paused, not drained, online, not a job it failed or holds), and the job's own bids rank first."""
+        paused, not drained, online, not a job it failed or holds). They rank with the job's own bids, by price
+        first: a cheaper provider that happened to be waiting when a dearer one polled still wins."""
         refused = {lease.provider_address for lease in cache.leases.get(job.id, []) if lease.state in _NO_BID_AGAIN}
         spare: list[auction.CandidateBid] = []
         for address, bidder in cache.bidders.items():

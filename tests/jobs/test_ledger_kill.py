@@ -105,6 +105,10 @@ def test_sigkill_during_jobs_loses_nothing_committed_and_counts_nothing_twice(  
             home, "SELECT SUM(CAST(credited AS INTEGER)), SUM(CAST(confirmed AS INTEGER)) FROM earnings_daily"
         )
         assert credited == confirmed == sum(paid.values())  # the roll-up counted each earning once
+        # Enough of the agent's life recorded for the continuity check below (it commits every 10 s): a fast
+        # marketplace finishes the jobs before the agent has lived long.
+        energy = "SELECT start_ms FROM energy"
+        wait_for(lambda: len(ledger_rows(home, energy)) >= 3, 60, f"three energy intervals ({agent.console_file})")
     finally:
         requester.close()
         agent.stop()

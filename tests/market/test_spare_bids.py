@@ -95,3 +95,16 @@ def test_a_job_nobody_bid_on_goes_to_a_provider_waiting_in_a_long_poll(market: M
     assert requester.job(second)["state"] == "queued"  # the cheap one is busy, the dear one asks too much
     [lease] = cheap.poll()["leases"]
     assert lease["job_id"] == job
+
+
+def test_a_cheaper_provider_standing_by_beats_a_dearer_ones_bid(market: Market) -> None:
+    requester = market.requester()
+    cheap = Provider(market.client).join(cores=1, core_floor=1000)
+    dear = Provider(market.client).join(cores=1, core_floor=5000)
+    job = requester.submit(cpu_spec(cpus=1.0), max_price_per_core_hour=10**6, bidding_window_s=1)["job_id"]
+    dear.poll()  # the dearer one polled and bid; the cheaper one waits in its long poll
+    market.market.standing = lambda: [cheap.identity.address]
+    market.clock.advance(2)
+    market.market.tick()
+    [lease] = requester.job(job)["leases"]
+    assert (lease["provider_address"], lease["price_per_unit_hour"]) == (cheap.identity.address, 1000)
