@@ -2126,27 +2126,32 @@ class _Statements:
         self.job_leases = select(leases.c.job_id, leases.c.provider_address, leases.c.state, leases.c.seat).where(
             leases.c.job_id.in_(job_ids)
         )
-        # Providers waiting in long polls, as closing auctions count them (Marketplace.standing): the columns of a
-        # bid's provider, its last poll as when it "bid".
+        # What closing auctions reads of each bidder (its floors, room, payout, group and pause), and which
+        # providers may win at all: online, not banned, not drained.
+        bidder = (
+            providers.c.floor_per_gpu_hour,
+            providers.c.floor_per_core_hour,
+            providers.c.offered_cores,
+            providers.c.payout_address,
+            providers.c.group_name,
+            providers.c.paused_until,
+            groups.c.outside_jobs,
+        )
+        may_win = (
+            providers.c.last_seen_at >= bindparam("online_after", type_=tables.UtcDateTime()),
+            providers.c.banned_at.is_(None),
+            providers.c.drain.is_(False),
+        )
+        # Providers waiting in long polls, as closing auctions count them (Marketplace.standing): a bidder's
+        # columns, its last poll as when it "bid".
         self.standing_providers = (
             select(
                 providers.c.address.label("provider_address"),
-                providers.c.floor_per_gpu_hour,
-                providers.c.floor_per_core_hour,
-                providers.c.offered_cores,
-                providers.c.payout_address,
-                providers.c.group_name,
-                providers.c.paused_until,
-                groups.c.outside_jobs,
+                *bidder,
                 providers.c.last_seen_at.label("placed_at"),
             )
             .select_from(providers.outerjoin(groups, groups.c.name == providers.c.group_name))
-            .where(
-                providers.c.address.in_(addresses),
-                providers.c.last_seen_at >= bindparam("online_after", type_=tables.UtcDateTime()),
-                providers.c.banned_at.is_(None),
-                providers.c.drain.is_(False),
-            )
+            .where(providers.c.address.in_(addresses), *may_win)
         )
         self.job_bids = (
             select(
@@ -2156,23 +2161,12 @@ class _Statements:
                 bids.c.price,
                 bids.c.score,
                 bids.c.placed_at,
-                providers.c.floor_per_gpu_hour,
-                providers.c.floor_per_core_hour,
-                providers.c.offered_cores,
-                providers.c.payout_address,
-                providers.c.group_name,
-                providers.c.paused_until,
-                groups.c.outside_jobs,
+                *bidder,
             )
             .join(providers, providers.c.address == bids.c.provider_address)
             .outerjoin(groups, groups.c.name == providers.c.group_name)
             .join(jobs, and_(jobs.c.id == bids.c.job_id, jobs.c.round == bids.c.round))
-            .where(
-                bids.c.job_id.in_(job_ids),
-                providers.c.last_seen_at >= bindparam("online_after", type_=tables.UtcDateTime()),
-                providers.c.banned_at.is_(None),
-                providers.c.drain.is_(False),
-            )
+            .where(bids.c.job_id.in_(job_ids), *may_win)
         )
         self.offered_gpus = select(gpus.c.provider_address, gpus.c.uuid, gpus.c.vram_bytes, gpus.c.score).where(
             gpus.c.provider_address.in_(addresses), gpus.c.offered.is_(True)
