@@ -93,6 +93,9 @@ class HotRoutes:
             await self.app(scope, receive, send)
             return
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True))
+        if not route.accepts(query):  # before the body is read: FastAPI gets the request untouched
+            await self.app(scope, receive, send)
+            return
         headers = dict(scope.get("headers") or [])
         body: Any = None
         if route.body is not None:
@@ -104,9 +107,6 @@ class HotRoutes:
             if body is None:
                 await self.app(scope, replay([message], then=receive), send)
                 return
-        if not route.accepts(query):
-            await self.app(scope, receive, send)
-            return
         response = await self._handle(route, HotRequest(_bearer(headers.get(b"authorization")), found, query, body))
         await response(scope, receive, send)
 
