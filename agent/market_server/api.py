@@ -111,7 +111,7 @@ _SPOOL_BYTES = 8 * 1024 * 1024
 MAX_WAIT_S = 30.0
 RECHECK_S = 10.0  # a waiting long poll looks at the database at least this often
 TICK_EVERY_S = 1.0
-STANDING_BIDDERS = 64  # waiting providers a batch of auctions may lease to when a job's own bidders won elsewhere
+STANDING_BIDDERS = 64  # waiting providers a batch of auctions counts as bidders at their floors (_spare_bids)
 
 _PROBLEMS: dict[int | str, dict[str, Any]] = {
     status: {"model": Problem, "description": description}

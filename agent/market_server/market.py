@@ -258,7 +258,7 @@ class _Cache:
     capacities: dict[str, auction.Capacity] = field(default_factory=dict)
     leases: dict[str, list[_Row]] = field(default_factory=dict)  # by job
     bids: dict[str, list[_Row]] = field(default_factory=dict)  # by job, from providers online and not banned
-    bidders: dict[str, _Row] = field(default_factory=dict)  # a bid of each bidder (its group, its pause)
+    bidders: dict[str, _Row] = field(default_factory=dict)  # each bidder or standing provider (group, pause)
     placed: set[str] = field(default_factory=set)  # the bidders that bid in this batch (not only standing)
     payouts: dict[str, str] = field(default_factory=dict)  # by provider
 
@@ -307,7 +307,7 @@ class Marketplace:
         self.studio_preemption: Callable[[datetime], int] | None = None
         # Set by the HTTP layer: some of the providers waiting in this process's long polls, with nothing to tell
         # them. Each would bid its floor on the open jobs it can run as soon as it were woken, so closing auctions
-        # counts them as standing bidders for jobs whose own bidders all won elsewhere (_spare_bids).
+        # counts them as standing bidders, ranked with the jobs' own bids (_spare_bids).
         self.standing: Callable[[], Sequence[str]] = lambda: ()
         self.is_postgresql = engine.dialect.name == "postgresql"
         self._insert = postgresql_insert if self.is_postgresql else sqlite_insert
@@ -1648,8 +1648,7 @@ class Marketplace:
             capacity = cache.capacities[bid.provider_address]
             if auction.qualifies(capacity, need):  # it may have won other jobs since it bid
                 candidates.append(auction.CandidateBid(bid.provider_address, bid.price, bid.score, bid.placed_at))
-        own = {bid.address for bid in candidates}
-        candidates += [bid for bid in self._spare_bids(job, need, cache, now) if bid.address not in own]
+        candidates += self._spare_bids(job, need, cache, now, own={bid.address for bid in candidates})
         chosen = auction.winners(candidates, seats, excluded=[lease.provider_address for lease in holding])
         for seat, winner in zip(free_seats, chosen, strict=False):
             self._lease(session, job, winner, seat=seat, cache=cache, need=need)
@@ -1666,7 +1665,9 @@ class Marketplace:
         return [winner.address for winner in chosen]
 
     @staticmethod
-    def _spare_bids(job: tables.Job, need: auction.Need, cache: _Cache, now: datetime) -> list[auction.CandidateBid]:
+    def _spare_bids(
+        job: tables.Job, need: auction.Need, cache: _Cache, now: datetime, own: Collection[str] = ()
+    ) -> list[auction.CandidateBid]:
         """Bids for ``job`` from the batch's other bidders and the providers standing by, at the price they
         would bid; they compete with the job's own bids.
 
@@ -1677,8 +1678,10 @@ class Marketplace:
         long polls with room (``standing``: they would bid as soon as woken). Such a provider takes the job as if
         it had bid on it: the same checks as a bid (room, price, a studio group's own jobs or outside ones, not
         paused, not drained, online, not a job it failed or holds). They rank with the job's own bids, by price
-        first: a cheaper provider that happened to be waiting when a dearer one polled still wins."""
+        first: a cheaper provider that happened to be waiting when a dearer one polled still wins. Providers in
+        ``own`` bid on the job themselves and are left out."""
         refused = {lease.provider_address for lease in cache.leases.get(job.id, []) if lease.state in _NO_BID_AGAIN}
+        refused.update(own)
         spare: list[auction.CandidateBid] = []
         for address, bidder in cache.bidders.items():
             capacity = cache.capacities[address]
