@@ -4,6 +4,7 @@ newer than the server is refused."""
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import text
@@ -89,3 +90,18 @@ def test_the_vault_revision_goes_down_and_up_again(database_url: str) -> None:
     with engine.connect() as connection:
         assert connection.execute(text("SELECT name, deposit_address FROM requesters")).all() == [("studio", None)]
     engine.dispose()
+
+
+def test_postgresql_connections_plan_each_statement_for_the_tables_as_they_are(database_url: str) -> None:
+    """A generic plan cached while the tables were empty would outlive their growth (db.py says why)."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("a PostgreSQL setting")
+    engine = open_engine(database_url)
+    connections = [engine.connect() for _ in range(3)]  # three pooled connections, each set up on connect
+    try:
+        modes = {connection.execute(text("SHOW plan_cache_mode")).scalar_one() for connection in connections}
+    finally:
+        for connection in connections:
+            connection.close()
+    engine.dispose()
+    assert modes == {"force_custom_plan"}
