@@ -305,11 +305,10 @@ def create_app(  # noqa: PLR0915 - every route of the protocol, read in one plac
         market.standing = lambda: wakeups.idle(STANDING_BIDDERS)
         if market.is_postgresql:
             # Other server processes may close the auctions, and count only their own waiting providers as
-            # standing bidders: those waiting here are woken to bid when jobs open, when a report frees room and
-            # when their bids lost. On SQLite this process is the only one (its data folder's lock), so every
-            # waiting provider is a standing bidder of its auctions already, and waking them to bid only cost
-            # polls (in the load benchmark, 187 -> 233 assignments/s without the first two).
-            market.on_outbid = lambda addresses: loop.call_soon_threadsafe(wakeups.wake, addresses)
+            # standing bidders: those waiting here are woken to bid when jobs open and when a report frees room
+            # (not when their bids lost: market.py says why). On SQLite this process is the only one (its data
+            # folder's lock), so every waiting provider is a standing bidder of its auctions already, and waking
+            # them to bid only cost polls (in the load benchmark, 187 -> 233 assignments/s without these wakes).
             market.on_open = lambda jobs: loop.call_soon_threadsafe(
                 wakeups.want_bids, jobs * market.config.bidders_per_job, market.config.bids_per_poll
             )

@@ -259,7 +259,6 @@ class _Cache:
     leases: dict[str, list[_Row]] = field(default_factory=dict)  # by job
     bids: dict[str, list[_Row]] = field(default_factory=dict)  # by job, from providers online and not banned
     bidders: dict[str, _Row] = field(default_factory=dict)  # each bidder or standing provider (group, pause)
-    placed: set[str] = field(default_factory=set)  # the bidders that bid in this batch (not only standing)
     payouts: dict[str, str] = field(default_factory=dict)  # by provider
 
 
@@ -300,9 +299,10 @@ class Marketplace:
         # And that a provider's lease ended by its report, which frees what the lease used: a provider waiting
         # in a long poll then bids again at once instead of when its wait ends.
         self.on_freed: Callable[[str], object] = lambda _address: None
-        # And that providers whose bids in a batch of auctions all lost are free still: waiting in a long poll,
-        # they bid again at once instead of when their wait ends.
-        self.on_outbid: Callable[[set[str]], object] = lambda _addresses: None
+        # Providers whose bids all lost are not woken to bid again: the jobs still open woke as many bidders as
+        # they want when they opened (on_open), and waking every loser of each batch had each place up to
+        # ``bids_per_poll`` bids again, most of which lost too (on PostgreSQL, 6.5 polls and 7 bids per job
+        # in the load benchmark; 50 -> 63 assignments/s with two processes, 56 -> 67 with one, without it).
         # Set by the fleet (fleet.py): each tick, outside leases make room for the studio's own queued jobs.
         self.studio_preemption: Callable[[datetime], int] | None = None
         # Set by the HTTP layer: some of the providers waiting in this process's long polls, with nothing to tell
@@ -1583,9 +1583,6 @@ class Marketplace:
             self.on_leased(winners)
         if reopened:
             self.on_open(reopened)
-        outbid = cache.placed - winners  # standing bidders that won nothing were not woken and wait on
-        if outbid:
-            self.on_outbid(outbid)
         return closed, leased
 
     def _auction_cache(self, connection: Connection, due: Sequence[tables.Job], now: datetime) -> _Cache:
@@ -1602,7 +1599,6 @@ class Marketplace:
         for bid in connection.execute(self._sql.job_bids, {"ids": ids, "online_after": online_after}):
             cache.bids.setdefault(bid.job_id, []).append(bid)
             bidders.setdefault(bid.provider_address, bid)
-        cache.placed = set(bidders)
         standing = [address for address in self.standing() if address not in bidders]
         if standing:
             for row in connection.execute(

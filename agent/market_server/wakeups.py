@@ -3,10 +3,9 @@
 A provider's long poll (GET /v1/provider/work?wait_s=…) sleeps here instead of asking the database every
 second: it is woken when this process leases it a job. Closing auctions count waiters with room as bidders
 (``idle``). On PostgreSQL, where another process may close the auctions, a waiter is also woken when its
-report freed what it offers, when its bids all lost, or to bid on jobs open for bids (a submission, an auction
-that opened a new round): as many waiters as those jobs need bids, not all thousand providers for each one.
-A waiter also wakes on
-a timeout, to see what another server process may have done meanwhile. Everything runs on the event loop;
+report freed what it offers, or to bid on jobs open for bids (a submission, an auction that opened a new
+round): as many waiters as those jobs need bids, not all thousand providers for each one. A waiter also wakes
+on a timeout, to see what another server process may have done meanwhile. Everything runs on the event loop;
 the marketplace's threads reach it through ``loop.call_soon_threadsafe``.
 """
 
