@@ -40,6 +40,7 @@ from sqlalchemy import (
     delete,
     exists,
     func,
+    literal_column,
     or_,
     select,
     text,
@@ -249,6 +250,15 @@ _Row = Any  # a row of a Core statement, read by column name
 
 # A provider that holds a lease of a job now, or failed or refused it, does not bid on it again.
 _NO_BID_AGAIN = (LeaseState.ACTIVE, LeaseState.REPORTED, LeaseState.FAILED)
+
+
+def _one_of(column: ColumnElement[str], states: Sequence[str]) -> ColumnElement[bool]:
+    """``column IN (states)`` with the states written into the statement. Given as values, SQLAlchemy binds
+    them as a list that it expands into the SQL again at every execution ("post-compile"), which the polls'
+    statements paid for at each poll. Only for the code's own constants (letters and '_')."""
+    if not all(state.replace("_", "").isalpha() for state in states):
+        raise ValueError(f"not a state name: {states!r}")
+    return column.in_([literal_column(f"'{state}'") for state in states])
 
 
 @dataclass
@@ -2070,7 +2080,7 @@ class _Statements:
                 leases.c.state == LeaseState.ACTIVE,
                 and_(
                     leases.c.report_json.is_(None),
-                    leases.c.state.in_([LeaseState.LOST, LeaseState.CANCELLED, LeaseState.PREEMPTED]),
+                    _one_of(leases.c.state, (LeaseState.LOST, LeaseState.CANCELLED, LeaseState.PREEMPTED)),
                     leases.c.ended_at > bindparam("since", type_=tables.UtcDateTime()),
                 ),
             ),
@@ -2087,7 +2097,7 @@ class _Statements:
         excluded = exists().where(
             leases.c.job_id == jobs.c.id,
             leases.c.provider_address == address,
-            leases.c.state.in_(_NO_BID_AGAIN),
+            _one_of(leases.c.state, _NO_BID_AGAIN),
         )
         biddable = (
             select(
