@@ -366,11 +366,11 @@ def _plan_each_execution(dbapi_connection: Any, _record: object) -> None:
     generic plan that it keeps for the connection's life, which here is the server's. A marketplace starts
     with empty tables, so plans made in its first seconds assume that ``bids`` holds a few rows: the poll's
     search for jobs to bid on then read every bid in the table once for each job it looked at (13 ms a
-    poll at 3,000 jobs; it had been 0.1 ms), until autovacuum's next ANALYZE, which a busy first minute may
-    not get. Planning every execution costs PostgreSQL less than one such plan (the load benchmark on
-    PostgreSQL: 38 -> 55 assignments/s, its backends 81 % -> 59 % of a core). A SET, not a connection
-    option, so that a pooler in front of PostgreSQL (PgBouncer refuses unknown start-up options) still
-    connects."""
+    poll at 3,000 jobs, against 0.5 ms planned for each execution), until autovacuum's next ANALYZE, which a
+    busy first minute may not get. Planning every execution costs PostgreSQL less than one such plan (the
+    load benchmark on PostgreSQL: 38 -> 55 assignments/s, its backends 81 % -> 59 % of a core). A SET, not a
+    connection option, so that a pooler in front of PostgreSQL (PgBouncer refuses unknown start-up options)
+    still connects."""
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute("SET plan_cache_mode = force_custom_plan")
