@@ -9,8 +9,10 @@ engines reach on current GPUs:
 - memory bandwidth: 0.80 (a device copy reaches 80–90 % of the datasheet bandwidth);
 - host link: 0.80 of the theoretical PCIe rate (pinned copies lose the rest to packet overhead).
 
-An H200 at its 700 W limit measured, in quick mode: FP32 0.76, FP16 0.65, BF16 0.68, memory 0.87 and
-host link 0.88 of its peaks (docs/benchmark.md).
+At their 700 W limit, in quick mode, an H200 measured FP32 0.76, FP16 0.65, BF16 0.68, memory 0.87 and
+host link 0.88 of its peaks, and an H100 SXM FP32 0.77, FP16 0.67, BF16 0.70, memory 0.89 and host link
+0.87. Under that limit the H100's SMs ran at about 1370 MHz, not the 1.83 GHz its tensor peak assumes
+(docs/benchmark.md).
 
 A figure more than 20 % below that expectation is flagged with what to check: for compute, thermals,
 the power limit and clocks; for memory, thermals and memory clocks; for the host link, the PCIe slot

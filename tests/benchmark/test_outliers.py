@@ -47,6 +47,35 @@ def test_a_gpu_at_its_models_typical_figures_is_not_flagged() -> None:
     assert check_figures(typical(), H100) == ()
 
 
+# Quick-mode figures measured on the lent device machines (docs/benchmarks.md), each the lowest of its runs.
+MEASURED = {
+    "h100-sxm": Figures(
+        fp32_tflops=51.6,
+        fp16_tflops=659.1,
+        bf16_tflops=690.8,
+        memory_gbps=2985.1,
+        host_to_device_gbps=54.8,
+        device_to_host_gbps=55.1,
+        vram_usable_bytes=round(78.5 * 2**30),
+    ),
+    "h200-sxm": Figures(
+        fp32_tflops=51.1,
+        fp16_tflops=637.0,
+        bf16_tflops=659.8,
+        memory_gbps=4177.0,
+        host_to_device_gbps=55.0,
+        device_to_host_gbps=55.3,
+        vram_usable_bytes=139 * 2**30,
+    ),
+}
+
+
+@pytest.mark.parametrize("key", sorted(MEASURED))
+def test_the_healthy_gpus_measured_on_real_hardware_are_not_flagged(key: str) -> None:
+    """The efficiencies must leave room for what real cards at their power limit sustain."""
+    assert check_figures(MEASURED[key], reference_by_key(key)) == ()
+
+
 def test_bf16_25_percent_below_typical_is_flagged_with_what_to_check() -> None:
     figures = typical()
     low = replace(figures, bf16_tflops=figures.bf16_tflops * 0.75)  # type: ignore[operator]
