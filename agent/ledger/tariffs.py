@@ -93,14 +93,30 @@ class Tariff:
         return sum((price * wh / _WH_PER_KWH for price, wh in self.split(start, end, energy_wh)), Decimal(0))
 
     def split(self, start: datetime, end: datetime, energy_wh: Decimal) -> Iterator[tuple[Decimal, Decimal]]:
-        """(price per kWh, Wh) for each stretch of the interval at one price."""
+        """(price per kWh, Wh) for each stretch of the interval at one price.
+
+        Neighbouring stretches at the same price are one (midnight under a flat tariff is no edge), and the
+        last stretch gets what the others left, so the Wh add up to ``energy_wh`` exactly: a share such as
+        1,234 s of 3,600 has no exact decimal, and its rounding would otherwise show in a cost.
+        """
         # In UTC: Python subtracts two times of one zone on the wall clock, which a DST change makes wrong.
         start, end = _check_interval(start, end)
         total_s = Decimal(str((end - start).total_seconds()))
-        edges = [start, *self.boundaries(start, end), end]
-        for left, right in itertools.pairwise(edges):
-            share = Decimal(str((right - left).total_seconds())) / total_s
-            yield self.price_at(left + (right - left) / 2), energy_wh * share
+        stretches: list[tuple[Decimal, datetime, datetime]] = []  # price, from, to
+        for left, right in itertools.pairwise([start, *self.boundaries(start, end), end]):
+            price = self.price_at(left + (right - left) / 2)
+            if stretches and stretches[-1][0] == price:
+                stretches[-1] = (price, stretches[-1][1], right)
+            else:
+                stretches.append((price, left, right))
+        given = Decimal(0)
+        for number, (price, left, right) in enumerate(stretches, start=1):
+            if number == len(stretches):
+                yield price, energy_wh - given
+            else:
+                wh = energy_wh * Decimal(str((right - left).total_seconds())) / total_s
+                given += wh
+                yield price, wh
 
 
 @dataclass

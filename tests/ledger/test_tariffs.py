@@ -3,7 +3,7 @@ across both daylight-saving changes, tariff history, and the example tariff file
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -26,6 +26,22 @@ def local(*fields: int) -> datetime:
 def test_a_flat_tariff_charges_the_energy_times_the_price() -> None:
     flat = Tariff("EUR", Decimal("0.30"), BERLIN)
     assert flat.cost(local(2026, 11, 25, 10), local(2026, 11, 25, 12), Decimal(2000)) == Decimal("0.60")
+
+
+def test_an_hour_across_midnight_costs_exactly_what_any_other_hour_does() -> None:
+    """Midnight is no price edge under a flat tariff: 23:00:01-00:00:01 is not cut into shares of 3,599 s
+    and 1 s of 3,600, whose rounding made 0.09 EUR into 0.09000000000000000000000000001."""
+    flat = Tariff("EUR", Decimal("0.30"), BERLIN)
+    for start in (local(2026, 11, 26, 23, 0, 1), local(2026, 11, 26, 23, 0, 8), local(2026, 11, 26, 23, 20, 34)):
+        assert flat.cost(start, start + timedelta(hours=1), Decimal(300)) == Decimal("0.09")
+
+
+def test_the_energy_split_at_price_edges_adds_up_to_the_whole_exactly() -> None:
+    tariff = Tariff("EUR", Decimal("0.20"), BERLIN, (PEAK,))
+    # Wednesday 16:47:13 to Thursday 18:31:59: default, peak, default through midnight (no edge), peak again.
+    stretches = list(tariff.split(local(2026, 11, 25, 16, 47, 13), local(2026, 11, 26, 18, 31, 59), Decimal(1000)))
+    assert [price for price, _ in stretches] == [Decimal("0.20"), Decimal("0.50"), Decimal("0.20"), Decimal("0.50")]
+    assert sum(wh for _, wh in stretches) == Decimal(1000)
 
 
 def test_a_job_crossing_a_peak_boundary_is_charged_each_side_at_its_price() -> None:
