@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import ssl
 import stat
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -18,6 +19,7 @@ import pytest
 from sparecycles.agent.api.server import create_app
 from sparecycles.config import Settings
 from sparecycles.control.client import ControlClient
+from sparecycles.control.endpoint import AgentEndpoint
 from sparecycles.control.models import AgentEvent, EventType, StatusDocument
 from tests.conftest import RunningAgent, start_agent
 
@@ -229,3 +231,22 @@ def test_openapi_document_in_docs_matches_the_api(shared_agent: RunningAgent) ->
     served = httpx.get(f"{shared_agent.url}/openapi.json", headers=shared_agent.auth).json()
     committed = json.loads((Path(__file__).parent.parent / "docs" / "control-api.openapi.json").read_text())
     assert served == committed, "docs/control-api.openapi.json is stale: run `make docs`"
+
+
+def test_a_control_client_loads_no_certificate_authorities(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The loopback API is plain HTTP: a client per call (as the desktop app makes them) must not load the CA
+    bundle each time, about 630 kB of native memory that lingers until Python's full garbage collection."""
+    loaded: list[object] = []
+    original = ssl.SSLContext.load_verify_locations
+
+    def load_verify_locations(self: ssl.SSLContext, *args: Any, **kwargs: Any) -> None:
+        loaded.append(args or kwargs)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(ssl.SSLContext, "load_verify_locations", load_verify_locations)
+    endpoint = AgentEndpoint(pid=1, version="0", port=9, token="t")
+    for _ in range(3):
+        ControlClient(endpoint).close()
+    assert loaded == []
+    with httpx.Client(trust_env=False):  # and the check does see a default client load the bundle
+        assert loaded

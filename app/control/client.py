@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import ssl
 from collections.abc import Iterator, Mapping
 from datetime import date, datetime
 from decimal import Decimal
@@ -49,6 +51,18 @@ class AgentRequestError(Exception):
 NOT_RUNNING = "No SpareCycles agent is running. Start it with `sparecycles agent`."
 
 
+@functools.cache
+def _no_certificates() -> ssl.SSLContext:
+    """One TLS context with no certificate authorities, for every client of the plain-HTTP loopback API.
+
+    httpx otherwise loads the whole CA bundle into a new context for each client, about 630 kB of native
+    memory. The desktop app makes a client per call, and a closed client lingers until Python's full garbage
+    collection, so its memory saw-toothed by about 5 MB (docs/benchmarks.md, "Desktop app"). This context never
+    carries a request (the URL is http://); were one ever sent over TLS with it, verification would fail.
+    """
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+
+
 class ControlClient:
     """Talks to one running agent. Build it with :meth:`from_lock_file` or from an endpoint."""
 
@@ -61,6 +75,7 @@ class ControlClient:
             headers={TOKEN_HEADER: f"{TOKEN_SCHEME} {endpoint.token}"},
             timeout=timeout,
             trust_env=False,  # loopback only: never route through a proxy from the environment
+            verify=_no_certificates(),
         )
 
     @classmethod
