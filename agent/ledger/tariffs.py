@@ -95,28 +95,22 @@ class Tariff:
     def split(self, start: datetime, end: datetime, energy_wh: Decimal) -> Iterator[tuple[Decimal, Decimal]]:
         """(price per kWh, Wh) for each stretch of the interval at one price.
 
-        Neighbouring stretches at the same price are one (midnight under a flat tariff is no edge), and the
-        last stretch gets what the others left, so the Wh add up to ``energy_wh`` exactly: a share such as
-        1,234 s of 3,600 has no exact decimal, and its rounding would otherwise show in a cost.
+        Neighbouring stretches at the same price are one (midnight under a flat tariff is no edge): cut there,
+        the shares' rounding would show in the cost of an hour that crosses it.
         """
         # In UTC: Python subtracts two times of one zone on the wall clock, which a DST change makes wrong.
         start, end = _check_interval(start, end)
-        total_s = Decimal(str((end - start).total_seconds()))
-        stretches: list[tuple[Decimal, datetime, datetime]] = []  # price, from, to
+        edges: list[datetime] = [start]  # where the price changes, and the two ends
+        prices: list[Decimal] = []  # of each stretch between them
         for left, right in itertools.pairwise([start, *self.boundaries(start, end), end]):
             price = self.price_at(left + (right - left) / 2)
-            if stretches and stretches[-1][0] == price:
-                stretches[-1] = (price, stretches[-1][1], right)
+            if prices and prices[-1] == price:
+                edges[-1] = right
             else:
-                stretches.append((price, left, right))
-        given = Decimal(0)
-        for number, (price, left, right) in enumerate(stretches, start=1):
-            if number == len(stretches):
-                yield price, energy_wh - given
-            else:
-                wh = energy_wh * Decimal(str((right - left).total_seconds())) / total_s
-                given += wh
-                yield price, wh
+                prices.append(price)
+                edges.append(right)
+        for price, (_, _, wh) in zip(prices, _energy_by_stretch(edges, energy_wh), strict=True):
+            yield price, wh
 
 
 @dataclass
@@ -146,18 +140,29 @@ class TariffHistory:
         """The interval's cost by currency (a tariff change may switch currency), under the tariffs then in
         force; energy used before the first tariff costs nothing that can be known, and is left out."""
         start, end = _check_interval(start, end)
-        total_s = Decimal(str((end - start).total_seconds()))
-        edges = [start, *self.changes_between(start, end), end]
         costs: dict[str, Decimal] = {}
-        for left, right in itertools.pairwise(edges):
+        for left, right, wh in _energy_by_stretch([start, *self.changes_between(start, end), end], energy_wh):
             tariff = self.in_force(left)
             if tariff is None:
                 continue
-            share = Decimal(str((right - left).total_seconds())) / total_s
-            costs[tariff.currency] = costs.get(tariff.currency, Decimal(0)) + tariff.cost(
-                left, right, energy_wh * share
-            )
+            costs[tariff.currency] = costs.get(tariff.currency, Decimal(0)) + tariff.cost(left, right, wh)
         return costs
+
+
+def _energy_by_stretch(edges: list[datetime], energy_wh: Decimal) -> Iterator[tuple[datetime, datetime, Decimal]]:
+    """Each stretch between neighbouring ``edges`` with its share by time of ``energy_wh``, used evenly from the
+    first edge to the last. The last stretch gets what the others left, so the shares add up to ``energy_wh``
+    exactly: a share such as 3,599 s of 3,600 has no exact decimal."""
+    total_s = Decimal(str((edges[-1] - edges[0]).total_seconds()))
+    stretches = list(itertools.pairwise(edges))
+    given = Decimal(0)
+    for number, (left, right) in enumerate(stretches, start=1):
+        if number == len(stretches):
+            yield left, right, energy_wh - given
+        else:
+            wh = energy_wh * Decimal(str((right - left).total_seconds())) / total_s
+            given += wh
+            yield left, right, wh
 
 
 def _check_interval(start: datetime, end: datetime) -> tuple[datetime, datetime]:
