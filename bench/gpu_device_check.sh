@@ -8,12 +8,7 @@ set -uo pipefail
 OUT=${OUT:-/tmp/gpu-check}
 mkdir -p "$OUT"
 exec > >(tee "$OUT/log.txt") 2>&1
-if [[ -d .whl ]]; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
-    || { echo "wheel install failed"; exit 1; }
-fi
-bash tests/infra/dev-overlay.sh
-export PYTHONPATH=$PWD/.dev:$PWD:/tmp/site PYTHONUNBUFFERED=1
+source tests/infra/device-python.sh
 step() { echo; echo "== $* ($(date -u +%T))"; }
 nvidia-smi --query-gpu=name,driver_version,memory.total,power.limit,clocks.max.sm,pcie.link.gen.max,pcie.link.width.max \
   --format=csv

@@ -1,18 +1,13 @@
 #!/usr/bin/env bash
 # On a machine with an NVIDIA GPU but none of this project's packages (the lent device machine: its python3
-# has PyTorch, pytest and nvidia-ml-py; the rest travels as wheels in .whl, docs/benchmark.md): the tests
+# has PyTorch, pytest and nvidia-ml-py; the rest travels as wheels, tests/infra/device-python.sh): the tests
 # marked `gpu` against the real driver, then what `sparecycles doctor` and `status --json` say there.
 # Writes pytest.txt, doctor.txt and status.json to $OUT. Changes no GPU setting: the test that writes the
 # power limit back (as root it would apply it) is left out.
 set -uo pipefail
 OUT=${OUT:-/tmp/gpu-tests}
 mkdir -p "$OUT"
-if [[ -d .whl ]]; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
-    || { echo "wheel install failed"; exit 1; }
-fi
-bash tests/infra/dev-overlay.sh
-export PYTHONPATH=$PWD/.dev:$PWD:/tmp/site PYTHONUNBUFFERED=1
+source tests/infra/device-python.sh
 python=$(command -v python3)
 # The tests run `sparecycles` from beside the interpreter, as from an installed package.
 printf '#!/bin/sh\nexec %s -m sparecycles "$@"\n' "$python" > "$(dirname "$python")/sparecycles"
