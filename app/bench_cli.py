@@ -13,13 +13,12 @@ from contextlib import AbstractContextManager
 from typing import Annotated, NoReturn
 
 import typer
-from rich.console import Console
 
 from sparecycles import launcher
 from sparecycles.control.benchmark import BenchmarkList, BenchmarkResultView
 from sparecycles.control.client import AgentUnavailable, ControlClient
+from sparecycles.terminal import out, styled
 
-out = Console(highlight=False)
 Connect = Callable[[], AbstractContextManager[ControlClient]]
 Fail = Callable[[str, int], NoReturn]
 
@@ -82,7 +81,7 @@ def register_bench_command(app: typer.Typer, connect: Connect, fail: Fail) -> No
                 for line in result_lines(result):
                     out.print(line, soft_wrap=True)
             for problem in found.problems:
-                out.print(f"[yellow]{problem}[/]", soft_wrap=True)
+                out.print(styled((problem, "yellow")), soft_wrap=True)
         if not found.results:
             raise typer.Exit(EXIT_NO_GPU)
 

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
-from rich.console import Console
 
 import sparecycles
 from sparecycles import launcher
@@ -30,6 +29,7 @@ from sparecycles.install_cli import register_install_commands
 from sparecycles.ledger_cli import register_ledger_commands
 from sparecycles.market_cli import market_app, register_requester_commands
 from sparecycles.paths import AppPaths
+from sparecycles.terminal import err, out, print_error, styled
 from sparecycles.wallet_cli import register_wallet_commands
 
 EXIT_CONFIG = 2
@@ -42,12 +42,10 @@ app = typer.Typer(
     no_args_is_help=False,
     help="SpareCycles: earn from your idle NVIDIA GPU. With no command, opens the desktop app.",
 )
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    err.print(f"[bold red]Error:[/] {message}", soft_wrap=True)
+    print_error(message)
     raise typer.Exit(code)
 
 
@@ -75,10 +73,10 @@ def _print_status(status: StatusDocument) -> None:
     if not status.gpus:
         out.print(f"  GPUs: none — {status.gpu_backend.reason or 'no GPU found'}", soft_wrap=True)
     for gpu in status.gpus:
-        label = " \\[SIMULATED]" if gpu.simulated else ""
+        label = " [SIMULATED]" if gpu.simulated else ""
         out.print(f"  GPU {gpu.index} {gpu.name}{label}: {gpu.state.value} — {gpu.reason}", soft_wrap=True)
     if status.ledger_problem:
-        out.print(f"  [yellow]Ledger: {status.ledger_problem}[/]", soft_wrap=True)
+        out.print(styled((f"  Ledger: {status.ledger_problem}", "yellow")), soft_wrap=True)
     market = status.marketplace
     if market is not None:
         where = "the private marketplace" if market.private else market.url
@@ -91,7 +89,7 @@ def _print_status(status: StatusDocument) -> None:
                 soft_wrap=True,
             )
         if market.price_note:
-            out.print(f"  [yellow]{market.price_note}[/]", soft_wrap=True)
+            out.print(styled((f"  {market.price_note}", "yellow")), soft_wrap=True)
 
 
 def _version_callback(value: bool) -> None:
@@ -254,7 +252,7 @@ def local_jobs(as_json: Annotated[bool, typer.Option("--json", help="Print the l
         out.print("No jobs yet.")
     for job in listed:
         reason = f" — {job['reason']}" if job.get("reason") else ""
-        out.print(f"{job['job_id']}: [bold]{job['state']}[/]{reason}", soft_wrap=True)
+        out.print(styled(f"{job['job_id']}: ", (job["state"], "bold"), reason), soft_wrap=True)
         for output in job.get("outputs", []):
             out.print(f"    {output['path']}  {output['size_bytes']} bytes  sha256 {output['sha256']}", soft_wrap=True)
 

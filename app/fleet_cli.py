@@ -11,14 +11,12 @@ from datetime import UTC, datetime
 from typing import Annotated, NoReturn
 
 import typer
-from rich.console import Console
 
 from sparecycles.control.client import ControlClient
 from sparecycles.durations import parse_clock_time, parse_duration
 from sparecycles.fleet_admin import FleetAdminClient, FleetAdminError
 from sparecycles.protocol.fleet import FleetMachine
-
-out = Console(highlight=False)
+from sparecycles.terminal import out
 
 MarketUrl = Annotated[
     str, typer.Option("--market", envvar="SPARECYCLES_FLEET_URL", help="The studio's marketplace URL (or the env).")

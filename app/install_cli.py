@@ -18,8 +18,6 @@ from typing import Annotated, NoReturn
 import click
 import psutil
 import typer
-from rich.console import Console
-from rich.markup import escape
 
 from sparecycles import launcher
 from sparecycles.autostart import create_start_at_login
@@ -41,9 +39,7 @@ from sparecycles.service_unit import (
     systemctl_command,
     systemd_running,
 )
-
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+from sparecycles.terminal import err, out, print_error, print_warning
 
 service_app = typer.Typer(
     help="Run the agent as a systemd service (headless rigs, render nodes).", no_args_is_help=True
@@ -65,12 +61,12 @@ PRIVATE_PREFIXES = ("/home/", "/root/", "/run/user/")
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    err.print(f"[bold red]Error:[/] {escape(message)}", soft_wrap=True)
+    print_error(message)
     raise typer.Exit(code)
 
 
 def _warn(message: str) -> None:
-    err.print(f"[yellow]Warning:[/] {escape(message)}", soft_wrap=True)
+    print_warning(message)
 
 
 def _service_paths(system: bool, home: Path | None) -> tuple[AppPaths, Path | None]:

@@ -15,10 +15,11 @@ from typing import Annotated, TextIO
 
 import typer
 
-from sparecycles.market_options import AsJson, DataDir, DbUrl, KeyFile, out, refusing
+from sparecycles.market_options import AsJson, DataDir, DbUrl, KeyFile, refusing
 from sparecycles.market_options import operator as _operator
 from sparecycles.protocol.admin import AuditEntry
 from sparecycles.protocol.market import JobState
+from sparecycles.terminal import out
 
 _AUDIT_COLUMNS = ("id", "at", "actor", "action", "subject", "amount_base_units", "detail")
 

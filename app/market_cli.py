@@ -17,7 +17,7 @@ from sparecycles import launcher
 from sparecycles.durations import parse_duration
 from sparecycles.market_admin_cli import register_operator_commands
 from sparecycles.market_fleet_cli import register_fleet_operator_commands, register_studio_account_commands
-from sparecycles.market_options import AsJson, DataDir, DbUrl, KeyFile, err, out
+from sparecycles.market_options import AsJson, DataDir, DbUrl, KeyFile
 from sparecycles.market_options import data_dir as _data_dir
 from sparecycles.market_options import operator as _operator
 from sparecycles.market_options import refused as _refused
@@ -31,6 +31,7 @@ from sparecycles.requester import (
     load_submissions,
     private_endpoint,
 )
+from sparecycles.terminal import out, print_error, styled
 
 market_app = typer.Typer(help="Run and operate the reference marketplace (a studio's own).", no_args_is_help=True)
 
@@ -281,7 +282,7 @@ def resolve(
 ) -> None:
     """Settle a disputed job: pay the provider --accept names, or --reject them all."""
     if (accept is None) == (not reject):
-        err.print("[bold red]Error:[/] give exactly one of --accept PROVIDER or --reject")
+        print_error("give exactly one of --accept PROVIDER or --reject")
         raise typer.Exit(2)
     try:
         view = _operator(data_dir, db, key_file).resolve(job_id, accept)
@@ -339,7 +340,7 @@ def _requester(market: str | None, api_key: str | None) -> RequesterClient:
 
 
 def _show(view: JobView) -> None:
-    out.print(f"{view.job_id}: [bold]{view.state.value}[/] — {view.reason}", soft_wrap=True)
+    out.print(styled(f"{view.job_id}: ", (view.state.value, "bold"), f" — {view.reason}"), soft_wrap=True)
     for lease in view.leases:
         paid = f", paid {lease.amount_base_units}" if lease.amount_base_units is not None else ""
         out.print(f"    lease {lease.lease_id} on {lease.provider_address}: {lease.state.value}{paid}", soft_wrap=True)

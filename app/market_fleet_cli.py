@@ -14,10 +14,11 @@ import typer
 from pydantic import ValidationError
 
 from sparecycles.durations import parse_duration
-from sparecycles.market_options import AsJson, DataDir, DbUrl, KeyFile, out, refused, refusing
+from sparecycles.market_options import AsJson, DataDir, DbUrl, KeyFile, refused, refusing
 from sparecycles.market_options import operator as _operator
 from sparecycles.protocol.admin import CostRow
 from sparecycles.protocol.fleet import GroupPolicy
+from sparecycles.terminal import out
 
 GroupArgument = Annotated[str, typer.Argument(help="The group's name, e.g. render-farm.")]
 

@@ -8,13 +8,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from sparecycles import launcher
 from sparecycles.paths import AppPaths
-
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+from sparecycles.terminal import print_error
 
 DataDir = Annotated[
     Path | None, typer.Option("--data-dir", help="Where the marketplace keeps its files (default: the state folder).")
@@ -40,12 +37,12 @@ def operator(given_dir: Path | None, db: str | None, key_file: Path | None) -> l
     try:
         return launcher.market_operator(data_dir(given_dir), db, key_file)
     except Exception as exc:  # the database or the key cannot be opened: say which and stop
-        err.print(f"[bold red]Error:[/] {exc}", soft_wrap=True)
+        print_error(str(exc))
         raise typer.Exit(2) from None
 
 
 def refused(exc: Exception) -> typer.Exit:
-    err.print(f"[bold red]Error:[/] {getattr(exc, 'detail', exc)}", soft_wrap=True)
+    print_error(str(getattr(exc, "detail", exc)))
     return typer.Exit(1)
 
 

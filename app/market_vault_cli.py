@@ -12,9 +12,10 @@ from typing import Annotated
 import typer
 
 from sparecycles import launcher
-from sparecycles.market_options import DataDir, DbUrl, KeyFile, out, refusing
+from sparecycles.market_options import DataDir, DbUrl, KeyFile, refusing
 from sparecycles.market_options import data_dir as _data_dir
 from sparecycles.market_options import operator as _operator
+from sparecycles.terminal import out
 
 ChainRpc = Annotated[str, typer.Option("--chain-rpc", help="The chain's JSON-RPC URL.")]
 Vault = Annotated[str, typer.Option("--vault", help="The payout vault's address.")]

@@ -16,7 +16,6 @@ from decimal import Decimal
 from typing import Annotated, Any, NoReturn
 
 import typer
-from rich.console import Console
 
 from sparecycles.control.client import ControlClient
 from sparecycles.control.wallet import (
@@ -28,6 +27,7 @@ from sparecycles.control.wallet import (
     WalletList,
     WalletView,
 )
+from sparecycles.terminal import out
 
 Connect = Callable[[], AbstractContextManager[ControlClient]]
 Fail = Callable[[str, int], NoReturn]
@@ -36,8 +36,6 @@ EXIT_USAGE = 2
 CONFIRM_WORDS = 3
 PHRASE_WORDS = 12
 CLAIM_TIMEOUT_S = 60.0  # the agent waits up to 30 s for the claim to be mined
-
-out = Console(highlight=False)
 
 
 def register_wallet_commands(app: typer.Typer, connect: Connect, fail: Fail) -> None:  # noqa: PLR0915 - the commands, read in one place
