@@ -233,7 +233,11 @@ def create_job_service(
     images = ImageCache(state_dir / "images.json", lambda: parse_size(settings().jobs.image_cache))
     runtime = JobRuntime(
         runner,
-        InputCache(state_dir / "inputs", throttle=Throttle(parse_size(rate) if rate else None)),
+        InputCache(
+            state_dir / "inputs",
+            throttle=Throttle(parse_size(rate) if rate else None),
+            internal_allowed=lambda: settings().jobs.private_networks,  # as for the job's own connections
+        ),
         JobRecordStore(state_dir / "jobs.json"),
         outputs_root=state_dir / "outputs",
         stop_grace_s=STOP_GRACE_S,

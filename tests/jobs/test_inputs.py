@@ -50,6 +50,12 @@ def server() -> Iterator[str]:
     httpd.server_close()
 
 
+def loopback_cache(tmp_path: Path) -> InputCache:
+    """A cache that may download from this machine, as the owner's "private networks" setting allows
+    (tests/jobs/test_input_addresses.py checks the refusal without it)."""
+    return InputCache(tmp_path / "inputs", internal_allowed=lambda: True)
+
+
 def url_input(url: str, *, sha: str | None = None, size: int | None = None) -> JobInput:
     return JobInput(
         path="data.bin",
@@ -60,7 +66,7 @@ def url_input(url: str, *, sha: str | None = None, size: int | None = None) -> J
 
 
 def test_a_second_job_with_the_same_sha256_reuses_the_cached_input(tmp_path: Path, server: str) -> None:
-    cache = InputCache(tmp_path / "inputs")
+    cache = loopback_cache(tmp_path)
     first = asyncio.run(cache.fetch(url_input(f"{server}/data.bin")))
     second = asyncio.run(cache.fetch(url_input(f"{server}/data.bin").model_copy(update={"path": "other.bin"})))
     assert first == second
@@ -81,7 +87,7 @@ def test_inline_input_is_stored_under_its_hash(tmp_path: Path) -> None:
 
 
 def test_a_download_with_the_wrong_hash_is_refused_and_leaves_nothing(tmp_path: Path, server: str) -> None:
-    cache = InputCache(tmp_path / "inputs")
+    cache = loopback_cache(tmp_path)
     item = url_input(f"{server}/wrong.bin", size=len(PAYLOAD) + 1)
     with pytest.raises(InputError, match="does not match its sha256"):
         asyncio.run(cache.fetch(item))
@@ -89,20 +95,20 @@ def test_a_download_with_the_wrong_hash_is_refused_and_leaves_nothing(tmp_path: 
 
 
 def test_a_download_longer_than_declared_is_cut_off(tmp_path: Path, server: str) -> None:
-    cache = InputCache(tmp_path / "inputs")
+    cache = loopback_cache(tmp_path)
     with pytest.raises(InputError, match="more than the declared"):
         asyncio.run(cache.fetch(url_input(f"{server}/long.bin")))
     assert list((tmp_path / "inputs").iterdir()) == []
 
 
 def test_an_http_error_names_the_input(tmp_path: Path, server: str) -> None:
-    cache = InputCache(tmp_path / "inputs")
+    cache = loopback_cache(tmp_path)
     with pytest.raises(InputError, match="answered HTTP 404"):
         asyncio.run(cache.fetch(url_input(f"{server}/missing.bin")))
 
 
 def test_a_tampered_cache_file_is_fetched_again(tmp_path: Path, server: str) -> None:
-    cache = InputCache(tmp_path / "inputs")
+    cache = loopback_cache(tmp_path)
     item = url_input(f"{server}/data.bin")
     path = asyncio.run(cache.fetch(item))
     path.write_bytes(b"tampered")
