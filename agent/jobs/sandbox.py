@@ -284,11 +284,28 @@ def _hardening(user: str, labels: dict[str, str], network: str | None) -> dict[s
     }
 
 
+# What the NVIDIA runtime's hook, on the host, reads from a container's environment besides the GPUs to hand
+# over, pinned for every job. A job spec may not set NVIDIA_* (app/protocol/jobs.py), but the requester picks
+# the image, and an image's own ENV reaches the hook too: NVIDIA_DRIVER_CAPABILITIES=all would bring the
+# graphics, video and display driver libraries in, IMEX channels, MIG control files and the GDS, GDRCopy,
+# MOFED and NVSwitch devices are more of the host's devices. The container's environment overrides the image's.
+RUNTIME_ENVIRONMENT = {
+    "NVIDIA_DRIVER_CAPABILITIES": "compute,utility",
+    "NVIDIA_IMEX_CHANNELS": "",
+    "NVIDIA_MIG_CONFIG_DEVICES": "",
+    "NVIDIA_MIG_MONITOR_DEVICES": "",
+    "NVIDIA_GDS": "disabled",
+    "NVIDIA_GDRCOPY": "disabled",
+    "NVIDIA_MOFED": "disabled",
+    "NVIDIA_NVSWITCH": "disabled",
+}
+
+
 def container_options(
     plan: ContainerPlan, scratch: ScratchVolumes, *, agent_id: str, gpu_mode: GpuMode = "nvidia"
 ) -> dict[str, Any]:
     """The ``containers.create`` keyword arguments for a job: the plan inside the sandbox, nothing from outside."""
-    environment = dict(plan.env)
+    environment = dict(plan.env) | RUNTIME_ENVIRONMENT
     # Set for CPU jobs too: CUDA images carry NVIDIA_VISIBLE_DEVICES=all; "void" means no GPU whatever the runtime.
     environment["NVIDIA_VISIBLE_DEVICES"] = ",".join(plan.gpu_uuids) if plan.gpu_uuids else "void"
     labels = job_labels(plan.job_id, agent_id, ROLE_JOB) | {LABEL_IMAGE: plan.image}

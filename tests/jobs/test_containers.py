@@ -156,6 +156,7 @@ def test_running_job_container_is_sandboxed(runner: ContainerRunner, pulled_imag
         assert info["Config"]["Labels"]["dev.sparecycles.job"] == "job1"
         assert info["Config"]["Labels"]["dev.sparecycles.agent"] == runner.agent_id
         assert info["Config"]["Env"].count("NVIDIA_VISIBLE_DEVICES=void") == 1
+        assert info["Config"]["Env"].count("NVIDIA_DRIVER_CAPABILITIES=compute,utility") == 1
         job.stop(grace_s=0)
 
 

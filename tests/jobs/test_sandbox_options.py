@@ -15,6 +15,7 @@ from sparecycles.agent.jobs.sandbox import (
     LABEL_ROLE,
     MIB,
     PAGE_BYTES,
+    RUNTIME_ENVIRONMENT,
     ContainerPlan,
     ScratchVolumes,
     container_options,
@@ -105,7 +106,15 @@ def test_labels_tie_the_container_to_job_and_agent() -> None:
 def test_environment_is_the_plans_only(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SECRET_OF_THE_AGENT", "do-not-leak")
     got = options(env={"EPOCHS": "3"})
-    assert got["environment"] == {"EPOCHS": "3", "NVIDIA_VISIBLE_DEVICES": "void"}
+    assert got["environment"] == {"EPOCHS": "3", "NVIDIA_VISIBLE_DEVICES": "void", **RUNTIME_ENVIRONMENT}
+
+
+def test_what_the_gpu_runtime_reads_is_pinned_whatever_the_image_sets() -> None:
+    """An image's ENV reaches the host's NVIDIA hook; the container's own environment overrides it."""
+    got = options(gpu_uuids=(GPU_A,))["environment"]
+    assert got["NVIDIA_DRIVER_CAPABILITIES"] == "compute,utility"  # not "all": no graphics or display libraries
+    assert got["NVIDIA_IMEX_CHANNELS"] == ""
+    assert {got[name] for name in ("NVIDIA_GDS", "NVIDIA_GDRCOPY", "NVIDIA_MOFED", "NVIDIA_NVSWITCH")} == {"disabled"}
 
 
 def test_cpu_job_gets_no_gpu_at_all() -> None:
