@@ -15,15 +15,26 @@ _DAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
 _DAY_GROUPS = {"weekdays": range(5), "weekend": range(5, 7), "daily": range(7)}
 _TOP = {"currency", "time_zone", "price_per_kwh", "window"}
 _WINDOW = {"days", "from", "to", "price_per_kwh"}
+# Above any real price, even in currencies of small units (a kWh costs a few thousand VND or IDR, some tens of
+# thousands of LBP), and low enough that years of a GPU's costs, kept in nano-units, fit the ledger's 64-bit
+# sums. A stored tariff is parsed again for every cost, forever, so what could break it is refused up front.
+MAX_PRICE_PER_KWH = Decimal(100_000)
+_TOO_LONG = "the tariff holds a number with too many digits to read; write prices like 0.32"
 
 
 def load_tariff(path: Path) -> Tariff:
     try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise TariffError(f"{path} is not UTF-8 text") from None
     except OSError as exc:
         raise TariffError(f"cannot read the tariff file {path}: {exc.strerror}") from None
+    try:
+        document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise TariffError(f"{path} is not valid TOML: {exc}") from None
+    except ValueError:  # tomllib lets Python's limit on an integer's digits (4300) through as it is
+        raise TariffError(f"{path}: {_TOO_LONG}") from None
     try:
         return parse_tariff(document)
     except TariffError as exc:
@@ -36,6 +47,8 @@ def parse_tariff_text(text: str) -> Tariff:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise TariffError(f"the tariff is not valid TOML: {exc}") from None
+    except ValueError:
+        raise TariffError(_TOO_LONG) from None
     return parse_tariff(document)
 
 
@@ -92,13 +105,21 @@ def _days(value: Any, where: str) -> frozenset[int]:
 
 
 def _clock(value: Any, where: str) -> time:
+    """A wall-clock time in the tariff's ``time_zone``; one with its own UTC offset is refused, since it
+    could not be compared with the local times costs are computed on."""
     text = str(value)
     if text == "24:00":
         return time(0)
     try:
-        return time.fromisoformat(text)
+        clock = time.fromisoformat(text)
     except ValueError:
         raise TariffError(f'{where}: {text!r} is not a time of day like "17:30" ("24:00" for midnight)') from None
+    if clock.tzinfo is not None:
+        raise TariffError(
+            f'{where}: {text!r} carries a UTC offset; write the local wall-clock time, like "17:00" '
+            "(the tariff's `time_zone` says where it is local)"
+        )
+    return clock
 
 
 def _price(value: Any, where: str) -> Decimal:
@@ -108,8 +129,15 @@ def _price(value: Any, where: str) -> Decimal:
         price = Decimal(str(value))
     except InvalidOperation:
         raise TariffError(f"{where}: {value!r} is not a number") from None
-    if not price.is_finite() or price < 0:
+    if not price.is_finite():
+        raise TariffError(f'{where}: {value!r} is not a finite number; write a price like 0.32 or "0.32"')
+    if price < 0:
         raise TariffError(f"{where}: a price per kWh is a number of 0 or more")
+    if price > MAX_PRICE_PER_KWH:
+        raise TariffError(
+            f"{where}: a price per kWh is at most {MAX_PRICE_PER_KWH:,} (in the tariff's currency); "
+            "write the price of one kWh, like 0.32"
+        )
     return price
 
 
