@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 _UNITS = {
@@ -24,4 +25,7 @@ def parse_size(text: str) -> int:
     match = _SIZE.match(text.lower())
     if not match or match[2] not in _UNITS:
         raise ValueError(f"'{text}' is not a size; write it like 500MB, 8GiB or 1.5TB")
-    return int(float(match[1]) * _UNITS[match[2]])
+    size = float(match[1]) * _UNITS[match[2]]
+    if not math.isfinite(size):  # hundreds of digits make a float infinite, which int() cannot take
+        raise ValueError(f"'{text}' is too large to be a size; write it like 500MB, 8GiB or 1.5TB")
+    return int(size)
