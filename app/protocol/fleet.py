@@ -10,10 +10,9 @@ reads :class:`FleetMachine` rows through ``GET /v1/admin/fleet``.
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from sparecycles.durations import parse_duration
 from sparecycles.protocol.market import Address, ShortText
@@ -25,6 +24,8 @@ _GROUP = re.compile(GROUP_NAME)
 WorkModeName = Literal["idle", "schedule", "idle_or_schedule", "idle_in_schedule"]
 
 
+# Every instant here is an AwareDatetime: a naive one from the network would be kept in fleet.json and then
+# fail to compare with the agent's clock, so it is refused at the boundary.
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -71,7 +72,7 @@ class EnrolCode(_Model):
 
     group: str
     code: str
-    expires_at: datetime
+    expires_at: AwareDatetime
 
 
 class JoinRequest(_Model):
@@ -111,7 +112,7 @@ class FleetDirective(_Model):
 
     membership: Membership | None
     drain: bool = False  # finish the current job, take no new one
-    paused_until: datetime | None = None  # take no work, and stop the current job, until then
+    paused_until: AwareDatetime | None = None  # take no work, and stop the current job, until then
     report_every_s: float
 
 
@@ -122,7 +123,7 @@ class FleetMachine(_Model):
     name: str
     group: str | None
     online: bool
-    last_seen_at: datetime
+    last_seen_at: AwareDatetime
     agent_version: str | None
     state: str | None  # from its last report (None: it never reported)
     reason: str | None
@@ -130,9 +131,9 @@ class FleetMachine(_Model):
     jobs: list[str]  # the jobs it holds a lease of now
     gpu_hours_today: float
     energy_kwh_today: float | None
-    reported_at: datetime | None
+    reported_at: AwareDatetime | None
     drain: bool
-    paused_until: datetime | None
+    paused_until: AwareDatetime | None
     policy_version: int | None
 
 
@@ -150,7 +151,7 @@ class DrainRequest(_Model):
 class PauseRequest(_Model):
     """Pause a machine until a time (aware); ``null`` resumes it now."""
 
-    until: datetime | None
+    until: AwareDatetime | None
 
 
 class EnrolCodeRequest(_Model):
