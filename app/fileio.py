@@ -14,7 +14,13 @@ def atomic_write_text(path: Path, text: str, *, mode: int | None = None) -> None
 
     The file keeps its current permission bits unless ``mode`` is given; a new file gets ``mode``
     or 0600 (our files hold settings and credentials, so private is the safe default).
+
+    A symlink is written through: its target is replaced and the link stays (a config.toml kept in a dotfiles
+    repository must not be swapped for a copy that the repository no longer sees).
     """
+    # realpath rather than Path.resolve: on a symlink loop it gives a path (an OSError, ELOOP, then says what is
+    # wrong) instead of raising RuntimeError.
+    path = Path(os.path.realpath(path))
     if mode is None:
         try:
             mode = path.stat().st_mode & 0o777
