@@ -406,7 +406,9 @@ class Marketplace:
         if amount <= 0:
             raise MarketError("the amount must be a positive number of base units")
         with self.transaction() as session:
-            requester = session.scalar(select(tables.Requester).where(tables.Requester.name == name))
+            requester = session.scalar(
+                select(tables.Requester).where(tables.Requester.name == name).with_for_update()
+            )  # locked, as every writer of a requester's credit locks it: a submission meanwhile is not overwritten
             if requester is None:
                 raise NotFound(f"no requester named {name!r}; `sparecycles market add-requester {name}` adds one")
             requester.credit += amount
@@ -948,32 +950,26 @@ class Marketplace:
 
     def store_output(self, address: str, lease_id: str, path: str, body: IO[bytes]) -> OutputFile:
         """Keep one output file of an active lease, within the job's and the server's output caps and the
-        requester's storage quota."""
+        requester's storage quota.
+
+        The body is streamed to a file of this upload's own, outside any transaction, against the room there
+        was when it began (a body past it is cut off early). It takes the output's name only in a second
+        transaction that holds the lease and the requester and checks again: the lease must still be active and
+        unreported (an upload still streaming when the report was accepted must not replace the file the report
+        vouched for), and the room must still be there (uploads sent side by side each found it free)."""
         with self.transaction() as session:
             lease = self._own_lease(session, address, lease_id)
             if lease.state != LeaseState.ACTIVE:
                 raise Conflict(f"lease {lease_id} is {lease.state}: outputs are uploaded before the report")
-            job = self._job(session, lease.job_id)
-            spec = _spec(job.spec_json)
-            others = or_(tables.UploadedOutput.lease_id != lease_id, tables.UploadedOutput.path != path)
-            already = session.scalar(
-                select(func.coalesce(func.sum(tables.UploadedOutput.size_bytes), 0)).where(
-                    tables.UploadedOutput.lease_id == lease_id, others
-                )
-            )
-            requester = session.get(tables.Requester, job.requester_id)
-            assert requester is not None  # noqa: S101 - a job's requester is never removed
-            quota = requester.storage_quota_bytes
-            quota = self.config.storage_quota_bytes if quota is None else quota
-            stored = self.stored_bytes(session, requester.id, others)
-        job_room = min(spec.max_output_bytes, self.config.max_output_bytes) - int(already or 0)
-        quota_room = quota - stored
-        folder = self.config.data_dir / "outputs" / lease_id
-        target = folder / path
+            spec = _spec(self._job(session, lease.job_id).spec_json)
+            requester = self._lease_requester(session, lease)
+            job_room, quota_room, quota = self._output_room(session, spec, requester, lease_id, path)
+        target = self.config.data_dir / "outputs" / lease_id / path
         target.parent.mkdir(parents=True, exist_ok=True)
-        digest, size = hashlib.sha256(), 0
-        partial = target.with_name(target.name + ".part")
+        partial = target.with_name(f"{target.name}.{secrets.token_hex(8)}.part")  # this upload's own
+        over_quota = False
         try:
+            digest, size = hashlib.sha256(), 0
             with partial.open("wb") as out:
                 while chunk := body.read(_CHUNK):
                     size += len(chunk)
@@ -983,17 +979,53 @@ class Marketplace:
                         self._refuse_over_quota(requester.name, lease_id, path, quota)
                     digest.update(chunk)
                     out.write(chunk)
-            partial.replace(target)
+            uploaded = OutputFile(path=path, size_bytes=size, sha256=digest.hexdigest())
+            with self.transaction() as session:
+                lease = self._own_lease(session, address, lease_id, lock=True)
+                if lease.state != LeaseState.ACTIVE or lease.report_json is not None:
+                    raise Conflict(
+                        f"lease {lease_id} was reported while this output was uploading: the report stands, "
+                        "this upload was not kept"
+                    )
+                requester = self._lease_requester(session, lease, lock=True)
+                job_room, quota_room, quota = self._output_room(session, spec, requester, lease_id, path)
+                if size > job_room:
+                    raise TooLarge(f"the outputs of lease {lease_id} exceed the job's output cap")
+                over_quota = size > quota_room
+                if not over_quota:
+                    partial.replace(target)  # under the lease's lock: the file and its row change together
+                    row = session.get(tables.UploadedOutput, (lease_id, path))
+                    if row is None:
+                        row = tables.UploadedOutput(lease_id=lease_id, path=path)
+                        session.add(row)
+                    row.size_bytes, row.sha256 = size, uploaded.sha256
+                    row.uploaded_at, row.deleted_at = self._clock(), None
         finally:
             partial.unlink(missing_ok=True)
-        uploaded = OutputFile(path=path, size_bytes=size, sha256=digest.hexdigest())
-        with self.transaction() as session:
-            row = session.get(tables.UploadedOutput, (lease_id, path))
-            if row is None:
-                row = tables.UploadedOutput(lease_id=lease_id, path=path)
-                session.add(row)
-            row.size_bytes, row.sha256, row.uploaded_at, row.deleted_at = size, uploaded.sha256, self._clock(), None
+        if over_quota:  # refused after the transaction: the refusal is audited in one of its own
+            self._refuse_over_quota(requester.name, lease_id, path, quota)
         return uploaded
+
+    def _lease_requester(self, session: Session, lease: tables.Lease, *, lock: bool = False) -> tables.Requester:
+        requester = session.get(tables.Requester, self._job(session, lease.job_id).requester_id, with_for_update=lock)
+        assert requester is not None  # noqa: S101 - a job's requester is never removed
+        return requester
+
+    def _output_room(
+        self, session: Session, spec: JobSpec, requester: tables.Requester, lease_id: str, path: str
+    ) -> tuple[int, int, int]:
+        """(room left under the job's output cap, room left in the requester's quota, that quota) for an
+        upload of ``path``: what the lease's other outputs and the requester's other files take already."""
+        others = or_(tables.UploadedOutput.lease_id != lease_id, tables.UploadedOutput.path != path)
+        already = session.scalar(
+            select(func.coalesce(func.sum(tables.UploadedOutput.size_bytes), 0)).where(
+                tables.UploadedOutput.lease_id == lease_id, others
+            )
+        )
+        quota = requester.storage_quota_bytes
+        quota = self.config.storage_quota_bytes if quota is None else quota
+        job_room = min(spec.max_output_bytes, self.config.max_output_bytes) - int(already or 0)
+        return job_room, quota - self.stored_bytes(session, requester.id, others), quota
 
     @staticmethod
     def stored_bytes(session: Session, requester_id: str, *where: ColumnElement[bool]) -> int:
@@ -1043,9 +1075,9 @@ class Marketplace:
                 return ReportAck(lease_id=lease_id, lease_state=LeaseState(lease.state), job_state=JobState(job.state))
             lease.report_json = report.model_dump_json()
             lease.report_signature = signed.signature
-            lease.run_time_ms = min(report.run_time_ms, self._max_run_ms(session, lease, now))
             freed = lease.state == LeaseState.ACTIVE
-            if freed:
+            if freed:  # a lease ended before (cancelled and paid its age, say) keeps the run time it was paid for
+                lease.run_time_ms = min(report.run_time_ms, self._max_run_ms(session, lease, now))
                 self._judge_report(session, job, lease, now)
             log.info("Lease %s of job %s reported %s", lease_id, job.id, report.outcome)
             ack = ReportAck(lease_id=lease_id, lease_state=LeaseState(lease.state), job_state=JobState(job.state))
@@ -1132,6 +1164,11 @@ class Marketplace:
     def _judge_report(self, session: Session, job: tables.Job, lease: tables.Lease, now: datetime) -> None:
         report = json.loads(lease.report_json or "{}")
         outcome = report["outcome"]
+        if job.state in _ENDED_JOB_STATES or job.state == JobState.DISPUTED:
+            # Settled already, or the operator's to settle: a replica still running then neither requeues the
+            # job (with nothing held any more) nor pays itself from a hold that was released.
+            self._end_lease(lease, LeaseState.CANCELLED, f"the job was {job.state} when this lease reported", now)
+            return
         if outcome == "finished":
             missing = self._missing_outputs(session, lease, report["outputs"])
             if missing:
@@ -1144,7 +1181,9 @@ class Marketplace:
             self._end_lease(lease, LeaseState.FAILED, f"{outcome} on the provider: {why}", now)
             job.attempts += 1
             if job.attempts >= self.config.max_failed_attempts:
-                self._end_job(session, job, JobState.FAILED, f"failed {job.attempts} times; last: {why}", now)
+                reason = f"failed {job.attempts} times; last: {why}"
+                self._stop_leases(session, job, reason, now)  # its other replicas, told to stop at their heartbeat
+                self._end_job(session, job, JobState.FAILED, reason, now)
             else:
                 self._requeue(job, f"queued again: it {outcome} on a provider ({why})", now)
         else:  # preempted or interrupted: the provider's owner took the machine back
@@ -1395,19 +1434,32 @@ class Marketplace:
             return self.job_view(session, job)
 
     def cancel_job(self, session: Session, job: tables.Job, reason: str) -> None:
-        """End a locked job as cancelled: active leases are paid their age, the rest of the hold is released."""
+        """End a locked job as cancelled: its leases are paid for the time they ran (``_stop_leases``), the rest
+        of the hold is released. A disputed job is not cancelled: the operator settles it (``resolve``), which
+        decides who is paid; cancelling it would pay nobody behind the operator's back."""
         if job.state in _ENDED_JOB_STATES:
             raise Conflict(f"job {job.id} has ended already ({job.state})")
+        if job.state == JobState.DISPUTED:
+            raise Conflict(
+                f"job {job.id} is disputed: its operator settles it with `sparecycles market resolve {job.id} "
+                "--accept PROVIDER` or `--reject`"
+            )
         now = self._clock()
+        self._stop_leases(session, job, reason, now)
+        self._end_job(session, job, JobState.CANCELLED, reason, now)
+
+    def _stop_leases(self, session: Session, job: tables.Job, reason: str, now: datetime) -> None:
+        """Before a job ends unfinished, end its live leases and pay each for the time it ran, from the job's
+        hold: an active lease its age until now (and its provider is told to stop at its next heartbeat), a
+        reported one the run time its report claimed. The work was done at the requester's asking either way."""
         for lease in self._leases(session, job.id):
             if lease.state == LeaseState.ACTIVE:
                 lease.cancel_requested = True
                 lease.run_time_ms = self._max_run_ms(session, lease, now, skew=False)  # its age until now
-                self._pay(session, lease, now)
-                self._end_lease(lease, LeaseState.CANCELLED, reason, now)
-            elif lease.state == LeaseState.REPORTED:
-                self._end_lease(lease, LeaseState.CANCELLED, reason, now)
-        self._end_job(session, job, JobState.CANCELLED, reason, now)
+            elif lease.state != LeaseState.REPORTED:
+                continue
+            self._pay(session, lease, now)
+            self._end_lease(lease, LeaseState.CANCELLED, reason, now)
 
     def output_file(self, requester_id: str, job_id: str, path: str) -> Path:
         """Where an accepted output of a completed job lies on the server's disk."""
