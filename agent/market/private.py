@@ -28,8 +28,12 @@ _STOP_GRACE_S = 2
 
 
 class PrivateMarketplace:
-    def __init__(self, state_dir: Path) -> None:
+    """``provider``: the identity address of the one machine it admits as a provider (this agent's own; None:
+    none, for an agent without an identity key)."""
+
+    def __init__(self, state_dir: Path, provider: str | None) -> None:
         self.folder = state_dir / "market"
+        self._provider = provider
         self.url = ""
         self._server: Any = None
         self._app: Any = None  # the marketplace ASGI app, whose long polls are released at stop
@@ -46,7 +50,12 @@ class PrivateMarketplace:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        options = MarketOptions(data_dir=self.folder, key_file=self.folder / "operator.key", public_url=self.url)
+        options = MarketOptions(
+            data_dir=self.folder,
+            key_file=self.folder / "operator.key",
+            public_url=self.url,
+            only_providers=frozenset({self._provider} if self._provider else ()),
+        )
         market = await asyncio.to_thread(open_market, options)
         await asyncio.to_thread(self._ensure_owner, market)
         self._app = create_app(market, inline=False)  # the agent's loop governs jobs: no database waits on it

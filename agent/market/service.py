@@ -214,16 +214,19 @@ async def _start_market(
     tasks: list[asyncio.Task[Any]] = []
     private: PrivateMarketplace | None = None
     url = configured.url
-    if url is None:
-        private = PrivateMarketplace(state_dir)
-        url = await private.start()
     source = identity_source(configured)
     try:
         identity = await asyncio.to_thread(load_key, source, create=True)
     except KeyStoreError as exc:
         problem = f"no machine identity key: {exc}"
         log.warning("Marketplace: %s", problem)
+        if url is None:  # the owner can still queue jobs on it; no machine may take them
+            private = PrivateMarketplace(state_dir, provider=None)
+            url = await private.start()
         return MarketConnection(url, None, problem, tasks, private=private)
+    if url is None:
+        private = PrivateMarketplace(state_dir, provider=identity.address)
+        url = await private.start()
     client = MarketClient(url)
     # On the owner's own private marketplace there is nobody else to pay: it works with no payout
     # address set (its vouchers name the machine's identity address), so a fresh install needs no setup.

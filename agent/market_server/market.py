@@ -190,6 +190,10 @@ class MarketConfig:
     # CLI): the session tokens and API keys it found in the database are trusted meanwhile (0: read every time).
     auth_cache_s: float = 5.0
     fleet_report_s: float = 15.0  # how often a studio's machines report their state
+    # The identity addresses that may sign in as providers (None: any). The agent's private marketplace admits
+    # only its own machine: any other process on the computer could otherwise win the owner's jobs, and with
+    # them the jobs' specs (their secrets) and the say on their outputs.
+    only_providers: frozenset[str] | None = None
 
 
 def new_secret(prefix: str) -> str:
@@ -652,6 +656,9 @@ class Marketplace:
             )
         except SignatureError as exc:
             raise Unauthorized(str(exc)) from None
+        admitted = self.config.only_providers
+        if admitted is not None and signed.address.lower() not in {address.lower() for address in admitted}:
+            raise Forbidden(f"this marketplace admits only its owner's own machine as a provider, not {signed.address}")
         token = new_secret("scs_")
         expires = now + timedelta(seconds=self.config.session_ttl_s)
         with self.transaction() as session:

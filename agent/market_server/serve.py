@@ -168,6 +168,7 @@ class MarketOptions:
     metrics_port: int | None = None
     metrics_address: str = "127.0.0.1"
     metrics_token_file: Path | None = None
+    only_providers: frozenset[str] | None = None  # identity addresses that may sign in as providers (None: any)
 
     @property
     def database_url(self) -> str:
@@ -211,6 +212,7 @@ def open_market(
         max_queued_jobs_per_requester=options.max_queued_jobs,
         storage_quota_bytes=options.storage_quota_bytes,
         output_retention_days=options.output_retention_days,
+        only_providers=options.only_providers,
     )
     if link is not None:
         config = dataclasses.replace(config, chain_id=link.chain_id, voucher_contract=link.vault)
