@@ -30,7 +30,13 @@ from sparecycles import __version__
 from sparecycles.agent.market_server.admin import MarketAdmin
 from sparecycles.agent.market_server.db import WORKER_THREADS
 from sparecycles.agent.market_server.hot_routes import HotRequest, HotRoute, HotRoutes, wait_s_within
-from sparecycles.agent.market_server.limits import ApiLimits, BodySizeLimit, RateLimiter, retry_after_header
+from sparecycles.agent.market_server.limits import (
+    ApiLimits,
+    BodySizeLimit,
+    FailedAuthLimit,
+    RateLimiter,
+    retry_after_header,
+)
 from sparecycles.agent.market_server.market import (
     Conflict,
     MarketError,
@@ -423,6 +429,7 @@ def create_app(  # noqa: PLR0915 - every route of the protocol, read in one plac
     app.add_middleware(
         BodySizeLimit, max_bytes=limits.max_body_bytes, exempt=lambda path: _UPLOADS.match(path) is not None
     )
+    app.add_middleware(FailedAuthLimit, limiter=RateLimiter(limits.failed_auth))  # outside: before any body is read
 
     def route(method: Callable[..., Any], path: str, **options: Any) -> Callable[[Callable[..., Any]], Any]:
         options.setdefault("responses", _PROBLEMS)

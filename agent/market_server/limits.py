@@ -42,6 +42,10 @@ class ApiLimits:
     provider: Rate = Rate(per_s=20, burst=60)  # an agent polls, heartbeats and uploads
     requester: Rate = Rate(per_s=50, burst=200)
     sign_in: Rate = Rate(per_s=20, burst=200)  # per client address, before anyone is known
+    # Refused credentials (401) per client address: the other rates apply once a credential is known, so
+    # guessing tokens, API keys or admin tokens would otherwise cost the server a hash and a database read
+    # each, unlimited. A client that signs in again after its session expired spends one.
+    failed_auth: Rate = Rate(per_s=1, burst=30)
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES  # output uploads have their own cap
 
 
@@ -66,10 +70,66 @@ class RateLimiter:
         self._remember(key, tokens, now)
         return (1.0 - tokens) / self.rate.per_s
 
+    def waiting_s(self, key: str) -> float:
+        """What ``wait_s`` would answer, without spending a token: whether ``key`` is held back now."""
+        if self.rate.unlimited or key not in self._buckets:
+            return 0.0
+        tokens, at = self._buckets[key]
+        tokens = min(float(self.rate.burst), tokens + (self._clock() - at) * self.rate.per_s)
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate.per_s
+
     def _remember(self, key: str, tokens: float, now: float) -> None:
         self._buckets[key] = (tokens, now)
         while len(self._buckets) > self._max_keys:  # forget the longest-idle callers (their buckets are full)
             self._buckets.popitem(last=False)
+
+
+class FailedAuthLimit:
+    """Hold back a client address that sent too many refused credentials (401s, counted by ``limiter``): its
+    requests get 429 with Retry-After before any credential of theirs is looked at. Other addresses, and
+    requests without credentials, are not affected."""
+
+    def __init__(self, app: Asgi, *, limiter: RateLimiter) -> None:
+        self.app = app
+        self.limiter = limiter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        client = scope.get("client")
+        address = str(client[0]) if client else "unknown"
+        wait_s = self.limiter.waiting_s(address)
+        if wait_s > 0 and any(name == b"authorization" for name, _ in scope.get("headers") or []):
+            await _refuse_too_many(send, wait_s)
+            return
+
+        async def watching(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 401:
+                self.limiter.wait_s(address)  # spends one of the address's refusals
+            await send(message)
+
+        await self.app(scope, receive, watching)
+
+
+async def _refuse_too_many(send: Send, wait_s: float) -> None:
+    body = Problem(
+        code="too_many_requests",
+        detail="too many refused credentials from this address: check the token or key, and retry after the "
+        "Retry-After seconds",
+    ).model_dump_json()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 429,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"retry-after", retry_after_header(wait_s).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body.encode()})
 
 
 def retry_after_header(wait_s: float) -> str:

@@ -101,3 +101,35 @@ def test_a_requester_with_too_many_queued_jobs_is_told_to_wait_and_nothing_is_he
     assert "2 of your jobs are queued already" in third.json()["detail"]
     assert third.headers["Retry-After"] == "30"
     assert MarketAdmin(limited.market).account("studio").held_base_units == held
+
+
+def test_an_address_guessing_credentials_is_held_back_and_others_are_not(tmp_path: Path) -> None:
+    options = MarketOptions(data_dir=tmp_path / "market", key_file=tmp_path / "operator.key")
+    opened = open_market(options, clock=Clock())
+    limits = ApiLimits(failed_auth=Rate(per_s=0.01, burst=5))  # five refusals, then one every hundred seconds
+    app = create_app(opened, tick_every_s=3600, limits=limits)
+    key = opened.add_requester("studio")
+    guesses = {
+        "/v1/provider/work?wait_s=0": "scs_guessed",  # a provider's session (answered by a hot route)
+        "/v1/jobs": "scr_guessed",  # a requester's API key
+        "/v1/admin/providers": "sco_guessed",  # an operator's admin token
+    }
+    with (
+        TestClient(app, client=("10.0.0.66", 40000)) as guesser,
+        TestClient(app, client=("10.0.0.7", 40000)) as studio,
+    ):
+        answers = [
+            guesser.get(path, headers={"Authorization": f"Bearer {token}"}).status_code
+            for _ in range(3)
+            for path, token in guesses.items()
+        ]
+        assert answers[:5] == [401] * 5
+        assert set(answers[5:]) == {429}
+        held = guesser.get("/v1/jobs", headers={"Authorization": f"Bearer {key}"})  # even a good key, meanwhile
+        assert held.status_code == 429
+        assert int(held.headers["Retry-After"]) >= 1
+        assert "too many refused credentials" in held.json()["detail"]
+        assert guesser.get("/v1/info").status_code == 200  # no credential: nothing to hold back
+
+        assert studio.get("/v1/jobs", headers={"Authorization": f"Bearer {key}"}).status_code == 200
+        assert studio.get("/v1/jobs", headers={"Authorization": "Bearer scr_typo"}).status_code == 401
