@@ -1,10 +1,13 @@
 """The agent's HTTP client of a marketplace (protocol v1): every answer size-capped and schema-checked.
 
 A marketplace is a stranger on the network: an answer larger than :data:`MAX_RESPONSE_BYTES`, one
-that is not JSON, or one that does not match the protocol's models is refused with a
-:class:`MarketResponseError` (and logged by the caller), never half-used. Network trouble and 5xx
-answers are :class:`MarketUnavailable` (worth retrying, with :class:`Backoff`); 4xx answers are
-:class:`MarketRefused` (retrying the same request will not help).
+whose body does not decode (a ``Content-Encoding`` it does not follow), one that is not JSON, or one
+that does not match the protocol's models is refused with a :class:`MarketResponseError` (and logged by
+the caller), never half-used. Network trouble, any other failed exchange and 5xx answers are
+:class:`MarketUnavailable` (worth retrying, with :class:`Backoff`); 4xx answers are
+:class:`MarketRefused` (retrying the same request will not help). No httpx error leaves this client:
+callers handle :class:`MarketError` alone, and a heartbeat that meets a broken answer must not take a
+finished lease's report down with it.
 """
 
 from __future__ import annotations
@@ -63,7 +66,12 @@ class MarketRefused(MarketError):
 
 
 class MarketResponseError(MarketError):
-    """The marketplace answered something this agent will not use (too large, malformed)."""
+    """The marketplace answered something this agent will not use (too large, malformed, undecodable)."""
+
+
+class ForeignChallenge(MarketResponseError):
+    """The marketplace's sign-in challenge names another marketplace (domain, URI or chain): signing it could
+    give whoever relayed it a session there as this machine, so nothing is signed."""
 
 
 class Backoff:
@@ -114,6 +122,14 @@ class MarketClient:
             raise MarketUnavailable(f"the marketplace did not answer in time ({type(exc).__name__})") from None
         except httpx.TransportError as exc:
             raise MarketUnavailable(f"the marketplace at {self.base_url} is not reachable ({exc})") from None
+        except httpx.DecodingError as exc:
+            raise MarketResponseError(
+                f"the marketplace's answer to {method} {path} cannot be decoded: it is not protocol v1 ({exc})"
+            ) from None
+        except httpx.HTTPError as exc:  # any other failure of the exchange (httpx adds kinds over time)
+            raise MarketUnavailable(
+                f"the exchange with the marketplace at {self.base_url} failed ({type(exc).__name__}: {exc})"
+            ) from None
         if answer.status_code >= 500:
             raise MarketUnavailable(f"the marketplace failed ({answer.status_code})")
         if answer.status_code >= 400:
@@ -223,7 +239,7 @@ def _detail(body: bytes) -> str:
 
     try:
         detail = json.loads(body).get("detail", "")
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):  # not JSON, not an object, nested past the parser's depth
         detail = ""
     text = detail if isinstance(detail, str) else json.dumps(detail)[:300]
     return text[:300] or "no reason given"

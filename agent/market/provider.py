@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
+from urllib.parse import urlsplit
 
 from sparecycles.agent.chain.client import ChainError
 from sparecycles.agent.chain.trust import TrustedVault
@@ -30,6 +31,7 @@ from sparecycles.agent.jobs.runtime import JobResult, JobRuntime, JobState, Leas
 from sparecycles.agent.ledger.store import JobEnd, JobStart
 from sparecycles.agent.market.client import (
     Backoff,
+    ForeignChallenge,
     MarketClient,
     MarketError,
     MarketRefused,
@@ -46,6 +48,7 @@ from sparecycles.protocol.market import (
     LeaseOffer,
     LeaseState,
     MarketPrices,
+    NonceResponse,
     Offer,
     Outcome,
     OutputFile,
@@ -247,7 +250,7 @@ class MarketProvider:
         # hears from its working providers (and gets their finished results) before their leases lapse.
         self._backoff.limit(max(1.0, min(60.0, info.lease_timeout_s / 3)))
         self._operator = self._pin_operator(info, setup)
-        await sign_in_with(self._client, self._identity)
+        await sign_in_with(self._client, self._identity, chain_id=info.chain_id)
         await self._register(setup)
         self._info = info
         self._offered = None
@@ -435,7 +438,9 @@ class MarketProvider:
         try:
             result = await self._runtime.run(lease)
         finally:
-            await reap(beats)
+            # However the heartbeats ended (each failure is logged where it happened), the result below is
+            # recorded and reported: the marketplace pays by the report.
+            await reap(beats, Exception)
         report = _report(offer, result)
         if self._ledger is not None:
             end = JobEnd(
@@ -448,22 +453,38 @@ class MarketProvider:
         await self._finish(report, result.outputs_dir)
 
     async def _heartbeats(self, offer: LeaseOffer) -> None:
+        """Tell the marketplace the lease is alive until it is cancelled (by ``_run_lease`` or the marketplace).
+
+        A beat that fails, however, is logged and the next one tried: the job runs on, and its report must
+        go out when it ends."""
+        failed_before = False
         while True:
-            status = next((job for job in self._runtime.jobs() if job.job_id == offer.lease_id), None)
-            state = status.state.value if status is not None else "pulling"
-            beat = Heartbeat(
-                state=state if state in ("pulling", "starting", "running", "paused") else "running",
-                run_time_ms=int((status.run_time_s if status else 0.0) * 1000),
-            )
             try:
-                ack = await self._client.heartbeat(offer.lease_id, beat)
-                if ack.cancel:
-                    log.info("The marketplace cancelled lease %s: stopping it", offer.lease_id)
-                    self._runtime.stop_job(offer.lease_id, "the marketplace ended the lease")
+                if await self._heartbeat(offer):
                     return
             except MarketError as exc:
                 log.info("Heartbeat of lease %s not delivered: %s", offer.lease_id, exc)
+            except Exception as exc:  # a bug: its traceback logged once per lease; the job and its report go on
+                if failed_before:
+                    log.debug("Heartbeat of lease %s failed again: %s", offer.lease_id, exc)
+                else:
+                    log.exception("Heartbeat of lease %s failed", offer.lease_id)
+                failed_before = True
             await asyncio.sleep(offer.heartbeat_interval_s)
+
+    async def _heartbeat(self, offer: LeaseOffer) -> bool:
+        """Send one heartbeat; True when the marketplace ended the lease (the job is then being stopped)."""
+        status = next((job for job in self._runtime.jobs() if job.job_id == offer.lease_id), None)
+        state = status.state.value if status is not None else "pulling"
+        beat = Heartbeat(
+            state=state if state in ("pulling", "starting", "running", "paused") else "running",
+            run_time_ms=int((status.run_time_s if status else 0.0) * 1000),
+        )
+        ack = await self._client.heartbeat(offer.lease_id, beat)
+        if ack.cancel:
+            log.info("The marketplace cancelled lease %s: stopping it", offer.lease_id)
+            self._runtime.stop_job(offer.lease_id, "the marketplace ended the lease")
+        return ack.cancel
 
     async def _finish(self, report: ResultReport, outputs_dir: Path | None = None) -> None:
         signed = SignedResultReport(report=report, signature=sign_text(self._identity, report.signing_text()))
@@ -581,11 +602,80 @@ class MarketProvider:
         self.price_note = price_note(await self._client.prices(), offered, setup)
 
 
-async def sign_in_with(client: MarketClient, identity: LocalAccount) -> None:
-    """Sign in to the client's marketplace with the machine's identity key (Sign-In with Ethereum)."""
+async def sign_in_with(client: MarketClient, identity: LocalAccount, *, chain_id: int | None = None) -> None:
+    """Sign in to the client's marketplace with the machine's identity key (Sign-In with Ethereum).
+
+    Only a challenge for this marketplace is signed: its domain and URI must be the client's URL's, its chain
+    ``chain_id`` (None: the chain the marketplace's info announces). ForeignChallenge otherwise.
+    """
+    if chain_id is None:
+        chain_id = (await client.info()).chain_id
     challenge = await client.nonce(identity.address)
+    problem = challenge_problem(challenge, client.base_url, chain_id)
+    if problem is not None:
+        raise ForeignChallenge(
+            f"refused to sign in to the marketplace at {client.base_url}: {problem}. Signing it could give whoever "
+            "relayed it a session elsewhere as this machine, so nothing was signed. Check that the marketplace URL "
+            "(marketplace.url in the settings, or the studio's URL you joined with) is the marketplace's public "
+            "address, the one its operator gave as --public-url, and that it uses https"
+        )
     message = sign_in_message(challenge, identity.address)
     await client.sign_in(message, sign_text(identity, message))
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def challenge_problem(challenge: NonceResponse, market_url: str, chain_id: int) -> str | None:
+    """Why a sign-in challenge must not be signed for the marketplace at ``market_url`` (None: it may be).
+
+    A signed EIP-4361 message opens a session wherever its domain is served. A marketplace (or whoever
+    rewrites plain http on the way) that relays another marketplace's challenge would get this machine's
+    session there; so the domain must be ``market_url``'s host and port, the URI on its origin (scheme,
+    host, port), and the chain the one expected. None of them, nor the statement, may add lines to the
+    signed message.
+    """
+    own = _origin(market_url)
+    if own is None:
+        return f"the marketplace URL {market_url!r} is not a plain http(s) URL"
+    scheme, host, port = own
+    if any(character.isspace() for character in challenge.domain) or (
+        _authority(challenge.domain, scheme) != (host, port)
+    ):
+        return f"its challenge is for domain {challenge.domain!r}, not {_netloc(host, port, scheme)!r}"
+    if any(character.isspace() for character in challenge.uri) or _origin(challenge.uri) != own:
+        return f"its challenge's URI {challenge.uri!r} is not on {scheme}://{_netloc(host, port, scheme)}"
+    if challenge.chain_id != chain_id:
+        return f"its challenge is for chain {challenge.chain_id}, not {chain_id}, the chain this marketplace announces"
+    if "\n" in challenge.statement or "\r" in challenge.statement:
+        return "its challenge's statement spans several lines"
+    return None
+
+
+def _origin(url: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of an http(s) URL, the port filled in; None for anything else or with a user name."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname or parts.username is not None:
+        return None
+    return scheme, parts.hostname.lower(), port if port is not None else _DEFAULT_PORTS[scheme]
+
+
+def _authority(domain: str, scheme: str) -> tuple[str, int] | None:
+    """(host, port) an EIP-4361 domain names, its port defaulting to ``scheme``'s; None when it is not host[:port]."""
+    origin = _origin(f"{scheme}://{domain}")
+    if origin is None or "/" in domain or "?" in domain or "#" in domain:
+        return None
+    return origin[1], origin[2]
+
+
+def _netloc(host: str, port: int, scheme: str) -> str:
+    name = f"[{host}]" if ":" in host else host
+    return name if port == _DEFAULT_PORTS[scheme] else f"{name}:{port}"
 
 
 def price_note(prices: MarketPrices, offered: MachineOffer, setup: ProviderSetup) -> str | None:

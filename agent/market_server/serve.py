@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import ipaddress
 import logging
 import ssl
 from collections.abc import Callable
@@ -114,6 +115,14 @@ def exposure_warning(host: str, tls: TlsFiles | None) -> str | None:
     )
 
 
+def _unspecified(host: str) -> bool:
+    """``host`` is a wildcard address (0.0.0.0, ::): every interface, and no address a provider could use."""
+    try:
+        return ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        return False
+
+
 def public_url(host: str, port: int, tls: TlsFiles | None, given: str | None = None) -> str:
     """The URL providers and requesters use: ``given`` (behind a reverse proxy), else the listening address.
 
@@ -127,6 +136,12 @@ def public_url(host: str, port: int, tls: TlsFiles | None, given: str | None = N
                 "e.g. https://market.example.org"
             )
         return given.rstrip("/")
+    if _unspecified(host):
+        raise ServeError(
+            f"listening on {host}, the marketplace needs --public-url: the address providers use to reach it "
+            "(e.g. https://market.example.org:8787). Sign-in messages name it, and agents sign only messages "
+            "naming the marketplace they talk to"
+        )
     name = f"[{host}]" if ":" in host else host
     return f"{'https' if tls else 'http'}://{name}:{port}"
 

@@ -25,7 +25,7 @@ from tests.fakes.presence import ScriptedPresenceSource
 
 from ..benchmark.test_service import fake_runner
 from .conftest import GPU0, Market
-from .test_provider_loop import LIMITS, InstantRuntime
+from .test_provider_loop import LIMITS, InstantRuntime, market_url
 
 PAYOUT = Account.create().address
 A = FakeDevice(name="NVIDIA H100 80GB HBM3", uuid="GPU-aaaaaaaa-0000-0000-0000-000000000001")
@@ -70,7 +70,7 @@ def test_a_new_score_is_registered_again_with_the_marketplace(market: Market, tm
         return ProviderSetup(PAYOUT, 10**6, 1000, "test", (gpu,), LIMITS)
 
     provider = MarketProvider(
-        client=MarketClient("http://market.test", transport=httpx.ASGITransport(app=market.client.app)),
+        client=MarketClient(market_url(market), transport=httpx.ASGITransport(app=market.client.app)),
         identity=Account.create(),
         runtime=InstantRuntime(tmp_path / "outputs"),  # type: ignore[arg-type]
         setup=setup,

@@ -23,7 +23,7 @@ from sparecycles.config import LedgerSettings
 from sparecycles.protocol.market import LeaseOffer, lease_amount
 
 from .conftest import Market, cpu_spec
-from .test_provider_loop import LIMITS, InstantRuntime
+from .test_provider_loop import LIMITS, InstantRuntime, market_url
 
 FLAT = 'currency = "EUR"\ntime_zone = "Europe/Berlin"\nprice_per_kwh = "0.30"\n'
 TOKEN = 10**18
@@ -100,7 +100,7 @@ def test_the_agent_bids_its_floor_takes_no_cheaper_job_and_books_what_it_earned(
         )
 
     provider = MarketProvider(
-        client=MarketClient("http://market.test", transport=httpx.ASGITransport(app=market.client.app)),
+        client=MarketClient(market_url(market), transport=httpx.ASGITransport(app=market.client.app)),
         identity=Account.create(),
         runtime=InstantRuntime(tmp_path / "outputs"),  # type: ignore[arg-type]
         setup=setup,

@@ -9,6 +9,7 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from eth_account import Account
@@ -31,6 +32,13 @@ LIMITS = ProviderLimits(
     max_output_bytes=1024**3,
     allowed_registries=("127.0.0.1:5000",),
 )
+
+
+def market_url(market: Market) -> str:
+    """The URL the marketplace's sign-in messages name, as an agent is configured with it: the agent signs
+    only a challenge for the marketplace it talks to."""
+    uri = urlsplit(market.market.config.uri)
+    return f"{uri.scheme}://{uri.netloc}"
 
 
 class InstantRuntime:
@@ -63,7 +71,7 @@ def test_a_provider_whose_clock_is_hours_off_still_wins_runs_reports_and_is_paid
     payout = Account.create().address
     runtime = InstantRuntime(tmp_path / "outputs")
     provider = MarketProvider(
-        client=MarketClient("http://market.test", transport=httpx.ASGITransport(app=market.client.app)),
+        client=MarketClient(market_url(market), transport=httpx.ASGITransport(app=market.client.app)),
         identity=Account.create(),
         runtime=runtime,  # type: ignore[arg-type]
         setup=lambda: ProviderSetup(payout, 0, 3_600_000, "test", (), LIMITS),

@@ -73,7 +73,17 @@ def sign_in_challenge(client: httpx.Client) -> dict[str, str]:
 def test_https_with_the_given_certificate_and_no_warning(market: MarketProcess, certificate: tuple[Path, Path]) -> None:
     cert_file, key_file = certificate
     market.verify = ssl.create_default_context(cafile=str(cert_file))
-    market.start("--host", "0.0.0.0", "--tls-cert", str(cert_file), "--tls-key", str(key_file), scheme="https")
+    market.start(
+        "--host",
+        "0.0.0.0",
+        "--public-url",
+        market.url("https"),
+        "--tls-cert",
+        str(cert_file),
+        "--tls-key",
+        str(key_file),
+        scheme="https",
+    )
 
     with httpx.Client(base_url=market.url("https"), verify=market.verify) as client:
         assert client.get("/v1/info").status_code == 200
@@ -173,6 +183,9 @@ def test_the_default_public_url_follows_tls_and_a_given_one_must_be_http(certifi
     assert public_url("0.0.0.0", 8787, None, "https://market.example.org/studio/") == (
         "https://market.example.org/studio"
     )
+    for wildcard in ("0.0.0.0", "::"):  # no address a provider could use: agents would refuse its sign-ins
+        with pytest.raises(ServeError, match="needs --public-url"):
+            public_url(wildcard, 8787, tls)
     for bad in ("market.example.org", "ftp://market.example.org", "https://user@market.example.org"):
         with pytest.raises(ServeError, match="--public-url"):
             public_url("127.0.0.1", 8787, None, bad)
