@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from sparecycles.agent.fleet.policy import apply_group_policy
 from sparecycles.agent.market.client import MarketClient, MarketError, MarketRefused
@@ -49,6 +49,13 @@ class _Kept(BaseModel):
     previous_url: str | None = None  # the marketplace before joining (None: the private one)
     drain: bool = False
     paused_until: datetime | None = None
+
+    @field_validator("paused_until")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        """A time kept before directives had to carry their offset (a naive one broke every status after a
+        restart) is read as UTC, so the membership it belongs to is kept rather than dropped as damaged."""
+        return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 @dataclass

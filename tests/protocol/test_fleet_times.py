@@ -96,3 +96,14 @@ def test_every_datetime_field_of_the_fleet_protocol_is_covered() -> None:
         ("FleetMachine", "paused_until"),
         ("PauseRequest", "until"),
     }
+
+
+def test_a_naive_pause_kept_before_the_check_is_read_as_utc_and_the_membership_kept() -> None:
+    from sparecycles.agent.fleet.service import _Kept
+
+    kept = _Kept.model_validate_json(
+        '{"url": "https://studio.example", "paused_until": "2030-01-01T08:00:00", "membership": {"studio": "S",'
+        ' "group": "render", "policy": {}, "policy_version": 1}}'
+    )
+    assert kept.paused_until == datetime(2030, 1, 1, 8, tzinfo=UTC)
+    assert kept.paused_until > datetime.now(UTC)  # compares with the agent's clock, as status() does
