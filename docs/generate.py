@@ -8,12 +8,13 @@ protocol v1. Tests fail when any is stale.
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from sparecycles.agent.api.server import ControlService, create_app
 from sparecycles.agent.market_server.api import create_app as create_market_app
-from sparecycles.agent.market_server.market import Marketplace
+from sparecycles.agent.market_server.serve import MarketOptions, open_market
 from sparecycles.control.models import StatusDocument
 from sparecycles.protocol.jobs import JobSpec
 
@@ -37,8 +38,11 @@ def main() -> None:
     _write("job-spec.schema.json", job_schema)
     service: ControlService = None  # type: ignore[assignment]  # the document never calls the service
     _write("control-api.openapi.json", create_app(service, "x" * 43).openapi())
-    market: Marketplace = None  # type: ignore[assignment]  # nor does the marketplace's
-    _write("marketplace.openapi.json", create_market_app(market).openapi())
+    # The marketplace's app reads its settings as it is built, so a throwaway marketplace stands behind it.
+    with tempfile.TemporaryDirectory(prefix="sparecycles-docs-") as folder:
+        options = MarketOptions(data_dir=Path(folder) / "market", key_file=Path(folder) / "operator.key")
+        market = open_market(options)
+        _write("marketplace.openapi.json", create_market_app(market).openapi())
 
 
 if __name__ == "__main__":
