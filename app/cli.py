@@ -227,12 +227,16 @@ def run_here(
     spec_file: Annotated[Path, typer.Argument(help="A job spec, JSON (see examples/job.json).", exists=False)],
 ) -> None:
     """Run a job spec on this machine now, without a marketplace (a studio testing its job); a refusal says why."""
-    try:
-        spec = json.loads(spec_file.read_text(encoding="utf-8"))
+    try:  # utf-8-sig: a file saved by Windows Notepad starts with a byte-order mark, which JSON refuses
+        spec = json.loads(spec_file.read_text(encoding="utf-8-sig"))
     except OSError as exc:
         _fail(f"Cannot read {spec_file}: {exc.strerror or exc}", 2)
+    except UnicodeDecodeError as exc:
+        _fail(f"{spec_file} is not UTF-8 text (byte {exc.start} cannot be read): save it as UTF-8 JSON", 2)
     except json.JSONDecodeError as exc:
         _fail(f"{spec_file} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})", 2)
+    except RecursionError:
+        _fail(f"{spec_file} is nested too deeply to be a job spec (see examples/job.json)", 2)
     if not isinstance(spec, dict):
         _fail(f"{spec_file} must hold one JSON object: the job spec", 2)
     with _agent() as client:

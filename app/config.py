@@ -13,12 +13,13 @@ import re
 import tomllib
 from collections.abc import Callable, Mapping, MutableMapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import annotated_types
 import tomlkit
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic.fields import FieldInfo
 
 from sparecycles.durations import parse_duration
 from sparecycles.fileio import atomic_write_text
@@ -27,11 +28,31 @@ from sparecycles.sizes import parse_size
 
 LogLevel = Literal["debug", "info", "warning", "error"]
 
+# The protocol's cap on an amount of base units (protocol.market.MAX_BASE_UNITS, which a test keeps equal):
+# a price floor above it loads here but fails every registration with the marketplace. Importing the protocol's
+# models here would slow every start-up for one number.
+MAX_BASE_UNITS = 2**256 - 1
+# Whole payout tokens: far above any real price or threshold, yet finite, so that the gas guard's sums stay numbers.
+MAX_TOKENS = 1e15
+
+
+class _Hint:
+    """Words for the "allowed:" hint of an invalid value, beyond its type and bounds (pydantic ignores it)."""
+
+    def __init__(self, words: str) -> None:
+        self.words = words
+
+
+FRACTION = _Hint("as a fraction, 0.2 meaning 20 %")
+
 
 class _Section(BaseModel):
-    """A config table: unknown keys are refused by name and values are not coerced."""
+    """A config table: unknown keys are refused by name and values are not coerced.
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    TOML's ``inf`` and ``nan`` are refused too: no setting means "infinitely", and they break the sums made with it.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
 
 def _between(parse: Callable[[str], int], low: str, high: str) -> Callable[[str], str]:
@@ -190,10 +211,10 @@ class MarketplaceSettings(_Section):
         description="Where earnings go (a watch-only address is fine); the agent takes no work without one.",
     )
     price_floor_per_gpu_hour: int = Field(
-        0, ge=0, description="Lowest price to bid per GPU-hour, in the payout token's base units."
+        0, ge=0, le=MAX_BASE_UNITS, description="Lowest price to bid per GPU-hour, in the payout token's base units."
     )
     price_floor_per_core_hour: int = Field(
-        0, ge=0, description="Lowest price to bid per CPU-core-hour, in base units (CPU-only jobs)."
+        0, ge=0, le=MAX_BASE_UNITS, description="Lowest price to bid per CPU-core-hour, in base units (CPU-only jobs)."
     )
     region: str = Field("", max_length=32, description='A region label marketplaces may show, e.g. "eu-west".')
     identity_key_file: str | None = Field(
@@ -230,7 +251,7 @@ class ChainSettings(_Section):
         description="Address of the payout vault vouchers are claimed from; its signer() is the operator "
         "key vouchers must be signed by. Unset: no claims.",
     )
-    max_gas_share: float = Field(
+    max_gas_share: Annotated[float, FRACTION] = Field(
         0.10,
         gt=0,
         le=1,
@@ -240,6 +261,7 @@ class ChainSettings(_Section):
     auto_claim_above: float | None = Field(
         None,
         gt=0,
+        le=MAX_TOKENS,
         description="Claim by itself once this many whole payout tokens are claimable (looked at every 10 "
         "minutes; the gas guard still applies, and a watch-only wallet asks the marketplace to relay). Unset: "
         "only when you click Claim.",
@@ -247,6 +269,7 @@ class ChainSettings(_Section):
     native_price: float | None = Field(
         None,
         gt=0,
+        le=MAX_TOKENS,
         description="What one native coin (e.g. 1 ETH) is worth in whole payout tokens (e.g. 3000 for USDC): "
         "the gas guard values gas with it. Unset: claims are refused until it is set.",
     )
@@ -271,7 +294,7 @@ class ChainSettings(_Section):
 
 
 class LedgerSettings(_Section):
-    margin: float = Field(
+    margin: Annotated[float, FRACTION] = Field(
         0.2, ge=0, le=100, description="What to ask above the electricity a job costs, as a fraction (0.2 = 20 %)."
     )
     expected_job_hours: float = Field(
@@ -376,6 +399,33 @@ class ConfigError(Exception):
         self.problems = problems
 
 
+def _figure(value: object) -> str:
+    """A bound as a user would write it: 100 rather than 100.0, and the protocol's cap by its formula."""
+    if value == MAX_BASE_UNITS:
+        return "2**256 - 1"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _number_range(field: FieldInfo) -> str:
+    """The bounds of a number field in words that match its type: "a whole number from 50 to 95" for an int,
+    "a number above 0, up to 1" for a float (which takes fractions, so is never called "a whole number")."""
+    kinds = set(get_args(field.annotation) or (field.annotation,)) - {type(None)}
+    if not kinds or not kinds <= {int, float}:
+        return ""
+    kind = "a whole number" if kinds == {int} else "a number"
+    ge = next((m.ge for m in field.metadata if isinstance(m, annotated_types.Ge)), None)
+    gt = next((m.gt for m in field.metadata if isinstance(m, annotated_types.Gt)), None)
+    le = next((m.le for m in field.metadata if isinstance(m, annotated_types.Le)), None)
+    lt = next((m.lt for m in field.metadata if isinstance(m, annotated_types.Lt)), None)
+    if ge is not None and le is not None:
+        return f"{kind} from {_figure(ge)} to {_figure(le)}"
+    lower = f"{_figure(ge)} or more" if ge is not None else f"above {_figure(gt)}" if gt is not None else ""
+    upper = f"up to {_figure(le)}" if le is not None else f"below {_figure(lt)}" if lt is not None else ""
+    bounds = ", ".join(part for part in (lower, upper) if part)
+    separator = ", " if ge is not None else " "  # "a whole number, 1 or more"; "a number above 0, up to 1"
+    return f"{kind}{separator}{bounds}" if bounds else ""
+
+
 def _field_constraints(loc: tuple[int | str, ...]) -> str:
     """Describe what values the field at ``loc`` allows, from its declared type and bounds."""
     model: type[BaseModel] = Settings
@@ -389,14 +439,11 @@ def _field_constraints(loc: tuple[int | str, ...]) -> str:
             model = annotation
     if field is None:
         return ""
-    lower = next((m.ge for m in field.metadata if isinstance(m, annotated_types.Ge)), None)
-    upper = next((m.le for m in field.metadata if isinstance(m, annotated_types.Le)), None)
-    if lower is not None and upper is not None:
-        return f"a whole number from {lower} to {upper}"
-    literal_values = getattr(field.annotation, "__args__", ())
-    if getattr(field.annotation, "__origin__", None) is Literal:
-        return "one of " + ", ".join(repr(v) for v in literal_values)
-    return ""
+    allowed = _number_range(field)
+    if not allowed and get_origin(field.annotation) is Literal:
+        allowed = "one of " + ", ".join(repr(v) for v in get_args(field.annotation))
+    hints = [m.words for m in field.metadata if isinstance(m, _Hint)]
+    return ", ".join([allowed, *hints]) if allowed else ""
 
 
 def _allowed_keys(loc: tuple[int | str, ...]) -> list[str]:
@@ -411,6 +458,12 @@ def _allowed_keys(loc: tuple[int | str, ...]) -> list[str]:
     return sorted(model.model_fields)
 
 
+def _shown(value: object, limit: int = 100) -> str:
+    """``value`` as a message quotes it: a value hundreds of characters long (pasted by mistake) is cut short."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 20]}... ({len(text)} characters)"
+
+
 def _describe(error: Mapping[str, Any]) -> str:
     loc = tuple(error["loc"])
     key = ".".join(str(part) for part in loc)
@@ -419,10 +472,9 @@ def _describe(error: Mapping[str, Any]) -> str:
         where = f"[{'.'.join(str(p) for p in loc[:-1])}]" if len(loc) > 1 else "the top level"
         hint = f"; allowed keys in {where}: {', '.join(keys)}" if keys else ""
         return f"unknown key '{key}'{hint}"
-    value = error.get("input")
     allowed = _field_constraints(loc)
     reason = str(error["msg"]).removeprefix("Value error, ")
-    text = f"{key} = {value!r}: {reason}"
+    text = f"{key} = {_shown(error.get('input'))}: {reason}"
     return f"{text} (allowed: {allowed})" if allowed else text
 
 
@@ -437,11 +489,18 @@ def validate_settings(data: Mapping[str, Any], *, source: str) -> Settings:
 
 
 def _read_toml(path: Path) -> str:
+    """The file's text; "utf-8-sig" reads a file that Windows Notepad saved with a byte-order mark, which TOML
+    itself would refuse as an "invalid statement" at line 1."""
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         return ""
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"The settings file {path} is not UTF-8 text (byte {exc.start} cannot be read): save it as UTF-8 and "
+            "start SpareCycles again."
+        ) from None
+    except OSError as exc:
         raise ConfigError(f"Cannot read the settings file {path}: {exc}") from None
 
 
@@ -457,6 +516,24 @@ def load_settings(path: Path) -> Settings:
     return validate_settings(_parse_toml(_read_toml(path), path), source=str(path))
 
 
+def _toml_value(key: str, value: Any) -> Any:
+    """``value`` when a TOML file can hold it, else :class:`ConfigError` naming ``key``: JSON can carry what TOML
+    cannot (a null inside a list or table, a lone UTF-16 surrogate), which would otherwise fail the write."""
+    try:
+        tomlkit.item(value).as_string().encode("utf-8")
+    except UnicodeEncodeError:
+        reason = "holds a character that is not text (a lone UTF-16 surrogate); send plain text"
+    except (TypeError, ValueError):  # tomlkit's ConvertError is both
+        reason = (
+            "a settings file cannot hold null (or any value TOML lacks) inside a list or table; leave it out, or "
+            "send null alone to return the key to its default"
+        )
+    else:
+        return value
+    problem = f"{key} = {_shown(value)}: {reason}"
+    raise ConfigError(f"Invalid settings in the requested change:\n  - {problem}", (problem,))
+
+
 def update_settings_file(path: Path, changes: Mapping[str, Mapping[str, Any]]) -> Settings:
     """Merge ``changes`` ({section: {key: value}}) into the file, keeping the user's layout.
 
@@ -464,6 +541,8 @@ def update_settings_file(path: Path, changes: Mapping[str, Mapping[str, Any]]) -
     validated before anything is written: an invalid current file or an invalid change raises
     :class:`ConfigError` and leaves the file byte-for-byte as it was.
     """
+    # Read without a byte-order mark (see _read_toml): a file that is rewritten loses it, which TOML readers
+    # (ours included) are better off without, and nothing else in the file changes.
     text = _read_toml(path)
     validate_settings(_parse_toml(text, path), source=str(path))
     document = tomlkit.parse(text)
@@ -480,7 +559,7 @@ def update_settings_file(path: Path, changes: Mapping[str, Mapping[str, Any]]) -
             if value is None:
                 table.pop(key, None)
             else:
-                table[key] = value
+                table[key] = _toml_value(f"{section}.{key}", value)
     settings = validate_settings(document.unwrap(), source="the requested change")
     new_text = tomlkit.dumps(document)
     if new_text != text:

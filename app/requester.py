@@ -7,17 +7,19 @@ owner). A job file is TOML (or JSON): the submission's terms at the top, the job
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from sparecycles.paths import AppPaths
-from sparecycles.protocol.market import API_PREFIX, JobSubmission, JobView, RequesterView
+from sparecycles.protocol.market import API_PREFIX, Identifier, JobSubmission, JobView, RequesterView
 
 
 class RequesterError(Exception):
@@ -39,7 +41,8 @@ def private_endpoint(paths: AppPaths) -> MarketEndpoint:
     except FileNotFoundError:
         raise RequesterError(
             "no private marketplace here yet: start the agent (`sparecycles agent`), "
-            "or name a marketplace with --market URL --api-key KEY"
+            "or name a marketplace with --market URL (its API key from SPARECYCLES_API_KEY, --api-key-file "
+            "or the prompt)"
         ) from None
     except (OSError, ValueError, KeyError) as exc:
         raise RequesterError(f"{file} cannot be read ({exc}); restart the agent to write it again") from None
@@ -50,14 +53,24 @@ MAX_CHUNKS = 1000
 
 
 def _read_job_file(path: Path) -> Any:
+    """The job file's data; "utf-8-sig" reads a file that Windows Notepad saved with a byte-order mark, which TOML
+    and JSON would refuse."""
+    language = "JSON" if path.suffix == ".json" else "TOML"
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise RequesterError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise RequesterError(
+            f"{path} is not UTF-8 text (byte {exc.start} cannot be read): save it as UTF-8 {language} and submit it "
+            "again"
+        ) from None
     try:
         return json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
     except (ValueError, tomllib.TOMLDecodeError) as exc:
-        raise RequesterError(f"{path} is not valid {'JSON' if path.suffix == '.json' else 'TOML'}: {exc}") from None
+        raise RequesterError(f"{path} is not valid {language}: {exc}") from None
+    except RecursionError:
+        raise RequesterError(f"{path} is nested too deeply to be a job file (see examples/market-job.toml)") from None
 
 
 def _validated(path: Path, data: Any) -> JobSubmission:
@@ -129,8 +142,65 @@ def load_submissions(path: Path, frames: str | None = None, chunk: int = 10) -> 
     ]
 
 
+T = TypeVar("T")
+
+_CHECK_URL = "check the --market URL"
+
+
+def _not_protocol(exc: ValidationError, response: httpx.Response) -> str:
+    """What is wrong with an answer, in a few words: not JSON at all (an HTML page: often a URL that names a web
+    site rather than a marketplace), or the first field that does not fit."""
+    first = exc.errors()[0]
+    if first["type"] == "json_invalid":
+        return f"not JSON but {response.headers.get('content-type') or 'a body of no declared type'}"
+    where = ".".join(str(part) for part in first["loc"]) or "the answer"
+    return f"{where}: {first['msg']}"
+
+
+def _refusal_detail(response: httpx.Response) -> str:
+    """The marketplace's reason for a refusal: its JSON ``detail`` when it sent one, else the start of the body."""
+    try:
+        body = json.loads(response.content)
+    except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
+        body = None
+    detail = body.get("detail") if isinstance(body, dict) else None
+    if detail is None:
+        detail = response.text.strip() or "no reason given"
+    return str(detail)[:300]
+
+
+def _segment(job_id: str) -> str:
+    """``job_id`` as a path segment, once it is one: a typo with a '/' or '?' in it must not reach another route."""
+    try:
+        return TypeAdapter(Identifier).validate_python(job_id)
+    except ValidationError:
+        raise RequesterError(
+            f"{job_id!r} is not a job id (1-63 letters, digits, '.', '_' or '-'): `sparecycles jobs` lists yours"
+        ) from None
+
+
+def _discard(partial: Path) -> None:
+    """Remove a half-downloaded file, if there is one; a folder that cannot even be written leaves none."""
+    with contextlib.suppress(OSError):
+        partial.unlink()
+
+
 class RequesterClient:
+    """The requester's calls of protocol v1; every failure, whatever the marketplace answers, is a RequesterError."""
+
     def __init__(self, endpoint: MarketEndpoint, *, transport: httpx.BaseTransport | None = None) -> None:
+        try:
+            url = httpx.URL(endpoint.url)
+        except httpx.InvalidURL as exc:
+            raise RequesterError(
+                f"the marketplace address {endpoint.url!r} is not a URL ({exc}): {_CHECK_URL}, e.g. "
+                "https://market.example.org"
+            ) from None
+        if url.scheme not in ("http", "https") or not url.host:
+            raise RequesterError(
+                f"the marketplace address {endpoint.url!r} is not a URL: {_CHECK_URL}, which starts with http:// or "
+                "https://, e.g. https://market.example.org"
+            )
         self._http = httpx.Client(
             base_url=endpoint.url.rstrip("/") + API_PREFIX,
             headers={"Authorization": f"Bearer {endpoint.api_key}"},
@@ -144,33 +214,49 @@ class RequesterClient:
     def __exit__(self, *_exc: object) -> None:
         self._http.close()
 
-    def _call(self, method: str, path: str, **options: Any) -> httpx.Response:
+    def _call(self, method: str, path: str, parse: Callable[[bytes], T], **options: Any) -> T:
+        """``method path``'s answer, read by ``parse`` (a model's JSON validator)."""
         try:
             response = self._http.request(method, path, **options)
-        except httpx.HTTPError as exc:
+        except httpx.TransportError as exc:
             raise RequesterError(f"the marketplace at {self._http.base_url} is not reachable: {exc}") from None
+        except httpx.DecodingError as exc:
+            raise RequesterError(
+                f"the marketplace's answer to {method} {path} cannot be decoded ({exc}): it is not protocol v1; "
+                f"{_CHECK_URL}"
+            ) from None
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:  # any other failed exchange (httpx adds kinds over time)
+            raise RequesterError(
+                f"the exchange with the marketplace at {self._http.base_url} failed ({type(exc).__name__}: {exc})"
+            ) from None
+        if response.status_code >= 500:
+            raise RequesterError(
+                f"the marketplace failed ({response.status_code}): {_refusal_detail(response)}; try again later"
+            )
         if response.status_code >= 400:
-            try:
-                detail = response.json().get("detail", response.text)
-            except ValueError:
-                detail = response.text
-            raise RequesterError(f"the marketplace refused ({response.status_code}): {str(detail)[:300]}")
-        return response
+            raise RequesterError(f"the marketplace refused ({response.status_code}): {_refusal_detail(response)}")
+        try:
+            return parse(response.content)
+        except ValidationError as exc:  # pydantic's own JSON parser: not JSON at all is a ValidationError too
+            why = _not_protocol(exc, response)
+            raise RequesterError(
+                f"the marketplace's answer to {method} {path} is not protocol v1 ({why}): {_CHECK_URL}"
+            ) from None
 
     def submit(self, submission: JobSubmission) -> JobView:
-        return JobView.model_validate(self._call("POST", "/jobs", json=submission.model_dump(mode="json")).json())
+        return self._call("POST", "/jobs", JobView.model_validate_json, json=submission.model_dump(mode="json"))
 
     def jobs(self) -> list[JobView]:
-        return [JobView.model_validate(item) for item in self._call("GET", "/jobs").json()]
+        return self._call("GET", "/jobs", TypeAdapter(list[JobView]).validate_json)
 
     def job(self, job_id: str) -> JobView:
-        return JobView.model_validate(self._call("GET", f"/jobs/{job_id}").json())
+        return self._call("GET", f"/jobs/{_segment(job_id)}", JobView.model_validate_json)
 
     def cancel(self, job_id: str) -> JobView:
-        return JobView.model_validate(self._call("POST", f"/jobs/{job_id}/cancel").json())
+        return self._call("POST", f"/jobs/{_segment(job_id)}/cancel", JobView.model_validate_json)
 
     def account(self) -> RequesterView:
-        return RequesterView.model_validate(self._call("GET", "/requester").json())
+        return self._call("GET", "/requester", RequesterView.model_validate_json)
 
     def download(self, job_id: str, dest: Path) -> list[Path]:
         """Every output of a completed job into ``dest``, each checked against its SHA-256."""
@@ -182,19 +268,29 @@ class RequesterClient:
         written = []
         for output in view.outputs:
             target = dest / output.path
-            target.parent.mkdir(parents=True, exist_ok=True)
+            partial = target.with_name(target.name + ".part")
             digest = hashlib.sha256()
-            with self._http.stream("GET", f"/jobs/{job_id}/outputs/{output.path}") as response:
-                if response.status_code != 200:
-                    raise RequesterError(f"downloading {output.path} failed ({response.status_code})")
-                partial = target.with_name(target.name + ".part")
-                with partial.open("wb") as handle:
-                    for chunk in response.iter_bytes():
-                        digest.update(chunk)
-                        handle.write(chunk)
-            if digest.hexdigest() != output.sha256:
-                partial.unlink(missing_ok=True)
-                raise RequesterError(f"{output.path} does not match its SHA-256; it was not kept")
-            partial.replace(target)
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with self._http.stream("GET", f"/jobs/{_segment(job_id)}/outputs/{output.path}") as response:
+                    if response.status_code != 200:
+                        raise RequesterError(f"downloading {output.path} failed ({response.status_code})")
+                    with partial.open("wb") as handle:
+                        for chunk in response.iter_bytes():
+                            digest.update(chunk)
+                            handle.write(chunk)
+                if digest.hexdigest() != output.sha256:
+                    partial.unlink(missing_ok=True)
+                    raise RequesterError(f"{output.path} does not match its SHA-256; it was not kept")
+                partial.replace(target)
+            except httpx.HTTPError as exc:
+                _discard(partial)
+                raise RequesterError(
+                    f"downloading {output.path} from {self._http.base_url} failed ({type(exc).__name__}: {exc}); "
+                    "run `sparecycles result` again"
+                ) from None
+            except OSError as exc:
+                _discard(partial)
+                raise RequesterError(f"cannot write {target}: {exc.strerror or exc}; choose another folder") from None
             written.append(target)
         return written

@@ -36,18 +36,34 @@ class MetricsError(Exception):
 
 
 def read_token(path: Path) -> str:
-    """The bearer token in ``path``: the file must exist, hold a token, and be readable by this user only."""
-    path = path.expanduser()
+    """The bearer token in ``path``: the file must exist, hold a token, and be readable by this user only.
+
+    Every problem is a :class:`MetricsError`: the agent logs it and works on without metrics.
+    """
+    try:
+        path = path.expanduser()
+    except RuntimeError:  # "~someone/..." for a user this system does not know
+        raise MetricsError(f"the metrics token file {path} names an unknown home folder: give its full path") from None
     try:
         mode = path.stat().st_mode
         token = path.read_text(encoding="utf-8").strip()
     except OSError as exc:
         raise MetricsError(f"the metrics token file {path} cannot be read ({exc.strerror}); create it, for "
                            f"example `openssl rand -hex 32 > {path} && chmod 600 {path}`") from None  # fmt: skip
+    except UnicodeDecodeError:
+        raise MetricsError(f"the metrics token file {path} is not UTF-8 text; write a token into it, for "
+                           f"example `openssl rand -hex 32 > {path} && chmod 600 {path}`") from None  # fmt: skip
+    except ValueError:  # a NUL character in the path, which TOML can hold and no file system can
+        raise MetricsError(f"the metrics token file {path!r} is not a file name: fix [metrics] token_file") from None
     if os.name == "posix" and mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise MetricsError(f"the metrics token file {path} is readable by others: `chmod 600 {path}`")
     if len(token) < 16:
         raise MetricsError(f"the metrics token in {path} is too short: use at least 16 characters")
+    if not (token.isascii() and token.isprintable()):  # HTTP headers carry other characters as Latin-1: never equal
+        raise MetricsError(
+            f"the metrics token in {path} holds characters a scraper cannot send: use letters, digits and "
+            f"punctuation, for example `openssl rand -hex 32 > {path}`"
+        )
     return token
 
 
