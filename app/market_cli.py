@@ -31,6 +31,7 @@ from sparecycles.requester import (
     load_submissions,
     private_endpoint,
 )
+from sparecycles.secret_input import SecretInput, read_secret
 from sparecycles.terminal import out, print_error, styled
 
 market_app = typer.Typer(help="Run and operate the reference marketplace (a studio's own).", no_args_is_help=True)
@@ -319,22 +320,48 @@ register_vault_commands(market_app)
 
 # --- the requester's commands (top level: `sparecycles submit`, `jobs`, `job`, `cancel`, `result`) ----
 
+API_KEY = SecretInput(
+    name="the requester's API key",
+    prompt="Requester API key",
+    envvar="SPARECYCLES_API_KEY",
+    file_option="--api-key-file",
+    visible_form="--api-key",
+)
+
 Market = Annotated[
     str | None, typer.Option("--market", help="Marketplace URL (default: this machine's private marketplace).")
 ]
 ApiKey = Annotated[
     str | None,
-    typer.Option("--api-key", envvar="SPARECYCLES_API_KEY", help="Requester API key for --market (or the env)."),
+    typer.Option(
+        "--api-key",
+        help="Requester API key for --market; other users can read it there: prefer SPARECYCLES_API_KEY, "
+        "--api-key-file or the prompt.",
+        show_default=False,
+    ),
+]
+ApiKeyFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--api-key-file",
+        help="A file (0600) holding the requester API key for --market; default: SPARECYCLES_API_KEY, or asked "
+        "for in a terminal.",
+    ),
 ]
 
 
-def _requester(market: str | None, api_key: str | None) -> RequesterClient:
-    try:
-        if market is None:
+def _requester(market: str | None, api_key: str | None, api_key_file: Path | None) -> RequesterClient:
+    if market is None:
+        try:
             return RequesterClient(private_endpoint(AppPaths.from_environment()))
-        if not api_key:
-            raise RequesterError("--market needs --api-key (or SPARECYCLES_API_KEY): the operator issues one")
-        return RequesterClient(MarketEndpoint(market, api_key))
+        except RequesterError as exc:
+            raise _refused(exc) from None
+    key = read_secret(API_KEY, api_key, api_key_file)
+    if key is None:
+        print_error(f"--market needs the requester's API key (the operator issues one): {API_KEY.ways()}")
+        raise typer.Exit(2)
+    try:
+        return RequesterClient(MarketEndpoint(market, key))
     except RequesterError as exc:
         raise _refused(exc) from None
 
@@ -352,8 +379,10 @@ def register_requester_commands(app: typer.Typer) -> None:
     @app.command()
     def submit(
         job_file: Annotated[Path, typer.Argument(help="A job file, TOML or JSON (see examples/market-job.toml).")],
+        *,
         market: Market = None,
         api_key: ApiKey = None,
+        api_key_file: ApiKeyFile = None,
         frames: Annotated[
             str | None,
             typer.Option(
@@ -366,7 +395,7 @@ def register_requester_commands(app: typer.Typer) -> None:
         template with --frames submits one job per chunk of frames."""
         try:
             submissions = load_submissions(job_file, frames, chunk)
-            with _requester(market, api_key) as client:
+            with _requester(market, api_key, api_key_file) as client:
                 for submission in submissions:
                     view = client.submit(submission)
                     out.print(
@@ -377,10 +406,12 @@ def register_requester_commands(app: typer.Typer) -> None:
             raise _refused(exc) from None
 
     @app.command()
-    def jobs(market: Market = None, api_key: ApiKey = None, as_json: AsJson = False) -> None:
+    def jobs(
+        market: Market = None, api_key: ApiKey = None, api_key_file: ApiKeyFile = None, as_json: AsJson = False
+    ) -> None:
         """Your jobs on the marketplace, newest first."""
         try:
-            with _requester(market, api_key) as client:
+            with _requester(market, api_key, api_key_file) as client:
                 views = client.jobs()
         except RequesterError as exc:
             raise _refused(exc) from None
@@ -397,11 +428,12 @@ def register_requester_commands(app: typer.Typer) -> None:
         job_id: Annotated[str, typer.Argument(help="The job.")],
         market: Market = None,
         api_key: ApiKey = None,
+        api_key_file: ApiKeyFile = None,
         as_json: AsJson = False,
     ) -> None:
         """One job: its state and why, its leases, its outputs."""
         try:
-            with _requester(market, api_key) as client:
+            with _requester(market, api_key, api_key_file) as client:
                 view = client.job(job_id)
         except RequesterError as exc:
             raise _refused(exc) from None
@@ -412,11 +444,14 @@ def register_requester_commands(app: typer.Typer) -> None:
 
     @app.command()
     def cancel(
-        job_id: Annotated[str, typer.Argument(help="The job.")], market: Market = None, api_key: ApiKey = None
+        job_id: Annotated[str, typer.Argument(help="The job.")],
+        market: Market = None,
+        api_key: ApiKey = None,
+        api_key_file: ApiKeyFile = None,
     ) -> None:
         """Cancel a job; running providers are paid for the time they ran."""
         try:
-            with _requester(market, api_key) as client:
+            with _requester(market, api_key, api_key_file) as client:
                 _show(client.cancel(job_id))
         except RequesterError as exc:
             raise _refused(exc) from None
@@ -427,10 +462,11 @@ def register_requester_commands(app: typer.Typer) -> None:
         dest: Annotated[Path, typer.Argument(help="Folder to write its outputs into.")],
         market: Market = None,
         api_key: ApiKey = None,
+        api_key_file: ApiKeyFile = None,
     ) -> None:
         """Download a completed job's outputs, each checked against its SHA-256."""
         try:
-            with _requester(market, api_key) as client:
+            with _requester(market, api_key, api_key_file) as client:
                 written = client.download(job_id, dest)
         except RequesterError as exc:
             raise _refused(exc) from None

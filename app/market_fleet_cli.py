@@ -34,7 +34,7 @@ def register_fleet_operator_commands(app: typer.Typer) -> None:
         key_file: KeyFile = None,
         as_json: AsJson = False,
     ) -> None:
-        """Make a code for machines to join a group with (`sparecycles join URL CODE`); shown once."""
+        """Make a code for machines to join a group with (`sparecycles join URL`, which asks for it); shown once."""
         try:
             seconds = parse_duration(expires)
         except ValueError as exc:
@@ -46,7 +46,7 @@ def register_fleet_operator_commands(app: typer.Typer) -> None:
             return
         out.print(f"Enrolment code for group {code.group}, valid until {code.expires_at:%Y-%m-%d %H:%M} UTC:")
         out.print(code.code, soft_wrap=True)
-        out.print("On each machine: sparecycles join URL CODE  (the code is shown only now)")
+        out.print("On each machine: sparecycles join URL, and give this code when asked (it is shown only now)")
 
     @app.command("group-policy")
     def group_policy(
