@@ -113,23 +113,22 @@ class FailedAuthLimit:
 
 
 async def _refuse_too_many(send: Send, wait_s: float) -> None:
-    body = Problem(
-        code="too_many_requests",
-        detail="too many refused credentials from this address: check the token or key, and retry after the "
-        "Retry-After seconds",
-    ).model_dump_json()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 429,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"retry-after", retry_after_header(wait_s).encode()),
-            ],
-        }
+    detail = (
+        "too many refused credentials from this address: check the token or key, and retry after the Retry-After "
+        "seconds"
     )
-    await send({"type": "http.response.body", "body": body.encode()})
+    problem = Problem(code="too_many_requests", detail=detail)
+    await send_problem(send, 429, problem, [(b"retry-after", retry_after_header(wait_s).encode())])
+
+
+async def send_problem(
+    send: Send, status: int, problem: Problem, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    """Answer with ``problem`` as JSON, from a middleware (before the application has read the request)."""
+    body = problem.model_dump_json().encode()
+    start = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *(headers or [])]
+    await send({"type": "http.response.start", "status": status, "headers": start})
+    await send({"type": "http.response.body", "body": body})
 
 
 def retry_after_header(wait_s: float) -> str:
@@ -175,18 +174,8 @@ class BodySizeLimit:
         await self.app(scope, replay([whole], then=receive), send)
 
     async def _refuse(self, send: Send) -> None:
-        body = Problem(
-            code="too_large",
-            detail=f"the request body is larger than this marketplace accepts ({self.max_bytes} bytes)",
-        ).model_dump_json()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-            }
-        )
-        await send({"type": "http.response.body", "body": body.encode()})
+        detail = f"the request body is larger than this marketplace accepts ({self.max_bytes} bytes)"
+        await send_problem(send, 413, Problem(code="too_large", detail=detail))
 
 
 def replay(messages: list[Message], then: Receive | None = None) -> Receive:

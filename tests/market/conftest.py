@@ -3,8 +3,9 @@ in a 0600 key file, the real FastAPI app behind Starlette's TestClient, and a cl
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -177,3 +178,21 @@ class Provider:
 
 def cpu_spec(**fields: Any) -> dict[str, Any]:
     return {"image": BUSYBOX, "command": ["sh", "-c", "echo hi > /job/output/out.txt"], "cpus": 2.0, **fields}
+
+
+def run_provider_until(provider: Any, done: Callable[[], bool], *, seconds: float = 10.0) -> None:
+    """Run an agent's provider loop (``MarketProvider.run``) until ``done()``, looked at every 50 ms for at most
+    ``seconds``, then stop it."""
+
+    async def scenario() -> None:
+        loop = asyncio.create_task(provider.run())
+        try:
+            for _ in range(int(seconds / 0.05)):
+                await asyncio.sleep(0.05)
+                if done():
+                    break
+        finally:
+            loop.cancel()
+            await asyncio.gather(loop, return_exceptions=True)
+
+    asyncio.run(scenario())

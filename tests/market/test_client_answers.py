@@ -27,6 +27,7 @@ from sparecycles.agent.market.client import (
 from sparecycles.agent.market.provider import MachineOffer, MarketProvider, ProviderSetup
 from sparecycles.protocol.job_refusal import ProviderLimits
 from sparecycles.protocol.market import Heartbeat
+from tests.market.conftest import run_provider_until
 
 from .conftest import BUSYBOX
 from .test_provider_hostile import PAYOUT, HostileMarket, lease_json
@@ -183,19 +184,8 @@ def test_a_lease_whose_heartbeats_get_broken_answers_is_still_recorded_and_repor
         ledger=ledger,
     )
 
-    async def scenario() -> None:
-        loop = asyncio.create_task(provider.run())
-        try:
-            for _ in range(200):
-                await asyncio.sleep(0.05)
-                if market.reports:
-                    break
-        finally:
-            loop.cancel()
-            await asyncio.gather(loop, return_exceptions=True)
-
     with caplog.at_level(logging.INFO):
-        asyncio.run(scenario())
+        run_provider_until(provider, lambda: market.reports, seconds=10)
     assert market.heartbeats >= 2
     [signed] = market.reports
     assert (signed.report.lease_id, signed.report.outcome, signed.report.run_time_ms) == (
@@ -237,19 +227,8 @@ def test_a_heartbeat_that_fails_for_any_reason_does_not_hold_back_the_report(
         backoff=Backoff(first_s=0.05, cap_s=0.1),
     )
 
-    async def scenario() -> None:
-        loop = asyncio.create_task(provider.run())
-        try:
-            for _ in range(200):
-                await asyncio.sleep(0.05)
-                if market.reports:
-                    break
-        finally:
-            loop.cancel()
-            await asyncio.gather(loop, return_exceptions=True)
-
     with caplog.at_level(logging.INFO):
-        asyncio.run(scenario())
+        run_provider_until(provider, lambda: market.reports, seconds=10)
     [signed] = market.reports
     assert (signed.report.lease_id, signed.report.outcome) == ("buggy-beats", "finished")
     assert market.heartbeats == 0

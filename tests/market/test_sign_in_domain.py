@@ -26,6 +26,7 @@ from sparecycles.agent.market.provider import (
 from sparecycles.agent.market_server.serve import MarketOptions, open_market
 from sparecycles.protocol.market import NonceResponse
 from sparecycles.protocol.signing import sign_in_message, sign_text, verify_sign_in
+from tests.market.conftest import run_provider_until
 
 from .conftest import Market
 from .market_process import MarketProcess
@@ -271,19 +272,8 @@ def test_a_relayed_challenge_of_another_marketplace_is_not_signed(
         backoff=Backoff(first_s=0.05, cap_s=0.1),
     )
 
-    async def scenario() -> None:
-        loop = asyncio.create_task(provider.run())
-        try:
-            for _ in range(100):
-                await asyncio.sleep(0.02)
-                if provider.problem is not None and "domain" in provider.problem:
-                    break
-        finally:
-            loop.cancel()
-            await asyncio.gather(loop, return_exceptions=True)
-
     with caplog.at_level(logging.WARNING):
-        asyncio.run(scenario())
+        run_provider_until(provider, lambda: "domain" in (provider.problem or ""), seconds=2)
     assert rogue.sign_ins == []
     assert not provider.signed_in
     assert provider.problem is not None
