@@ -437,6 +437,10 @@ class MarketProvider:
         beats = asyncio.create_task(self._heartbeats(offer))
         try:
             result = await self._runtime.run(lease)
+        except Exception as exc:  # a fault of this machine's runtime, not of the job: the lease ends now, said why
+            log.exception("Lease %s: the job runtime failed", offer.lease_id)
+            reason = f"the provider could not run it ({type(exc).__name__}: {exc})"[:500]
+            result = JobResult(offer.lease_id, JobState.FAILED, None, reason)
         finally:
             # However the heartbeats ended (each failure is logged where it happened), the result below is
             # recorded and reported: the marketplace pays by the report.

@@ -233,3 +233,37 @@ def test_a_heartbeat_that_fails_for_any_reason_does_not_hold_back_the_report(
     assert (signed.report.lease_id, signed.report.outcome) == ("buggy-beats", "finished")
     assert market.heartbeats == 0
     assert caplog.text.count("Heartbeat of lease buggy-beats failed") == 1  # one traceback, not one per beat
+
+
+class RuntimeThatBreaks(RuntimeUntilBeats):
+    """A runtime that fails itself (a bug, or an engine gone in a way it did not expect) while running a job."""
+
+    async def run(self, lease: Lease) -> JobResult:
+        raise RuntimeError("the runtime broke")
+
+
+def test_a_runtime_that_fails_while_running_a_job_ends_the_lease_as_failed_and_says_why(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    lease = lease_json("broken-runtime", {"image": BUSYBOX, "cpus": 1.0}, [])
+    market = BrokenBeats([lease])
+    ledger = Ledger()
+    provider = MarketProvider(
+        client=MarketClient("http://market.test", transport=httpx.MockTransport(market)),
+        identity=Account.create(),
+        runtime=RuntimeThatBreaks(market),  # type: ignore[arg-type]
+        setup=lambda: ProviderSetup(PAYOUT, 0, 0, "", (), LIMITS),
+        offer=lambda: MachineOffer({}, 2),
+        state_dir=tmp_path / "provider",
+        poll_wait_s=0.05,
+        backoff=Backoff(first_s=0.05, cap_s=0.1),
+        ledger=ledger,
+    )
+
+    with caplog.at_level(logging.INFO):
+        run_provider_until(provider, lambda: market.reports, seconds=10)
+    [signed] = market.reports  # reported at once, instead of the lease lapsing unreported
+    assert (signed.report.lease_id, signed.report.outcome) == ("broken-runtime", "failed")
+    assert signed.report.reason == "the provider could not run it (RuntimeError: the runtime broke)"
+    assert [(end.outcome, end.reason) for end in ledger.ended] == [("failed", signed.report.reason)]
+    assert "the job runtime failed" in caplog.text
