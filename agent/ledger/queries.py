@@ -3,17 +3,32 @@
 Buckets are local days (weeks and months are made of them; an hour bucket is a UTC hour shown in local
 time) in the ledger's time zone; a lease's earning counts on the day the marketplace credited it, its
 energy where it was used. Net is gross at the token rate the user entered last, less the electricity
-of the work (above the idle baseline where one was set). Totals are the sums of the rows, exactly: an
-export's rows add up to the summary's total.
+of the work (above the idle baseline where one was set).
+
+Totals are computed from the exact sums (millijoules, nano-units of the currency), and the rows shown add
+up to them exactly: energy is shown to 0.001 Wh and a cost in token base units is a whole number, so each
+row's figure is its exact one rounded down or up, the largest remainders up, as far as the rounded total
+asks (rounded one by one, three leases of 0.278 Wh showed 0.834 Wh against a total of 0.835). Money in
+the currency (power cost, net) is exact and needs none of this. A period's total is therefore the same by
+hour, day, week, month or GPU.
+
+The export is the ``job`` summary's rows, one per lease that started in the period, each with all its
+energy and its earning whenever it came: its rows add up exactly to that summary's total. They add up to
+the day, week, month, hour and GPU summaries' totals as well when every lease that touches the period ran
+and was credited within it, since those count energy when it was used and pay when it came (a lease
+from 23:59 on the period's last day, paid after midnight, is in the export but its pay is not in the
+period's daily total).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from decimal import Decimal
+from decimal import Decimal, localcontext
+from fractions import Fraction
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -22,7 +37,6 @@ from sqlalchemy import Engine, and_, case, func, literal, select
 from sparecycles.agent.ledger import db
 from sparecycles.agent.ledger.floor import TokenRate
 from sparecycles.agent.ledger.store import NANO, from_ms, to_ms
-from sparecycles.agent.ledger.tariffs import TariffError
 from sparecycles.control.ledger import (
     EarningsSummary,
     ExportRow,
@@ -33,7 +47,8 @@ from sparecycles.control.ledger import (
     TodayFigure,
 )
 
-_MJ_PER_WH = Decimal(3_600_000)
+_MJ_PER_STEP = 3_600  # energy is shown in steps of 0.001 Wh, 3.6 J each
+_MONEY_PRECISION = 100  # digits: gross at the rate, less the cost, is exact for any amount a ledger holds
 
 
 @dataclass
@@ -75,9 +90,7 @@ class LedgerQueries:
             rows = self._hour_rows(since, until)
         else:
             rows = self._day_rows(since, until, by)
-        total = _Sums()
-        for _, sums in rows:
-            total.add(sums)
+        shown, total = self._shown([sums for _, sums in rows])
         return EarningsSummary(
             by=by,
             since=since,
@@ -86,17 +99,16 @@ class LedgerQueries:
             token_rate=self._rate.per_token if self._rate is not None else None,
             missing=self._missing(),
             rows=[
-                SummaryRow(bucket=label, start=start, **self._money(sums).model_dump()) for (label, start), sums in rows
+                SummaryRow(bucket=label, start=start, **money.model_dump())
+                for ((label, start), _), money in zip(rows, shown, strict=True)
             ],
-            total=self._money(total),
+            total=total,
         )
 
     def today(self, now: datetime) -> TodayFigure:
         day = now.astimezone(self._zone).date()
-        sums = _Sums()
-        for _, row in self._day_rows(day, day, "day"):
-            sums.add(row)
-        return TodayFigure(day=day, **self._money(sums).model_dump())
+        _, total = self._shown([row for _, row in self._day_rows(day, day, "day")])
+        return TodayFigure(day=day, **total.model_dump())
 
     def _missing(self) -> list[str]:
         missing = []
@@ -108,23 +120,51 @@ class LedgerQueries:
             missing.append(f"the token rate is in {self._rate.currency}, the tariff in {self._currency}")
         return missing
 
-    def _money(self, sums: _Sums) -> Money:
-        currency = self._currency
-        cost = Decimal(sums.work_cost_nano) / NANO
-        net = net_units = None
+    def _shown(self, parts: Sequence[_Sums]) -> tuple[list[Money], Money]:
+        """Each part as shown, and their total: rounded once, from the exact sums, with the parts' rounding
+        chosen so that they add up to it exactly (see the module's docstring)."""
+        total = _Sums()
+        for part in parts:
+            total.add(part)
+        work = _apportion([Fraction(part.work_mj, _MJ_PER_STEP) for part in parts])
+        idle = _apportion([Fraction(part.idle_mj, _MJ_PER_STEP) for part in parts])
+        cost_units: Sequence[int | None] = [None] * len(parts)
+        total_cost_units = None
+        per_unit = self._cost_per_base_unit()
+        if per_unit is not None:  # the work's cost in token base units, rounded up
+            exact = [Fraction(part.work_cost_nano) / per_unit for part in parts]
+            total_cost_units = math.ceil(sum(exact, Fraction(0)))
+            cost_units = _apportion_to(exact, total_cost_units)
+        shown = [
+            self._money(part, work_step, idle_step, units)
+            for part, work_step, idle_step, units in zip(parts, work[0], idle[0], cost_units, strict=True)
+        ]
+        return shown, self._money(total, work[1], idle[1], total_cost_units)
+
+    def _cost_per_base_unit(self) -> Fraction | None:
+        """Nano-units of the currency that one token base unit is worth; None where net cannot be shown."""
         rate = self._rate
-        if currency is not None and rate is not None and rate.currency == currency:
-            gross_money = Decimal(sums.gross) * rate.per_token / (Decimal(10) ** rate.decimals)
-            net = gross_money - cost
-            try:
-                net_units = sums.gross - rate.to_base_units(cost, currency)
-            except TariffError:
-                net_units = None
+        if self._currency is None or rate is None or rate.currency != self._currency or rate.per_token <= 0:
+            return None
+        return Fraction(rate.per_token) * int(NANO) / Fraction(10) ** rate.decimals
+
+    def _money(self, sums: _Sums, work_steps: int, idle_steps: int, cost_units: int | None) -> Money:
+        """``sums`` shown: energy in steps of 0.001 Wh and the cost in token base units as :meth:`_shown`
+        rounded them, money in the currency exact."""
+        currency = self._currency
+        net = net_units = None
+        with localcontext() as context:
+            context.prec = _MONEY_PRECISION
+            cost = Decimal(sums.work_cost_nano) / NANO
+            rate = self._rate
+            if cost_units is not None and rate is not None:
+                net = Decimal(sums.gross) * rate.per_token / (Decimal(10) ** rate.decimals) - cost
+                net_units = sums.gross - cost_units
         return Money(
             gross_base_units=sums.gross,
             pending_base_units=sums.pending,
-            energy_wh=_wh(sums.work_mj),
-            idle_energy_wh=_wh(sums.idle_mj),
+            energy_wh=_wh(work_steps),
+            idle_energy_wh=_wh(idle_steps),
             power_cost=cost,
             currency=currency,
             net=net,
@@ -272,10 +312,11 @@ class LedgerQueries:
         return (row.id, from_ms(row.started_ms).astimezone(self._zone)), sums
 
     def export(self, since: date, until: date) -> LedgerExport:
+        """One row per lease that started in the period: the ``job`` summary's rows, with the lease's details."""
+        leases = list(self._job_sums(since, until))
+        shown, _ = self._shown([self._job_row(row)[1] for row in leases])
         rows = []
-        for row in self._job_sums(since, until):
-            _, sums = self._job_row(row)
-            money = self._money(sums)
+        for row, money in zip(leases, shown, strict=True):
             ended = from_ms(row.ended_ms) if row.ended_ms is not None else None
             started = from_ms(row.started_ms)
             status = "unpaid" if row.amount is None else ("confirmed" if row.confirmed_ms is not None else "pending")
@@ -305,5 +346,24 @@ class LedgerQueries:
         return LedgerExport(since=since, until=until, time_zone=str(self._zone), rows=rows)
 
 
-def _wh(mj: int) -> Decimal:
-    return (Decimal(mj) / _MJ_PER_WH).quantize(Decimal("0.001"))
+def _wh(steps: int) -> Decimal:
+    """Steps of 0.001 Wh as watt-hours, always with three decimals."""
+    return Decimal(steps).scaleb(-3)
+
+
+def _apportion(parts: Sequence[Fraction]) -> tuple[list[int], int]:
+    """The parts and their total in whole steps: the total rounded (half to even) from the exact sum, the
+    parts rounded down or up so that they add up to it."""
+    total = round(sum(parts, Fraction(0)))
+    return _apportion_to(parts, total), total
+
+
+def _apportion_to(parts: Sequence[Fraction], total: int) -> list[int]:
+    """Whole numbers, each ``parts``' own rounded down or up, adding up to ``total`` (the parts' exact sum
+    rounded down or up): the parts with the largest fractions are rounded up, the earlier of equal ones first."""
+    whole = [math.floor(part) for part in parts]
+    missing = total - sum(whole)
+    by_fraction = sorted(range(len(parts)), key=lambda index: parts[index] - whole[index], reverse=True)
+    for index in by_fraction[:missing]:
+        whole[index] += 1
+    return whole

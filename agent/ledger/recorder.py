@@ -9,9 +9,9 @@ or counted twice.
 The energy of an interval comes from NVML's total-energy counter where the GPU has one (see energy.py:
 resets and reboots are handled there), otherwise from the power samples taken during it (trapezoid
 rule). After a restart the interval opened from the stored reading covers the time the agent was down,
-attributed to the job that was running when it went down: the job runtime takes such a job back, and
-its energy in between is the job's. Where only power samples exist, time the agent did not watch is not
-guessed at. Nothing here reads a clock, NVML or the database.
+attributed to the job that was on the GPU from that reading on (stored with it; None: idle): the job
+runtime takes such a job back, and its energy in between is the job's. Where only power samples exist,
+time the agent did not watch is not guessed at. Nothing here reads a clock, NVML or the database.
 """
 
 from __future__ import annotations
@@ -28,11 +28,11 @@ COMMIT_EVERY_S = 10.0
 
 @dataclass(frozen=True)
 class StoredCounter:
-    """What the ledger holds of a GPU's last committed interval."""
+    """What the ledger holds of a GPU's last committed interval: where the next one starts from."""
 
     counter: CounterState
     at: datetime
-    job_id: str | None
+    job_id: str | None  # the job on the GPU when the interval closed: the next interval is its (None: idle)
 
 
 @dataclass(frozen=True)
@@ -98,17 +98,20 @@ class EnergyRecorder:
             current.power.append((elapsed, sample.power_draw_w))
         if job_id == current.job_id and elapsed < self._commit_every_s and not (close_all and elapsed > 0):
             return None
-        return self._close(now, sample, current)
+        return self._close(now, sample, current, job_id)
 
     def _start(self, now: datetime, sample: GpuSample, job_id: str | None) -> _Open:
         counter = CounterState(self._boot_id, sample.energy_total_mj) if sample.energy_total_mj is not None else None
         power = [(0.0, sample.power_draw_w)] if sample.power_draw_w is not None else []
         return _Open(now, job_id, counter=counter, power=power)
 
-    def _close(self, now: datetime, sample: GpuSample, current: _Open) -> EnergyInterval | None:
+    def _close(self, now: datetime, sample: GpuSample, current: _Open, job_now: str | None) -> EnergyInterval | None:
+        """The interval ``current`` ends now; ``job_now`` is the job on the GPU from now on."""
         if sample.energy_total_mj is not None:
             increment = advance(current.counter, self._boot_id, sample.energy_total_mj)
-            stored = StoredCounter(increment.state, now, current.job_id)
+            # The stored state is where the next interval starts: after a restart that interval covers the time
+            # the agent was down, which belongs to the job on the GPU from now on, not to the one that just ended.
+            stored = StoredCounter(increment.state, now, job_now)
             return EnergyInterval(
                 sample.uuid, current.start, now, increment.energy_mj, current.job_id, "counter", stored
             )

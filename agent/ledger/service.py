@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -102,7 +103,10 @@ class LedgerService:
         self._recorder.restore(store.counters())
         self._tariffs = store.tariff_history()
         self._rate = store.token_rate()
-        self._writing = asyncio.Lock()
+        self._writing = asyncio.Lock()  # ticks queue here instead of each holding a worker thread
+        # One reading observed, written and committed at a time: a tick still writing and the flush at stop
+        # would otherwise both close the same open interval, and its energy would be counted twice.
+        self._recording = threading.Lock()
         self.problem: str | None = None
         if store.set_aside is not None:
             self.problem = f"the ledger was damaged and set aside as {store.set_aside}; a new one was started"
@@ -116,7 +120,8 @@ class LedgerService:
     # -- energy -------------------------------------------------------------------------------------
 
     def flush(self, samples: Sequence[GpuSample], jobs: Mapping[str, str | None]) -> None:
-        """Commit every open interval up to now (the agent is stopping; blocking)."""
+        """Commit every open interval up to now (the agent is stopping; blocking). A tick's write still in
+        progress finishes first, and this one then closes only what comes after it."""
         self._commit(samples, jobs, close_all=True)
 
     def record(self, samples: Sequence[GpuSample], jobs: Mapping[str, str | None], busy_cores: float = 0.0) -> None:
@@ -130,10 +135,11 @@ class LedgerService:
 
     def _commit(self, samples: Sequence[GpuSample], jobs: Mapping[str, str | None], *, close_all: bool = False) -> None:
         """Write the intervals this reading closes; the recorder moves on only once they are committed."""
-        intervals = self._recorder.observe(self._clock(), samples, jobs, close_all=close_all)
-        if intervals:
-            self.store.record_energy(intervals, self._tariffs, self._settings().idle_baseline_w)
-            self._recorder.committed(intervals, samples, jobs)
+        with self._recording:  # the clock is read inside: readings reach the recorder in the order they are taken
+            intervals = self._recorder.observe(self._clock(), samples, jobs, close_all=close_all)
+            if intervals:
+                self.store.record_energy(intervals, self._tariffs, self._settings().idle_baseline_w)
+                self._recorder.committed(intervals, samples, jobs)
 
     async def tick(self, samples: Sequence[GpuSample], jobs: Mapping[str, str | None], busy_cores: float = 0.0) -> None:
         """:meth:`record` in a worker thread; a tick that comes while one is writing waits for it."""

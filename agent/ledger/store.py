@@ -4,9 +4,11 @@
 the reason is kept for the status and the log), migrates it forward, and hands back a store. Every
 method is one transaction; the agent calls them from worker threads.
 
-Energy intervals are costed here, under the tariff in force over each stretch of them (an interval that
-spans a tariff change is cut there), and written together with their roll-ups and the GPU's counter
-state, so a killed agent resumes from exactly what was committed.
+Energy intervals are costed here, under the tariff in force over each stretch of them, and written together
+with their roll-ups and the GPU's counter state, so a killed agent resumes from exactly what was committed.
+An interval is cut where the tariff changes, at local midnight and at every UTC hour (the one after a
+restart covers all the time the agent was down), its energy shared by time in whole millijoules that add
+up to what was measured: each row then lies in one day and one hour of the roll-ups.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any
@@ -33,7 +35,7 @@ from sparecycles.agent.ledger.energy import CounterState
 from sparecycles.agent.ledger.floor import TokenRate
 from sparecycles.agent.ledger.recorder import EnergyInterval, StoredCounter
 from sparecycles.agent.ledger.tariff_file import parse_tariff_text
-from sparecycles.agent.ledger.tariffs import Tariff, TariffError, TariffHistory
+from sparecycles.agent.ledger.tariffs import Tariff, TariffError, TariffHistory, _energy_by_stretch
 from sparecycles.migrations import Migrations
 
 log = logging.getLogger(__name__)
@@ -393,17 +395,22 @@ class LedgerStore:
     def _costed(
         self, interval: EnergyInterval, tariffs: TariffHistory, baseline_w: float | None
     ) -> Iterable[dict[str, Any]]:
-        """One row per stretch of the interval under one tariff, energy shared by time."""
-        total_s = Decimal(str((interval.end - interval.start).total_seconds()))
-        if total_s <= 0:
+        """One row per stretch of the interval under one tariff within one local day and one UTC hour, energy
+        shared by time: each row is costed at its own stretch's prices and counts whole in one roll-up."""
+        # In UTC: Python subtracts two times of one zone on the wall clock, which a DST change makes wrong.
+        start, end = interval.start.astimezone(UTC), interval.end.astimezone(UTC)
+        if end <= start:
             return
-        for left, right, tariff in _pieces(tariffs, interval.start, interval.end):
-            seconds = Decimal(str((right - left).total_seconds()))
-            share = seconds / total_s
-            energy_mj = int((interval.energy_mj * share).to_integral_value(ROUND_HALF_EVEN))
-            baseline_mj = 0
-            if baseline_w is not None and interval.job_id is not None:
-                baseline_mj = min(energy_mj, int(Decimal(str(baseline_w)) * seconds * 1000))
+        edges = _edges(tariffs, start, end, self.zone)
+        energies = _shares_mj(edges, interval.energy_mj)
+        baselines = [0] * len(energies)
+        if baseline_w is not None and interval.job_id is not None:
+            seconds = Decimal(str((end - start).total_seconds()))
+            baselines = _shares_mj(edges, int(Decimal(str(baseline_w)) * seconds * 1000))
+        for index, (energy_mj, baseline_share) in enumerate(zip(energies, baselines, strict=True)):
+            left, right = edges[index], edges[index + 1]
+            tariff = tariffs.in_force(left)
+            baseline_mj = min(energy_mj, baseline_share)
             cost = baseline_cost = Decimal(0)
             if tariff is not None and energy_mj > 0:
                 cost = tariff.cost(left, right, Decimal(energy_mj) / _MJ_PER_WH)
@@ -422,12 +429,39 @@ class LedgerStore:
             }
 
 
-def _pieces(
-    tariffs: TariffHistory, start: datetime, end: datetime
-) -> Iterator[tuple[datetime, datetime, Tariff | None]]:
-    edges = [start, *tariffs.changes_between(start, end), end]
-    for index in range(len(edges) - 1):
-        yield edges[index], edges[index + 1], tariffs.in_force(edges[index])
+_HOUR_MS = 3_600_000
+
+
+def _edges(tariffs: TariffHistory, start: datetime, end: datetime, zone: ZoneInfo) -> list[datetime]:
+    """``start``, every instant inside the interval where the tariff changes, a local day begins or a UTC hour
+    begins, and ``end``. Edges are whole milliseconds, as the rows keep them, and only those strictly inside
+    the rows' milliseconds count: no row is empty, and none reaches into the next day or hour."""
+    start_ms, end_ms = to_ms(start), to_ms(end)
+    inside = {from_ms(ms) for ms in range(start_ms - start_ms % _HOUR_MS + _HOUR_MS, end_ms, _HOUR_MS)}
+    inside.update(from_ms(to_ms(change)) for change in tariffs.changes_between(start, end))
+    day, last_day = start.astimezone(zone).date(), end.astimezone(zone).date()
+    while day < last_day:
+        day += timedelta(days=1)
+        inside.add(from_ms(to_ms(datetime.combine(day, time(0), tzinfo=zone))))
+    return [start, *sorted(edge for edge in inside if start_ms < to_ms(edge) < end_ms), end]
+
+
+def _shares_mj(edges: list[datetime], energy_mj: int) -> list[int]:
+    """Each stretch's share by time of ``energy_mj``, in whole millijoules. Rounded where the running total is,
+    so the last stretch gets the remainder and the shares add up to ``energy_mj`` exactly (rounded one by
+    one, the pieces of 1,000,001 mJ cut in half made 1,000,000)."""
+    shares: list[int] = []
+    given, so_far = 0, Decimal(0)
+    stretches = list(_energy_by_stretch(edges, Decimal(energy_mj)))
+    for number, (_, _, share) in enumerate(stretches, start=1):
+        if number == len(stretches):
+            shares.append(energy_mj - given)
+        else:
+            so_far += share
+            whole = int(so_far.to_integral_value(ROUND_HALF_EVEN)) - given
+            shares.append(whole)
+            given += whole
+    return shares
 
 
 def _nano(amount: Decimal) -> int:
@@ -435,10 +469,11 @@ def _nano(amount: Decimal) -> int:
 
 
 def _roll_up(connection: Connection, rows: Sequence[dict[str, Any]], zone: ZoneInfo) -> None:
-    """Add the rows to the daily (local) and hourly (UTC) roll-ups; a row counts where its middle falls."""
+    """Add the rows to the daily (local) and hourly (UTC) roll-ups; a row lies within one of each (see
+    :func:`_edges`), so it counts whole where it starts."""
     sums_by_key: dict[tuple[Any, tuple[Any, ...]], list[int]] = {}
     for row in rows:
-        middle_ms = (row["start_ms"] + row["end_ms"]) // 2
+        start_ms = row["start_ms"]
         values = [
             row["end_ms"] - row["start_ms"],
             row["energy_mj"],
@@ -447,8 +482,8 @@ def _roll_up(connection: Connection, rows: Sequence[dict[str, Any]], zone: ZoneI
             row["baseline_cost_nano"],
         ]
         rest = (row["gpu_uuid"], row["job_id"] or "", row["currency"])
-        day = from_ms(middle_ms).astimezone(zone).date().isoformat()
-        hour = middle_ms - middle_ms % 3_600_000
+        day = from_ms(start_ms).astimezone(zone).date().isoformat()
+        hour = start_ms - start_ms % _HOUR_MS
         for table, bucket in ((db.energy_daily, day), (db.energy_hourly, hour)):
             sums = sums_by_key.setdefault((table, (bucket, *rest)), [0, 0, 0, 0, 0])
             for position, value in enumerate(values):
