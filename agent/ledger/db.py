@@ -152,6 +152,9 @@ payouts = Table(  # claims of vouchers on chain (the payout vault's issue fills 
     Column("amount", String(80), nullable=False),
     Column("chain_id", Integer, nullable=False),
     Column("tx_hash", String(66), nullable=False, unique=True),
+    # The vault that paid it: a payout counts only towards its own vault's claimed(). NULL in rows written
+    # before migration l0004, until the claims service reads it from the transaction's receipt.
+    Column("vault", String(42), nullable=True),
 )
 
 # A claim transaction signed and kept before it is sent: a restart finds it, records its payout once it is

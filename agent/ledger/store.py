@@ -97,13 +97,15 @@ class PendingClaim:
 
 @dataclass(frozen=True)
 class Payout:
-    """A mined claim: ``amount`` (the vault's Claimed event) paid to ``payout_address``."""
+    """A mined claim: ``amount`` (the vault's Claimed event) paid to ``payout_address`` by ``vault``."""
 
     claimed: datetime
     payout_address: str
     amount: int
     chain_id: int
     tx_hash: str
+    # None: recorded before the ledger kept the vault (migration l0004), until the claims service finds it.
+    vault: str | None
 
 
 class LedgerStore:
@@ -360,6 +362,7 @@ class LedgerStore:
                     amount=str(payout.amount),
                     chain_id=payout.chain_id,
                     tx_hash=payout.tx_hash.lower(),
+                    vault=payout.vault,
                 )
                 .on_conflict_do_nothing()
             ).rowcount
@@ -368,7 +371,18 @@ class LedgerStore:
     def payouts(self) -> list[Payout]:
         with self._engine.connect() as connection:
             rows = connection.execute(select(db.payouts).order_by(db.payouts.c.claimed_ms, db.payouts.c.id)).all()
-        return [Payout(from_ms(r.claimed_ms), r.payout_address, int(r.amount), r.chain_id, r.tx_hash) for r in rows]
+        return [
+            Payout(from_ms(r.claimed_ms), r.payout_address, int(r.amount), r.chain_id, r.tx_hash, r.vault) for r in rows
+        ]
+
+    def set_payout_vault(self, tx_hash: str, vault: str) -> None:
+        """Name the vault of a payout recorded without one (before migration l0004); a known vault is kept."""
+        with self._write() as connection:
+            connection.execute(
+                update(db.payouts)
+                .where(db.payouts.c.tx_hash == tx_hash.lower(), db.payouts.c.vault.is_(None))
+                .values(vault=vault)
+            )
 
     # -- energy ------------------------------------------------------------------------------------
 

@@ -8,6 +8,10 @@ before any claimable figure or claim) settles it: mined, its payout is recorded 
 is unique); still pending, no second claim is sent; gone from the node with its nonce unused, it is sent
 again (the same transaction: it cannot pay twice); gone with its nonce used by another, it is forgotten.
 
+Each claim and payout belongs to the vault that pays it: a claim sent to an earlier vault on the same chain
+is settled against that vault and holds back no claim from the configured one, and a payout counts only
+towards its own vault's ``claimed()``.
+
 All of it is synchronous (web3 is): the API runs it in a worker thread, one claim at a time.
 """
 
@@ -18,7 +22,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from sparecycles.agent.chain.client import ERC20_READ_ABI, NATIVE_DECIMALS, ChainError, _import_web3
@@ -52,6 +56,7 @@ class ClaimLedger(Protocol):
     def pending_claims(self) -> list[PendingClaim]: ...
     def claim_mined(self, tx_hash: str, payout: Payout | None) -> bool: ...
     def payouts(self) -> list[Payout]: ...
+    def set_payout_vault(self, tx_hash: str, vault: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -84,7 +89,8 @@ def gas_refusal(
     """Why the claim's gas is not worth it, or None.
 
     The rule: gas x gas price is the cost in the native coin (wei); valued at ``native_price`` (whole payout
-    tokens per native coin) it must not exceed ``max_share`` of the amount claimed.
+    tokens per native coin) it must not exceed ``max_share`` of the amount claimed. A claim that passes at
+    today's price is signed with a max fee no higher than the share allows (:func:`max_fee_within_share`).
     """
     cost_native = Decimal(gas * gas_price_wei) / Decimal(10) ** NATIVE_DECIMALS
     cost_tokens = cost_native * native_price
@@ -99,6 +105,22 @@ def gas_refusal(
         f"{limit.normalize():f} allowed ({max_share:f} x {units(amount, decimals)} claimable). Claim later, "
         "when more has accrued or gas is cheaper, or raise chain.max_gas_share"
     )
+
+
+def max_fee_within_share(*, gas: int, amount: int, decimals: int, native_price: Decimal, max_share: Decimal) -> int:
+    """The highest fee per gas (wei) at which ``gas`` costs no more than ``max_share`` of the amount claimed.
+
+    The claim is signed with its max fee capped at this, so it can never pay more than the share, whatever
+    the base fee does before it is mined. Weighing the guard at the usual max fee (2 x base fee + tip)
+    instead would refuse, on a calm chain, claims that cost half the share; with the cap, such a claim keeps
+    the usual headroom wherever the share allows it, and where it does not, the claim waits in the pool
+    while the base fee is above what the share allows (the guard's "claim later, when gas is cheaper").
+    """
+    with localcontext() as context:
+        context.prec = 100  # exact for any uint256 amount: the cap and the guard agree to the wei
+        limit_tokens = Decimal(amount) / Decimal(10) ** decimals * max_share
+        limit_wei = limit_tokens / native_price * Decimal(10) ** NATIVE_DECIMALS
+        return int(limit_wei / gas)
 
 
 class ClaimService:
@@ -121,6 +143,7 @@ class ClaimService:
         self._clock = clock
         self._receipt_wait_s = receipt_wait_s
         self._lock = threading.Lock()  # one claim (or settling) at a time
+        self._other_chain_warned: set[str] = set()  # pending claims on another chain, warned about once
 
     def _vault(self) -> tuple[VaultReader, TrustedVault]:
         reader = self._trust.reader()
@@ -153,14 +176,18 @@ class ClaimService:
         ledger already agrees with the vault."""
         reader, _trusted = self._vault()
         chain_id = reader.chain.expected_chain_id
+        self._find_payout_vaults(reader)
 
         def recorded() -> tuple[int, set[str]]:
+            payouts = self._ledger.payouts()
             mine = [
                 payout
-                for payout in self._ledger.payouts()
-                if payout.payout_address.lower() == payout_address.lower() and payout.chain_id == chain_id
+                for payout in payouts
+                if payout.payout_address.lower() == payout_address.lower()
+                and payout.chain_id == chain_id
+                and (payout.vault or "").lower() == reader.address.lower()
             ]
-            return sum(payout.amount for payout in mine), {payout.tx_hash.lower() for payout in mine}
+            return sum(payout.amount for payout in mine), {payout.tx_hash.lower() for payout in payouts}
 
         total, known = recorded()
         if total >= claimed:
@@ -190,6 +217,7 @@ class ClaimService:
                     amount,
                     chain_id,
                     tx_hash,
+                    reader.address,
                 )
                 if amount > 0 and self._ledger.claim_mined(tx_hash, payout):
                     log.info(
@@ -201,10 +229,55 @@ class ClaimService:
             end = start - 1
         return new
 
+    def _find_payout_vaults(self, reader: VaultReader) -> None:
+        """Name the vault of the payouts on this chain recorded before the ledger kept it (migration l0004): the
+        address that emitted the transaction's Claimed event, or, where the node no longer has the receipt,
+        the configured vault, which those versions counted them against. One receipt each, once."""
+        chain_id = reader.chain.expected_chain_id
+        unknown = [payout for payout in self._ledger.payouts() if payout.vault is None and payout.chain_id == chain_id]
+        if not unknown:
+            return
+        _import_web3()
+        from eth_utils.crypto import keccak
+        from web3.exceptions import TransactionNotFound
+
+        claimed_topic = keccak(text=CLAIMED_EVENT)
+
+        def emitter(web3: Web3, payout: Payout) -> str | None:
+            try:
+                receipt = web3.eth.get_transaction_receipt(payout.tx_hash)  # type: ignore[arg-type]
+            except TransactionNotFound:
+                return None
+            provider = bytes.fromhex(payout.payout_address.removeprefix("0x").lower())
+            for entry in receipt["logs"]:
+                topics = [bytes(topic) for topic in entry["topics"]]
+                if len(topics) > 1 and topics[0] == claimed_topic and topics[1][-20:] == provider:
+                    return str(entry["address"])
+            return None
+
+        for payout in unknown:
+            found = reader.chain.read(lambda web3, payout=payout: emitter(web3, payout))  # type: ignore[misc]
+            vault = found or reader.address
+            self._ledger.set_payout_vault(payout.tx_hash, vault)
+            log.info(
+                "Payout %s was recorded without its vault: %s (%s)",
+                payout.tx_hash,
+                vault,
+                "from its receipt" if found else "the configured one; the node has no receipt",
+            )
+
+    def _pending_here(self, reader: VaultReader) -> list[PendingClaim]:
+        """The claims sent to ``reader``'s vault and not settled: only these hold back a new claim from it."""
+        return [
+            claim
+            for claim in self._ledger.pending_claims()
+            if claim.vault.lower() == reader.address.lower() and claim.chain_id == reader.chain.expected_chain_id
+        ]
+
     def _claimable(self) -> Claimable:
         reader, trusted = self._vault()
         decimals = self._decimals(reader)
-        pending = self._ledger.pending_claims()
+        pending = self._pending_here(reader)
         pending_tx = pending[0].tx_hash if pending else None
         voucher = self._voucher()
         if voucher is None:
@@ -238,7 +311,8 @@ class ClaimService:
         """Send a claim of everything claimable from the active wallet; wait a while for it to be mined."""
         with self._lock:
             self._settle()
-            pending = self._ledger.pending_claims()
+            reader, _trusted = self._vault()
+            pending = self._pending_here(reader)
             if pending:
                 raise ClaimError(
                     f"a claim is already on its way (transaction {pending[0].tx_hash}, sent "
@@ -261,19 +335,27 @@ class ClaimService:
                 )
             voucher = self._voucher()
             assert voucher is not None  # noqa: S101 - _claimable found it
-            reader, _trusted = self._vault()
             account = self._wallets.account()  # the active wallet; a watch-only one refuses here
             transaction, gas_price = self._transaction(reader, account.address, voucher)
+            gas = int(transaction["gas"])
+            native_price = Decimal(str(settings.native_price))
+            max_share = Decimal(str(settings.max_gas_share))
             refusal = gas_refusal(
-                gas=int(transaction["gas"]),
+                gas=gas,
                 gas_price_wei=gas_price,
                 amount=now.claimable,
                 decimals=now.decimals,
-                native_price=Decimal(str(settings.native_price)),
-                max_share=Decimal(str(settings.max_gas_share)),
+                native_price=native_price,
+                max_share=max_share,
             )
             if refusal is not None:
                 raise ClaimError(refusal)
+            # Never more than the share, however the base fee rises before it is mined (the price it was
+            # weighed at passed the guard, so the claim stays payable now).
+            within = max_fee_within_share(
+                gas=gas, amount=now.claimable, decimals=now.decimals, native_price=native_price, max_share=max_share
+            )
+            transaction["maxFeePerGas"] = min(int(transaction["maxFeePerGas"]), max(gas_price, within))
             raw = self._wallets.sign_transaction(transaction)
             pending_claim = PendingClaim(
                 tx_hash=_tx_hash(raw),
@@ -374,15 +456,21 @@ class ClaimService:
             return
         reader, _trusted = self._vault()
         for claim in pending:
-            if claim.vault.lower() != reader.address.lower() or claim.chain_id != reader.chain.expected_chain_id:
-                log.warning(
-                    "Claim %s was sent to vault %s on chain %d, no longer the configured one: it is left pending",
-                    claim.tx_hash,
-                    claim.vault,
-                    claim.chain_id,
-                )
+            if claim.chain_id != reader.chain.expected_chain_id:
+                if claim.tx_hash not in self._other_chain_warned:
+                    self._other_chain_warned.add(claim.tx_hash)
+                    log.warning(
+                        "Claim %s was sent to vault %s on chain %d, not the configured chain %d: it is settled "
+                        "once that chain is configured again, and holds back no claim here",
+                        claim.tx_hash,
+                        claim.vault,
+                        claim.chain_id,
+                        reader.chain.expected_chain_id,
+                    )
                 continue
-            self._settle_one(reader, claim)
+            # A claim to an earlier vault on this chain is settled against that vault.
+            own = reader if claim.vault.lower() == reader.address.lower() else VaultReader(reader.chain, claim.vault)
+            self._settle_one(own, claim)
 
     def _settle_one(self, reader: VaultReader, claim: PendingClaim) -> None:
         _import_web3()
@@ -445,7 +533,12 @@ class ClaimService:
         payout = None
         if amount > 0:
             payout = Payout(
-                datetime.fromtimestamp(timestamp, UTC), claim.payout_address, amount, claim.chain_id, claim.tx_hash
+                datetime.fromtimestamp(timestamp, UTC),
+                claim.payout_address,
+                amount,
+                claim.chain_id,
+                claim.tx_hash,
+                reader.address,
             )
         if self._ledger.claim_mined(claim.tx_hash, payout):
             log.info("Claim %s mined: %d base units paid to %s", claim.tx_hash, amount, claim.payout_address)
