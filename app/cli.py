@@ -67,7 +67,11 @@ def _agent() -> Iterator[ControlClient]:
 
 def _print_status(status: StatusDocument) -> None:
     out.print(
-        f"SpareCycles agent {status.agent_version} (pid {status.pid}): [bold]{status.state.value}[/] — {status.reason}",
+        styled(
+            f"SpareCycles agent {status.agent_version} (pid {status.pid}): ",
+            (status.state.value, "bold"),
+            f" — {status.reason}",
+        ),
         soft_wrap=True,
     )
     if not status.gpus:
@@ -297,12 +301,12 @@ def doctor(
         sys.stdout.write(json.dumps([r.__dict__ | {"outcome": r.outcome.value} for r in results], indent=2) + "\n")
     else:
         marks = {
-            CheckOutcome.OK: "[green]✓[/]",
-            CheckOutcome.WARNING: "[yellow]![/]",
-            CheckOutcome.PROBLEM: "[red]✗[/]",
+            CheckOutcome.OK: ("✓", "green"),
+            CheckOutcome.WARNING: ("!", "yellow"),
+            CheckOutcome.PROBLEM: ("✗", "red"),
         }
         for result in results:
-            out.print(f"{marks[result.outcome]} {result.name}: {result.detail}", soft_wrap=True)
+            out.print(styled(marks[result.outcome], f" {result.name}: {result.detail}"), soft_wrap=True)
             if result.fix and result.outcome is not CheckOutcome.OK:
                 out.print(f"    fix: {result.fix}", soft_wrap=True)
     blocking = [r.name for r in results if r.blocking]

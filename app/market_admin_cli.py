@@ -19,7 +19,7 @@ from sparecycles.market_options import AsJson, DataDir, DbUrl, KeyFile, refusing
 from sparecycles.market_options import operator as _operator
 from sparecycles.protocol.admin import AuditEntry
 from sparecycles.protocol.market import JobState
-from sparecycles.terminal import out
+from sparecycles.terminal import out, styled
 
 _AUDIT_COLUMNS = ("id", "at", "actor", "action", "subject", "amount_base_units", "detail")
 
@@ -99,8 +99,11 @@ def register_operator_commands(app: typer.Typer) -> None:  # noqa: PLR0915 - the
         for item in found:
             job = item.job
             out.print(
-                f"{job.job_id}  {item.requester}  [bold]{job.state.value}[/] — {job.reason}; "
-                f"held {job.held_base_units}, charged {job.charged_base_units}",
+                styled(
+                    f"{job.job_id}  {item.requester}  ",
+                    (job.state.value, "bold"),
+                    f" — {job.reason}; held {job.held_base_units}, charged {job.charged_base_units}",
+                ),
                 soft_wrap=True,
             )
 

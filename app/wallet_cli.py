@@ -27,7 +27,7 @@ from sparecycles.control.wallet import (
     WalletList,
     WalletView,
 )
-from sparecycles.terminal import out
+from sparecycles.terminal import out, styled
 
 Connect = Callable[[], AbstractContextManager[ControlClient]]
 Fail = Callable[[str, int], NoReturn]
@@ -44,8 +44,9 @@ def register_wallet_commands(app: typer.Typer, connect: Connect, fail: Fail) -> 
 
     def show(entry: WalletView) -> None:
         kind = {"mnemonic": "recovery phrase", "key": "private key", "watch": "watch-only"}[entry.kind]
-        flags = (" [bold](payouts)[/]" if entry.active else "") + ("" if entry.confirmed else " (not confirmed)")
-        out.print(f"{entry.name}: {entry.address}  {kind}{flags}", soft_wrap=True)
+        active = (" ", ("(payouts)", "bold")) if entry.active else ()
+        unconfirmed = "" if entry.confirmed else " (not confirmed)"
+        out.print(styled(f"{entry.name}: {entry.address}  {kind}", *active, unconfirmed), soft_wrap=True)
 
     def confirm_words(client: ControlClient, name: str, positions: list[int]) -> None:
         words = {position: typer.prompt(f"Word {position} of the recovery phrase").strip() for position in positions}
