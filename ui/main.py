@@ -11,7 +11,6 @@ from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 
 from sparecycles.paths import AppPaths
 from sparecycles.ui.agent_link import AgentLink
-from sparecycles.ui.heap import start_heap_trimming
 from sparecycles.ui.notifications import NotificationPreferences
 from sparecycles.ui.onboarding import open_on_first_start
 from sparecycles.ui.pages import page_factories
@@ -66,7 +65,6 @@ def run_gui(paths: AppPaths) -> int:
     window.first_painted.connect(link.start)
     QTimer.singleShot(FIRST_PAINT_WAIT_MS, link.start)
     window.onboard_when_connected(open_on_first_start)  # the wizard, on the first start only
-    start_heap_trimming(window)
     try:
         return int(app.exec())
     finally:
