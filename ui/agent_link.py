@@ -20,6 +20,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
+from shiboken6 import Shiboken
 
 from sparecycles.paths import AppPaths
 
@@ -31,7 +32,10 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 RETRY_S = 2.0  # between attempts to reach the agent while it is away
+DIED_POLL_S = 3.0  # while it is gone: how often to look whether it came back by itself (systemd restarts it)
 LOG_LINES = 30  # of the agent's log, shown when it died
+# a call's done and failed, and the Qt objects whose deletion drops its answer
+_Callbacks = tuple[Callable[[Any], None] | None, Callable[[str], None] | None, list[QObject]]
 
 
 class LinkState(StrEnum):
@@ -52,6 +56,12 @@ def agent_log_tail(paths: AppPaths, lines: int = LOG_LINES) -> str:
         if text.strip():
             return "\n".join(text.splitlines()[-lines:])
     return ""
+
+
+def _receiver(callback: Callable[..., object] | None) -> QObject | None:
+    """The Qt object a callback is a bound method of (a slot of a page or dialog), if any."""
+    receiver = getattr(callback, "__self__", None)
+    return receiver if isinstance(receiver, QObject) else None
 
 
 class _Job(QRunnable):
@@ -95,7 +105,7 @@ class AgentLink(QObject):
         self._start_agent = start_agent
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(4)
-        self._callbacks: dict[int, tuple[Callable[[Any], None] | None, Callable[[str], None] | None]] = {}
+        self._callbacks: dict[int, _Callbacks] = {}
         self._ids = itertools.count()
         self._closing = threading.Event()
         self._wake = threading.Event()
@@ -119,10 +129,16 @@ class AgentLink(QObject):
         failed: Callable[[str], None] | None = None,
         *,
         timeout: float = 10.0,
+        owner: QObject | None = None,
     ) -> None:
-        """Run ``work(client)`` on a worker thread; ``done(result)`` or ``failed(message)`` on the GUI thread."""
+        """Run ``work(client)`` on a worker thread; ``done(result)`` or ``failed(message)`` on the GUI thread.
+
+        The answer is dropped when its receiver is gone by then (a dialog closed and deleted meanwhile): the
+        Qt object that ``done`` or ``failed`` is a method of, and ``owner`` (for callbacks that are closures).
+        """
         call_id = next(self._ids)
-        self._callbacks[call_id] = (done, failed)
+        receivers = [obj for obj in (owner, _receiver(done), _receiver(failed)) if obj is not None]
+        self._callbacks[call_id] = (done, failed, receivers)
 
         def run() -> T:
             with self.client(timeout) as client:
@@ -132,7 +148,10 @@ class AgentLink(QObject):
 
     @Slot(int, bool, object)
     def _on_delivered(self, call_id: int, ok: bool, value: object) -> None:
-        done, failed = self._callbacks.pop(call_id, (None, None))
+        done, failed, receivers = self._callbacks.pop(call_id, (None, None, []))
+        if not all(Shiboken.isValid(receiver) for receiver in receivers):
+            log.debug("An answer of the agent arrived after its window was closed; dropped")
+            return
         if ok and done is not None:
             done(value)
         elif not ok:
@@ -175,9 +194,11 @@ class AgentLink(QObject):
 
     def _follow(self) -> None:
         while not self._closing.is_set():
-            if self._died:  # wait for the user's "restart" (or the window closing)
-                self._wake.wait()
+            if self._died:  # wait for the user's "restart" (or the window closing), or for it to come back
+                woken = self._wake.wait(DIED_POLL_S)
                 self._wake.clear()
+                if not woken and self._agent_answers():
+                    self._died = False  # started again by someone else (systemd, the CLI): reconnect
                 continue
             client = self._reach_agent()
             if client is None:
@@ -189,6 +210,17 @@ class AgentLink(QObject):
                 self._set_state(LinkState.LOST, "The agent stopped answering; reconnecting…")
                 self._wake.wait(0.5)
                 self._wake.clear()
+
+    def _agent_answers(self) -> bool:
+        """Whether an agent answers now (without starting one)."""
+        from sparecycles.control.client import AgentRequestError, AgentUnavailable
+
+        try:
+            with self.client(timeout=RETRY_S) as client:
+                client.status()
+        except (AgentUnavailable, AgentRequestError):
+            return False
+        return True
 
     def _reach_agent(self) -> ControlClient | None:
         """A client of the agent once it answers; else None, having started it, waited, or given up."""

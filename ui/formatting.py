@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from sparecycles.ui.money import money_text
+
 
 def tokens(base_units: int, decimals: int | None) -> str:
     """``1234500000000000000`` with 18 decimals -> ``"1.2345"``; without known decimals, the base units."""
@@ -15,9 +17,10 @@ def tokens(base_units: int, decimals: int | None) -> str:
 
 
 def money(amount: Decimal | None, currency: str | None) -> str:
+    """As the Earnings page and the CLI write it (``money_text``): a fraction of a cent is not rounded away."""
     if amount is None:
         return "—"
-    return f"{amount:,.2f} {currency}" if currency else f"{amount:,.2f}"
+    return f"{money_text(amount)} {currency}" if currency else money_text(amount)
 
 
 def duration(seconds: float) -> str:

@@ -143,7 +143,7 @@ class Tray(QObject):
         self.today.changed.connect(lambda _figure: self._update_tooltip())
         link.status_changed.connect(self._on_status)
         link.event_received.connect(self._on_event)
-        link.state_changed.connect(lambda _state, _message: self._update_look())
+        link.state_changed.connect(self._on_link_state)
         self._payouts_timer = self.startTimer(PAYOUTS_REFRESH_MS)
         self._update_look()
         self._update_tooltip()
@@ -183,6 +183,11 @@ class Tray(QObject):
         self._update_look()
         self._update_tooltip()
 
+    def _on_link_state(self, _state: str, _message: str) -> None:
+        """The agent came, went or died: the icon and the tooltip say so (not what it said last)."""
+        self._update_look()
+        self._update_tooltip()
+
     def _on_event(self, event: AgentEvent) -> None:
         self.notify(notification_for_event(event))
 
@@ -208,13 +213,20 @@ class Tray(QObject):
         self.resume_action.setEnabled(paused)
 
     def _update_tooltip(self) -> None:
+        """The agent's reason and today's figure; while it does not answer, only why (no stale figure)."""
         status = self._link.status
         if self._link.state is not LinkState.CONNECTED or status is None:
-            state = self._link.message.splitlines()[0] if self._link.message else ""
-        else:
-            state = status.reason
+            state = self._link_words()
+            self.icon.setToolTip(self.tr("SpareCycles — {state}").format(state=state))
+            return
         today = self.tr("Today: {net}").format(net=self.today.net_text())
-        self.icon.setToolTip(self.tr("SpareCycles — {state}").format(state=state) + "\n" + today)
+        self.icon.setToolTip(self.tr("SpareCycles — {state}").format(state=status.reason) + "\n" + today)
+
+    def _link_words(self) -> str:
+        """The link's state in a line: a died agent's message is its log, which is no tooltip."""
+        if self._link.state is LinkState.DIED:
+            return self.tr("the agent stopped")
+        return self._link.message.splitlines()[0] if self._link.message else ""
 
     def _on_activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
         if reason in (QSystemTrayIcon.ActivationReason.Trigger, QSystemTrayIcon.ActivationReason.DoubleClick):

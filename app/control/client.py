@@ -49,6 +49,9 @@ class AgentRequestError(Exception):
 
 
 NOT_RUNNING = "No SpareCycles agent is running. Start it with `sparecycles agent`."
+# The agent's event stream sends a ping every 15 s (agent/api/server.py) besides its events: a stream silent
+# for three pings is an agent that hangs, and the follower is told so (the stream ends) rather than waiting forever.
+EVENTS_READ_TIMEOUT_S = 45.0
 
 
 @functools.cache
@@ -237,12 +240,14 @@ class ControlClient:
     def shutdown(self) -> None:
         self._request("POST", "/v1/shutdown")
 
-    def events(self) -> Iterator[AgentEvent]:
-        """Follow the event stream until the agent closes it (e.g. on shutdown)."""
+    def events(self, *, read_timeout: float | None = None) -> Iterator[AgentEvent]:
+        """Follow the event stream until the agent closes it (e.g. on shutdown), or until it stays silent for
+        ``read_timeout`` seconds (default :data:`EVENTS_READ_TIMEOUT_S`): a hung agent ends the stream too."""
         from httpx_sse import connect_sse
 
+        read = EVENTS_READ_TIMEOUT_S if read_timeout is None else read_timeout
         try:
-            with connect_sse(self._http, "GET", "/v1/events", timeout=httpx.Timeout(5.0, read=None)) as source:
+            with connect_sse(self._http, "GET", "/v1/events", timeout=httpx.Timeout(5.0, read=read)) as source:
                 for message in source.iter_sse():
                     if message.data:
                         yield AgentEvent.model_validate(json.loads(message.data))

@@ -126,11 +126,9 @@ class TariffStep(AgentStep):
         self.document.setEnabled(time_of_use)
         self.price.setEnabled(not time_of_use)
         if time_of_use and not self.document.toPlainText().strip():
-            price = self.price.text().strip() or "0.30"
+            price = _decimal(self.price.text().strip())  # "0,32" too; anything else: an example price
             self.document.setPlainText(
-                flat_tariff(
-                    Decimal(price) if _decimal(price) else Decimal("0.30"), self.currency.text(), self.zone.text()
-                )
+                flat_tariff(price if price is not None else Decimal("0.30"), self.currency.text(), self.zone.text())
                 + '\n[[window]]\ndays = "weekdays"\nfrom = "17:00"\nto = "21:00"\nprice_per_kwh = "0.45"\n'
             )
 

@@ -29,8 +29,9 @@ class AgentStep(QWizardPage):
         self.problem = QLabel()
         self.problem.setWordWrap(True)
         self.problem.setObjectName("problem")
-        self._applied = False
+        self._applied = False  # the agent took this visit's choices: the next validatePage lets the wizard on
         self._busy = False
+        self._visit = 0  # counts the times the wizard entered the page; an answer for an earlier one moves nothing
 
     def work(self) -> Callable[[ControlClient], Any] | None:
         """What to send to the agent for this page's choices; raise StepProblem for one that cannot be sent."""
@@ -38,6 +39,11 @@ class AgentStep(QWizardPage):
 
     def applied(self, result: Any) -> None:
         """The agent took the step's choices (``result`` is the work's answer)."""
+
+    def initializePage(self) -> None:
+        """Entering the page (again): choices applied on an earlier visit do not let the next Next through."""
+        self._visit += 1
+        self._applied = False
 
     def validatePage(self) -> bool:
         if self._applied:
@@ -55,20 +61,22 @@ class AgentStep(QWizardPage):
             return True
         self._busy = True
         self.problem.setText(self.tr("Saving…"))
-        self.link.call(work, self._done, self._failed, timeout=30.0)
+        visit = self._visit
+        self.link.call(work, lambda result: self._done(visit, result), self._failed, timeout=30.0, owner=self)
         return False
 
-    def _done(self, result: Any) -> None:
+    def _done(self, visit: int, result: Any) -> None:
         self._busy = False
         self.problem.clear()
         self.applied(result)
-        self._applied = True
         wizard = self.wizard()
-        if wizard is not None and wizard.currentPage() is self:
-            if self.isFinalPage() or wizard.nextId() == -1:
-                wizard.accept()
-            else:
-                wizard.next()
+        if wizard is None or wizard.currentPage() is not self or visit != self._visit:
+            return  # the user went back meanwhile: their next Next sends the page's choices as they are then
+        self._applied = True
+        if self.isFinalPage() or wizard.nextId() == -1:
+            wizard.accept()
+        else:
+            wizard.next()
 
     def _failed(self, message: str) -> None:
         self._busy = False

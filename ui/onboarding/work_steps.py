@@ -14,8 +14,8 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QV
 from sparecycles.control.benchmark import BenchmarkList
 from sparecycles.control.client import ControlClient
 from sparecycles.control.models import GpuStatus, StatusDocument
-from sparecycles.ui.agent_link import AgentLink
-from sparecycles.ui.onboarding.step import AgentStep
+from sparecycles.ui.agent_link import AgentLink, LinkState
+from sparecycles.ui.onboarding.step import AgentStep, StepProblem
 from sparecycles.ui.pages.schedule import WorkWhenEditor
 from sparecycles.ui.widgets.settings_call import save_settings
 
@@ -51,22 +51,48 @@ def benchmark_progress(gpus: Sequence[GpuStatus], now: datetime) -> BenchmarkPro
 
 
 class WorkWhenStep(AgentStep):
+    """The agent's current choice, to change or keep: Next saves only what the user changed, and nothing before
+    the current settings are shown (else the editor's defaults would replace the owner's schedule)."""
+
     def __init__(self, link: AgentLink) -> None:
         super().__init__(link)
         self.setTitle(self.tr("When to work"))
         self.editor = WorkWhenEditor()
-        self._loaded = False
+        self._reading = False
         layout = QVBoxLayout(self)
         layout.addWidget(self.editor)
         layout.addWidget(self.problem)
+        link.state_changed.connect(self._link_state)
 
     def initializePage(self) -> None:
-        if not self._loaded:  # once: coming back to the page keeps what the user painted
-            self._loaded = True
-            self.link.call(lambda client: client.settings(), self.editor.load, self.problem.setText)
+        super().initializePage()
+        self._read()  # until it succeeds: coming back to the page keeps what the user painted
 
-    def work(self) -> Callable[[ControlClient], Any]:
-        return save_settings(self.editor.changes())
+    def _link_state(self, state: str, _message: str) -> None:
+        if state == LinkState.CONNECTED:
+            self._read()
+
+    def _read(self) -> None:
+        if self.editor.shown is not None or self._reading:
+            return
+        self._reading = True
+        self.link.call(lambda client: client.settings(), self._loaded, self._read_failed)
+
+    def _loaded(self, settings: dict[str, Any]) -> None:
+        self._reading = False
+        self.editor.load(settings)
+        self.problem.clear()
+
+    def _read_failed(self, message: str) -> None:
+        self._reading = False
+        self.problem.setText(self.tr("Could not read the current settings from the agent: {}").format(message))
+
+    def work(self) -> Callable[[ControlClient], Any] | None:
+        if self.editor.shown is None:
+            self._read()
+            raise StepProblem(self.tr("The current settings are not read yet; try again when the agent answers."))
+        changes = self.editor.changes()
+        return save_settings(changes) if changes else None
 
 
 class BenchmarkStep(AgentStep):

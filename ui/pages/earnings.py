@@ -33,7 +33,7 @@ from sparecycles.control.models import AgentEvent, EventType
 from sparecycles.control.wallet import ClaimableView, ClaimResult
 from sparecycles.fileio import atomic_write_text
 from sparecycles.ledger_cli import export_csv
-from sparecycles.ui.agent_link import AgentLink
+from sparecycles.ui.agent_link import AgentLink, LinkState
 from sparecycles.ui.charts import EarningsChart
 from sparecycles.ui.ledger_table import JobsTableModel, sorting_proxy
 from sparecycles.ui.money import bucket_figures, money_text, token_text
@@ -89,7 +89,13 @@ class EarningsPage(QWidget):
         self._after_job = QTimer(self, singleShot=True, interval=JOB_SETTLE_MS)
         self._after_job.timeout.connect(self.refresh)
         link.event_received.connect(self._event)
+        link.state_changed.connect(self._link_state)
         self.refresh()
+
+    def _link_state(self, state: str, _message: str) -> None:
+        """The agent answers (at last, or again): read the ledger."""
+        if state == LinkState.CONNECTED:
+            self.refresh()
 
     def _event(self, event: AgentEvent) -> None:
         """A job changed state: its energy and credit reach the ledger, so read it again (once, shortly)."""
@@ -173,6 +179,7 @@ class EarningsPage(QWidget):
             lambda client: _load(client, since, until, by),
             lambda loaded: self._loaded(asked, by, loaded),
             lambda message: self._load_failed(asked, message),
+            owner=self,
         )
 
     def _loaded(self, asked: int, by: str, loaded: Loaded) -> None:
@@ -286,6 +293,7 @@ class EarningsPage(QWidget):
             lambda client: ClaimableView.model_validate(client.wallet_call("GET", "/claimable")),
             self._after_claim,
             lambda _message: self.claim_button.setEnabled(False),
+            owner=self,
         )
 
     def _after_claim(self, view: ClaimableView) -> None:

@@ -10,6 +10,7 @@ worker thread; the table is read again every few seconds while the page is shown
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -44,25 +45,33 @@ FLEET_URL = "fleet/url"
 KEYRING_SERVICE = "SpareCycles fleet view"
 
 
+# The keyring is called on worker threads (a D-Bus call may take long), one call at a time: a read that starts
+# while Connect is still storing the token (a page opened right after) waits for it and finds the token.
+_keyring_lock = threading.Lock()
+
+
 def load_token(url: str) -> str | None:
-    """The admin token kept for ``url`` in the OS keyring, if any (none where no keyring works)."""
+    """The admin token kept for ``url`` in the OS keyring, if any (none where no keyring works). May block."""
     import keyring
     from keyring.errors import KeyringError
 
     try:
-        return keyring.get_password(KEYRING_SERVICE, url)
+        with _keyring_lock:
+            return keyring.get_password(KEYRING_SERVICE, url)
     except KeyringError as exc:
         log.info("No admin token read from the keyring: %s", exc)
         return None
 
 
 def keep_token(url: str, token: str) -> str | None:
-    """Keep the admin token in the OS keyring; the reason in words when it cannot be kept (it still works now)."""
+    """Keep the admin token in the OS keyring; the reason in words when it cannot be kept (it still works now).
+    May block."""
     import keyring
     from keyring.errors import KeyringError
 
     try:
-        keyring.set_password(KEYRING_SERVICE, url, token)
+        with _keyring_lock:
+            keyring.set_password(KEYRING_SERVICE, url, token)
     except KeyringError as exc:
         return str(exc)
     return None
@@ -136,12 +145,10 @@ class FleetPage(QWidget):
 
         self._timer = QTimer(self)
         self._timer.timeout.connect(self.refresh)
-        if self.url.text():
-            kept = load_token(self.url.text())
-            if kept:
-                self._url, self._token = self.url.text(), kept
-                self.refresh()
-                self._timer.start(REFRESH_MS)
+        self._keep_problem = ""  # why the token could not be kept in the keyring, shown with the table
+        url = self.url.text()
+        if url:  # the keyring is a D-Bus call that may take long: off the GUI thread
+            self._run_plain(lambda: load_token(url), lambda kept: self._token_found(url, kept), self._message)
 
     def _build_table(self) -> QTableWidget:
         self.table = QTableWidget(0, len(self.COLUMNS))
@@ -196,15 +203,29 @@ class FleetPage(QWidget):
             self.message.setText(self.tr("Give the marketplace's address (https://…) and an admin token."))
             return
         self._url, self._token = url, token
+        self._keep_problem = ""
         self.token.clear()
         prefs = gui_prefs(self.link.paths)
         prefs.setValue(FLEET_URL, url)
         prefs.sync()
-        problem = keep_token(url, token)
-        if problem is not None:
-            self.message.setText(self.tr("The token works for now but is not kept: {}").format(problem))
+        self._run_plain(lambda: keep_token(url, token), self._token_kept, self._message)
         self.refresh()
         self._timer.start(REFRESH_MS)
+
+    def _token_found(self, url: str, kept: str | None) -> None:
+        """The token kept for the address shown at start: connect with it (unless the user already did)."""
+        if kept and not self._token:
+            self._url, self._token = url, kept
+            self.refresh()
+            self._timer.start(REFRESH_MS)
+
+    def _token_kept(self, problem: str | None) -> None:
+        if problem is not None:
+            self._keep_problem = self.tr("The token works for now but is not kept: {}").format(problem)
+            self.message.setText(self._keep_problem)
+
+    def _message(self, message: str) -> None:
+        self.message.setText(message)
 
     def _client(self) -> FleetAdminClient:
         return FleetAdminClient(self._url, self._token)
@@ -214,8 +235,12 @@ class FleetPage(QWidget):
             with self._client() as client:
                 return work(client)
 
-        callbacks = (done, self._failed)
-        self._pool.start(_Call(call, lambda ok, value: self._delivery.delivered.emit(callbacks, ok, value)))
+        self._run_plain(call, done, self._failed)
+
+    def _run_plain(self, work: Callable[[], Any], done: Callable[[Any], None], failed: Callable[[str], None]) -> None:
+        """``work()`` on the page's worker thread; ``done(result)`` or ``failed(message)`` on the GUI thread."""
+        callbacks = (done, failed)
+        self._pool.start(_Call(work, lambda ok, value: self._delivery.delivered.emit(callbacks, ok, value)))
 
     @Slot(object, bool, object)
     def _on_delivered(
@@ -229,7 +254,7 @@ class FleetPage(QWidget):
 
     def _failed(self, message: str) -> None:
         self._reading = False
-        self.message.setText(message)
+        self.message.setText("\n".join(line for line in (message, self._keep_problem) if line))
 
     # -- the table -------------------------------------------------------------------------------------
 
@@ -244,9 +269,16 @@ class FleetPage(QWidget):
         selected = self.selected()
         self.machines = machines
         self.message.setText(
-            self.tr("{count} machine(s) in the studio.").format(count=len(machines))
-            if machines
-            else self.tr("No machine has joined a group yet: `sparecycles market enrol-code --group NAME`.")
+            "\n".join(
+                line
+                for line in (
+                    self.tr("{count} machine(s) in the studio.").format(count=len(machines))
+                    if machines
+                    else self.tr("No machine has joined a group yet: `sparecycles market enrol-code --group NAME`."),
+                    self._keep_problem,
+                )
+                if line
+            )
         )
         self.table.setRowCount(len(machines))
         for row, machine in enumerate(machines):

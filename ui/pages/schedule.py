@@ -26,9 +26,9 @@ from PySide6.QtWidgets import (
 from sparecycles.control.models import StatusDocument
 from sparecycles.durations import parse_duration
 from sparecycles.schedule import ScheduleError
-from sparecycles.ui.agent_link import AgentLink
+from sparecycles.ui.agent_link import AgentLink, LinkState
 from sparecycles.ui.schedule_cells import cells_from_rules, rules_from_cells
-from sparecycles.ui.widgets.settings_call import save_settings
+from sparecycles.ui.widgets.settings_call import changed_fields, save_settings
 from sparecycles.ui.widgets.week_grid import WeekGrid
 
 NO_POWER_LIMIT = 29  # the power spin box's "no limit" position, just under the agent's lowest (30 %)
@@ -54,6 +54,7 @@ class WorkWhenEditor(QWidget):
         self.rules_label = QLabel()
         self.rules_label.setWordWrap(True)
         self.grid.changed.connect(self._show_rules)
+        self.shown: dict[str, dict[str, Any]] | None = None  # the values as loaded; None until the agent's arrive
         form = QFormLayout()
         form.addRow(self.tr("Work:"), self.mode)
         form.addRow(self.tr("Away after:"), self.idle_minutes)
@@ -73,15 +74,22 @@ class WorkWhenEditor(QWidget):
         try:
             self.grid.set_cells(cells_from_rules(settings.get("schedule", {}).get("windows", [])))
         except ScheduleError as exc:
+            self.grid.set_cells([])  # the agent's windows stay as they are unless hours are painted here
             self.rules_label.setText(self.tr("The schedule could not be shown: {}").format(exc))
-            return
-        self._show_rules()
+        else:
+            self._show_rules()
+        self.shown = self.values()
 
-    def changes(self) -> dict[str, dict[str, Any]]:
+    def values(self) -> dict[str, dict[str, Any]]:
+        """Everything the editor shows, as settings."""
         return {
             "work": {"mode": self.mode.currentData(), "idle_threshold": f"{self.idle_minutes.value()}m"},
             "schedule": {"windows": rules_from_cells(self.grid.cells())},
         }
+
+    def changes(self) -> dict[str, dict[str, Any]]:
+        """What the user changed since the settings loaded (nothing before they did: see ``shown``)."""
+        return changed_fields(self.values(), self.shown) if self.shown is not None else {}
 
     def _show_rules(self) -> None:
         rules = rules_from_cells(self.grid.cells())
@@ -101,13 +109,6 @@ class SchedulePage(QWidget):
         self.games.setPlaceholderText(self.tr("One program per line, e.g. blender.exe"))
         self.games.setMaximumHeight(90)
         self.use_builtin_games.toggled.connect(lambda on: self.games.setEnabled(not on))
-        self.max_temperature = QSpinBox()
-        self.max_temperature.setRange(50, 95)
-        self.max_temperature.setSuffix(" °C")
-        self.power_limit = QSpinBox()
-        self.power_limit.setRange(NO_POWER_LIMIT, 100)
-        self.power_limit.setSuffix(" %")
-        self.power_limit.setSpecialValueText(self.tr("no limit"))
         self.save_button = QPushButton(self.tr("Save"))
         self.save_button.clicked.connect(self.save)
         self.message = QLabel()
@@ -119,10 +120,7 @@ class SchedulePage(QWidget):
         games_layout = QVBoxLayout(games_box)
         games_layout.addWidget(self.use_builtin_games)
         games_layout.addWidget(self.games)
-        gpu_box = QGroupBox(self.tr("Limits"))
-        gpu_form = QFormLayout(gpu_box)
-        gpu_form.addRow(self.tr("Pause above:"), self.max_temperature)
-        gpu_form.addRow(self.tr("Power limit while working:"), self.power_limit)
+        gpu_box = self._limits_box()
         buttons = QHBoxLayout()
         buttons.addWidget(self.message, 1)
         buttons.addWidget(self.save_button)
@@ -138,10 +136,29 @@ class SchedulePage(QWidget):
         layout.addLayout(row)
         layout.addLayout(buttons)
         layout.addStretch(1)
+        self.shown: dict[str, dict[str, Any]] | None = None  # the values as loaded; None until the agent's arrive
+        self._asked = 0  # the latest read of the settings; an older answer is dropped
+        self._saving = False
+        self._show_save()
         link.status_changed.connect(self.show_studio)
+        link.state_changed.connect(self._link_state)
         if link.status is not None:
             self.show_studio(link.status)
         self.reload()
+
+    def _limits_box(self) -> QGroupBox:
+        self.max_temperature = QSpinBox()
+        self.max_temperature.setRange(50, 95)
+        self.max_temperature.setSuffix(" °C")
+        self.power_limit = QSpinBox()
+        self.power_limit.setRange(NO_POWER_LIMIT, 100)
+        self.power_limit.setSuffix(" %")
+        self.power_limit.setSpecialValueText(self.tr("no limit"))
+        box = QGroupBox(self.tr("Limits"))
+        form = QFormLayout(box)
+        form.addRow(self.tr("Pause above:"), self.max_temperature)
+        form.addRow(self.tr("Power limit while working:"), self.power_limit)
+        return box
 
     def show_studio(self, status: StatusDocument) -> None:
         """In a studio group, these are the owner's own settings: the studio's apply too, the stricter kept."""
@@ -155,8 +172,29 @@ class SchedulePage(QWidget):
                 ).format(studio=fleet.studio, group=fleet.group)
             )
 
+    def _link_state(self, state: str, _message: str) -> None:
+        """Opened before the agent answered: read the settings as soon as it does."""
+        if state == LinkState.CONNECTED and self.shown is None:
+            self.reload()
+
     def reload(self) -> None:
-        self.link.call(lambda client: client.settings(), self.load, self._show_failure)
+        self._asked += 1
+        asked = self._asked
+        self.link.call(
+            lambda client: client.settings(),
+            lambda settings: self._read(asked, settings),
+            lambda message: self._read_failed(asked, message),
+            owner=self,
+        )
+
+    def _read(self, asked: int, settings: dict[str, Any]) -> None:
+        if asked == self._asked:
+            self.load(settings)
+            self.message.clear()
+
+    def _read_failed(self, asked: int, message: str) -> None:
+        if asked == self._asked:
+            self.message.setText(self.tr("Could not read the schedule from the agent: {}").format(message))
 
     def load(self, settings: dict[str, Any]) -> None:
         self.when.load(settings)
@@ -167,28 +205,48 @@ class SchedulePage(QWidget):
         self.max_temperature.setValue(int(gpu.get("max_temperature_c", 83)))
         limit = gpu.get("power_limit_percent")
         self.power_limit.setValue(NO_POWER_LIMIT if limit is None else int(limit))
+        self.shown = self.values()
+        self._show_save()
 
-    def changes(self) -> dict[str, dict[str, Any]]:
-        changes = self.when.changes()
+    def values(self) -> dict[str, dict[str, Any]]:
+        """Everything the page shows, as settings."""
+        values = self.when.values()
         games = [line.strip() for line in self.games.toPlainText().splitlines() if line.strip()]
-        changes["games"] = {"pause_processes": None if self.use_builtin_games.isChecked() else games}
+        values["games"] = {"pause_processes": None if self.use_builtin_games.isChecked() else games}
         limit = self.power_limit.value()
-        changes["gpu"] = {
+        values["gpu"] = {
             "max_temperature_c": self.max_temperature.value(),
             "power_limit_percent": None if limit == NO_POWER_LIMIT else limit,
         }
-        return changes
+        return values
+
+    def changes(self) -> dict[str, dict[str, Any]]:
+        """What the user changed since the settings loaded: only that is saved."""
+        return changed_fields(self.values(), self.shown) if self.shown is not None else {}
+
+    def _show_save(self) -> None:
+        """Save only once the agent's settings are shown: before, it would send the editor's defaults."""
+        self.save_button.setEnabled(self.shown is not None and not self._saving)
 
     def save(self) -> None:
-        self.save_button.setEnabled(False)
+        if self.shown is None or self._saving:
+            return
+        changes = self.changes()
+        if not changes:
+            self.message.setText(self.tr("Nothing to save: nothing was changed."))
+            return
+        self._saving = True
+        self._show_save()
         self.message.setText(self.tr("Saving…"))
-        self.link.call(save_settings(self.changes()), self._saved, self._show_failure)
+        self._asked += 1  # a read still on its way would show the settings from before the save
+        self.link.call(save_settings(changes), self._saved, self._save_failed)
 
     def _saved(self, settings: dict[str, Any]) -> None:
-        self.save_button.setEnabled(True)
+        self._saving = False
         self.load(settings)
         self.message.setText(self.tr("Saved: the agent follows the new schedule now."))
 
-    def _show_failure(self, message: str) -> None:
-        self.save_button.setEnabled(True)
+    def _save_failed(self, message: str) -> None:
+        self._saving = False
+        self._show_save()
         self.message.setText(self.tr("Not saved: {}").format(message))

@@ -32,10 +32,10 @@ from PySide6.QtWidgets import (
 from sparecycles.control.models import StatusDocument
 from sparecycles.sizes import parse_size
 from sparecycles.ui import theme
-from sparecycles.ui.agent_link import AgentLink
+from sparecycles.ui.agent_link import AgentLink, LinkState
 from sparecycles.ui.notifications import NotificationKind, NotificationPreferences, kind_label
 from sparecycles.ui.onboarding import OnboardingWizard, Step
-from sparecycles.ui.widgets.settings_call import save_settings
+from sparecycles.ui.widgets.settings_call import changed_fields, save_settings
 
 GIB = 1024**3
 ThemeApplier = Callable[[QApplication, Any], object]
@@ -73,7 +73,12 @@ class SettingsPage(QWidget):
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(scroll)
 
+        self.shown: dict[str, dict[str, Any]] | None = None  # the values as loaded; None until the agent's arrive
+        self._asked = 0  # the latest read of the settings; an older answer is dropped
+        self._saving = False
+        self._show_save()
         link.status_changed.connect(self._show_gpus)
+        link.state_changed.connect(self._link_state)
         self._show_gpus(link.status)
         self.reload()
 
@@ -169,8 +174,29 @@ class SettingsPage(QWidget):
 
     # -- agent settings -----------------------------------------------------------------------------
 
+    def _link_state(self, state: str, _message: str) -> None:
+        """Opened before the agent answered: read the settings as soon as it does."""
+        if state == LinkState.CONNECTED and self.shown is None:
+            self.reload()
+
     def reload(self) -> None:
-        self.link.call(lambda client: client.settings(), self.load, self._failed)
+        self._asked += 1
+        asked = self._asked
+        self.link.call(
+            lambda client: client.settings(),
+            lambda settings: self._read(asked, settings),
+            lambda message: self._read_failed(asked, message),
+            owner=self,
+        )
+
+    def _read(self, asked: int, settings: dict[str, Any]) -> None:
+        if asked == self._asked:
+            self.load(settings)
+            self.message.clear()
+
+    def _read_failed(self, asked: int, message: str) -> None:
+        if asked == self._asked:
+            self.message.setText(self.tr("Could not read the settings from the agent: {}").format(message))
 
     def load(self, settings: dict[str, Any]) -> None:
         market = settings.get("marketplace", {})
@@ -186,8 +212,14 @@ class SettingsPage(QWidget):
         self.start_at_login.setChecked(bool(settings.get("general", {}).get("start_at_login", False)))
         self._disabled_gpus = [str(entry) for entry in settings.get("gpu", {}).get("disabled", [])]
         self._show_gpus(self.link.status)
+        for check in self.gpu_checks.values():
+            self._check_gpu(check)
+        self.shown = self.values()
+        self._show_save()
 
     def _show_gpus(self, status: StatusDocument | None) -> None:
+        """A box for each GPU the agent reports; only a new box is ticked from the settings, so the user's
+        choice stays until Save (status documents come about once a second)."""
         gpus = status.gpus if status is not None else []
         known = {gpu.index for gpu in gpus}
         for index in list(self.gpu_checks):
@@ -197,14 +229,23 @@ class SettingsPage(QWidget):
             check = self.gpu_checks.get(gpu.index)
             if check is None:
                 check = QCheckBox(self.tr("GPU {index}: {name}").format(index=gpu.index, name=gpu.name))
+                check.setProperty("index", gpu.index)
+                check.setProperty("uuid", gpu.uuid)
+                self._check_gpu(check)
                 self.gpu_checks[gpu.index] = check
                 self.gpu_layout.addWidget(check)
-            check.setProperty("uuid", gpu.uuid)
-            check.setChecked(str(gpu.index) not in self._disabled_gpus and gpu.uuid not in self._disabled_gpus)
         if not gpus and not self.gpu_checks:
             self.gpu_box.setTitle(self.tr("GPUs to share (none found)"))
         else:
             self.gpu_box.setTitle(self.tr("GPUs to share"))
+
+    def _check_gpu(self, check: QCheckBox) -> None:
+        """Ticked unless the settings' ``gpu.disabled`` names the GPU (by index or UUID)."""
+        check.setChecked(not set(self._entries_of(check)) & set(self._disabled_gpus))
+
+    @staticmethod
+    def _entries_of(check: QCheckBox) -> tuple[str, str]:
+        return str(check.property("index")), str(check.property("uuid"))
 
     def _floor_value(self) -> int | str:
         """A whole number as such; anything else as typed, so the agent's refusal says what is allowed."""
@@ -214,12 +255,18 @@ class SettingsPage(QWidget):
         except ValueError:
             return text
 
-    def changes(self) -> dict[str, dict[str, Any]]:
-        shown = {str(index) for index in self.gpu_checks} | {
-            str(check.property("uuid")) for check in self.gpu_checks.values()
-        }
-        disabled = [entry for entry in self._disabled_gpus if entry not in shown]  # GPUs not here now
-        disabled += [str(index) for index, check in sorted(self.gpu_checks.items()) if not check.isChecked()]
+    def _disabled_now(self) -> list[str]:
+        """``gpu.disabled`` as the boxes say: the settings' entries as written while they still hold (a GPU not
+        shown now, one still unticked), then the index of each GPU unticked here."""
+        ticked = {entry for check in self.gpu_checks.values() if check.isChecked() for entry in self._entries_of(check)}
+        disabled = [entry for entry in self._disabled_gpus if entry not in ticked]
+        for index, check in sorted(self.gpu_checks.items()):
+            if not check.isChecked() and not set(self._entries_of(check)) & set(disabled):
+                disabled.append(str(index))
+        return disabled
+
+    def values(self) -> dict[str, dict[str, Any]]:
+        """Everything the page shows of the agent's settings, as settings."""
         return {
             "general": {"start_at_login": self.start_at_login.isChecked()},
             "marketplace": {
@@ -232,21 +279,38 @@ class SettingsPage(QWidget):
                 "private_networks": self.private_networks.isChecked(),
                 "image_cache": f"{self.image_cache.value()}GiB",
             },
-            "gpu": {"disabled": disabled},
+            "gpu": {"disabled": self._disabled_now()},
         }
 
+    def changes(self) -> dict[str, dict[str, Any]]:
+        """What the user changed since the settings loaded: only that is saved."""
+        return changed_fields(self.values(), self.shown) if self.shown is not None else {}
+
+    def _show_save(self) -> None:
+        """Save only once the agent's settings are shown: before, it would send the page's blank defaults."""
+        self.save_button.setEnabled(self.shown is not None and not self._saving)
+
     def save(self) -> None:
-        self.save_button.setEnabled(False)
+        if self.shown is None or self._saving:
+            return
+        changes = self.changes()
+        if not changes:
+            self.message.setText(self.tr("Nothing to save: nothing was changed."))
+            return
+        self._saving = True
+        self._show_save()
         self.message.setText(self.tr("Saving…"))
-        self.link.call(save_settings(self.changes()), self._saved, self._failed)
+        self._asked += 1  # a read still on its way would show the settings from before the save
+        self.link.call(save_settings(changes), self._saved, self._save_failed)
 
     def _saved(self, settings: dict[str, Any]) -> None:
-        self.save_button.setEnabled(True)
+        self._saving = False
         self.load(settings)
         self.message.setText(self.tr("Saved."))
 
-    def _failed(self, message: str) -> None:
-        self.save_button.setEnabled(True)
+    def _save_failed(self, message: str) -> None:
+        self._saving = False
+        self._show_save()
         self.message.setText(self.tr("Not saved: {}").format(message))
 
     # -- the app's own --------------------------------------------------------------------------------

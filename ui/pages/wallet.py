@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from sparecycles.control.wallet import BalanceView, WalletList, WalletView
-from sparecycles.ui.agent_link import AgentLink
+from sparecycles.ui.agent_link import AgentLink, LinkState
 from sparecycles.ui.pages.wallet_dialogs import (
     ConfirmWalletDialog,
     CreateWalletDialog,
@@ -46,8 +46,10 @@ class WalletPage(QWidget):
         self.wallets: WalletList | None = None
         self.balance: BalanceView | None = None
         self.dialog: WalletDialog | QMessageBox | None = None  # the one open now, for tests and focus
+        self._asked = 0  # the latest read of the wallet list; an older answer is dropped
+        self._list_problem = ""  # why the last read failed, as shown
 
-        self.active_name = QLabel(self.tr("No payout wallet yet."))
+        self.active_name = QLabel(self.tr("Asking the agent for the wallets…"))
         self.address = QLabel()
         self.address.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.copy_button = QPushButton(self.tr("Copy"))
@@ -96,14 +98,36 @@ class WalletPage(QWidget):
         self.copy_button.clicked.connect(self.copy_address)
         self.list.currentItemChanged.connect(self._selection_changed)
         self._selection_changed()
+        link.state_changed.connect(self._link_state)
         self.refresh()
 
     # -- reading ------------------------------------------------------------------------------------
 
+    def _link_state(self, state: str, _message: str) -> None:
+        """The agent answers (at last, or again): read its wallets."""
+        if state == LinkState.CONNECTED:
+            self.refresh()
+
     def refresh(self) -> None:
-        self.link.call(lambda client: WalletList.model_validate(client.wallet_call("GET", "")), self._listed, self._say)
+        self._asked += 1
+        asked = self._asked
+        self.link.call(
+            lambda client: WalletList.model_validate(client.wallet_call("GET", "")),
+            lambda listed: self._listed(listed) if asked == self._asked else None,
+            lambda message: self._list_failed(message) if asked == self._asked else None,
+            owner=self,
+        )
+
+    def _list_failed(self, message: str) -> None:
+        if self.wallets is None:
+            self.active_name.setText(self.tr("The wallets are not known yet."))
+        self._list_problem = self.tr("Could not read the wallets from the agent: {}").format(message)
+        self.message.setText(self._list_problem)
 
     def _listed(self, listed: WalletList) -> None:
+        if self._list_problem and self.message.text() == self._list_problem:
+            self.message.clear()
+        self._list_problem = ""
         self.wallets = listed
         selected = self.selected_name()
         self.list.clear()
@@ -184,6 +208,7 @@ class WalletPage(QWidget):
 
     def _open(self, dialog: WalletDialog) -> None:
         dialog.changed.connect(self.refresh)
+        dialog.answered_when_closed = self.refresh  # e.g. Cancel while a wallet was being created
         dialog.finished.connect(lambda _result: self._closed(dialog))
         self.dialog = dialog
         dialog.open()
@@ -191,6 +216,8 @@ class WalletPage(QWidget):
     def _closed(self, dialog: WalletDialog | QMessageBox) -> None:
         if self.dialog is dialog:
             self.dialog = None
+        if isinstance(dialog, WalletDialog):
+            self.refresh()  # whatever the dialog did (or left half done), the list shows it
 
     def create_wallet(self) -> None:
         self._open(CreateWalletDialog(self.link, self))
@@ -221,6 +248,7 @@ class WalletPage(QWidget):
                 lambda client: client.wallet_call("POST", f"/{name}/use"),
                 lambda _answer: self._changed(self.tr("Payouts now go to wallet {name}.").format(name=name)),
                 self._say,
+                owner=self,
             ),
         )
 
@@ -237,6 +265,7 @@ class WalletPage(QWidget):
                 lambda client: client.wallet_call("DELETE", f"/{name}"),
                 lambda _answer: self._changed(self.tr("Wallet {name} removed.").format(name=name)),
                 self._say,
+                owner=self,
             ),
         )
 

@@ -4,15 +4,17 @@ watch (an address whose key is elsewhere) and export (the secret shown only afte
 
 A secret lives only in the widgets of the dialog that shows or takes it, and those are wiped when the
 dialog closes, however it closes; the dialogs delete themselves then. Each dialog opens non-modally
-(``open()``) so the GUI keeps running, and emits ``changed`` when the agent's wallet list changed.
+(``open()``) so the GUI keeps running, and emits ``changed`` when the agent's wallet list changed. An answer
+that arrives after its dialog closed is dropped (the page reads the list again instead).
 """
 
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QFont, QFontDatabase
 from PySide6.QtWidgets import (
     QDialog,
@@ -27,11 +29,13 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from shiboken6 import Shiboken
 
 from sparecycles.control.client import ControlClient
 from sparecycles.control.wallet import CreatedWallet, ExportedSecret, WalletView
 from sparecycles.ui.agent_link import AgentLink
 
+T = TypeVar("T")
 WORDS_PER_ROW = 4
 PHRASE_WORDS = 12  # of a wallet created here
 CONFIRM_WORDS = 3
@@ -39,6 +43,12 @@ CONFIRM_WORDS = 3
 
 def _mono() -> QFont:
     return QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
+
+
+def _alive(callback: Callable[[], None]) -> bool:
+    """False for a method of a Qt object that was deleted (the page, when the window closed)."""
+    receiver = getattr(callback, "__self__", None)
+    return not isinstance(receiver, QObject) or Shiboken.isValid(receiver)
 
 
 class WalletDialog(QDialog):
@@ -54,6 +64,34 @@ class WalletDialog(QDialog):
         self.message.setWordWrap(True)
         self._secret_widgets: list[QLineEdit | QLabel | QPlainTextEdit] = []
         self.finished.connect(self.wipe)
+        self.answered_when_closed: Callable[[], None] | None = None  # the wallet page's refresh, set by the page
+
+    def call(
+        self,
+        work: Callable[[ControlClient], T],
+        done: Callable[[T], None],
+        failed: Callable[[str], None] | None = None,
+        *,
+        timeout: float = 10.0,
+    ) -> None:
+        """``link.call`` for this dialog. The answer goes to the dialog while it is open; once it was closed (and
+        so deleted) it is dropped, but the agent may have changed the wallets all the same: then
+        ``answered_when_closed`` runs instead, so the page shows them."""
+        when_closed = self.answered_when_closed
+
+        def deliver(answer: Callable[[], None]) -> None:
+            if Shiboken.isValid(self):
+                answer()
+            elif when_closed is not None and _alive(when_closed):
+                when_closed()
+
+        on_failure = failed or self.failed
+        self.link.call(
+            work,
+            lambda value: deliver(lambda: done(value)),
+            lambda message: deliver(lambda: on_failure(message)),
+            timeout=timeout,
+        )
 
     def holds_secret(self, widget: QLineEdit | QLabel | QPlainTextEdit) -> None:
         self._secret_widgets.append(widget)
@@ -96,10 +134,9 @@ def send_words(dialog: WalletDialog, name: str, words: dict[int, str]) -> None:
         dialog.changed.emit()
         dialog.accept()
 
-    dialog.link.call(
+    dialog.call(
         lambda client: WalletView.model_validate(client.wallet_call("POST", f"/{name}/confirm", {"words": words})),
         confirmed,
-        dialog.failed,
     )
 
 
@@ -166,7 +203,7 @@ class CreateWalletDialog(WalletDialog):
             secret = client.wallet_call("POST", f"/{name}/export", {"confirmation": f"export {name}"})
             return created, ExportedSecret.model_validate(secret)
 
-        self.link.call(work, self._created, self._create_failed)
+        self.call(work, self._created, self._create_failed)
 
     def _created(self, answer: tuple[CreatedWallet, ExportedSecret]) -> None:
         created, secret = answer
@@ -240,7 +277,7 @@ class ImportWalletDialog(WalletDialog):
     def send(self) -> None:
         body: dict[str, Any] = {"name": self.name_edit.text().strip()}
         body["private_key" if self.by_key.isChecked() else "mnemonic"] = self.secret.text().strip()
-        self.link.call(lambda client: client.wallet_call("POST", "/import", body), self._imported, self.failed)
+        self.call(lambda client: client.wallet_call("POST", "/import", body), self._imported)
 
     def _imported(self, _answer: object) -> None:
         self.changed.emit()
@@ -267,7 +304,7 @@ class WatchWalletDialog(WalletDialog):
 
     def send(self) -> None:
         body = {"name": self.name_edit.text().strip(), "address": self.address_edit.text().strip()}
-        self.link.call(lambda client: client.wallet_call("POST", "/watch", body), self._added, self.failed)
+        self.call(lambda client: client.wallet_call("POST", "/watch", body), self._added)
 
     def _added(self, _answer: object) -> None:
         self.changed.emit()
@@ -311,12 +348,12 @@ class ExportWalletDialog(WalletDialog):
 
     def reveal(self) -> None:
         confirmation = self.confirmation.text().strip()
-        self.link.call(
+        name = self.name
+        self.call(
             lambda client: ExportedSecret.model_validate(
-                client.wallet_call("POST", f"/{self.name}/export", {"confirmation": confirmation})
+                client.wallet_call("POST", f"/{name}/export", {"confirmation": confirmation})
             ),
             self._revealed,
-            self.failed,
         )
 
     def _revealed(self, secret: ExportedSecret) -> None:

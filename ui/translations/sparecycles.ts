@@ -979,6 +979,14 @@ Skip this step: the agent benchmarks a real GPU by itself when it is idle and ha
         <translation type="unfinished"></translation>
     </message>
     <message>
+        <source>Could not read the schedule from the agent: {}</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Nothing to save: nothing was changed.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
         <source>Saving…</source>
         <translation type="unfinished"></translation>
     </message>
@@ -1118,11 +1126,19 @@ Skip this step: the agent benchmarks a real GPU by itself when it is idle and ha
         <translation type="unfinished"></translation>
     </message>
     <message>
+        <source>Could not read the settings from the agent: {}</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
         <source>GPU {index}: {name}</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
         <source>GPUs to share (none found)</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Nothing to save: nothing was changed.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
@@ -1251,6 +1267,10 @@ Skip this step: the agent benchmarks a real GPU by itself when it is idle and ha
         <translation type="unfinished"></translation>
     </message>
     <message>
+        <source>the agent stopped</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
         <source>SpareCycles — {state}</source>
         <translation type="unfinished"></translation>
     </message>
@@ -1262,7 +1282,7 @@ Skip this step: the agent benchmarks a real GPU by itself when it is idle and ha
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <source>No payout wallet yet.</source>
+        <source>Asking the agent for the wallets…</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
@@ -1307,6 +1327,14 @@ Skip this step: the agent benchmarks a real GPU by itself when it is idle and ha
     </message>
     <message>
         <source>Wallets on this computer</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>The wallets are not known yet.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Could not read the wallets from the agent: {}</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
@@ -1493,6 +1521,14 @@ Skip this step: the agent benchmarks a real GPU by itself when it is idle and ha
     <name>WorkWhenStep</name>
     <message>
         <source>When to work</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Could not read the current settings from the agent: {}</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>The current settings are not read yet; try again when the agent answers.</source>
         <translation type="unfinished"></translation>
     </message>
 </context>
