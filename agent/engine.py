@@ -13,7 +13,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -38,7 +38,7 @@ from sparecycles.agent.sensors.activity import (
 )
 from sparecycles.agent.sensors.activity.defaults import DEFAULT_GPU_IGNORE_PROCESSES, DEFAULT_PAUSE_PROCESSES
 from sparecycles.agent.sensors.gpu import GpuBackend, GpuDiscovery, GpuSample
-from sparecycles.agent.sensors.user.model import PresenceSample, PresenceSource
+from sparecycles.agent.sensors.user.model import NullPresenceSource, PresenceSample, PresenceSource
 from sparecycles.agent.system.sleep_inhibitor import SleepInhibitor
 from sparecycles.config import Settings
 
@@ -106,6 +106,8 @@ class WorkEngine:
         self._discovery = GpuDiscovery("none", False, "GPUs not looked for yet", ())
         self._samples: dict[int, GpuSample] = {}
         self._presence = PresenceSample(source=presence_source.name)
+        # Only the null source means "nothing here can tell": a real source's failed read is a gap.
+        self._presence_available = not isinstance(presence_source, NullPresenceSource)
         self._activity_sample: ActivitySample | None = None
         self._decisions: dict[int, GpuDecision] = {}
         self._machine: MachineDecision | None = None
@@ -156,10 +158,15 @@ class WorkEngine:
 
     def set_busy(self, gpu_indices: Iterable[int], *, cpu_only: bool = False) -> None:
         """The GPUs on which jobs run now, and whether CPU-only jobs run (told by the job runtime); keeps
-        the machine awake for them."""
-        self._busy_gpus = frozenset(gpu_indices)
+        the machine awake for them. Where they run changes who else may be using a GPU (see ``_readings``),
+        so the decisions are taken again then (after the first, which needs the sensors read)."""
+        busy = frozenset(gpu_indices)
+        changed = busy != self._busy_gpus
+        self._busy_gpus = busy
         self._cpu_only_busy = cpu_only
         self._update_sleep_inhibitor()
+        if changed and self._machine is not None:
+            self.evaluate()
 
     # -- sensing (blocking calls: the scheduler runs these in a worker thread) ---------------------
 
@@ -196,7 +203,15 @@ class WorkEngine:
 
     def read_activity(self) -> None:
         if self._activity is not None:
-            self._activity_sample = self._activity.sample()
+            self._activity_sample = self._without_our_processes(self._activity.sample())
+
+    def _without_our_processes(self, sample: ActivitySample) -> ActivitySample:
+        """The sample less our jobs' own processes: a job that runs ``cs2`` (a game server) or ``obs`` is on
+        the pause list by name, yet it is no game of the owner's."""
+        theirs = tuple(process for process in sample.blocking_processes if not self._is_own_process(process.pid))
+        if len(theirs) == len(sample.blocking_processes):
+            return sample
+        return replace(sample, blocking_processes=theirs)
 
     # -- deciding (on the event loop) -------------------------------------------------------------------
 
@@ -212,8 +227,9 @@ class WorkEngine:
         return machine or any(d.action is not Action.STOP for d in self._decisions.values())
 
     def _readings(self) -> tuple[GpuReading, ...]:
-        """Per GPU: its temperature and who else really uses it (heavy users, and pause-list games on it)."""
-        users = gpu_users_by_gpu(self._samples.values(), self._ignore, GpuUseThresholds())
+        """Per GPU: its temperature, who else really uses it (heavy users, and pause-list games on it), and
+        which pause-list games were seen on it."""
+        users = gpu_users_by_gpu(self._samples.values(), self._ignore, GpuUseThresholds(), jobs_on=self._busy_gpus)
         games_running = self._activity_sample.blocking_processes if self._activity_sample else ()
         readings = []
         for gpu in self._discovery.gpus:
@@ -221,11 +237,14 @@ class WorkEngine:
             here = users.get(gpu.index, ())
             pids_here = {process.pid for process in sample.foreign_processes} if sample else set()
             user_pids = {user.pid for user in here}
+            games_here = [game for game in games_running if game.pid in pids_here]
             reasons = [user.reason for user in here] + [
-                f"{game.name} runs on it" for game in games_running if game.pid in pids_here - user_pids
+                f"{game.name} runs on it" for game in games_here if game.pid not in user_pids
             ]
             temperature = sample.temperature_c if sample else None
-            readings.append(GpuReading(gpu.index, gpu.uuid, temperature, tuple(reasons)))
+            readings.append(
+                GpuReading(gpu.index, gpu.uuid, temperature, tuple(reasons), tuple(game.name for game in games_here))
+            )
         return tuple(readings)
 
     def evaluate(self) -> None:
@@ -240,6 +259,7 @@ class WorkEngine:
                 controls=self._controls,
                 games=game_labels(activity),
                 on_battery=activity.on_battery if activity else None,
+                presence_available=self._presence_available,
             ),
             self._policy,
             self._memory,

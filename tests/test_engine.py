@@ -6,11 +6,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sparecycles.agent.engine import WorkEngine
+from sparecycles.agent.jobs.ownership import JobProcesses
 from sparecycles.agent.policy.model import Action, Cause, OwnerControls
 from sparecycles.agent.power_journal import PowerLimitJournal
 from sparecycles.agent.sensors.activity import ActivitySample, BlockingProcess, SteamReading, SteamStatus
 from sparecycles.agent.sensors.gpu import GpuProcess
 from sparecycles.agent.sensors.gpu.simulated import SimulatedGpuBackend
+from sparecycles.agent.sensors.user.model import NullPresenceSource
 from sparecycles.config import Settings, validate_settings
 from tests.fakes.presence import ScriptedPresenceSource
 
@@ -315,3 +317,109 @@ def test_without_gpus_the_machine_decision_governs_cpu_jobs_and_keeps_the_machin
     assert not inhibitor.held  # the game's owner may let the PC sleep
     engine.set_busy((), cpu_only=False)
     assert not inhibitor.held
+
+
+def test_another_programs_render_on_one_gpu_does_not_let_a_starting_game_have_the_other() -> None:
+    engine, backend, _, activity = make_engine()
+    activity.reading = ActivitySample(
+        monotonic_s=1.0,
+        steam=SteamReading(SteamStatus.NO_GAME),
+        blocking_processes=(BlockingProcess("witcher3.exe", 555, "witcher3.exe"),),
+    )
+    blender = GpuProcess(pid=777, name="blender", vram_used_bytes=4 * GIB, gpu_utilization_percent=90)
+    backend.script(1, foreign_processes=[blender])
+    decisions = tick(engine)
+    assert decisions[0] == (Action.STOP, Cause.GAME, "stopped: game running — witcher3.exe")  # not on a GPU yet
+    assert decisions[1][:2] == (Action.STOP, Cause.GPU_IN_USE)
+    backend.script(1, foreign_processes=[blender, GpuProcess(pid=555, name="witcher3.exe", vram_used_bytes=GIB)])
+    decisions = tick(engine)  # now it is seen where it runs: the other GPU may work
+    assert decisions[0][0] is Action.WORK
+    assert decisions[1][:2] == (Action.STOP, Cause.GPU_IN_USE)
+
+
+def _job_processes(tmp_path: Path, container_id: str, pid: int) -> JobProcesses:
+    """Job processes as the agent knows them, with ``pid`` inside the job container ``container_id``."""
+    (tmp_path / str(pid)).mkdir()
+    (tmp_path / str(pid) / "cgroup").write_text(f"0::/system.slice/docker-{container_id}.scope\n")
+    processes = JobProcesses(tmp_path, own_pid=1)
+    processes.track(lambda: {container_id})
+    return processes
+
+
+def test_a_jobs_own_process_named_like_a_game_is_no_game(tmp_path: Path) -> None:
+    """A job running ``cs2`` (a dedicated server) or ``obs`` is on the pause list by name, not the owner's."""
+    processes = _job_processes(tmp_path, "c" * 64, 4321)
+    backend = SimulatedGpuBackend(2)
+    backend.script(1, foreign_processes=[GpuProcess(pid=4321, name="cs2", vram_used_bytes=2 * GIB)])
+    activity = FakeActivity()
+    activity.reading = ActivitySample(
+        monotonic_s=1.0,
+        steam=SteamReading(SteamStatus.NO_GAME),
+        blocking_processes=(BlockingProcess("cs2", 4321, "cs2"),),
+    )
+    engine = WorkEngine(
+        gpu_backend=backend,
+        presence_source=ScriptedPresenceSource(idle_s=3600),
+        activity=activity,
+        settings=Settings(),
+        is_own_process=processes.is_ours,
+    )
+    engine.discover()
+    assert {index: decision[0] for index, decision in tick(engine).items()} == {0: Action.WORK, 1: Action.WORK}
+    machine = engine.snapshot().machine
+    assert machine is not None
+    assert machine.action is Action.WORK
+    snapshot_activity = engine.snapshot().activity
+    assert snapshot_activity is not None
+    assert snapshot_activity.blocking_processes == ()  # the status names no game either
+    # The owner's own cs2 still counts.
+    activity.reading = ActivitySample(
+        monotonic_s=2.0,
+        steam=SteamReading(SteamStatus.NO_GAME),
+        blocking_processes=(BlockingProcess("cs2", 99, "cs2"),),
+    )
+    assert {decision[1] for decision in tick(engine).values()} == {Cause.GAME}
+
+
+def test_a_gpu_busy_with_a_process_the_driver_gives_no_figures_for_is_in_use() -> None:
+    """Windows' WDDM reports neither VRAM nor load per process: on a GPU none of our jobs runs on, the
+    total load can only be someone else's."""
+    engine, backend, _, _ = make_engine(gpus=1)
+    unreported = GpuProcess(pid=900, name="OtherGame.exe", vram_used_bytes=None, gpu_utilization_percent=None)
+    backend.script(0, utilization_gpu_percent=98.0, foreign_processes=[unreported])
+    decision = tick(engine)[0]
+    assert decision[:2] == (Action.STOP, Cause.GPU_IN_USE)
+    assert "OtherGame.exe may be using it: the GPU is 98 % busy" in decision[2]
+    backend.script(0, utilization_gpu_percent=3.0)  # the desktop drawing: no one really uses it
+    assert tick(engine)[0][0] is Action.WORK
+
+
+def test_a_gpu_our_job_runs_on_is_not_judged_by_its_total_load() -> None:
+    engine, backend, _, _ = make_engine(gpus=1)
+    unreported = GpuProcess(pid=900, name="explorer.exe", vram_used_bytes=None, gpu_utilization_percent=None)
+    backend.script(0, utilization_gpu_percent=98.0, foreign_processes=[unreported])
+    engine.set_busy({0})  # the load is (at least partly) our job's: it cannot tell anyone else
+    assert tick(engine)[0][0] is Action.WORK
+    engine.set_busy(())  # the job ended: decided again at once, without waiting for the next reading
+    assert engine.snapshot().decisions[0].cause is Cause.GPU_IN_USE
+
+
+def test_a_failed_presence_read_keeps_the_pause_and_only_no_source_at_all_falls_back_to_the_schedule() -> None:
+    settings = validate_settings(
+        {"work": {"mode": "idle_in_schedule"}, "schedule": {"windows": ["daily"]}}, source="test"
+    )
+    engine, _, presence, _ = make_engine(settings, gpus=1)
+    assert tick(engine)[0][0] is Action.WORK
+    presence.set(idle_s=0.2)  # the owner types
+    assert tick(engine)[0][0] is Action.PAUSE
+    presence.set(idle_s=None, locked=None, fullscreen=None)  # X11 reconnecting: the read fails
+    assert tick(engine)[0][:2] == (Action.PAUSE, Cause.PRESENCE_UNKNOWN)
+    nothing_here = WorkEngine(
+        gpu_backend=SimulatedGpuBackend(1), presence_source=NullPresenceSource(), activity=None, settings=settings
+    )
+    nothing_here.discover()
+    assert tick(nothing_here)[0] == (
+        Action.WORK,
+        Cause.SCHEDULED,
+        "working: inside scheduled hours (idle time unknown)",
+    )

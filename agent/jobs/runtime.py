@@ -13,7 +13,12 @@ running and its record stays, for the next :meth:`recover`.
 
 A Docker engine that does not answer is a state, not a crash: :attr:`JobRuntime.engine_problem` says
 "Docker engine not reachable…", jobs that needed it end ``interrupted``, and :meth:`watch_engine`
-tries again with a growing delay.
+tries again with a growing delay. A job given up that way may still have a running container: its record
+is kept, its processes still count as ours, and the next recovery stops it and takes what it left.
+
+Steering waits for the policy: until a first decision comes, a job is left as it is (a job the crashed
+agent had frozen stays frozen). A pause, thaw or stop the engine refuses is tried again with a growing
+delay, whatever the decisions do meanwhile.
 """
 
 from __future__ import annotations
@@ -68,10 +73,12 @@ REASON_EGRESS_GONE = "the job's egress network or proxy could not be restored af
 REASON_LEASE_GONE = "the agent restarted and the job's lease is no longer valid"
 REASON_CONTAINER_GONE = "the job's container did not survive the agent's restart"
 REASON_ENDED_UNWATCHED = "the job ended while the agent was not running"
+REASON_GIVEN_UP = "the job was given up when the Docker engine stopped answering"
 
 EventSink = Callable[[str, dict[str, Any]], None]
 _PROGRESS_INTERVAL_S = 0.25
 _LOGS_TAIL_CHARS = 64 * 1024
+_STEER_RETRY_MAX_S = 15.0  # a refused stop is tried again at least this often: the owner waits for the GPU
 
 
 class JobState(StrEnum):
@@ -289,7 +296,7 @@ def governing_decision(
 
 
 class _Job:
-    """An active job's mutable state; ``lock`` guards ``desired`` and ``stop_request``."""
+    """An active job's mutable state; ``lock`` guards ``desired``, ``stop_request`` and ``stop_sent``."""
 
     def __init__(self, lease: Lease) -> None:
         self.lease = lease
@@ -300,6 +307,10 @@ class _Job:
         self.lock = threading.Lock()
         self.desired = Action.WORK
         self.stop_request: tuple[JobState, str] | None = None
+        self.stop_sent = False  # the engine took the stop: nothing more to ask
+        self.steer_retry_s = 0.0  # the delay before the next try of a refused pause, thaw or stop
+        self.retry_pending = False  # such a try is scheduled already
+        self.left_behind = False  # given up with its container possibly running: its record stays
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"job-{lease.job_id}-control")
 
 
@@ -351,8 +362,15 @@ class JobRuntime:
         self._runner: ContainerRunner | None = None
         self._runner_lock = threading.Lock()
         self._jobs: dict[str, _Job] = {}
+        # Recorded jobs this runtime does not follow: a crashed agent's until recovery, or one given up when
+        # the engine went away. Their containers may be running: their processes are ours, their GPUs busy.
+        # Replaced whole, never changed in place: sensor threads read it.
+        self._left_behind: Mapping[str, JobRecord] = records.load()
+        self._needs_recovery = False
+        self._recovery_wanted: asyncio.Event | None = None  # wakes watch_engine
         self._decisions: dict[int, GpuDecision] = {}
         self._machine: MachineDecision | None = None
+        self._decided = False  # a decision of the policy came: until then, jobs are left as they are
         self._busy_listeners: list[Callable[[frozenset[int], bool], None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self.engine_problem: str | None = None
@@ -374,16 +392,23 @@ class JobRuntime:
         ]
 
     def container_ids(self) -> frozenset[str]:
-        """The full IDs of the active jobs' containers (their processes are ours, not the owner's)."""
-        return frozenset(job.container.id for job in list(self._jobs.values()) if job.container is not None)
+        """The full IDs of the active jobs' containers, and of recorded ones not yet recovered (their processes
+        are ours, not the owner's: from the start, so that a job a crashed agent left is never taken for a
+        stranger on its GPU)."""
+        active = {job.container.id for job in list(self._jobs.values()) if job.container is not None}
+        recorded = {record.container_id for record in self._left_behind.values() if record.container_id}
+        return frozenset(active | recorded)
 
     def busy_gpu_indices(self) -> frozenset[int]:
-        """The GPUs leased to active jobs (pulling included: the machine should stay awake for them)."""
-        return frozenset(index for job in list(self._jobs.values()) for index in job.lease.gpu_indices)
+        """The GPUs leased to active jobs (pulling included: the machine should stay awake for them), and to
+        recorded jobs not yet recovered (their containers may hold them)."""
+        leases = [job.lease for job in list(self._jobs.values())] + [r.lease for r in self._left_behind.values()]
+        return frozenset(index for lease in leases for index in lease.gpu_indices)
 
     def cpu_only_busy(self) -> bool:
-        """Whether an active job uses no GPU (the machine should stay awake for it too)."""
-        return any(not job.lease.gpu_indices for job in list(self._jobs.values()))
+        """Whether an active (or not yet recovered) job uses no GPU (the machine should stay awake for it too)."""
+        leases = [job.lease for job in list(self._jobs.values())] + [r.lease for r in self._left_behind.values()]
+        return any(not lease.gpu_indices for lease in leases)
 
     def on_busy_change(self, listener: Callable[[frozenset[int], bool], None]) -> None:
         """``listener(busy_gpu_indices, cpu_only_busy)`` whenever a job starts or ends."""
@@ -403,22 +428,25 @@ class JobRuntime:
         """Steer every active job by the policy's decisions (per GPU, and the machine's for CPU-only jobs):
         STOP preempts, PAUSE freezes, WORK thaws.
 
-        Takes decisions rather than bare actions, so that a preempted job says why. Never blocks.
+        Takes decisions rather than bare actions, so that a preempted job says why. Never blocks. Nothing
+        (no decision, no machine decision) is no decision yet: jobs are then left as they are.
         """
         self._decisions = dict(decisions)
         self._machine = machine
+        self._decided = self._decided or machine is not None or bool(decisions)
         for job in list(self._jobs.values()):
             self._steer(job)
 
     def _steer(self, job: _Job) -> None:
+        if not self._decided:
+            return  # before the policy's first word: a frozen job stays frozen, a running one runs
         action, reason = governing_decision(job.lease.gpu_indices, self._decisions, self._machine)
         with job.lock:
-            if job.stop_request is not None:
-                return
-            job.desired = action
-            if action is Action.STOP:
-                job.stop_request = (JobState.PREEMPTED, f"preempted: {reason}")
-        self._submit(job)
+            if job.stop_request is None:
+                job.desired = action
+                if action is Action.STOP:
+                    job.stop_request = (JobState.PREEMPTED, f"preempted: {reason}")
+        self._submit(job)  # a stop already asked for is sent again if the engine refused it
 
     def stop_all(self, reason: str) -> None:
         """Stop every job now, reported preempted with ``reason`` (the agent is shutting down: no job may
@@ -449,22 +477,47 @@ class JobRuntime:
         if container is None:
             return
         with job.lock:
-            desired, stop = job.desired, job.stop_request
+            desired, stop, stop_sent = job.desired, job.stop_request, job.stop_sent
         try:
             if stop is not None:
-                container.stop(self._grace_s, stop[1])
+                if not stop_sent:
+                    container.stop(self._grace_s, stop[1])
+                    with job.lock:
+                        job.stop_sent = True
             elif desired is Action.PAUSE and not container.paused:
                 container.pause()
                 self._set_state(job, JobState.PAUSED, "paused by the work policy")
-            elif desired is Action.WORK and container.paused:
+            elif desired is Action.WORK and container.paused and self._decided:
                 container.unpause()
                 self._set_state(job, JobState.RUNNING)
         except ContainerStateError:
             pass  # it ended meanwhile; its runner reports how
         except EngineUnreachableError as exc:
             self._engine_lost(exc)
+            self._steer_again_later(job)
         except JobRuntimeError as exc:
             log.warning("Could not steer job %s: %s", job.lease.job_id, exc)
+            self._steer_again_later(job)
+        else:
+            job.steer_retry_s = 0.0
+
+    def _steer_again_later(self, job: _Job) -> None:
+        """Try a refused pause, thaw or stop again after a growing delay (the job's control thread): the
+        decision that asked for it may stand unchanged for hours, and the owner waits on it."""
+        cap = min(self._retry_max_s, _STEER_RETRY_MAX_S)
+        delay = job.steer_retry_s = min(cap, max(self._retry_initial_s, job.steer_retry_s * 2))
+        loop = self._loop
+        if job.retry_pending or loop is None or loop.is_closed():
+            return
+        job.retry_pending = True
+        log.info("Job %s: steering tried again in %.1f s", job.lease.job_id, delay)
+
+        def again() -> None:
+            job.retry_pending = False
+            self._submit(job)
+
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: the agent is going
+            loop.call_soon_threadsafe(loop.call_later, delay, again)
 
     # -- running ------------------------------------------------------------------------------------
 
@@ -482,7 +535,7 @@ class JobRuntime:
             log.info("Job %s detached; its container keeps running for the next recovery", lease.job_id)
             raise
         finally:
-            self._unregister(job, keep_record=detached)
+            self._unregister(job, keep_record=detached or job.left_behind)
         await asyncio.to_thread(self.enforce_image_budget)
         return result
 
@@ -494,7 +547,10 @@ class JobRuntime:
         except EngineUnreachableError as exc:
             self._engine_lost(exc)
             self._close_egress(job)
-            return self._result(job, JobState.INTERRUPTED, str(exc))
+            result = self._result(job, JobState.INTERRUPTED, str(exc))
+            if job.container is not None:  # created, maybe started: the next recovery removes it
+                self._leave_behind(job)
+            return result
         except (JobRuntimeError, InputError) as exc:
             await asyncio.to_thread(self._remove, job)
             return self._result(job, JobState.FAILED, str(exc))
@@ -578,7 +634,9 @@ class JobRuntime:
             return await asyncio.to_thread(self._conclude, job, ended.exit_code, ended.reason, ended.oom_killed)
         except EngineUnreachableError as exc:
             self._engine_lost(exc)
-            return self._result(job, JobState.INTERRUPTED, str(exc), logs=container.logs.text())
+            result = self._result(job, JobState.INTERRUPTED, str(exc), logs=container.logs.text())
+            self._leave_behind(job)  # its container may run on: the next recovery stops it
+            return result
         except JobRuntimeError as exc:
             with contextlib.suppress(JobRuntimeError):
                 await asyncio.to_thread(self._remove, job)
@@ -668,7 +726,9 @@ class JobRuntime:
             found = await asyncio.to_thread(runner.find_labelled)
         except EngineUnreachableError as exc:
             self._engine_lost(exc)
+            self._needs_recovery = True  # whenever the engine answers again, even before the watch saw it away
             return Recovery(engine_problem=self.engine_problem)
+        self._needs_recovery = False  # a job given up from now on asks again
         adopted: dict[str, asyncio.Task[JobResult]] = {}
         interrupted: list[JobResult] = []
         for record in self._records.load().values():
@@ -683,15 +743,30 @@ class JobRuntime:
                 None,
             )
             alive = live is not None and live.state in ("running", "paused")
-            if alive and valid(record):
+            given_up = record.state.ended  # its result is out already: never run it on
+            if alive and not given_up and valid(record):
                 task = await self._adopt(runner, record)
                 if task is not None:
+                    self._forget_left_behind(record.job_id)
                     adopted[record.job_id] = task
                     continue
-            reason = REASON_CONTAINER_GONE if live is None else REASON_LEASE_GONE if alive else REASON_ENDED_UNWATCHED
-            result = await asyncio.to_thread(self._salvage, runner, record, live is not None, reason)
+            reason = (
+                REASON_CONTAINER_GONE
+                if live is None
+                else REASON_GIVEN_UP
+                if given_up
+                else REASON_LEASE_GONE
+                if alive
+                else REASON_ENDED_UNWATCHED
+            )
+            result = await asyncio.to_thread(
+                self._salvage, runner, record, live is not None, reason, announce=not given_up
+            )
             self._records.remove(record.job_id)
+            self._forget_left_behind(record.job_id)
             interrupted.append(result)
+        recorded = set(self._records.load())
+        self._left_behind = {job_id: r for job_id, r in self._left_behind.items() if job_id in recorded}
         known = set(self._jobs)
         orphans = {item.job_id for item in found} - known
         removed = 0
@@ -700,6 +775,7 @@ class JobRuntime:
                 removed += await asyncio.to_thread(runner.remove_leftovers, job_id)
         except EngineUnreachableError as exc:
             self._engine_lost(exc)
+            self._needs_recovery = True
         return Recovery(adopted, tuple(interrupted), removed, self.engine_problem)
 
     async def _adopt(self, runner: ContainerRunner, record: JobRecord) -> asyncio.Task[JobResult] | None:
@@ -719,6 +795,7 @@ class JobRuntime:
                 await asyncio.to_thread(egress.close)
             return None
         job = self._register(record.lease, container, egress)
+        job.desired = Action.PAUSE if container.paused else Action.WORK  # as it is, until the policy says
         self._set_state(job, JobState.PAUSED if container.paused else JobState.RUNNING, "re-adopted after a restart")
         self._steer(job)
         log.info("Re-adopted job %s after a restart", record.job_id)
@@ -732,7 +809,7 @@ class JobRuntime:
             detached = True
             raise
         finally:
-            self._unregister(job, keep_record=detached)
+            self._unregister(job, keep_record=detached or job.left_behind)
         await asyncio.to_thread(self.enforce_image_budget)
         return result
 
@@ -743,8 +820,13 @@ class JobRuntime:
             raise JobRuntimeError(REASON_EGRESS_GONE)
         return self._open_egress(record.job_id, record.lease.spec.egress, network, record.egress_port)
 
-    def _salvage(self, runner: ContainerRunner, record: JobRecord, has_container: bool, reason: str) -> JobResult:
-        """End a recorded job that is not re-adopted: stop it, take what outputs survived, remove it (worker thread)."""
+    def _salvage(
+        self, runner: ContainerRunner, record: JobRecord, has_container: bool, reason: str, *, announce: bool = True
+    ) -> JobResult:
+        """End a recorded job that is not re-adopted: stop it, take what outputs survived, remove it (worker thread).
+
+        ``announce``: tell the listeners it ended (not for a job given up before, which was reported then).
+        """
         exit_code: int | None = None
         outputs: tuple[OutputFile, ...] = ()
         dest: Path | None = None
@@ -767,7 +849,10 @@ class JobRuntime:
                 runner.remove_leftovers(record.job_id)
             except JobRuntimeError as exc:
                 log.warning("Could not remove what job %s left: %s", record.job_id, exc)
-        self._emit("job_state", {"job_id": record.job_id, "state": JobState.INTERRUPTED.value, "reason": reason})
+        if announce:
+            self._emit("job_state", {"job_id": record.job_id, "state": JobState.INTERRUPTED.value, "reason": reason})
+        else:
+            log.info("Job %s: its container, left when the Docker engine went away, is removed", record.job_id)
         return JobResult(
             record.job_id, JobState.INTERRUPTED, exit_code, reason, outputs, dest, logs[-_LOGS_TAIL_CHARS:], run_time_s
         )
@@ -809,14 +894,18 @@ class JobRuntime:
         return True
 
     async def watch_engine(self, valid: Callable[[JobRecord], bool], *, interval_s: float = 30.0) -> None:
-        """Check the engine for ever; when it comes back after being away, recover. Never raises but cancellation."""
+        """Check the engine for ever; recover when it comes back after being away, or at once when a job was
+        given up with its container left (an engine call failed between two checks). Never raises but
+        cancellation."""
         self._loop = asyncio.get_running_loop()
+        wanted = self._recovery_wanted = asyncio.Event()
         delay = self._retry_initial_s
         was_down = False
         while True:
+            wanted.clear()
             try:
                 up = await asyncio.to_thread(self.check_engine)
-                if up and was_down:
+                if up and (was_down or self._needs_recovery):
                     await self.recover(valid)
             except Exception:  # a bug must not end the watch: log it and keep watching
                 log.exception("Checking the Docker engine failed")
@@ -824,7 +913,8 @@ class JobRuntime:
             was_down = not up
             if up:
                 delay = self._retry_initial_s
-                await asyncio.sleep(interval_s)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wanted.wait(), interval_s)
             else:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self._retry_max_s)
@@ -841,6 +931,21 @@ class JobRuntime:
         self._busy_changed()
         return job
 
+    def _leave_behind(self, job: _Job) -> None:
+        """Keep the record of a job given up while its container may run on (the engine stopped answering):
+        marked ended, so that the next recovery stops and removes the container rather than re-adopting a job
+        whose end was reported; until then its processes are ours and its GPUs busy (on the event loop)."""
+        job.left_behind = True
+        record = self._save(job)  # an ended job is recorded as interrupted
+        self._left_behind = {**self._left_behind, record.job_id: record}
+        self._needs_recovery = True
+        if self._recovery_wanted is not None:
+            self._recovery_wanted.set()
+
+    def _forget_left_behind(self, job_id: str) -> None:
+        if job_id in self._left_behind:
+            self._left_behind = {key: record for key, record in self._left_behind.items() if key != job_id}
+
     def _unregister(self, job: _Job, *, keep_record: bool) -> None:
         self._jobs.pop(job.lease.job_id, None)
         job.executor.shutdown(wait=False)
@@ -849,12 +954,14 @@ class JobRuntime:
             self._records.remove(job.lease.job_id)
         self._busy_changed()
 
-    def _save(self, job: _Job) -> None:
+    def _save(self, job: _Job) -> JobRecord:
         container_id = job.container.id if job.container is not None else None
         state = job.state if not job.state.ended else JobState.INTERRUPTED
         egress_port = job.egress.port if job.egress is not None else None
         paused_s, paused_since = job.container.pauses() if job.container is not None else (0.0, None)
-        self._records.put(JobRecord(job.lease, container_id, state, egress_port, paused_s, paused_since))
+        record = JobRecord(job.lease, container_id, state, egress_port, paused_s, paused_since)
+        self._records.put(record)
+        return record
 
     def _busy_changed(self) -> None:
         busy, cpu_only = self.busy_gpu_indices(), self.cpu_only_busy()
@@ -940,5 +1047,5 @@ def attach_to_engine(runtime: JobRuntime, engine: WorkEngine) -> None:
 
     engine.on_change(decisions_changed)
     runtime.on_busy_change(busy_changed)
+    busy_changed(runtime.busy_gpu_indices(), runtime.cpu_only_busy())  # first: where jobs run shapes the decisions
     decisions_changed()
-    busy_changed(runtime.busy_gpu_indices(), runtime.cpu_only_busy())

@@ -80,7 +80,13 @@ class JobService:
         return record.lease.expires_at > self._clock()
 
     async def start(self) -> None:
-        """Take back jobs that outlived a crash, then let the policy steer every job."""
+        """Let the policy steer every job, then take back jobs that outlived a crash.
+
+        In that order, so that a job taken back is steered by the decision in force from its first moment
+        (a job the crashed agent froze while the owner was here is not thawed first). Its processes count as
+        ours from the moment the runtime read its records, so that decision does not take it for a stranger.
+        """
+        attach_to_engine(self._runtime, self._engine)
         recovery = await self._runtime.recover(self._lease_valid)
         for job_id, task in recovery.adopted.items():
             log.info("Re-adopted job %s after a restart", job_id)
@@ -88,7 +94,6 @@ class JobService:
         for result in recovery.interrupted:
             log.warning("Job %s was interrupted: %s", result.job_id, result.reason)
             self._results[result.job_id] = result
-        attach_to_engine(self._runtime, self._engine)
         self._watch = asyncio.create_task(self._runtime.watch_engine(self._lease_valid))
 
     def submit(self, raw: Mapping[str, Any]) -> str:

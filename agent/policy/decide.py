@@ -4,8 +4,10 @@ Every rule yields a constraint (an action, a cause and a reason); a GPU gets the
 among its constraints, explained by the first rule that asked for it. Presence has hysteresis: input
 while working freezes the job (``pause``) and it resumes after a short quiet spell, so one mouse
 twitch costs a minute, not the whole idle threshold; the owner staying, or coming back soon after a
-resume, stops the work and the full threshold applies again. Temperature has a cap and a lower
-resume point. Nothing here reads a clock or a sensor: the caller passes them in.
+resume, stops the work and the full threshold applies again. A presence sample that fails is a gap, not
+a verdict: the phase stands (scheduled hours stand in only where no presence source exists at all).
+Temperature has a cap and a lower resume point. Nothing here reads a clock or a sensor: the caller
+passes them in.
 """
 
 from __future__ import annotations
@@ -63,7 +65,26 @@ def _away_now(presence: PresenceSample, settings: PolicySettings) -> bool:
 
 
 def presence_known(presence: PresenceSample) -> bool:
-    return presence.idle_s is not None or presence.locked is True
+    """Whether the sample tells anything of the owner: an idle time, a locked session, a fullscreen app."""
+    return presence.idle_s is not None or presence.locked is True or presence.fullscreen is True
+
+
+def _through_a_gap(settings: PolicySettings, memory: PolicyMemory, now: float) -> PolicyMemory:
+    """A sample that tells nothing (the source did not answer this time): the phase stands, so a failed read
+    never turns a pause or a stop into work. Only work is cut short: after a gap of ``presence_gap_grace_s``
+    the job is frozen, as the owner may have come back meanwhile."""
+    lost_at = memory.presence_lost_at_s if memory.presence_lost_at_s is not None else now
+    memory = replace(memory, presence_lost_at_s=lost_at)
+    phase = memory.phase
+    if phase is None:  # nothing known yet: the owner may well be here
+        return replace(memory, phase=PresencePhase.PRESENT)
+    if phase is PresencePhase.AWAY and now - lost_at >= settings.presence_gap_grace_s:
+        return replace(memory, phase=PresencePhase.INTERRUPTED, interrupted_at_s=now)
+    if phase is PresencePhase.INTERRUPTED:
+        started = memory.interrupted_at_s if memory.interrupted_at_s is not None else now
+        if now - started >= settings.stop_after_s:
+            return replace(memory, phase=PresencePhase.PRESENT, interrupted_at_s=None)
+    return memory
 
 
 def next_phase(  # noqa: PLR0911 - a state machine reads best as one return per transition
@@ -71,6 +92,10 @@ def next_phase(  # noqa: PLR0911 - a state machine reads best as one return per 
 ) -> PolicyMemory:
     """Advance the presence hysteresis by one sample."""
     presence, now = inputs.presence, inputs.monotonic_s
+    if not presence_known(presence):
+        return _through_a_gap(settings, memory, now)
+    if memory.presence_lost_at_s is not None:
+        memory = replace(memory, presence_lost_at_s=None)
     away = _away_now(presence, settings)
     quiet = (
         not presence.fullscreen and presence.idle_s is not None and presence.idle_s >= settings.resume_after_s
@@ -92,6 +117,19 @@ def next_phase(  # noqa: PLR0911 - a state machine reads best as one return per 
     if phase is PresencePhase.PRESENT and away:
         return replace(memory, phase=PresencePhase.AWAY, resumed_at_s=None)
     return memory
+
+
+def _gap_constraint(phase: PresencePhase) -> Constraint:
+    """While the presence source does not answer: the phase it last told, said as such."""
+    if phase is PresencePhase.AWAY:
+        return Constraint(Action.WORK, Cause.IDLE, "working: you were away (idle time unknown for a moment)")
+    if phase is PresencePhase.INTERRUPTED:
+        return Constraint(
+            Action.PAUSE, Cause.PRESENCE_UNKNOWN, "paused: idle time unknown (the presence sensor does not answer)"
+        )
+    return Constraint(
+        Action.STOP, Cause.PRESENCE_UNKNOWN, "waiting: idle time unknown (the presence sensor does not answer)"
+    )
 
 
 def _presence_constraint(inputs: PolicyInput, settings: PolicySettings, phase: PresencePhase) -> Constraint:
@@ -131,21 +169,27 @@ def _schedule_constraint(inputs: PolicyInput, settings: PolicySettings) -> Const
     return Constraint(Action.STOP, Cause.OUTSIDE_SCHEDULE, f"outside scheduled hours{when}")
 
 
+def _presence_unknown(inputs: PolicyInput, phase: PresencePhase, scheduled: Constraint) -> Constraint:
+    """What to do when the sample tells nothing of the owner."""
+    if inputs.presence_available:  # the source did not answer this time: the phase stands
+        return _gap_constraint(phase)
+    # No presence source works here at all: scheduled hours are all we can go by.
+    if scheduled.action is Action.WORK:
+        return Constraint(Action.WORK, Cause.SCHEDULED, "working: inside scheduled hours (idle time unknown)")
+    return Constraint(Action.STOP, Cause.PRESENCE_UNKNOWN, "idle time unknown: only scheduled hours are used")
+
+
 def _mode_constraint(inputs: PolicyInput, settings: PolicySettings, phase: PresencePhase) -> Constraint:
-    known = presence_known(inputs.presence)
-    if settings.mode is WorkMode.SCHEDULE:
-        return _schedule_constraint(inputs, settings)
     scheduled = _schedule_constraint(inputs, settings)
+    if settings.mode is WorkMode.SCHEDULE:
+        return scheduled
     if settings.mode is WorkMode.IDLE_IN_SCHEDULE and scheduled.action is not Action.WORK:
         return scheduled
     if settings.mode is WorkMode.IDLE_OR_SCHEDULE and scheduled.action is Action.WORK:
         return scheduled
-    if known:
+    if presence_known(inputs.presence):
         return _presence_constraint(inputs, settings, phase)
-    # No presence source works here: scheduled hours are all we can go by.
-    if scheduled.action is Action.WORK:
-        return Constraint(Action.WORK, Cause.SCHEDULED, "working: inside scheduled hours (idle time unknown)")
-    return Constraint(Action.STOP, Cause.PRESENCE_UNKNOWN, "idle time unknown: only scheduled hours are used")
+    return _presence_unknown(inputs, phase, scheduled)
 
 
 def _temperature(gpu: GpuReading, settings: PolicySettings, hot: bool) -> tuple[bool, Constraint | None]:
@@ -204,6 +248,14 @@ def _gpu_hold(inputs: PolicyInput, settings: PolicySettings, uuid: str) -> Const
     return Constraint(Action.STOP, Cause.SNOOZED, f"stopped: you snoozed this GPU until {until}")
 
 
+def _in_use(gpu: GpuReading) -> Constraint | None:
+    """Someone else uses this GPU: a program busy on it, or a game seen on it."""
+    described = gpu.users or tuple(f"{game} runs on it" for game in gpu.games)
+    if not described:
+        return None
+    return Constraint(Action.STOP, Cause.GPU_IN_USE, f"stopped: this GPU is in use — {'; '.join(described)}")
+
+
 def _game(inputs: PolicyInput) -> Constraint:
     return Constraint(Action.STOP, Cause.GAME, f"stopped: game running — {', '.join(inputs.games)}")
 
@@ -214,7 +266,7 @@ def decide(inputs: PolicyInput, settings: PolicySettings, memory: PolicyMemory) 
     phase = memory.phase or PresencePhase.PRESENT
     mode = _mode_constraint(inputs, settings, phase)
     owner = _owner_constraints(inputs, settings)
-    any_gpu_in_use = any(gpu.users for gpu in inputs.gpus)
+    game_seen_on_a_gpu = any(gpu.games for gpu in inputs.gpus)
     hot_gpus: set[int] = set()
     decisions = []
     for gpu in inputs.gpus:
@@ -224,11 +276,10 @@ def decide(inputs: PolicyInput, settings: PolicySettings, memory: PolicyMemory) 
             else None,
             *owner,
             _gpu_hold(inputs, settings, gpu.uuid),
-            Constraint(Action.STOP, Cause.GPU_IN_USE, f"stopped: this GPU is in use — {'; '.join(gpu.users)}")
-            if gpu.users
-            else None,
-            # A game not (yet) seen on any GPU could be starting on any of them.
-            _game(inputs) if inputs.games and not any_gpu_in_use else None,
+            _in_use(gpu),
+            # A game not (yet) seen on any GPU could be starting on any of them. Another program busy on
+            # some GPU (a render) says nothing of where the game will run.
+            _game(inputs) if inputs.games and not game_seen_on_a_gpu else None,
             mode,
         ]
         hot, too_hot = _temperature(gpu, settings, gpu.index in memory.hot_gpus)

@@ -98,6 +98,7 @@ class GpuReading:
     uuid: str
     temperature_c: float | None = None
     users: tuple[str, ...] = ()  # foreign processes really using it, described ("eldenring.exe, 6.1 GiB VRAM")
+    games: tuple[str, ...] = ()  # pause-list games whose process was seen on it (they also count among users)
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,9 @@ class PolicyInput:
     controls: OwnerControls = OwnerControls()
     games: tuple[str, ...] = ()  # games or GPU apps running anywhere on the machine
     on_battery: bool | None = None
+    # Whether this machine has a presence source at all. With none, scheduled hours are all the policy can
+    # go by; with one, a sample that fails (X11 reconnecting, a D-Bus timeout) is a gap, never "away".
+    presence_available: bool = True
 
 
 @dataclass(frozen=True)
@@ -119,6 +123,7 @@ class PolicySettings:
     stop_after_s: float = 120.0
     schedule: WeeklySchedule | None = None
     zone: ZoneInfo | None = None  # the owner's time zone, for times shown in reasons (None: the system's)
+    presence_gap_grace_s: float = 5.0  # how long work carries on while the presence source does not answer
     max_temperature_c: float = 83.0
     resume_temperature_c: float = 75.0
     disabled_gpus: frozenset[str] = frozenset()  # UUIDs or indexes as text
@@ -132,6 +137,7 @@ class PolicyMemory:
     phase: PresencePhase | None = None
     interrupted_at_s: float | None = None
     resumed_at_s: float | None = None
+    presence_lost_at_s: float | None = None  # since when the presence source has not answered
     hot_gpus: frozenset[int] = frozenset()
 
 

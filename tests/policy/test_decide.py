@@ -156,7 +156,8 @@ def test_temperature_cap_pauses_and_resumes_only_below_the_resume_point() -> Non
 
 
 def test_foreign_gpu_user_stops_only_its_gpu() -> None:
-    gpus = (GpuReading(0, "GPU-0", 60.0, users=("eldenring.exe (6.1 GiB VRAM)",)), GpuReading(1, "GPU-1", 60.0))
+    eldenring = GpuReading(0, "GPU-0", 60.0, users=("eldenring.exe (6.1 GiB VRAM)",), games=("eldenring.exe",))
+    gpus = (eldenring, GpuReading(1, "GPU-1", 60.0))
     result = Run(
         replace(SETTINGS, mode=WorkMode.IDLE_OR_SCHEDULE, schedule=WeeklySchedule.parse(["daily"], ZONE))
     ).step(idle(0), gpus=gpus, games=("eldenring.exe",))
@@ -166,6 +167,20 @@ def test_foreign_gpu_user_stops_only_its_gpu() -> None:
         "stopped: this GPU is in use — eldenring.exe (6.1 GiB VRAM)",
     )
     assert only(result, 1)[0] is Action.WORK
+
+
+def test_another_programs_use_of_one_gpu_does_not_let_a_starting_game_have_the_others() -> None:
+    blender = GpuReading(1, "GPU-1", 60.0, users=("blender uses 4.0 GiB VRAM",))
+    result = Run().step(idle(900), gpus=(GpuReading(0, "GPU-0", 60.0), blender), games=("witcher3.exe",))
+    assert only(result, 0) == (Action.STOP, Cause.GAME, "stopped: game running — witcher3.exe")
+    assert only(result, 1)[:2] == (Action.STOP, Cause.GPU_IN_USE)
+
+
+def test_a_game_seen_on_one_gpu_stops_that_gpu_alone() -> None:
+    seen = GpuReading(1, "GPU-1", 60.0, games=("witcher3.exe",))
+    result = Run().step(idle(900), gpus=(GpuReading(0, "GPU-0", 60.0), seen), games=("witcher3.exe",))
+    assert only(result, 0)[0] is Action.WORK
+    assert only(result, 1) == (Action.STOP, Cause.GPU_IN_USE, "stopped: this GPU is in use — witcher3.exe runs on it")
 
 
 def test_game_not_yet_on_any_gpu_stops_every_gpu() -> None:
@@ -288,16 +303,71 @@ def test_idle_or_schedule_takes_either() -> None:
     assert only(Run(settings, start=MONDAY_NOON.replace(hour=21)).step(idle(0)))[1] is Cause.SCHEDULED
 
 
-def test_unknown_idle_time_falls_back_to_scheduled_hours() -> None:
+def test_without_any_presence_source_scheduled_hours_stand_in() -> None:
     unknown = PresenceSample(source="none")
-    action, cause, reason = only(Run().step(unknown))
+    action, cause, reason = only(Run().step(unknown, presence_available=False))
     assert (action, cause, reason) == (
         Action.STOP,
         Cause.PRESENCE_UNKNOWN,
         "idle time unknown: only scheduled hours are used",
     )
     scheduled = Run(replace(SETTINGS, schedule=NIGHTS), start=MONDAY_NOON.replace(hour=21))
-    assert only(scheduled.step(unknown))[2] == "working: inside scheduled hours (idle time unknown)"
+    assert only(scheduled.step(unknown, presence_available=False))[2] == (
+        "working: inside scheduled hours (idle time unknown)"
+    )
+
+
+FAILED_READ = PresenceSample("x11")  # what a source answers while its display or bus is lost: every field None
+
+
+@pytest.mark.parametrize("mode", [WorkMode.IDLE, WorkMode.IDLE_IN_SCHEDULE])
+def test_a_failed_presence_read_never_turns_a_pause_into_work(mode: WorkMode) -> None:
+    run = Run(replace(SETTINGS, mode=mode, schedule=NIGHTS), start=MONDAY_NOON.replace(hour=21))
+    assert only(run.step(idle(1200)))[0] is Action.WORK
+    assert only(run.step(idle(0.2), after_s=0.1))[0] is Action.PAUSE  # the owner types
+    assert only(run.step(FAILED_READ, after_s=0.1)) == (
+        Action.PAUSE,
+        Cause.PRESENCE_UNKNOWN,
+        "paused: idle time unknown (the presence sensor does not answer)",
+    )
+    assert only(run.step(idle(0.3), after_s=0.1))[1] is Cause.USER_ACTIVE
+    for _ in range(13):  # the source stays away: the pause runs into a stop as presence would
+        result = run.step(FAILED_READ, after_s=10)
+    assert only(result)[:2] == (Action.STOP, Cause.PRESENCE_UNKNOWN)
+    assert only(run.step(idle(20), after_s=0.1))[0] is Action.STOP  # back: the full threshold applies
+
+
+def test_a_failed_presence_read_keeps_a_stop_and_does_not_start_work() -> None:
+    run = Run(replace(SETTINGS, mode=WorkMode.IDLE_IN_SCHEDULE, schedule=NIGHTS), start=MONDAY_NOON.replace(hour=21))
+    assert only(run.step(FAILED_READ))[:2] == (Action.STOP, Cause.PRESENCE_UNKNOWN)  # nothing known yet
+    assert only(run.step(idle(5)))[1] is Cause.WAITING_FOR_IDLE
+    assert only(run.step(FAILED_READ)) == (
+        Action.STOP,
+        Cause.PRESENCE_UNKNOWN,
+        "waiting: idle time unknown (the presence sensor does not answer)",
+    )
+
+
+def test_a_short_gap_while_away_keeps_working_and_a_long_one_freezes_the_job() -> None:
+    run = Run()
+    assert only(run.step(idle(1200)))[0] is Action.WORK
+    assert only(run.step(FAILED_READ, after_s=0.1)) == (
+        Action.WORK,
+        Cause.IDLE,
+        "working: you were away (idle time unknown for a moment)",
+    )
+    assert only(run.step(idle(1200.2), after_s=0.1))[1] is Cause.IDLE  # the source is back: nothing happened
+    assert only(run.step(FAILED_READ, after_s=0.1))[0] is Action.WORK
+    assert only(run.step(FAILED_READ, after_s=3))[0] is Action.WORK
+    assert only(run.step(FAILED_READ, after_s=3))[:2] == (Action.PAUSE, Cause.PRESENCE_UNKNOWN)  # 6 s of silence
+    assert only(run.step(idle(1210), after_s=0.1))[0] is Action.WORK  # still away: it resumes
+
+
+def test_a_fullscreen_app_is_presence_even_without_an_idle_time() -> None:
+    run = Run()
+    run.step(idle(1200))
+    fullscreen = PresenceSample("x11", fullscreen=True, fullscreen_app="mpv")
+    assert only(run.step(fullscreen, after_s=0.1))[:2] == (Action.PAUSE, Cause.FULLSCREEN)
 
 
 def test_a_suspend_jumps_the_wall_clock_but_not_monotonic_time() -> None:
@@ -356,7 +426,8 @@ def test_the_machine_decision_for_cpu_jobs_follows_the_owner_but_not_one_gpus_he
 
 
 def test_a_game_on_a_gpu_stops_cpu_jobs_too() -> None:
-    gpus = (GpuReading(0, "GPU-0", 60.0, users=("eldenring.exe (6.1 GiB VRAM)",)), GpuReading(1, "GPU-1", 60.0))
+    eldenring = GpuReading(0, "GPU-0", 60.0, users=("eldenring.exe (6.1 GiB VRAM)",), games=("eldenring.exe",))
+    gpus = (eldenring, GpuReading(1, "GPU-1", 60.0))
     result = Run().step(idle(900), gpus=gpus, games=("eldenring.exe",))
     assert only(result, 1)[0] is Action.WORK  # the other GPU carries on
     assert machine(result) == (Action.STOP, Cause.GAME, "stopped: game running — eldenring.exe")

@@ -8,6 +8,7 @@ from sparecycles.agent.sensors.activity.defaults import (
     DEFAULT_IGNORED_BUSY_UTILIZATION_PERCENT,
     DEFAULT_PAUSE_ON_BATTERY,
     DEFAULT_PAUSE_PROCESSES,
+    DEFAULT_UNREPORTED_BUSY_UTILIZATION_PERCENT,
 )
 from sparecycles.agent.sensors.activity.errors import ActivityError, VdfSyntaxError
 from sparecycles.agent.sensors.activity.gpu_users import gpu_users, gpu_users_by_gpu, gpus_running
@@ -48,6 +49,7 @@ __all__ = [
     "DEFAULT_IGNORED_BUSY_UTILIZATION_PERCENT",
     "DEFAULT_PAUSE_ON_BATTERY",
     "DEFAULT_PAUSE_PROCESSES",
+    "DEFAULT_UNREPORTED_BUSY_UTILIZATION_PERCENT",
     "ActivityError",
     "ActivitySample",
     "ActivitySensor",

@@ -163,6 +163,9 @@ DEFAULT_FOREIGN_VRAM_BYTES = 256 * _MIB
 DEFAULT_FOREIGN_UTILIZATION_PERCENT = 5.0
 # A process on the ignore list counts only from this share of the GPU.
 DEFAULT_IGNORED_BUSY_UTILIZATION_PERCENT = 50.0
+# Where the driver gives no per-process figures (Windows' WDDM), a GPU none of our jobs runs on counts as
+# used from this total utilization: high enough that a desktop's own drawing (a few %) never reaches it.
+DEFAULT_UNREPORTED_BUSY_UTILIZATION_PERCENT = 50.0
 
 # Machine conditions the policy may use, off the GPU: pausing on battery power (a laptop unplugged
 # should not drain its battery for a job) and above this much CPU load (the owner, or a build, is

@@ -14,6 +14,7 @@ from sparecycles.agent.sensors.activity.defaults import (
     DEFAULT_FOREIGN_UTILIZATION_PERCENT,
     DEFAULT_FOREIGN_VRAM_BYTES,
     DEFAULT_IGNORED_BUSY_UTILIZATION_PERCENT,
+    DEFAULT_UNREPORTED_BUSY_UTILIZATION_PERCENT,
 )
 
 
@@ -66,12 +67,14 @@ class GpuUseThresholds:
 
     A process not on the ignore list counts from ``vram_bytes`` of VRAM or ``utilization_percent``
     of the GPU; one on the ignore list only from ``ignored_utilization_percent`` (a browser running
-    a WebGL game, not one showing a page).
+    a WebGL game, not one showing a page). A process the driver gives no figures for counts when the
+    whole GPU is busy from ``unreported_utilization_percent`` and none of our jobs runs on it.
     """
 
     vram_bytes: int | None = DEFAULT_FOREIGN_VRAM_BYTES
     utilization_percent: float | None = DEFAULT_FOREIGN_UTILIZATION_PERCENT
     ignored_utilization_percent: float | None = DEFAULT_IGNORED_BUSY_UTILIZATION_PERCENT
+    unreported_utilization_percent: float | None = DEFAULT_UNREPORTED_BUSY_UTILIZATION_PERCENT
 
 
 @dataclass(frozen=True)
