@@ -143,6 +143,32 @@ def test_snooze_until_a_time_of_day(agent: RunningAgent, home: Path) -> None:
     assert abs((until - target).total_seconds()) <= 60
 
 
+def test_a_time_of_day_is_the_agents_configured_zones(home: Path) -> None:
+    """`snooze 18:30` means 18:30 where the agent's clock is (general.timezone), which its status shows."""
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    system_offset = datetime.now().astimezone().utcoffset()
+    zone_name = next(
+        name
+        for name in ("Pacific/Kiritimati", "Pacific/Pago_Pago")
+        if datetime.now(ZoneInfo(name)).utcoffset() != system_offset
+    )
+    zone = ZoneInfo(zone_name)
+    config = home / "config" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text(f'[general]\ntimezone = "{zone_name}"\n')
+    target = (datetime.now(zone) + timedelta(hours=2)).replace(second=0, microsecond=0)
+    agent = start_agent(home)
+    try:
+        result = run_cli(home, "snooze", target.strftime("%H:%M"))
+        assert result.returncode == 0, result.stderr
+        until = datetime.fromisoformat(json.loads(run_cli(home, "status", "--json").stdout)["snoozed_until"])
+    finally:
+        agent.stop()
+    assert abs((until - target.astimezone(UTC)).total_seconds()) <= 60
+
+
 def test_snooze_rejects_a_bad_duration_before_calling_the_agent(home: Path) -> None:
     result = run_cli(home, "snooze", "soon")
     assert result.returncode == 2
