@@ -12,6 +12,7 @@ Every operator action lands in the audit log.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -32,6 +33,7 @@ from sparecycles.agent.market_server.market import (
     sha256_hex,
 )
 from sparecycles.protocol.fleet import (
+    GROUP_NAME,
     EnrolCode,
     FleetDirective,
     FleetGpu,
@@ -61,6 +63,7 @@ class Fleet:
 
     def set_policy(self, group: str, policy: GroupPolicy, *, actor: str) -> GroupView:
         """Set a group's policy (creating the group if new); machines apply it at their next report."""
+        _check_group_name(group)
         with self.market.transaction() as session:
             row = session.get(tables.Group, group, with_for_update=True)
             if row is None:
@@ -83,6 +86,7 @@ class Fleet:
 
     def enrol_code(self, group: str, expires_s: float, *, actor: str) -> EnrolCode:
         """A new code for machines to join ``group`` with (creating the group, with no policy, if new)."""
+        _check_group_name(group)
         if not 60 <= expires_s <= MAX_ENROL_S:
             raise MarketError("an enrolment code expires after 1 minute to 30 days")
         code = new_secret("sce_")
@@ -196,8 +200,9 @@ class Fleet:
                 raise NotFound("register this machine first (PUT /v1/provider), then join")
             if provider.group_name is not None and provider.group_name != enrol.group_name:
                 self.market.record(session, f"provider:{address}", "leave_group", f"group:{provider.group_name}")
+            if provider.group_name != enrol.group_name:  # a machine moving in starts afresh; one rejoining its own
+                provider.drain, provider.paused_until = False, None  # group keeps the operator's drain and pause
             provider.group_name = enrol.group_name
-            provider.drain, provider.paused_until = False, None
             self.market.record(session, f"provider:{address}", "join_group", f"group:{enrol.group_name}")
             group = session.get(tables.Group, enrol.group_name)
             assert group is not None  # noqa: S101 - a code's group is never removed
@@ -388,4 +393,14 @@ class Fleet:
             drain=provider.drain,
             paused_until=paused,
             policy_version=report.policy_version if report is not None else None,
+        )
+
+
+def _check_group_name(name: str) -> None:
+    """A group is named as the protocol allows (its routes check their path, the operator's CLI does not): a name
+    outside it was stored, and then every membership and listing of groups failed to build."""
+    if not re.fullmatch(GROUP_NAME, name):
+        raise MarketError(
+            f"{name!r} is not a group name: 1 to 63 letters, digits, spaces, '_', '.' or '-', starting with a "
+            "letter or digit"
         )

@@ -1711,7 +1711,8 @@ class Marketplace:
             if bid.round != job.round:
                 continue
             capacity = cache.capacities[bid.provider_address]
-            if auction.qualifies(capacity, need):  # it may have won other jobs since it bid
+            # It may have won other jobs since it bid, and its studio may have paused it or moved it meanwhile.
+            if auction.qualifies(capacity, need) and self._may_take(bid, job, now):
                 candidates.append(auction.CandidateBid(bid.provider_address, bid.price, bid.score, bid.placed_at))
         candidates += self._spare_bids(job, need, cache, now, own={bid.address for bid in candidates})
         chosen = auction.winners(candidates, seats, excluded=[lease.provider_address for lease in holding])
@@ -1750,15 +1751,27 @@ class Marketplace:
         spare: list[auction.CandidateBid] = []
         for address, bidder in cache.bidders.items():
             capacity = cache.capacities[address]
-            if address in refused or not auction.qualifies(capacity, need):
-                continue
-            if bidder.paused_until is not None and bidder.paused_until > now:
-                continue
-            if bidder.group_name != job.group_name and (job.group_name is not None or bidder.outside_jobs is False):
+            if (
+                address in refused
+                or not auction.qualifies(capacity, need)
+                or not Marketplace._may_take(bidder, job, now)
+            ):
                 continue
             price, score = auction.bid_price(capacity, need), auction.bid_score(capacity, need)
             spare.append(auction.CandidateBid(address, price, score, bidder.placed_at))
         return spare
+
+    @staticmethod
+    def _may_take(bidder: _Row, job: tables.Job, now: datetime) -> bool:
+        """Whether its studio lets a provider be leased ``job`` now (``bidder``: its row as closing reads it, at
+        closing time): not paused, and in the job's own studio group, or, for an outside job, in no group or in one
+        open to outside jobs. A bid placed before the studio paused the machine, moved it to another group or closed
+        the group to outside work does not win."""
+        if bidder.paused_until is not None and bidder.paused_until > now:
+            return False
+        return bool(
+            bidder.group_name == job.group_name or (job.group_name is None and bidder.outside_jobs is not False)
+        )
 
     def _no_bid_reason(self, session: Session, job: tables.Job, need: auction.Need, online_after: datetime) -> str:
         unit = "GPU" if need.gpus > 0 else "core"

@@ -230,3 +230,85 @@ def test_a_project_quota_refuses_a_job_past_it_and_costs_are_reported_per_projec
     )
     assert lifted.status_code == 200
     assert lifted.json() is None
+
+
+JOB_TERMS = {"max_price_per_core_hour": 5_000_000, "bidding_window_s": 5}
+
+
+def _after_its_bid(market: Market, provider: Provider, job: dict[str, Any], change: Any) -> list[str]:
+    """The jobs ``provider`` is leased when its studio's ``change`` comes between its bid on ``job`` and the
+    auction's close."""
+    provider.poll()  # bids on the open job
+    change()
+    market.clock.advance(6)
+    return [lease["job_id"] for lease in provider.poll()["leases"]]
+
+
+def test_a_bid_placed_before_the_studio_paused_the_machine_does_not_win(market: Market) -> None:
+    operator = Operator(market)
+    machine = member(market, operator, cores=2)
+    job = market.requester("outside").submit(cpu_spec(), **JOB_TERMS)
+    until = (market.clock.now + timedelta(hours=8)).isoformat()
+
+    leased = _after_its_bid(
+        market, machine, job, lambda: operator.post(f"/fleet/{machine.identity.address}/pause", {"until": until})
+    )
+
+    assert leased == []
+    assert market.market.job_any(job["job_id"]).state == "queued"
+
+
+def test_a_bid_on_an_outside_job_does_not_win_once_the_group_is_closed_to_them(market: Market) -> None:
+    operator = Operator(market)
+    machine = member(market, operator, cores=2)
+    job = market.requester("outside").submit(cpu_spec(), **JOB_TERMS)
+
+    closing = lambda: operator.put("/groups/render-farm/policy", {"outside_jobs": False})  # noqa: E731
+
+    assert _after_its_bid(market, machine, job, closing) == []
+
+
+@pytest.mark.parametrize("move", ["leave", "another group"])
+def test_a_studio_job_bid_on_before_the_machine_left_the_group_does_not_follow_it(market: Market, move: str) -> None:
+    operator = Operator(market)
+    machine = member(market, operator, cores=2)
+    job = studio_requester(market, operator).submit(cpu_spec(), **JOB_TERMS)
+    code = operator.post("/groups/other-group/enrol-codes", {"expires_s": 3600}, status=201)["code"]
+
+    def moving() -> None:
+        if move == "leave":
+            answer = market.client.delete("/v1/provider/group", headers=machine.headers)
+        else:
+            answer = market.client.post("/v1/provider/group", json={"code": code}, headers=machine.headers)
+        assert answer.status_code == 200, answer.text
+
+    assert _after_its_bid(market, machine, job, moving) == []
+
+
+def test_rejoining_its_own_group_keeps_the_operators_drain_and_pause(market: Market) -> None:
+    operator = Operator(market)
+    machine = member(market, operator)
+    operator.post(f"/fleet/{machine.identity.address}/drain", {"drain": True})
+    until = (market.clock.now + timedelta(hours=8)).isoformat()
+    operator.post(f"/fleet/{machine.identity.address}/pause", {"until": until})
+    code = operator.post("/groups/render-farm/enrol-codes", {"expires_s": 3600}, status=201)["code"]
+
+    again = market.client.post("/v1/provider/group", json={"code": code}, headers=machine.headers)
+
+    assert again.status_code == 200, again.text
+    directive = report(market, machine)
+    assert directive["drain"] is True
+    assert directive["paused_until"] is not None
+
+
+@pytest.mark.parametrize("name", ["render farm/night!", "", "-leading", "x" * 64])
+def test_the_operator_cannot_make_a_group_the_protocol_cannot_name(market: Market, name: str) -> None:
+    from sparecycles.agent.market_server.admin import MarketAdmin
+    from sparecycles.agent.market_server.market import MarketError
+
+    fleet = MarketAdmin(market.market).fleet
+    with pytest.raises(MarketError, match="is not a group name"):
+        fleet.enrol_code(name, 3600, actor="operator")
+    with pytest.raises(MarketError, match="is not a group name"):
+        fleet.set_policy(name, GroupPolicy(), actor="operator")
+    assert Operator(market).get("/groups") == []
