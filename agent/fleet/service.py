@@ -58,6 +58,15 @@ class _Kept(BaseModel):
         return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
+@dataclass(frozen=True)
+class _Return:
+    """The owner's marketplace to go back to once no job runs (``url`` None: the private one), from the studio's
+    (``studio``) that joining had switched to."""
+
+    url: str | None
+    studio: str
+
+
 @dataclass
 class MarketSide:
     """What the fleet needs of the agent's marketplace connection now."""
@@ -95,6 +104,8 @@ class FleetService:
         self._version = version
         self._clock = clock
         self._kept: _Kept | None = None
+        # Set when the studio dropped this machine while a job ran: the owner's marketplace is taken back once idle.
+        self._return: _Return | None = None
         self._report_every_s = DEFAULT_REPORT_EVERY_S
         self._wake = asyncio.Event()
         self.problem: str | None = None
@@ -146,9 +157,11 @@ class FleetService:
                 f"a job from {side.url or 'the private marketplace'} is running: join once it has finished "
                 "(or after `sparecycles pause` has stopped it)"
             )
-        previous = self._kept.previous_url if self._kept is not None else side.url
-        if self._kept is not None and self._kept.url != url:
-            await self._tell_left(self._kept)  # one studio at a time
+        if self._kept is not None:
+            previous = self._kept.previous_url
+        else:
+            previous = self._return.url if self._return is not None else side.url
+        earlier = self._kept
         if switching:  # the studio's marketplace knows a machine once it has signed in and registered there
             await self._switch_market(url)
         try:
@@ -159,8 +172,13 @@ class FleetService:
                 await self._switch_market(side.url)
             raise
         self._keep(_Kept(url=url, membership=membership, previous_url=previous))
+        self._return = None
         self._apply_policy()
         log.info("Joined studio group %s at %s", membership.group, url)
+        if earlier is not None and earlier.url != url:
+            # One studio at a time; told only now that the new one accepted the code, as a refused code
+            # must leave the machine in the group it was in.
+            await self._tell_left(earlier)
         self._wake.set()
         return membership
 
@@ -240,7 +258,10 @@ class FleetService:
     async def report_once(self) -> bool:
         """Report once, if in a group and signed in to its marketplace; whether a report was attempted."""
         kept, side = self._kept, self._market()
-        if kept is None or side.client is None or not side.signed_in or _normal(side.url) != kept.url:
+        if kept is None:
+            await self._return_when_idle()
+            return False
+        if side.client is None or not side.signed_in or _normal(side.url) != kept.url:
             return False
         try:
             directive = await side.client.fleet_report(await asyncio.to_thread(self._report))
@@ -252,6 +273,7 @@ class FleetService:
         self.problem = None
         self.last_report_at = self._clock()
         self._follow(kept, directive)
+        await self._return_when_idle()
         return True
 
     def _report(self) -> FleetReport:
@@ -280,6 +302,8 @@ class FleetService:
             )
             self._keep(None)
             self._apply_policy()
+            if _normal(kept.previous_url) != kept.url:  # joining changed the marketplace: the owner's comes back
+                self._return = _Return(kept.previous_url, kept.url)
             return
         renewed = kept.model_copy(
             update={
@@ -298,6 +322,22 @@ class FleetService:
             self._keep(renewed)
             if renewed.membership != kept.membership:
                 self._apply_policy()
+
+    async def _return_when_idle(self) -> None:
+        """Take back the owner's marketplace after the studio dropped this machine, as :meth:`leave` does; a
+        running lease finishes first (it is checked again at every report until none runs)."""
+        back = self._return
+        if back is None:
+            return
+        side = self._market()
+        if _normal(side.url) != back.studio:  # the owner chose a marketplace meanwhile: theirs stays
+            self._return = None
+            return
+        if side.busy:
+            return
+        self._return = None
+        log.info("Taking work from %s again, as before joining the studio", back.url or "the private marketplace")
+        await self._switch_market(back.url)
 
     def status(self) -> FleetStatus | None:
         kept = self._kept
