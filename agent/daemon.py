@@ -362,13 +362,13 @@ async def _switch_market(
 
 
 def _today_figures(ledger: LedgerService | None) -> tuple[float, float | None]:
-    """Today's GPU-hours of work and the energy it used (kWh), from the ledger (nothing without one)."""
+    """Today's GPU-hours of work and the energy it used (kWh), from the ledger (nothing without one). The hours
+    are those inside today of every lease, running ones too, not the run time of leases that started today
+    (written only when they end)."""
     if ledger is None:
         return 0.0, None
     today = ledger.today()
-    rows = ledger.export(today.day, today.day).rows
-    gpu_hours = sum((row.run_time_s or 0.0) * len(row.gpus.split()) for row in rows) / 3600
-    return gpu_hours, float(today.energy_wh) / 1000
+    return ledger.gpu_hours_today(), float(today.energy_wh) / 1000
 
 
 async def _start_metrics(

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -23,7 +23,7 @@ from sparecycles.agent.jobs.runtime import JobState, JobStatus
 from sparecycles.agent.ledger.floor import TokenRate, floor_per_unit_hour, power_cost
 from sparecycles.agent.ledger.queries import LedgerQueries
 from sparecycles.agent.ledger.recorder import EnergyRecorder
-from sparecycles.agent.ledger.store import LedgerStore
+from sparecycles.agent.ledger.store import LeaseSpan, LedgerStore
 from sparecycles.agent.ledger.tariffs import Tariff, TariffError, TariffHistory
 from sparecycles.agent.sensors.cpu_power import CpuPowerEstimate, RaplMeter, cpu_watts_per_core
 from sparecycles.agent.sensors.gpu.model import GpuIdentity, GpuSample
@@ -209,6 +209,15 @@ class LedgerService:
     def export(self, since: date, until: date) -> LedgerExport:
         return self._queries().export(since, until)
 
+    def gpu_hours_today(self) -> float:
+        """GPU-hours of work in today's local day so far, running leases included: a lease's run time is
+        written only when it ends, so the time inside today is taken from its start and end (or now)."""
+        now = self._clock()
+        day = now.astimezone(self.store.zone).date()
+        start = datetime.combine(day, datetime.min.time(), tzinfo=self.store.zone)
+        end = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=self.store.zone)
+        return gpu_hours_within(self.store.leases_during(start, end), start, min(end, now))
+
     def payouts(self) -> PayoutList:
         return PayoutList(
             payouts=[
@@ -272,6 +281,25 @@ class LedgerService:
             load_w,
             basis,
         )
+
+
+def gpu_hours_within(leases: Iterable[LeaseSpan], start: datetime, end: datetime) -> float:
+    """GPU-hours of ``leases`` between ``start`` and ``end`` (a lease still running counts up to ``end``). An
+    ended lease's share is scaled by its run time over its length, so the time it was paused is left out as
+    its run time leaves it out (spread evenly: the ledger does not keep when the pauses were)."""
+    # In UTC: between two times of one zone Python subtracts wall clocks, an hour off on the day clocks change.
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
+    seconds = 0.0
+    for lease in leases:
+        finish = lease.ended or end
+        inside = (min(finish, end) - max(lease.started, start)).total_seconds()
+        if inside <= 0 or lease.gpus == 0:
+            continue
+        length = (finish - lease.started).total_seconds()
+        if lease.ended is not None and lease.run_time_s is not None and length > 0:
+            inside *= min(1.0, lease.run_time_s / length)
+        seconds += inside * lease.gpus
+    return seconds / 3600
 
 
 def load_power_w(

@@ -81,6 +81,16 @@ class JobEnd:
 
 
 @dataclass(frozen=True)
+class LeaseSpan:
+    """When a lease ran and on how many GPUs: what GPU-hours over a stretch of time are counted from."""
+
+    started: datetime
+    ended: datetime | None  # None: still running
+    run_time_s: float | None  # set when it ended: its time less the time it was paused
+    gpus: int
+
+
+@dataclass(frozen=True)
 class PendingClaim:
     """A claim transaction signed and kept before it was sent (see ``db.pending_claims``)."""
 
@@ -254,6 +264,27 @@ class LedgerStore:
                 .limit(limit)
             ).scalars()
             return list(rows)
+
+    def leases_during(self, start: datetime, end: datetime) -> list[LeaseSpan]:
+        """Leases that ran for some of ``start``–``end``: started before its end, and still running or ended
+        after its start (one that started the day before counts too)."""
+        start_ms, end_ms = to_ms(start), to_ms(end)
+        jobs = db.jobs.c
+        with self._engine.connect() as connection:
+            rows = connection.execute(
+                select(jobs.started_ms, jobs.ended_ms, jobs.run_time_ms, jobs.gpu_uuids).where(
+                    jobs.started_ms < end_ms, (jobs.ended_ms.is_(None)) | (jobs.ended_ms > start_ms)
+                )
+            ).all()
+        return [
+            LeaseSpan(
+                started=from_ms(row.started_ms),
+                ended=from_ms(row.ended_ms) if row.ended_ms is not None else None,
+                run_time_s=row.run_time_ms / 1000 if row.run_time_ms is not None else None,
+                gpus=len(json.loads(row.gpu_uuids)),
+            )
+            for row in rows
+        ]
 
     # -- tariffs and the token's rate ------------------------------------------------------------
 
