@@ -23,7 +23,7 @@ from sparecycles import launcher
 from sparecycles.autostart import create_start_at_login
 from sparecycles.config import ConfigError, Settings, load_settings, update_settings_file
 from sparecycles.control.client import AgentRequestError, AgentUnavailable, ControlClient
-from sparecycles.control.endpoint import EndpointFileError, read_endpoint
+from sparecycles.control.endpoint import EndpointFileError, pid_alive, read_endpoint
 from sparecycles.control.spawn import agent_command
 from sparecycles.paths import AppPaths
 from sparecycles.service_unit import (
@@ -285,17 +285,6 @@ def _ask(question: str, *, yes: bool) -> bool:
         return False
 
 
-def _pid_alive(pid: int) -> bool:
-    """Whether ``pid`` still runs: it exists and is not a zombie (ended, waiting for its parent to reap it).
-    psutil rather than ``os.kill(pid, 0)``, which on Windows sends CTRL_C_EVENT instead of asking."""
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-    except psutil.AccessDenied:
-        return True
-
-
 def _runs_sparecycles(pid: int) -> bool:
     """Whether process ``pid`` runs SpareCycles (so a stale lock never gets another program signalled)."""
     try:
@@ -310,7 +299,7 @@ def _stop_agent(paths: AppPaths, timeout_s: float = 20.0) -> None:
         endpoint = read_endpoint(paths.agent_lock_file)
     except EndpointFileError:
         endpoint = None
-    if endpoint is None or not _pid_alive(endpoint.pid):
+    if endpoint is None or not pid_alive(endpoint.pid):
         return
     try:
         try:
@@ -321,9 +310,9 @@ def _stop_agent(paths: AppPaths, timeout_s: float = 20.0) -> None:
                 return
             psutil.Process(endpoint.pid).terminate()  # SIGTERM; TerminateProcess on Windows
         deadline = time.monotonic() + timeout_s
-        while _pid_alive(endpoint.pid) and time.monotonic() < deadline:
+        while pid_alive(endpoint.pid) and time.monotonic() < deadline:
             time.sleep(0.1)
-        if _pid_alive(endpoint.pid) and _runs_sparecycles(endpoint.pid):
+        if pid_alive(endpoint.pid) and _runs_sparecycles(endpoint.pid):
             _warn(f"the agent (pid {endpoint.pid}) did not stop within {timeout_s:.0f} s; killing it")
             psutil.Process(endpoint.pid).kill()
     except (ProcessLookupError, psutil.NoSuchProcess):

@@ -53,6 +53,35 @@ def test_stale_lock_of_a_dead_agent_is_replaced(home: Path) -> None:
         assert running.stop() == 0
 
 
+def test_the_command_line_sends_nothing_to_the_port_of_a_dead_agents_lock(home: Path) -> None:
+    """After a SIGKILL the lock keeps the port and the token, and any local program may bind that port since."""
+    import http.server
+    import threading
+
+    heard: list[str] = []
+
+    class Rogue(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            heard.append(str(self.headers.get("Authorization")))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Rogue) as rogue:
+        threading.Thread(target=rogue.serve_forever, daemon=True).start()
+        lock = home / "state" / "agent.lock"
+        lock.parent.mkdir(parents=True)
+        port = rogue.server_address[1]
+        lock.write_text(AgentEndpoint(pid=_dead_pid(), version="0.0.1", port=port, token="z" * 43).to_json())
+        result = run_cli(home, "status")
+        rogue.shutdown()
+    assert result.returncode == 3
+    assert "is gone" in result.stderr
+    assert heard == []
+
+
 def test_stale_lock_whose_process_lives_but_does_not_answer_is_replaced(home: Path) -> None:
     """PIDs get reused: a live PID that does not answer the API is not an agent."""
     with socket.socket() as closed_port_finder:

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from sparecycles.control.benchmark import BenchmarkList, RunBenchmark
-from sparecycles.control.endpoint import AgentEndpoint, EndpointFileError, read_endpoint
+from sparecycles.control.endpoint import AgentEndpoint, EndpointFileError, pid_alive, read_endpoint
 from sparecycles.control.ledger import (
     EarningsSummary,
     LedgerExport,
@@ -89,6 +89,10 @@ class ControlClient:
             raise AgentUnavailable(f"{exc} {NOT_RUNNING}") from None
         if endpoint is None:
             raise AgentUnavailable(NOT_RUNNING)
+        if not pid_alive(endpoint.pid):
+            # A lock left by a killed agent names a port any local program may have bound since: the token (and
+            # whatever the call carries, a wallet key being imported) must not go there.
+            raise AgentUnavailable(f"The agent that wrote {path} (pid {endpoint.pid}) is gone. {NOT_RUNNING}")
         return cls(endpoint, timeout=timeout)
 
     def close(self) -> None:

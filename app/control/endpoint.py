@@ -64,3 +64,16 @@ def read_endpoint(path: Path) -> AgentEndpoint | None:
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise EndpointFileError(f"The agent lock file {path} is incomplete or damaged ({exc}).") from None
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether ``pid`` still runs: it exists and is not a zombie (ended, waiting for its parent to reap it).
+    psutil rather than ``os.kill(pid, 0)``, which on Windows sends CTRL_C_EVENT instead of asking."""
+    import psutil  # here: the GUI reads an endpoint at start-up and needs psutil only for this
+
+    try:
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.AccessDenied:
+        return True
