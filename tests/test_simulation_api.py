@@ -72,6 +72,10 @@ def test_scripting_mistakes_are_named(scheduled_agent: RunningAgent) -> None:
         with pytest.raises(AgentRequestError, match="no simulated GPU #5") as bad_index:
             client.script_simulated_gpu(5, {"temperature_c": 50})
         assert bad_index.value.status_code == 404
+        with pytest.raises(AgentRequestError, match="temperature_c must be a number") as bad_value:
+            client.script_simulated_gpu(0, {"temperature_c": "hot"})
+        assert bad_value.value.status_code == 422
+        assert client.pause().state.value == "paused"  # nothing was kept that breaks the decisions
 
 
 def test_real_gpu_agents_refuse_scripting(agent: RunningAgent) -> None:

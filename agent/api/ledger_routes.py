@@ -44,6 +44,9 @@ class LedgerApi(Protocol):
     def local_today(self) -> date: ...
 
 
+EARLIEST_DAY, LATEST_DAY = date(1970, 1, 1), date(9998, 12, 31)
+
+
 def add_ledger_routes(app: FastAPI, ledger: LedgerApi | None, problem: str | None) -> None:
     def require() -> LedgerApi:
         if ledger is None:
@@ -51,6 +54,10 @@ def add_ledger_routes(app: FastAPI, ledger: LedgerApi | None, problem: str | Non
         return ledger
 
     def period(since: date | None, until: date | None) -> tuple[date, date]:
+        for day in (since, until):
+            if day is not None and not EARLIEST_DAY <= day <= LATEST_DAY:
+                # The queries step a day or a month past their ends: 0001-01-01 and 9999-12-31 raised there (500).
+                raise StarletteHTTPException(422, f"Ask for days from {EARLIEST_DAY} to {LATEST_DAY}, not {day}.")
         last = until or require().local_today()
         first = since or last - timedelta(days=DEFAULT_DAYS - 1)
         if last < first:

@@ -79,3 +79,15 @@ def test_a_real_agent_records_its_gpus_energy_and_commits_it_when_it_stops(home:
     assert all(job is None for _, job, _, _ in rows)  # nothing ran: idle
     for _, _, energy_mj, span_ms in rows:
         assert abs(energy_mj - 17 * span_ms) <= 17 * 50  # 17 W, give or take the moment of the reading
+
+
+def test_days_the_ledger_cannot_step_past_are_refused_not_a_server_error(home: Path) -> None:
+    agent = start_agent(home)
+    try:
+        for query in ("until=0001-01-01", "since=0001-01-01&until=0001-01-02", "since=9999-12-30&until=9999-12-31"):
+            for route in ("earnings", "export"):
+                answer = httpx.get(f"{agent.url}/v1/{route}?{query}", headers=agent.auth, timeout=10)
+                assert answer.status_code == 422, (route, query, answer.text)
+                assert "Ask for days from 1970-01-01 to 9998-12-31" in answer.json()["message"]
+    finally:
+        agent.stop()

@@ -124,6 +124,11 @@ class SimulatedGpu:
             value = getattr(self, name)
             if value is not None and not 0 <= value <= 100:
                 raise ValueError(f"{name} must be within 0–100, not {value}")
+        temperature = self.temperature_c  # None: no reading, as a GPU without a sensor
+        valid = isinstance(temperature, int | float) and math.isfinite(temperature) and -50 <= temperature <= 150
+        if temperature is not None and not valid:
+            # Checked like the rest: a temperature of "hot" was kept, and then every decision raised TypeError.
+            raise ValueError(f"temperature_c must be a number of degrees from -50 to 150, not {temperature!r}")
         for name in ("power_draw_w", "vram_used_bytes", "clock_graphics_mhz", "clock_memory_mhz"):
             value = getattr(self, name)
             if value is not None and (not math.isfinite(value) or value < 0):
