@@ -87,8 +87,11 @@ class _Server(uvicorn.Server):
         yield
 
 
-def probe_endpoint(endpoint: AgentEndpoint) -> bool:
-    """True when an agent answers (with our token) at the endpoint a lock file names."""
+def probe_endpoint(endpoint: AgentEndpoint) -> bool | None:
+    """Whether an agent answers (with our token) at the endpoint a lock file names.
+
+    None when no answer came in time: a stopped or busy agent is still alive, so that proves nothing.
+    """
     try:
         response = httpx.get(
             f"{endpoint.base_url}/v1/status",
@@ -96,8 +99,10 @@ def probe_endpoint(endpoint: AgentEndpoint) -> bool:
             timeout=1.0,
             trust_env=False,
         )
-    except httpx.HTTPError:
+    except httpx.ConnectError:  # refused: nothing listens on that port
         return False
+    except httpx.HTTPError:  # timed out, or cut off: cannot tell
+        return None
     return response.status_code == 200
 
 
@@ -305,6 +310,7 @@ async def _serve(  # noqa: PLR0912, PLR0915 - the composition root: every part, 
 
     await stop.wait()
     log.info("Stopping")
+    jobs.refuse_new_jobs()  # the API answers until the end: no job may start that nothing would govern
     if metrics is not None:
         await metrics.stop()
     scheduler.shutdown()

@@ -1,7 +1,10 @@
 """One agent per user: an exclusively created lock file that also says how to reach the agent.
 
-A lock left behind by an agent that died (its PID is gone, or it no longer answers its API) is
-stale and is replaced; a lock whose agent answers means "already running" and we refuse to start.
+A lock left behind by an agent that died is stale and is replaced: its PID is gone, or nothing
+listens on its API port (the PID was reused) for longer than the start-up grace. A lock whose agent
+answers means "already running" and we refuse to start; so does one whose live agent does not answer
+in time (stopped with SIGSTOP, or busy): a slow agent is still an agent, and a second one beside it
+would fight it for the GPUs.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from sparecycles.control.endpoint import AgentAlreadyRunning, AgentEndpoint, EndpointFileError, read_endpoint
@@ -18,7 +22,29 @@ from sparecycles.fileio import atomic_write_text
 
 log = logging.getLogger(__name__)
 
-EndpointProbe = Callable[[AgentEndpoint], bool]
+EndpointProbe = Callable[[AgentEndpoint], bool | None]
+"""True: the agent answers. False: it certainly does not (nothing listens on the port, or something that
+is not this agent answered). None: no answer in time, which proves nothing (a stopped or busy agent)."""
+
+
+@dataclass(frozen=True)
+class _FileIdentity:
+    """What a lock file was when it was judged stale, to see that it is still the same file before removal."""
+
+    device: int
+    inode: int
+    mtime_ns: int
+    content: bytes
+
+
+def _identity(path: Path) -> _FileIdentity | None:
+    try:
+        with path.open("rb") as handle:
+            info = os.fstat(handle.fileno())
+            content = handle.read()
+    except FileNotFoundError:
+        return None
+    return _FileIdentity(info.st_dev, info.st_ino, info.st_mtime_ns, content)
 
 
 def pid_alive(pid: int) -> bool:
@@ -56,9 +82,16 @@ class InstanceLock:
             if self._create():
                 self._held = True
                 return
+            judged = _identity(self._path)
+            if judged is None:  # vanished meanwhile: the next create decides
+                continue
             holder = self._live_holder()
             if holder is not None:
                 raise AgentAlreadyRunning(holder)
+            # Another starter may have replaced the stale file with its own lock while we judged: remove only
+            # the very file we judged (the same inode, unchanged), else judge again.
+            if _identity(self._path) != judged:
+                continue
             log.warning("Replacing a stale agent lock at %s (its agent is gone)", self._path)
             with contextlib.suppress(FileNotFoundError):
                 self._path.unlink()
@@ -102,7 +135,14 @@ class InstanceLock:
             if endpoint.pid == os.getpid() or not pid_alive(endpoint.pid):
                 return None
             if endpoint.port is not None and endpoint.token:
-                return endpoint if self._probe(endpoint) else None
-            if time.monotonic() >= deadline:  # alive but never opened its API: not an agent
+                answer = self._probe(endpoint)
+                if answer is None:  # alive but slow to answer (stopped, busy): still the agent
+                    log.warning("The agent (pid %d) holding %s did not answer in time", endpoint.pid, self._path)
+                    return endpoint
+                if answer:
+                    return endpoint
+            # Alive but not (or no longer, or not yet) answering on its port: only after the grace is it taken
+            # for another process that reused a dead agent's PID.
+            if time.monotonic() >= deadline:
                 return None
             time.sleep(0.1)
