@@ -44,6 +44,7 @@ from sparecycles.sizes import parse_size
 log = logging.getLogger(__name__)
 
 LEASE_MARGIN = timedelta(minutes=10)  # a local lease outlives the job's own run-time limit by this much
+STOPPING_REASON = "preempted: the agent is stopping"
 
 
 class JobService:
@@ -62,6 +63,7 @@ class JobService:
         self._tasks: set[asyncio.Task[None]] = set()
         self._results: dict[str, JobResult] = {}
         self._watch: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def container_ids(self) -> frozenset[str]:
         return self._runtime.container_ids()
@@ -98,6 +100,8 @@ class JobService:
 
     def submit(self, raw: Mapping[str, Any]) -> str:
         """Check a job spec and start it; raises :class:`JobRefused` with the reason."""
+        if self._stopping:  # a job started now would run on with nothing to govern it
+            raise JobRefused("refused: the agent is stopping; submit the job again once it has restarted")
         snapshot = self._engine.snapshot()
         gpus = snapshot.discovery.gpus
         vram = min((gpu.vram_total_bytes for gpu in gpus if gpu.vram_total_bytes), default=None)
@@ -165,14 +169,23 @@ class JobService:
         ]
         return active + ended
 
+    def refuse_new_jobs(self) -> None:
+        """From now on :meth:`submit` refuses every job: the agent is stopping."""
+        self._stopping = True
+
     async def shutdown(self, timeout_s: float = 3.5) -> None:
         """Stop every job (preempted): while the agent is down nothing would hand the GPU back to the owner.
 
         Only a crash leaves containers behind, for :meth:`start` to recover the next time.
         """
+        self.refuse_new_jobs()
         if self._watch is not None:
             self._watch.cancel()
-        self._runtime.stop_all("preempted: the agent is stopping")
+        self._runtime.stop_all(STOPPING_REASON)
+        # A job accepted just before registers with the runtime only once its task first runs: let it, then
+        # stop it too (it is then stopped before its container starts).
+        await asyncio.sleep(0)
+        self._runtime.stop_all(STOPPING_REASON)
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=timeout_s)
         for task in list(self._tasks):
