@@ -64,6 +64,8 @@ DO $$ BEGIN
     CREATE ROLE sparecycles_test LOGIN CREATEDB PASSWORD 'sparecycles-test';
   END IF;
 END $$;
+-- Dropping a test's database WITH (FORCE) must end an autovacuum worker that started on it meanwhile.
+GRANT pg_signal_backend TO sparecycles_test;
 SQL
   chmod 644 "$role_sql"
   su postgres -c "psql -q -p $pg_port -f $role_sql" >/dev/null
