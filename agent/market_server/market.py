@@ -1750,15 +1750,10 @@ class Marketplace:
         refused.update(own)
         spare: list[auction.CandidateBid] = []
         for address, bidder in cache.bidders.items():
-            capacity = cache.capacities[address]
-            if (
-                address in refused
-                or not auction.qualifies(capacity, need)
-                or not Marketplace._may_take(bidder, job, now)
-            ):
+            if address in refused or (bid := auction.offer(cache.capacities[address], need)) is None:
                 continue
-            price, score = auction.bid_price(capacity, need), auction.bid_score(capacity, need)
-            spare.append(auction.CandidateBid(address, price, score, bidder.placed_at))
+            if Marketplace._may_take(bidder, job, now):
+                spare.append(auction.CandidateBid(address, bid[0], bid[1], bidder.placed_at))
         return spare
 
     @staticmethod
