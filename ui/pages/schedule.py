@@ -26,9 +26,9 @@ from PySide6.QtWidgets import (
 from sparecycles.control.models import StatusDocument
 from sparecycles.durations import parse_duration
 from sparecycles.schedule import ScheduleError
-from sparecycles.ui.agent_link import AgentLink, LinkState
+from sparecycles.ui.agent_link import AgentLink
 from sparecycles.ui.schedule_cells import cells_from_rules, rules_from_cells
-from sparecycles.ui.widgets.settings_call import changed_fields, save_settings
+from sparecycles.ui.widgets.settings_call import AgentSettingsForm, changed_fields
 from sparecycles.ui.widgets.week_grid import WeekGrid
 
 NO_POWER_LIMIT = 29  # the power spin box's "no limit" position, just under the agent's lowest (30 %)
@@ -87,18 +87,18 @@ class WorkWhenEditor(QWidget):
             "schedule": {"windows": rules_from_cells(self.grid.cells())},
         }
 
-    def changes(self) -> dict[str, dict[str, Any]]:
-        """What the user changed since the settings loaded (nothing before they did: see ``shown``)."""
-        return changed_fields(self.values(), self.shown) if self.shown is not None else {}
-
     def _show_rules(self) -> None:
         rules = rules_from_cells(self.grid.cells())
         self.rules_label.setText(
             self.tr("Scheduled: {}").format("; ".join(rules)) if rules else self.tr("No hours painted.")
         )
 
+    def changes(self) -> dict[str, dict[str, Any]]:
+        """What the user changed since the settings loaded (nothing before they did: see ``shown``)."""
+        return changed_fields(self.values(), self.shown) if self.shown is not None else {}
 
-class SchedulePage(QWidget):
+
+class SchedulePage(AgentSettingsForm, QWidget):
     def __init__(self, link: AgentLink, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.link = link
@@ -136,15 +136,10 @@ class SchedulePage(QWidget):
         layout.addLayout(row)
         layout.addLayout(buttons)
         layout.addStretch(1)
-        self.shown: dict[str, dict[str, Any]] | None = None  # the values as loaded; None until the agent's arrive
-        self._asked = 0  # the latest read of the settings; an older answer is dropped
-        self._saving = False
-        self._show_save()
         link.status_changed.connect(self.show_studio)
-        link.state_changed.connect(self._link_state)
         if link.status is not None:
             self.show_studio(link.status)
-        self.reload()
+        self.start_reading()
 
     def _limits_box(self) -> QGroupBox:
         self.max_temperature = QSpinBox()
@@ -172,30 +167,6 @@ class SchedulePage(QWidget):
                 ).format(studio=fleet.studio, group=fleet.group)
             )
 
-    def _link_state(self, state: str, _message: str) -> None:
-        """Opened before the agent answered: read the settings as soon as it does."""
-        if state == LinkState.CONNECTED and self.shown is None:
-            self.reload()
-
-    def reload(self) -> None:
-        self._asked += 1
-        asked = self._asked
-        self.link.call(
-            lambda client: client.settings(),
-            lambda settings: self._read(asked, settings),
-            lambda message: self._read_failed(asked, message),
-            owner=self,
-        )
-
-    def _read(self, asked: int, settings: dict[str, Any]) -> None:
-        if asked == self._asked:
-            self.load(settings)
-            self.message.clear()
-
-    def _read_failed(self, asked: int, message: str) -> None:
-        if asked == self._asked:
-            self.message.setText(self.tr("Could not read the schedule from the agent: {}").format(message))
-
     def load(self, settings: dict[str, Any]) -> None:
         self.when.load(settings)
         pause = settings.get("games", {}).get("pause_processes")
@@ -205,8 +176,7 @@ class SchedulePage(QWidget):
         self.max_temperature.setValue(int(gpu.get("max_temperature_c", 83)))
         limit = gpu.get("power_limit_percent")
         self.power_limit.setValue(NO_POWER_LIMIT if limit is None else int(limit))
-        self.shown = self.values()
-        self._show_save()
+        self.shown_as_loaded()
 
     def values(self) -> dict[str, dict[str, Any]]:
         """Everything the page shows, as settings."""
@@ -220,33 +190,8 @@ class SchedulePage(QWidget):
         }
         return values
 
-    def changes(self) -> dict[str, dict[str, Any]]:
-        """What the user changed since the settings loaded: only that is saved."""
-        return changed_fields(self.values(), self.shown) if self.shown is not None else {}
+    def read_problem(self, message: str) -> str:
+        return self.tr("Could not read the schedule from the agent: {}").format(message)
 
-    def _show_save(self) -> None:
-        """Save only once the agent's settings are shown: before, it would send the editor's defaults."""
-        self.save_button.setEnabled(self.shown is not None and not self._saving)
-
-    def save(self) -> None:
-        if self.shown is None or self._saving:
-            return
-        changes = self.changes()
-        if not changes:
-            self.message.setText(self.tr("Nothing to save: nothing was changed."))
-            return
-        self._saving = True
-        self._show_save()
-        self.message.setText(self.tr("Saving…"))
-        self._asked += 1  # a read still on its way would show the settings from before the save
-        self.link.call(save_settings(changes), self._saved, self._save_failed)
-
-    def _saved(self, settings: dict[str, Any]) -> None:
-        self._saving = False
-        self.load(settings)
-        self.message.setText(self.tr("Saved: the agent follows the new schedule now."))
-
-    def _save_failed(self, message: str) -> None:
-        self._saving = False
-        self._show_save()
-        self.message.setText(self.tr("Not saved: {}").format(message))
+    def saved_text(self) -> str:
+        return self.tr("Saved: the agent follows the new schedule now.")

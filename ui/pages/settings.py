@@ -32,16 +32,16 @@ from PySide6.QtWidgets import (
 from sparecycles.control.models import StatusDocument
 from sparecycles.sizes import parse_size
 from sparecycles.ui import theme
-from sparecycles.ui.agent_link import AgentLink, LinkState
+from sparecycles.ui.agent_link import AgentLink
 from sparecycles.ui.notifications import NotificationKind, NotificationPreferences, kind_label
 from sparecycles.ui.onboarding import OnboardingWizard, Step
-from sparecycles.ui.widgets.settings_call import changed_fields, save_settings
+from sparecycles.ui.widgets.settings_call import AgentSettingsForm
 
 GIB = 1024**3
 ThemeApplier = Callable[[QApplication, Any], object]
 
 
-class SettingsPage(QWidget):
+class SettingsPage(AgentSettingsForm, QWidget):
     def __init__(
         self, link: AgentLink, parent: QWidget | None = None, *, apply_theme: ThemeApplier | None = None
     ) -> None:
@@ -73,14 +73,9 @@ class SettingsPage(QWidget):
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(scroll)
 
-        self.shown: dict[str, dict[str, Any]] | None = None  # the values as loaded; None until the agent's arrive
-        self._asked = 0  # the latest read of the settings; an older answer is dropped
-        self._saving = False
-        self._show_save()
         link.status_changed.connect(self._show_gpus)
-        link.state_changed.connect(self._link_state)
         self._show_gpus(link.status)
-        self.reload()
+        self.start_reading()
 
     def _market_box(self) -> QGroupBox:
         self.private_market = QRadioButton(self.tr("The private marketplace on this computer"))
@@ -174,30 +169,6 @@ class SettingsPage(QWidget):
 
     # -- agent settings -----------------------------------------------------------------------------
 
-    def _link_state(self, state: str, _message: str) -> None:
-        """Opened before the agent answered: read the settings as soon as it does."""
-        if state == LinkState.CONNECTED and self.shown is None:
-            self.reload()
-
-    def reload(self) -> None:
-        self._asked += 1
-        asked = self._asked
-        self.link.call(
-            lambda client: client.settings(),
-            lambda settings: self._read(asked, settings),
-            lambda message: self._read_failed(asked, message),
-            owner=self,
-        )
-
-    def _read(self, asked: int, settings: dict[str, Any]) -> None:
-        if asked == self._asked:
-            self.load(settings)
-            self.message.clear()
-
-    def _read_failed(self, asked: int, message: str) -> None:
-        if asked == self._asked:
-            self.message.setText(self.tr("Could not read the settings from the agent: {}").format(message))
-
     def load(self, settings: dict[str, Any]) -> None:
         market = settings.get("marketplace", {})
         url = market.get("url")
@@ -214,8 +185,10 @@ class SettingsPage(QWidget):
         self._show_gpus(self.link.status)
         for check in self.gpu_checks.values():
             self._check_gpu(check)
-        self.shown = self.values()
-        self._show_save()
+        self.shown_as_loaded()
+
+    def read_problem(self, message: str) -> str:
+        return self.tr("Could not read the settings from the agent: {}").format(message)
 
     def _show_gpus(self, status: StatusDocument | None) -> None:
         """A box for each GPU the agent reports; only a new box is ticked from the settings, so the user's
@@ -281,37 +254,6 @@ class SettingsPage(QWidget):
             },
             "gpu": {"disabled": self._disabled_now()},
         }
-
-    def changes(self) -> dict[str, dict[str, Any]]:
-        """What the user changed since the settings loaded: only that is saved."""
-        return changed_fields(self.values(), self.shown) if self.shown is not None else {}
-
-    def _show_save(self) -> None:
-        """Save only once the agent's settings are shown: before, it would send the page's blank defaults."""
-        self.save_button.setEnabled(self.shown is not None and not self._saving)
-
-    def save(self) -> None:
-        if self.shown is None or self._saving:
-            return
-        changes = self.changes()
-        if not changes:
-            self.message.setText(self.tr("Nothing to save: nothing was changed."))
-            return
-        self._saving = True
-        self._show_save()
-        self.message.setText(self.tr("Saving…"))
-        self._asked += 1  # a read still on its way would show the settings from before the save
-        self.link.call(save_settings(changes), self._saved, self._save_failed)
-
-    def _saved(self, settings: dict[str, Any]) -> None:
-        self._saving = False
-        self.load(settings)
-        self.message.setText(self.tr("Saved."))
-
-    def _save_failed(self, message: str) -> None:
-        self._saving = False
-        self._show_save()
-        self.message.setText(self.tr("Not saved: {}").format(message))
 
     # -- the app's own --------------------------------------------------------------------------------
 

@@ -13,6 +13,25 @@
     </message>
 </context>
 <context>
+    <name>AgentSettingsForm</name>
+    <message>
+        <source>Saved.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Nothing to save: nothing was changed.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Saving…</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Not saved: {}</source>
+        <translation type="unfinished"></translation>
+    </message>
+</context>
+<context>
     <name>AgentStep</name>
     <message>
         <source>Saving…</source>
@@ -983,19 +1002,7 @@ Skip this step: the agent benchmarks a real GPU by itself when it is idle and ha
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <source>Nothing to save: nothing was changed.</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>Saving…</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
         <source>Saved: the agent follows the new schedule now.</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>Not saved: {}</source>
         <translation type="unfinished"></translation>
     </message>
 </context>
@@ -1135,22 +1142,6 @@ Skip this step: the agent benchmarks a real GPU by itself when it is idle and ha
     </message>
     <message>
         <source>GPUs to share (none found)</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>Nothing to save: nothing was changed.</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>Saving…</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>Saved.</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>Not saved: {}</source>
         <translation type="unfinished"></translation>
     </message>
 </context>
