@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
-from urllib.parse import urlsplit
 
 from sparecycles.agent.chain.client import ChainError
 from sparecycles.agent.chain.trust import TrustedVault
@@ -48,7 +47,6 @@ from sparecycles.protocol.market import (
     LeaseOffer,
     LeaseState,
     MarketPrices,
-    NonceResponse,
     Offer,
     Outcome,
     OutputFile,
@@ -60,7 +58,7 @@ from sparecycles.protocol.market import (
     SignedResultReport,
     payout_change_message,
 )
-from sparecycles.protocol.signing import VoucherTerms, sign_in_message, sign_text
+from sparecycles.protocol.signing import VoucherTerms, challenge_problem, sign_in_message, sign_text
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
@@ -625,61 +623,6 @@ async def sign_in_with(client: MarketClient, identity: LocalAccount, *, chain_id
         )
     message = sign_in_message(challenge, identity.address)
     await client.sign_in(message, sign_text(identity, message))
-
-
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-def challenge_problem(challenge: NonceResponse, market_url: str, chain_id: int) -> str | None:
-    """Why a sign-in challenge must not be signed for the marketplace at ``market_url`` (None: it may be).
-
-    A signed EIP-4361 message opens a session wherever its domain is served. A marketplace (or whoever
-    rewrites plain http on the way) that relays another marketplace's challenge would get this machine's
-    session there; so the domain must be ``market_url``'s host and port, the URI on its origin (scheme,
-    host, port), and the chain the one expected. None of them, nor the statement, may add lines to the
-    signed message.
-    """
-    own = _origin(market_url)
-    if own is None:
-        return f"the marketplace URL {market_url!r} is not a plain http(s) URL"
-    scheme, host, port = own
-    if any(character.isspace() for character in challenge.domain) or (
-        _authority(challenge.domain, scheme) != (host, port)
-    ):
-        return f"its challenge is for domain {challenge.domain!r}, not {_netloc(host, port, scheme)!r}"
-    if any(character.isspace() for character in challenge.uri) or _origin(challenge.uri) != own:
-        return f"its challenge's URI {challenge.uri!r} is not on {scheme}://{_netloc(host, port, scheme)}"
-    if challenge.chain_id != chain_id:
-        return f"its challenge is for chain {challenge.chain_id}, not {chain_id}, the chain this marketplace announces"
-    if "\n" in challenge.statement or "\r" in challenge.statement:
-        return "its challenge's statement spans several lines"
-    return None
-
-
-def _origin(url: str) -> tuple[str, str, int] | None:
-    """(scheme, host, port) of an http(s) URL, the port filled in; None for anything else or with a user name."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        return None
-    scheme = parts.scheme.lower()
-    if scheme not in _DEFAULT_PORTS or not parts.hostname or parts.username is not None:
-        return None
-    return scheme, parts.hostname.lower(), port if port is not None else _DEFAULT_PORTS[scheme]
-
-
-def _authority(domain: str, scheme: str) -> tuple[str, int] | None:
-    """(host, port) an EIP-4361 domain names, its port defaulting to ``scheme``'s; None when it is not host[:port]."""
-    origin = _origin(f"{scheme}://{domain}")
-    if origin is None or "/" in domain or "?" in domain or "#" in domain:
-        return None
-    return origin[1], origin[2]
-
-
-def _netloc(host: str, port: int, scheme: str) -> str:
-    name = f"[{host}]" if ":" in host else host
-    return name if port == _DEFAULT_PORTS[scheme] else f"{name}:{port}"
 
 
 def price_note(prices: MarketPrices, offered: MachineOffer, setup: ProviderSetup) -> str | None:

@@ -20,12 +20,11 @@ from sparecycles.agent.market.provider import (
     MachineOffer,
     MarketProvider,
     ProviderSetup,
-    challenge_problem,
     sign_in_with,
 )
 from sparecycles.agent.market_server.serve import MarketOptions, open_market
 from sparecycles.protocol.market import NonceResponse
-from sparecycles.protocol.signing import sign_in_message, sign_text, verify_sign_in
+from sparecycles.protocol.signing import challenge_problem, sign_in_message, sign_text, verify_sign_in
 from tests.market.conftest import run_provider_until
 
 from .conftest import Market
