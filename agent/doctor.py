@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sparecycles.agent.keystore import backend_name, primary_backend, unsafe_keyring
+from sparecycles.agent.keystore import backend_name, primary_backend, unsafe_keyring, unsafe_keyring_words
 from sparecycles.agent.sensors.gpu import GpuInventory, NvmlGpuInventory
 from sparecycles.config import ConfigError, load_settings
 from sparecycles.diagnostics import CheckOutcome, CheckResult
@@ -176,11 +176,11 @@ def check_keyring() -> CheckResult:
             required=False,
             fix="sudo apt install gnome-keyring (in a desktop session), or use a watch-only payout address",
         )
-    if problem == "plaintext":
+    if problem is not None:
         return CheckResult(
             "OS keyring",
             WARNING,
-            f"{name} stores secrets unencrypted; SpareCycles refuses it for keys",
+            f"{name} {unsafe_keyring_words(problem)}; SpareCycles refuses it for keys",
             required=False,
             fix="pip uninstall keyrings.alt, and use the desktop's Secret Service (gnome-keyring)",
         )

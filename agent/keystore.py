@@ -40,15 +40,26 @@ def primary_backend(backend: object) -> object:
     return backend
 
 
-def unsafe_keyring(backend: object) -> Literal["none", "plaintext"] | None:
-    """Why a keyring backend must not hold keys: it keeps nothing ("none"), or keeps them unencrypted
-    ("plaintext"); None for a real OS keyring. Shared with `sparecycles doctor`."""
+def unsafe_keyring(backend: object) -> Literal["none", "plaintext", "alternative"] | None:
+    """Why a keyring backend must not hold keys: it keeps nothing ("none"), keeps them unencrypted
+    ("plaintext"), or is one of keyrings.alt's other stand-ins ("alternative": a password-encrypted file of its
+    own, or a retired library), not the OS keyring's own service; None for a real OS keyring. Shared with
+    `sparecycles doctor`, which says which of these it found."""
     lowered = backend_name(backend).lower()
     if "fail" in lowered or "null" in lowered:
         return "none"
-    if "plaintext" in lowered or "keyrings.alt" in lowered:
+    if "plaintext" in lowered:
         return "plaintext"
+    if "keyrings.alt" in lowered:
+        return "alternative"
     return None
+
+
+def unsafe_keyring_words(problem: Literal["plaintext", "alternative"]) -> str:
+    """What such a backend does with secrets, for a message that names it."""
+    if problem == "plaintext":
+        return "keeps secrets unencrypted"
+    return "is a keyrings.alt stand-in (its own password-encrypted file, or a retired library), not the OS keyring"
 
 
 class KeyStoreError(Exception):

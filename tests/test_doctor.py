@@ -81,6 +81,29 @@ def test_keyring_check_warns_about_the_fail_backend(monkeypatch: pytest.MonkeyPa
     assert not result.blocking
 
 
+@pytest.mark.parametrize(
+    ("backend", "words"),
+    [
+        ("PlaintextKeyring", "keeps secrets unencrypted"),
+        (
+            "EncryptedKeyring",
+            "is a keyrings.alt stand-in (its own password-encrypted file, or a retired library), not the OS keyring",
+        ),
+    ],
+)
+def test_keyring_check_says_what_a_keyrings_alt_backend_does(
+    monkeypatch: pytest.MonkeyPatch, backend: str, words: str
+) -> None:
+    import keyring
+    from keyrings.alt import file as alt_file
+
+    monkeypatch.setattr(keyring, "get_keyring", getattr(alt_file, backend))
+    result = check_keyring()
+    assert result.outcome is CheckOutcome.WARNING
+    assert f"keyrings.alt.file.{backend} {words}; SpareCycles refuses it for keys" == result.detail
+    assert "unencrypted" not in result.detail or backend == "PlaintextKeyring"  # an encrypted file is not called that
+
+
 def test_run_checks_never_raises_whatever_is_missing(tmp_path: Path) -> None:
     results = run_checks(tmp_path / "config.toml", docker_url=f"unix://{tmp_path}/none.sock")
     assert {r.name for r in results} >= {"NVIDIA driver", "Docker engine", "NVIDIA Container Toolkit", "Settings"}

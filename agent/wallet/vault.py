@@ -14,7 +14,13 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sparecycles.agent.keystore import KEYRING_SERVICE, backend_name, primary_backend, unsafe_keyring
+from sparecycles.agent.keystore import (
+    KEYRING_SERVICE,
+    backend_name,
+    primary_backend,
+    unsafe_keyring,
+    unsafe_keyring_words,
+)
 
 WATCH_ONLY_ADVICE = (
     "add a watch-only payout address instead (`sparecycles wallet watch NAME ADDRESS`): its key stays in "
@@ -70,10 +76,10 @@ class KeyringVault:
                 f"there is no OS keyring to keep a wallet's key in (keyring backend {name}: on Linux a Secret "
                 f"Service such as gnome-keyring or KWallet must be running in your session); {WATCH_ONLY_ADVICE}"
             )
-        if problem == "plaintext":
+        if problem is not None:
             raise VaultError(
-                f"the keyring backend {name} keeps secrets unencrypted, so no wallet key is stored in it: use the "
-                f"Secret Service, KWallet or the Windows Credential Locker, or {WATCH_ONLY_ADVICE}"
+                f"the keyring backend {name} {unsafe_keyring_words(problem)}, so no wallet key is stored in it: "
+                f"use the Secret Service, KWallet or the Windows Credential Locker, or {WATCH_ONLY_ADVICE}"
             )
         return backend
 

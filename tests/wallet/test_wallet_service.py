@@ -128,8 +128,9 @@ def test_a_watch_only_wallet_is_a_payout_address_that_refuses_to_sign_and_says_w
     [
         (fail.Keyring(), "there is no OS keyring to keep a wallet's key in"),
         (alt_file.PlaintextKeyring(), "keeps secrets unencrypted"),
+        (alt_file.EncryptedKeyring(), "its own password-encrypted file, or a retired library\\), not the OS keyring"),
     ],
-    ids=["fail", "plaintext"],
+    ids=["fail", "plaintext", "encrypted file"],
 )
 def test_a_fail_or_plaintext_keyring_is_refused_and_nothing_is_written_anywhere(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: object, message: str
