@@ -564,5 +564,16 @@ def update_settings_file(path: Path, changes: Mapping[str, Mapping[str, Any]]) -
     new_text = tomlkit.dumps(document)
     if new_text != text:
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(path, new_text)
+        atomic_write_text(path, new_text.replace("\n", "\r\n") if _uses_crlf(path) else new_text)
     return settings
+
+
+def _uses_crlf(path: Path) -> bool:
+    """Whether the file's lines end in CR LF (saved on Windows): its text is read with plain newlines, and a
+    rewrite writes them back as the file had them, not as a mix or all changed."""
+    try:
+        with path.open("rb") as handle:
+            first_line = handle.readline()
+    except OSError:
+        return False
+    return first_line.endswith(b"\r\n")

@@ -94,6 +94,24 @@ def test_a_file_with_a_byte_order_mark_is_updated_keeping_all_but_the_mark(tmp_p
     assert load_settings(path).work.resume_after == "2m"
 
 
+def test_a_file_saved_with_windows_line_endings_keeps_them_when_updated(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_bytes(b'# saved on Windows\r\n[work]\r\nidle_threshold = "5m"\r\n')
+    update_settings_file(path, {"work": {"resume_after": "2m"}, "gpu": {"max_temperature_c": 80}})
+    written = path.read_bytes()
+    assert written.count(b"\n") == written.count(b"\r\n")  # every line, old and new, ends in CR LF
+    assert written.startswith(b'# saved on Windows\r\n[work]\r\nidle_threshold = "5m"\r\nresume_after = "2m"\r\n')
+    settings = load_settings(path)
+    assert (settings.work.resume_after, settings.gpu.max_temperature_c) == ("2m", 80)
+
+
+def test_a_file_with_unix_line_endings_gets_no_carriage_returns(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_bytes(b'[work]\nidle_threshold = "5m"\n')
+    update_settings_file(path, {"work": {"resume_after": "2m"}})
+    assert path.read_bytes() == b'[work]\nidle_threshold = "5m"\nresume_after = "2m"\n'
+
+
 def test_a_file_that_is_not_utf8_says_so(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
     path.write_bytes(b'[general]\ntimezone = "Europe/Z\xfcrich"\n')
