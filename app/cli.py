@@ -12,14 +12,13 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, NoReturn
-from zoneinfo import ZoneInfo
 
 import typer
 
 import sparecycles
 from sparecycles import launcher
 from sparecycles.bench_cli import register_bench_command
-from sparecycles.config import ConfigError, load_settings
+from sparecycles.config import ConfigError, configured_zone
 from sparecycles.control.client import AgentRequestError, AgentUnavailable, ControlClient
 from sparecycles.control.endpoint import AgentAlreadyRunning
 from sparecycles.control.models import StatusDocument
@@ -203,16 +202,6 @@ def resume(gpu: GpuOption = None) -> None:
         _print_status(client.resume(gpu))
 
 
-def _agent_zone() -> ZoneInfo | None:
-    """The zone a time of day means: the agent's (``general.timezone``), whose clock the status shows; None for
-    the system's own ("local", or settings that cannot be read, which the agent will refuse to start on)."""
-    try:
-        name = load_settings(_paths().config_file).general.timezone
-    except ConfigError:
-        return None
-    return None if name == "local" else ZoneInfo(name)
-
-
 @app.command()
 def snooze(
     duration: Annotated[str, typer.Argument(help="How long (30m, 2h, 1h30m), or until when (18:30).")],
@@ -220,7 +209,7 @@ def snooze(
 ) -> None:
     """Pause for a while, or until a time of day, then carry on by itself."""
     try:
-        until = parse_clock_time(duration, datetime.now(UTC), _agent_zone())
+        until = parse_clock_time(duration, datetime.now(UTC), configured_zone(_paths().config_file))
         seconds = None if until is not None else parse_duration(duration)
     except ValueError as exc:
         _fail(f"{exc} (or a time of day like 18:30)", 2)

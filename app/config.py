@@ -534,6 +534,17 @@ def _toml_value(key: str, value: Any) -> Any:
     raise ConfigError(f"Invalid settings in the requested change:\n  - {problem}", (problem,))
 
 
+def configured_zone(path: Path) -> ZoneInfo | None:
+    """The zone a time of day means to the agent (``general.timezone``), whose clock its status shows; None for
+    the system's own ("local", or settings that cannot be read, which the agent refuses to start on). The CLI's
+    ``snooze 18:30`` and the app's "until tomorrow" both read it."""
+    try:
+        name = load_settings(path).general.timezone
+    except ConfigError:
+        return None
+    return None if name == "local" else ZoneInfo(name)
+
+
 def update_settings_file(path: Path, changes: Mapping[str, Mapping[str, Any]]) -> Settings:
     """Merge ``changes`` ({section: {key: value}}) into the file, keeping the user's layout.
 

@@ -8,13 +8,14 @@ tests trigger the menu's actions directly.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, time, timedelta
+from datetime import datetime, time, timedelta, tzinfo
 from enum import StrEnum
 
 from PySide6.QtCore import QObject, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QAction, QBrush, QColor, QIcon, QPainter, QPainterPath, QPen, QPixmap, QPolygonF
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
+from sparecycles.config import configured_zone
 from sparecycles.control.ledger import PayoutList
 from sparecycles.control.models import AgentEvent, AgentState, StatusDocument
 from sparecycles.ui.agent_link import AgentLink, LinkState
@@ -98,9 +99,10 @@ def draw_icon(look: TrayLook, size: int = ICON_SIZE) -> QPixmap:
     return pixmap
 
 
-def tomorrow_morning(now: datetime) -> datetime:
-    """ "Snooze until tomorrow": until 06:00 local time tomorrow."""
-    local = now.astimezone()
+def tomorrow_morning(now: datetime, zone: tzinfo | None = None) -> datetime:
+    """ "Snooze until tomorrow": until 06:00 tomorrow in ``zone``, the agent's (``general.timezone``), whose
+    clock its schedule and status follow; None: the system's own."""
+    local = now.astimezone(zone)
     return datetime.combine(local.date() + timedelta(days=1), time(6, 0), tzinfo=local.tzinfo)
 
 
@@ -169,7 +171,7 @@ class Tray(QObject):
         self._link.call(lambda client: client.snooze(seconds), failed=self._command_failed)
 
     def snooze_until_tomorrow(self) -> None:
-        until = tomorrow_morning(self._clock())
+        until = tomorrow_morning(self._clock(), configured_zone(self._link.paths.config_file))
         self._link.call(lambda client: client.snooze(until=until), failed=self._command_failed)
 
     def _command_failed(self, message: str) -> None:

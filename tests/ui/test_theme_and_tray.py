@@ -3,9 +3,11 @@ shows a notification only when its kind is on; "until tomorrow" means tomorrow m
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+import pytest
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
@@ -55,3 +57,38 @@ def test_until_tomorrow_is_tomorrow_morning() -> None:
     assert until.date() == datetime(2026, 11, 27).date()
     assert (until.hour, until.minute) == (6, 0)
     assert until > late
+
+
+def test_until_tomorrow_is_six_in_the_morning_in_the_zone_given() -> None:
+    auckland = ZoneInfo("Pacific/Auckland")  # 13 hours ahead of UTC in November: another calendar day
+    now = datetime(2026, 11, 26, 20, 0, tzinfo=UTC)  # 09:00 on the 27th in Auckland
+    until = tomorrow_morning(now, auckland)
+    assert until == datetime(2026, 11, 28, 6, 0, tzinfo=auckland)
+    assert until.utcoffset() == timedelta(hours=13)
+
+
+class _CapturingClient:
+    def __init__(self) -> None:
+        self.until: datetime | None = None
+
+    def snooze(self, duration_seconds: int | None = None, *, until: datetime | None = None) -> None:
+        self.until = until
+
+
+def test_the_tray_snoozes_until_tomorrow_morning_on_the_agents_clock(
+    qtbot: QtBot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    paths = AppPaths.from_environment({"SPARECYCLES_HOME": str(tmp_path)})
+    paths.config_file.parent.mkdir(parents=True, exist_ok=True)
+    paths.config_file.write_text('[general]\ntimezone = "Pacific/Auckland"\n')
+    link = AgentLink(paths)  # never started: the call is caught below
+    calls: list[object] = []
+    monkeypatch.setattr(link, "call", lambda work, *_rest, **_options: calls.append(work))
+    now = datetime(2026, 11, 26, 20, 0, tzinfo=UTC)  # the 26th on the system's clock (UTC here), the 27th there
+    tray = Tray(link, NotificationPreferences(tmp_path), clock=now.astimezone)
+    tray.snooze_until_tomorrow()
+    client = _CapturingClient()
+    [work] = calls
+    work(client)  # type: ignore[operator]
+    assert client.until == datetime(2026, 11, 28, 6, 0, tzinfo=ZoneInfo("Pacific/Auckland"))
+    link.close()

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from sparecycles.config import configured_zone
 from sparecycles.control.ledger import TodayFigure
 from sparecycles.control.models import AgentEvent, AgentState, EventType, StatusDocument
 from sparecycles.ui import formatting
@@ -172,7 +173,7 @@ class DashboardPage(QWidget):
         self.link.call(work, self.show_status, self._command_failed)
 
     def _snooze_until_tomorrow(self) -> None:
-        until = tomorrow_morning(datetime.now().astimezone())
+        until = tomorrow_morning(datetime.now().astimezone(), configured_zone(self.link.paths.config_file))
         self._command(lambda client: client.snooze(until=until))
 
     def _leave_studio(self) -> None:
