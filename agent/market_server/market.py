@@ -211,7 +211,8 @@ def _new_id(prefix: str) -> str:
 
 
 # PostgreSQL aborts one of two transactions that deadlock or conflict; running it again is the cure.
-_RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+_RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})  # serialization_failure, deadlock_detected
+_UNIQUE_VIOLATION = "23505"
 _ATTEMPTS = 5
 # Any number, the same in every server process: the key of the advisory lock held while closing auctions.
 _AUCTIONEER_LOCK = 0x5C_A7C1E5
@@ -224,23 +225,32 @@ _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
 
-def _retried(method: Callable[Concatenate[Marketplace, _P], _R]) -> Callable[Concatenate[Marketplace, _P], _R]:
-    """Run a one-transaction operation again when PostgreSQL aborted it for a deadlock or a serialisation
-    conflict with another server process (nothing of the aborted attempt was committed)."""
+def _retried_on(
+    states: frozenset[str],
+) -> Callable[[Callable[Concatenate[Marketplace, _P], _R]], Callable[Concatenate[Marketplace, _P], _R]]:
+    """Run an operation again when PostgreSQL aborted its transaction with one of these SQLSTATEs (nothing of
+    the aborted attempt was committed)."""
 
-    @functools.wraps(method)
-    def attempt(self: Marketplace, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
-        for tries in range(1, _ATTEMPTS + 1):
-            try:
-                return method(self, *args, **kwargs)
-            except DBAPIError as exc:
-                if getattr(exc.orig, "sqlstate", None) not in _RETRYABLE_SQLSTATES or tries == _ATTEMPTS:
-                    raise
-                log.debug("Retrying %s after a conflict with another server process", method.__name__)
-                time.sleep(random.uniform(0, 0.02 * 2**tries))  # noqa: S311 - jitter, not a secret
-        raise AssertionError("unreachable")  # pragma: no cover
+    def retried(method: Callable[Concatenate[Marketplace, _P], _R]) -> Callable[Concatenate[Marketplace, _P], _R]:
+        @functools.wraps(method)
+        def attempt(self: Marketplace, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+            for tries in range(1, _ATTEMPTS + 1):
+                try:
+                    return method(self, *args, **kwargs)
+                except DBAPIError as exc:
+                    if getattr(exc.orig, "sqlstate", None) not in states or tries == _ATTEMPTS:
+                        raise
+                    log.debug("Retrying %s after a conflict with another server process", method.__name__)
+                    time.sleep(random.uniform(0, 0.02 * 2**tries))  # noqa: S311 - jitter, not a secret
+            raise AssertionError("unreachable")  # pragma: no cover
 
-    return attempt
+        return attempt
+
+    return retried
+
+
+_retried = _retried_on(_RETRYABLE_SQLSTATES)
+"""A one-transaction operation, run again after a deadlock or a serialisation conflict with another process."""
 
 
 @dataclass(frozen=True)
@@ -1053,7 +1063,10 @@ class Marketplace:
             "outputs; this upload was not kept"
         )
 
-    @_retried
+    # Also after a unique violation: the first payout to an address is an INSERT, and two reports paying the
+    # same new address at once (a studio's machines share one) both find no row to lock; the second insert
+    # fails once the first commits. Run again, it finds the row and adds to it; a report is idempotent.
+    @_retried_on(_RETRYABLE_SQLSTATES | {_UNIQUE_VIOLATION})
     def report(self, address: str, lease_id: str, signed: SignedResultReport) -> ReportAck:
         """Take a provider's signed result; idempotent, so a re-sent report changes nothing."""
         report = signed.report

@@ -9,10 +9,12 @@ import threading
 from typing import Any
 
 import pytest
+from eth_account import Account
 from sqlalchemy import create_engine, select, text
 
 from sparecycles.agent.market_server import db as tables
-from sparecycles.protocol.market import ResultReport
+from sparecycles.protocol.market import ResultReport, SignedResultReport
+from sparecycles.protocol.signing import sign_text
 from tests.market.conftest import Market, Provider, Requester, cpu_spec
 
 FLOOR = 3_600_000
@@ -175,3 +177,61 @@ def test_an_operator_credit_waits_for_a_submission_holding_the_requesters_row(
     with market.market.read() as session:
         requester = session.scalars(select(tables.Requester)).one()
         assert (requester.credit, requester.held) == (800_005, 200_000)
+
+
+def test_two_first_payouts_to_one_address_at_once_are_both_paid(
+    market: Market, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A studio's machines share a payout address. Their first reports, accepted at the same moment, both find
+    no payout row to lock and both insert one: the second insert fails when the first commits (PostgreSQL's
+    23505). The report is run again, adds to the row the first made, and both leases are paid."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite has one writer at a time: the race needs PostgreSQL's row locks")
+    requester = market.requester(credit=10**9)
+    shared = Account.create()
+    providers = [Provider(market.client, payout=shared).join(cores=2, core_floor=FLOOR) for _ in range(2)]  # a job each
+    for _ in providers:
+        requester.submit(cpu_spec(max_runtime_s=600), max_price_per_core_hour=5_000_000, bidding_window_s=1)
+    for provider in providers:
+        provider.poll()
+    market.clock.advance(2)
+    leases = [provider.poll()["leases"][0] for provider in providers]
+    market.clock.advance(30)
+
+    both_read = threading.Barrier(2, timeout=10)
+    waited: set[int] = set()
+    sign = market.market._voucher
+
+    def voucher_once_both_have_read(payout_address: str, cumulative: int) -> Any:
+        if threading.get_ident() not in waited:  # each report's first attempt: after reading no payout row
+            waited.add(threading.get_ident())
+            both_read.wait()
+        return sign(payout_address, cumulative)
+
+    monkeypatch.setattr(market.market, "_voucher", voucher_once_both_have_read)
+    answers: list[object] = []
+
+    def send(provider: Provider, lease: dict[str, Any]) -> None:
+        report = ResultReport(
+            lease_id=lease["lease_id"], job_id=lease["job_id"], outcome="finished", exit_code=0, run_time_ms=20_000
+        )
+        signed = SignedResultReport(report=report, signature=sign_text(provider.identity, report.signing_text()))
+        try:
+            answers.append(market.market.report(provider.identity.address, lease["lease_id"], signed))
+        except Exception as exc:  # the failure the test looks for, kept to be shown
+            answers.append(exc)
+
+    threads = [threading.Thread(target=send, args=pair) for pair in zip(providers, leases, strict=True)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert len(answers) == 2
+    assert all(getattr(answer, "lease_state", None) == "accepted" for answer in answers), answers
+    paid = [lease_row(market, lease["lease_id"]).amount or 0 for lease in leases]
+    assert all(amount > 0 for amount in paid)
+    with market.market.read() as session:
+        payout = session.get(tables.Payout, shared.address)
+        assert payout is not None
+        assert payout.cumulative == sum(paid)
+    assert_balanced(market)
