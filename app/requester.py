@@ -50,6 +50,9 @@ def private_endpoint(paths: AppPaths) -> MarketEndpoint:
 
 FRAME_START, FRAME_END = "{frame_start}", "{frame_end}"
 MAX_CHUNKS = 1000
+MAX_ANSWER_BYTES = 16 * 1024 * 1024
+"""The most of a marketplace's answer (decompressed) the client reads: a list of a requester's jobs is kilobytes,
+and a marketplace (or whatever answers at its URL) that sends more must not take the requester's memory."""
 
 
 def _read_job_file(path: Path) -> Any:
@@ -147,26 +150,44 @@ T = TypeVar("T")
 _CHECK_URL = "check the --market URL"
 
 
-def _not_protocol(exc: ValidationError, response: httpx.Response) -> str:
+def _not_protocol(exc: ValidationError, content_type: str | None) -> str:
     """What is wrong with an answer, in a few words: not JSON at all (an HTML page: often a URL that names a web
     site rather than a marketplace), or the first field that does not fit."""
     first = exc.errors()[0]
     if first["type"] == "json_invalid":
-        return f"not JSON but {response.headers.get('content-type') or 'a body of no declared type'}"
+        return f"not JSON but {content_type or 'a body of no declared type'}"
     where = ".".join(str(part) for part in first["loc"]) or "the answer"
     return f"{where}: {first['msg']}"
 
 
-def _refusal_detail(response: httpx.Response) -> str:
+def _refusal_detail(body: bytes) -> str:
     """The marketplace's reason for a refusal: its JSON ``detail`` when it sent one, else the start of the body."""
     try:
-        body = json.loads(response.content)
+        data = json.loads(body)
     except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
-        body = None
-    detail = body.get("detail") if isinstance(body, dict) else None
+        data = None
+    detail = data.get("detail") if isinstance(data, dict) else None
     if detail is None:
-        detail = response.text.strip() or "no reason given"
+        detail = body[:1000].decode("utf-8", "replace").strip() or "no reason given"
     return str(detail)[:300]
+
+
+def _capped_body(response: httpx.Response, what: str) -> bytes:
+    """The answer's body, read as it streams in, up to MAX_ANSWER_BYTES (decompressed: a small gzip answer may
+    unpack to gigabytes); RequesterError past that."""
+    declared = response.headers.get("content-length")
+    too_large = RequesterError(
+        f"the marketplace's answer to {what} is larger than {MAX_ANSWER_BYTES // 2**20} MiB, more than any answer "
+        f"of protocol v1: {_CHECK_URL}"
+    )
+    if declared is not None and declared.isdigit() and int(declared) > MAX_ANSWER_BYTES:
+        raise too_large
+    body = bytearray()
+    for chunk in response.iter_bytes():
+        body += chunk
+        if len(body) > MAX_ANSWER_BYTES:
+            raise too_large
+    return bytes(body)
 
 
 def _segment(job_id: str) -> str:
@@ -216,8 +237,11 @@ class RequesterClient:
 
     def _call(self, method: str, path: str, parse: Callable[[bytes], T], **options: Any) -> T:
         """``method path``'s answer, read by ``parse`` (a model's JSON validator)."""
+        what = f"{method} {path}"
         try:
-            response = self._http.request(method, path, **options)
+            with self._http.stream(method, path, **options) as response:
+                status, content_type = response.status_code, response.headers.get("content-type")
+                body = _capped_body(response, what)
         except httpx.TransportError as exc:
             raise RequesterError(f"the marketplace at {self._http.base_url} is not reachable: {exc}") from None
         except httpx.DecodingError as exc:
@@ -229,18 +253,16 @@ class RequesterClient:
             raise RequesterError(
                 f"the exchange with the marketplace at {self._http.base_url} failed ({type(exc).__name__}: {exc})"
             ) from None
-        if response.status_code >= 500:
-            raise RequesterError(
-                f"the marketplace failed ({response.status_code}): {_refusal_detail(response)}; try again later"
-            )
-        if response.status_code >= 400:
-            raise RequesterError(f"the marketplace refused ({response.status_code}): {_refusal_detail(response)}")
+        if status >= 500:
+            raise RequesterError(f"the marketplace failed ({status}): {_refusal_detail(body)}; try again later")
+        if status >= 400:
+            raise RequesterError(f"the marketplace refused ({status}): {_refusal_detail(body)}")
         try:
-            return parse(response.content)
+            return parse(body)
         except ValidationError as exc:  # pydantic's own JSON parser: not JSON at all is a ValidationError too
-            why = _not_protocol(exc, response)
+            why = _not_protocol(exc, content_type)
             raise RequesterError(
-                f"the marketplace's answer to {method} {path} is not protocol v1 ({why}): {_CHECK_URL}"
+                f"the marketplace's answer to {what} is not protocol v1 ({why}): {_CHECK_URL}"
             ) from None
 
     def submit(self, submission: JobSubmission) -> JobView:
@@ -275,14 +297,24 @@ class RequesterClient:
                 with self._http.stream("GET", f"/jobs/{_segment(job_id)}/outputs/{output.path}") as response:
                     if response.status_code != 200:
                         raise RequesterError(f"downloading {output.path} failed ({response.status_code})")
+                    size = 0
                     with partial.open("wb") as handle:
                         for chunk in response.iter_bytes():
+                            size += len(chunk)
+                            if size > output.size_bytes:  # not the file the job reported: stop before the disk fills
+                                raise RequesterError(
+                                    f"{output.path} is larger than the {output.size_bytes} bytes its job reported; "
+                                    "it was not kept"
+                                )
                             digest.update(chunk)
                             handle.write(chunk)
                 if digest.hexdigest() != output.sha256:
                     partial.unlink(missing_ok=True)
                     raise RequesterError(f"{output.path} does not match its SHA-256; it was not kept")
                 partial.replace(target)
+            except RequesterError:
+                _discard(partial)
+                raise
             except httpx.HTTPError as exc:
                 _discard(partial)
                 raise RequesterError(

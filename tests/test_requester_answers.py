@@ -4,8 +4,9 @@ RequesterError, with a message that says what happened and what to check: never 
 
 from __future__ import annotations
 
+import gzip
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ import httpx
 import pytest
 
 from sparecycles.protocol.market import JobSubmission, JobView
-from sparecycles.requester import MarketEndpoint, RequesterClient, RequesterError, load_submission
+from sparecycles.requester import MAX_ANSWER_BYTES, MarketEndpoint, RequesterClient, RequesterError, load_submission
 
 REPO = Path(__file__).resolve().parent.parent
 ENDPOINT = MarketEndpoint("http://market.test", "requester-key")
@@ -190,3 +191,50 @@ def test_a_destination_that_cannot_be_written_says_so(tmp_path: Path) -> None:
         pytest.raises(RequesterError, match=r"cannot write .*choose another folder"),
     ):
         client.download(JOB_ID, blocker)
+
+
+@pytest.mark.parametrize("call", list(CALLS))
+def test_an_answer_larger_than_any_of_the_protocol_is_not_read_into_memory(call: str) -> None:
+    sent: list[int] = []
+
+    def endless() -> Iterator[bytes]:
+        chunk = b"[" + b" " * (1024 * 1024 - 1)
+        while True:  # a body with no end: only a cap stops the reading
+            sent.append(len(chunk))
+            yield chunk
+
+    error = answered(httpx.Response(200, headers={"Content-Type": "application/json"}, content=endless()), call)
+    assert "larger than 16 MiB" in str(error)
+    assert "--market URL" in str(error)
+    assert sum(sent) <= MAX_ANSWER_BYTES + 2 * 1024 * 1024  # it stopped at the cap
+
+
+def test_a_small_gzip_answer_that_unpacks_past_the_cap_is_refused() -> None:
+    bomb = gzip.compress(b" " * (MAX_ANSWER_BYTES + 1))
+    assert len(bomb) < 100_000
+    headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+    response = httpx.Response(200, headers=headers, content=bomb)
+    assert "larger than 16 MiB" in str(answered(response))
+
+
+def test_a_refusal_still_gives_its_reason_and_an_html_page_its_type() -> None:
+    refused = answered(httpx.Response(403, json={"detail": "this API key was revoked"}))
+    assert "refused (403): this API key was revoked" in str(refused)
+    assert "not JSON but text/html" in str(answered(HTML))
+
+
+def test_a_download_longer_than_its_reported_size_is_cut_off_and_not_kept(tmp_path: Path) -> None:
+    content = b"frame 1"
+    output = {"path": "out/frame1.png", "size_bytes": len(content), "sha256": hashlib.sha256(content).hexdigest()}
+
+    def respond(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/outputs/out/frame1.png"):
+            return httpx.Response(200, content=content + b"and then much more")
+        return httpx.Response(200, json=job_json(outputs=[output]))
+
+    with (
+        RequesterClient(ENDPOINT, transport=httpx.MockTransport(respond)) as client,
+        pytest.raises(RequesterError, match=r"larger than the 7 bytes its job reported; it was not kept"),
+    ):
+        client.download(JOB_ID, tmp_path)
+    assert [path for path in tmp_path.rglob("*") if path.is_file()] == []
