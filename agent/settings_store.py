@@ -69,10 +69,22 @@ class SettingsStore:
         return self._own if self._overlay is None else self._overlay(self._own)
 
     def _changed(self, before: Settings, after: Settings) -> None:
-        if after != before:
-            log.info("Settings changed: %s", ", ".join(sorted(_changed_keys(before, after))))
-            for listener in self._listeners:
+        """Tell every listener, each whatever the others did: the change is in the file and in ``current``
+        already, so one listener's failure must not leave the ones after it on the old settings."""
+        if after == before:
+            return
+        changed = ", ".join(sorted(_changed_keys(before, after)))
+        log.info("Settings changed: %s", changed)
+        for listener in self._listeners:
+            try:
                 listener(before, after)
+            except Exception:
+                log.exception(
+                    "Applying the change of %s failed in %s; the settings file has it, and the agent applies it "
+                    "when it starts again",
+                    changed,
+                    getattr(listener, "__qualname__", repr(listener)),
+                )
 
 
 def _changed_keys(before: Settings, after: Settings) -> set[str]:
