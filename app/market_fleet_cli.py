@@ -48,6 +48,20 @@ def register_fleet_operator_commands(app: typer.Typer) -> None:
         out.print(code.code, soft_wrap=True)
         out.print("On each machine: sparecycles join URL, and give this code when asked (it is shown only now)")
 
+    @app.command("revoke-enrol-codes")
+    def revoke_enrol_codes(
+        *,
+        group: Annotated[str, typer.Option("--group", help="The group whose codes end now.")],
+        data_dir: DataDir = None,
+        db: DbUrl = None,
+        key_file: KeyFile = None,
+    ) -> None:
+        """End every enrolment code of a group that still works (one that leaked, say); its machines stay."""
+        with refusing():
+            revoked = _operator(data_dir, db, key_file).fleet.revoke_enrol_codes(group, actor="operator (command line)")
+        out.print(f"{revoked} enrolment code(s) of group {group} revoked; machines that joined stay in it.")
+        out.print(f"New machines need a new code: sparecycles market enrol-code --group {group}")
+
     @app.command("group-policy")
     def group_policy(
         group: GroupArgument,

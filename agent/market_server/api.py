@@ -688,6 +688,12 @@ def _admin_routes(app: FastAPI, admin: MarketAdmin, route: Route) -> None:
         """A code machines join the group with (`sparecycles join URL CODE`), shown once."""
         return admin.fleet.enrol_code(name, request.expires_s, actor=actor)
 
+    @route(app.delete, "/admin/groups/{name}/enrol-codes", tags=tags)
+    def revoke_enrol_codes(name: GroupPathName, actor: OperatorActor) -> OperatorAck:
+        """End every enrolment code of the group that still works (a leaked one, say); its machines stay."""
+        revoked = admin.fleet.revoke_enrol_codes(name, actor=actor)
+        return OperatorAck(detail=f"{revoked} enrolment code(s) of group {name} revoked; machines that joined stay")
+
     @route(app.put, "/admin/requesters/{name}/group", tags=tags)
     def requester_group(name: RequesterName, request: RequesterGroup, actor: OperatorActor) -> OperatorAck:
         """Make a requester one of a studio's own (its jobs run on the group's machines, before outside work)."""

@@ -117,6 +117,24 @@ class Fleet:
         log.info("Enrolment code for group %s made by %s, valid until %s", group, actor, expires_at)
         return EnrolCode(group=group, code=code, expires_at=expires_at)
 
+    def revoke_enrol_codes(self, group: str, *, actor: str) -> int:
+        """End every enrolment code of ``group`` that still works, now: a code that leaked would otherwise enrol
+        machines until it expires (up to 30 days). Only hashes are kept, so a group's codes end together; machines
+        that joined stay. Returns how many codes ended."""
+        _check_group_name(group)
+        now = self.market.now()
+        with self.market.transaction() as session:
+            if session.get(tables.Group, group) is None:
+                raise NotFound(f"no group named {group}: `sparecycles market groups` lists them")
+            working = session.scalars(
+                select(tables.EnrolCode).where(tables.EnrolCode.group_name == group, tables.EnrolCode.expires_at > now)
+            ).all()
+            for code in working:
+                code.expires_at = now
+            self.market.record(session, actor, "revoke_enrol_codes", f"group:{group}", codes=len(working))
+        log.info("%d enrolment code(s) of group %s revoked by %s", len(working), group, actor)
+        return len(working)
+
     def set_requester_group(self, name: str, group: str | None, *, actor: str) -> None:
         """Make a requester one of the studio's own (its new jobs run on the group's machines first), or not."""
         with self.market.transaction() as session:

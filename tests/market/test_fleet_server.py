@@ -312,3 +312,38 @@ def test_the_operator_cannot_make_a_group_the_protocol_cannot_name(market: Marke
     with pytest.raises(MarketError, match="is not a group name"):
         fleet.set_policy(name, GroupPolicy(), actor="operator")
     assert Operator(market).get("/groups") == []
+
+
+def test_a_groups_codes_are_revoked_at_once_and_its_machines_stay(market: Market) -> None:
+    """A code that leaked would enrol machines until it expires (up to 30 days): the operator ends all of the
+    group's codes now. Machines that joined with them stay; a new code works again."""
+    operator = Operator(market)
+    inside = member(market, operator)  # joined with a code of its own
+    leaked = operator.post("/groups/render-farm/enrol-codes", {"expires_s": 30 * 86400}, status=201)["code"]
+    other_group = operator.post("/groups/other-group/enrol-codes", {"expires_s": 3600}, status=201)["code"]
+
+    revoked = market.client.delete("/v1/admin/groups/render-farm/enrol-codes", headers=operator.headers)
+
+    assert revoked.status_code == 200, revoked.text
+    assert revoked.json()["detail"].startswith("2 enrolment code(s) of group render-farm revoked")
+    outsider = Provider(market.client).join()
+    refused = market.client.post("/v1/provider/group", json={"code": leaked}, headers=outsider.headers)
+    assert refused.status_code == 403
+    assert "unknown or expired" in refused.json()["detail"]
+    assert report(market, inside)["membership"]["group"] == "render-farm"  # it stays in the group
+    elsewhere = market.client.post("/v1/provider/group", json={"code": other_group}, headers=outsider.headers)
+    assert elsewhere.status_code == 200, elsewhere.text  # another group's codes still work
+    fresh = operator.post("/groups/render-farm/enrol-codes", {"expires_s": 3600}, status=201)["code"]
+    newcomer = Provider(market.client).join()
+    assert market.client.post("/v1/provider/group", json={"code": fresh}, headers=newcomer.headers).status_code == 200
+    [entry] = operator.audit("revoke_enrol_codes")
+    assert (entry["actor"], entry["subject"]) == ("admin token on-call", "group:render-farm")
+
+
+def test_revoking_the_codes_of_a_group_that_does_not_exist_says_so(market: Market) -> None:
+    operator = Operator(market)
+    missing = market.client.delete("/v1/admin/groups/nobody-here/enrol-codes", headers=operator.headers)
+    assert missing.status_code == 404
+    assert "market groups" in missing.json()["detail"]
+    unauthorised = market.client.delete("/v1/admin/groups/nobody-here/enrol-codes")
+    assert unauthorised.status_code == 401

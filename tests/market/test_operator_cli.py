@@ -127,3 +127,15 @@ def test_the_operator_tools_from_the_command_line_leave_an_exportable_audit_log(
     everything = exported.read_text() + "\n".join(lines)
     for secret in (key, rotated, token.stdout.strip()):
         assert secret not in everything
+
+
+def test_a_groups_enrolment_codes_are_revoked_from_the_command_line(tmp_path: Path) -> None:
+    made = market_cli(tmp_path, "enrol-code", "--group", "render-farm", "--expires", "7d")
+    assert made.returncode == 0, made.stderr
+    revoked = market_cli(tmp_path, "revoke-enrol-codes", "--group", "render-farm")
+    assert revoked.returncode == 0, revoked.stderr
+    assert "1 enrolment code(s) of group render-farm revoked" in revoked.stdout
+    assert "sparecycles market enrol-code --group render-farm" in revoked.stdout
+    unknown = market_cli(tmp_path, "revoke-enrol-codes", "--group", "no-such-group")
+    assert unknown.returncode == 1
+    assert "no group named no-such-group" in unknown.stderr
