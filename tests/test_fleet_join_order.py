@@ -198,3 +198,24 @@ def test_a_dropped_machine_keeps_a_marketplace_the_owner_chose_meanwhile(world: 
 
     asyncio.run(scenario())
     assert world.market_url == "https://own.example"
+
+
+def test_a_join_that_fails_in_any_way_goes_back_to_the_marketplace_it_left(world: World, tmp_path: Path) -> None:
+    """Not only a refused code: an identity key that cannot be read (say) must not leave the machine taking work
+    from a studio it never joined."""
+    fleet, _ = _fleet(world, tmp_path)
+
+    def unreadable() -> Any:
+        raise PermissionError("the identity key file is not readable")
+
+    fleet._identity = unreadable  # type: ignore[method-assign]
+
+    async def scenario() -> None:
+        with pytest.raises(FleetError, match="cannot join: the identity key file is not readable"):
+            await fleet.join(A, "sce_codeA")
+
+    asyncio.run(scenario())
+    assert world.market_url is None  # back on the private marketplace
+    assert world.switches == [A, None]
+    assert fleet.status() is None
+    assert world.studios[A].member is None

@@ -167,9 +167,11 @@ class FleetService:
         try:
             await self._registered(url)
             membership = await self._enrol(url, code)
-        except FleetError:
+        except BaseException as exc:  # whatever stopped the join (a cancel too), the machine goes back where it was
             if switching:
                 await self._switch_market(side.url)
+            if isinstance(exc, Exception) and not isinstance(exc, FleetError):
+                raise FleetError(f"cannot join: {exc}") from exc
             raise
         self._keep(_Kept(url=url, membership=membership, previous_url=previous))
         self._return = None
