@@ -110,6 +110,22 @@ def test_any_other_failed_exchange_is_a_market_error_worth_retrying() -> None:
 # --- a lease whose heartbeats meet broken answers ----------------------------------------------------
 
 
+def fast_provider(market: Any, runtime: Any, state_dir: Path, ledger: Any = None) -> MarketProvider:
+    """An agent's provider loop against ``market`` (an httpx MockTransport handler) with ``runtime``, polling and
+    backing off in tens of milliseconds, one CPU-only machine."""
+    return MarketProvider(
+        client=MarketClient("http://market.test", transport=httpx.MockTransport(market)),
+        identity=Account.create(),
+        runtime=runtime,
+        setup=lambda: ProviderSetup(PAYOUT, 0, 0, "", (), LIMITS),
+        offer=lambda: MachineOffer({}, 2),
+        state_dir=state_dir,
+        poll_wait_s=0.05,
+        backoff=Backoff(first_s=0.05, cap_s=0.1),
+        ledger=ledger,
+    )
+
+
 class BrokenBeats(HostileMarket):
     """The hostile marketplace, whose every heartbeat answer claims gzip and is not."""
 
@@ -172,17 +188,7 @@ def test_a_lease_whose_heartbeats_get_broken_answers_is_still_recorded_and_repor
     lease["heartbeat_interval_s"] = 0.05
     market = BrokenBeats([lease])
     ledger = Ledger()
-    provider = MarketProvider(
-        client=MarketClient("http://market.test", transport=httpx.MockTransport(market)),
-        identity=Account.create(),
-        runtime=RuntimeUntilBeats(market),  # type: ignore[arg-type]
-        setup=lambda: ProviderSetup(PAYOUT, 0, 0, "", (), LIMITS),
-        offer=lambda: MachineOffer({}, 2),
-        state_dir=tmp_path / "provider",
-        poll_wait_s=0.05,
-        backoff=Backoff(first_s=0.05, cap_s=0.1),
-        ledger=ledger,
-    )
+    provider = fast_provider(market, RuntimeUntilBeats(market), tmp_path / "provider", ledger=ledger)
 
     with caplog.at_level(logging.INFO):
         run_provider_until(provider, lambda: market.reports, seconds=10)
@@ -216,16 +222,7 @@ def test_a_heartbeat_that_fails_for_any_reason_does_not_hold_back_the_report(
     lease = lease_json("buggy-beats", {"image": BUSYBOX, "cpus": 1.0}, [])
     lease["heartbeat_interval_s"] = 0.05
     market = BrokenBeats([lease])
-    provider = MarketProvider(
-        client=MarketClient("http://market.test", transport=httpx.MockTransport(market)),
-        identity=Account.create(),
-        runtime=RuntimeFailingStatus(market),  # type: ignore[arg-type]
-        setup=lambda: ProviderSetup(PAYOUT, 0, 0, "", (), LIMITS),
-        offer=lambda: MachineOffer({}, 2),
-        state_dir=tmp_path / "provider",
-        poll_wait_s=0.05,
-        backoff=Backoff(first_s=0.05, cap_s=0.1),
-    )
+    provider = fast_provider(market, RuntimeFailingStatus(market), tmp_path / "provider")
 
     with caplog.at_level(logging.INFO):
         run_provider_until(provider, lambda: market.reports, seconds=10)
@@ -248,17 +245,7 @@ def test_a_runtime_that_fails_while_running_a_job_ends_the_lease_as_failed_and_s
     lease = lease_json("broken-runtime", {"image": BUSYBOX, "cpus": 1.0}, [])
     market = BrokenBeats([lease])
     ledger = Ledger()
-    provider = MarketProvider(
-        client=MarketClient("http://market.test", transport=httpx.MockTransport(market)),
-        identity=Account.create(),
-        runtime=RuntimeThatBreaks(market),  # type: ignore[arg-type]
-        setup=lambda: ProviderSetup(PAYOUT, 0, 0, "", (), LIMITS),
-        offer=lambda: MachineOffer({}, 2),
-        state_dir=tmp_path / "provider",
-        poll_wait_s=0.05,
-        backoff=Backoff(first_s=0.05, cap_s=0.1),
-        ledger=ledger,
-    )
+    provider = fast_provider(market, RuntimeThatBreaks(market), tmp_path / "provider", ledger=ledger)
 
     with caplog.at_level(logging.INFO):
         run_provider_until(provider, lambda: market.reports, seconds=10)
