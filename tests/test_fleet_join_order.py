@@ -219,3 +219,28 @@ def test_a_join_that_fails_in_any_way_goes_back_to_the_marketplace_it_left(world
     assert world.switches == [A, None]
     assert fleet.status() is None
     assert world.studios[A].member is None
+
+
+def test_a_restart_while_the_dropped_machine_runs_a_job_still_goes_back(world: World, tmp_path: Path) -> None:
+    fleet, _ = _fleet(world, tmp_path)
+
+    async def dropped_while_busy() -> None:
+        await fleet.join(A, "sce_codeA")
+        world.studios[A].member = None
+        world.busy = True
+        await fleet.report_once()
+        assert world.market_url == A  # the running lease finishes first
+
+    asyncio.run(dropped_while_busy())
+    restarted, _ = _fleet(world, tmp_path)  # the agent starts again, the job still running
+    assert restarted.load() is None  # in no group
+
+    async def after_the_restart() -> None:
+        await restarted.report_once()
+        assert world.market_url == A
+        world.busy = False
+        await restarted.report_once()
+
+    asyncio.run(after_the_restart())
+    assert world.market_url is None  # the private marketplace, as before joining
+    assert list(tmp_path.iterdir()) == []  # nothing left to go back to

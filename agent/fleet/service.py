@@ -58,10 +58,12 @@ class _Kept(BaseModel):
         return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
-@dataclass(frozen=True)
-class _Return:
+class _Return(BaseModel):
     """The owner's marketplace to go back to once no job runs (``url`` None: the private one), from the studio's
-    (``studio``) that joining had switched to."""
+    (``studio``) that joining had switched to. Kept in a file beside the membership's: an agent restarted while
+    the dropped machine's last studio job ran must still go back."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
     url: str | None
     studio: str
@@ -94,6 +96,7 @@ class FleetService:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._file = state_file
+        self._return_file = state_file.with_name(state_file.stem + "-return.json")
         self._identity = identity
         self._settings = settings
         self._overlay = overlay
@@ -105,7 +108,7 @@ class FleetService:
         self._clock = clock
         self._kept: _Kept | None = None
         # Set when the studio dropped this machine while a job ran: the owner's marketplace is taken back once idle.
-        self._return: _Return | None = None
+        self._return_to: _Return | None = None
         self._report_every_s = DEFAULT_REPORT_EVERY_S
         self._wake = asyncio.Event()
         self.problem: str | None = None
@@ -113,9 +116,39 @@ class FleetService:
 
     # -- the kept membership ---------------------------------------------------------------------------
 
+    @property
+    def _return(self) -> _Return | None:
+        return self._return_to
+
+    @_return.setter
+    def _return(self, back: _Return | None) -> None:
+        """Remember (or forget) the marketplace to go back to, in memory and in its file."""
+        self._return_to = back
+        if back is None:
+            self._return_file.unlink(missing_ok=True)
+        else:
+            self._return_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            atomic_write_text(self._return_file, back.model_dump_json() + "\n")
+
+    def _load_return(self) -> None:
+        try:
+            self._return_to = _Return.model_validate_json(self._return_file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return
+        except (OSError, ValidationError, ValueError) as exc:
+            log.warning(
+                "The marketplace to go back to, in %s, cannot be read (%s): it stays as it is", self._return_file, exc
+            )
+            return
+        log.info(
+            "Taking work from %s again once no job runs, as before joining the studio",
+            self._return_to.url or "the private marketplace",
+        )
+
     def load(self) -> Callable[[Settings], Settings] | None:
         """Read the kept membership; returns the overlay of its policy, for the agent to start with (before
         the marketplace answers again), or None outside a group."""
+        self._load_return()
         try:
             self._kept = _Kept.model_validate_json(self._file.read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -305,7 +338,7 @@ class FleetService:
             self._keep(None)
             self._apply_policy()
             if _normal(kept.previous_url) != kept.url:  # joining changed the marketplace: the owner's comes back
-                self._return = _Return(kept.previous_url, kept.url)
+                self._return = _Return(url=kept.previous_url, studio=kept.url)
             return
         renewed = kept.model_copy(
             update={
