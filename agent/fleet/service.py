@@ -69,6 +69,15 @@ class _Return(BaseModel):
     studio: str
 
 
+def _store(path: Path, state: BaseModel | None) -> None:
+    """Keep ``state`` in ``path`` (in one step, in a private folder), or remove the file for None."""
+    if state is None:
+        path.unlink(missing_ok=True)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        atomic_write_text(path, state.model_dump_json(indent=1) + "\n")
+
+
 @dataclass
 class MarketSide:
     """What the fleet needs of the agent's marketplace connection now."""
@@ -124,11 +133,7 @@ class FleetService:
     def _return(self, back: _Return | None) -> None:
         """Remember (or forget) the marketplace to go back to, in memory and in its file."""
         self._return_to = back
-        if back is None:
-            self._return_file.unlink(missing_ok=True)
-        else:
-            self._return_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            atomic_write_text(self._return_file, back.model_dump_json() + "\n")
+        _store(self._return_file, back)
 
     def _load_return(self) -> None:
         try:
@@ -163,11 +168,7 @@ class FleetService:
 
     def _keep(self, kept: _Kept | None) -> None:
         self._kept = kept
-        if kept is None:
-            self._file.unlink(missing_ok=True)
-        else:
-            self._file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            atomic_write_text(self._file, kept.model_dump_json(indent=1) + "\n")
+        _store(self._file, kept)
 
     def _policy_overlay(self) -> Callable[[Settings], Settings] | None:
         if self._kept is None:
