@@ -224,11 +224,16 @@ class AgentLink(QObject):
 
     def _reach_agent(self) -> ControlClient | None:
         """A client of the agent once it answers; else None, having started it, waited, or given up."""
-        from sparecycles.control.client import AgentRequestError, AgentUnavailable
+        from sparecycles.control.client import AgentNotAnswering, AgentRequestError, AgentUnavailable
 
         try:
             client = self.client()
             client.status()
+        except AgentNotAnswering as exc:  # alive but silent (busy, stopped): wait for it, it is not gone
+            self._set_state(LinkState.LOST, str(exc))
+            self._wake.wait(RETRY_S)
+            self._wake.clear()
+            return None
         except AgentUnavailable:
             if self._connected_once and self._start_agent is not None:
                 self._died = True

@@ -39,6 +39,11 @@ class AgentUnavailable(Exception):
     """No agent answers; ``str()`` says what to do about it."""
 
 
+class AgentNotAnswering(AgentUnavailable):
+    """The agent took the connection but gave no answer in time: it runs, busy or stuck (stopped, say), rather
+    than gone. The desktop app waits for it instead of offering to start another."""
+
+
 class AgentRequestError(Exception):
     """The agent answered with an error; ``str()`` is its message."""
 
@@ -119,6 +124,12 @@ class ControlClient:
         extra: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
         try:
             response = self._http.request(method, path, json=body, params=query or None, **extra)
+        except httpx.TimeoutException:
+            raise AgentNotAnswering(
+                f"The SpareCycles agent (pid {self.endpoint.pid}) runs but did not answer in time: it may be busy "
+                f"or stuck. If it stays so, stop it (`kill {self.endpoint.pid}`) and start it again with "
+                "`sparecycles agent`."
+            ) from None
         except httpx.TransportError:
             raise AgentUnavailable(
                 f"The SpareCycles agent (pid {self.endpoint.pid}) does not answer on port "

@@ -334,6 +334,31 @@ def test_a_hung_agent_is_noticed_and_followed_again_when_it_answers(
         link.close()
 
 
+def test_a_hung_agent_is_not_taken_for_a_dead_one_by_an_app_that_could_start_another(
+    sim_agent: RunningAgent, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The app (which starts an agent when none runs) sees a stopped agent as not answering, and waits: it does
+    not show the "the agent stopped" panel, nor offer a restart that a live agent's lock would refuse."""
+    import sparecycles.control.client
+
+    monkeypatch.setattr(sparecycles.control.client, "EVENTS_READ_TIMEOUT_S", 3.0, raising=False)
+    started: list[object] = []
+    link = AgentLink(sim_agent.paths, start_agent=started.append)
+    link.start()
+    try:
+        qtbot.waitUntil(lambda: link.state is LinkState.CONNECTED, timeout=20_000)
+        sim_agent.process.send_signal(signal.SIGSTOP)
+        qtbot.waitUntil(lambda: "did not answer in time" in link.message, timeout=30_000)
+        assert link.state is LinkState.LOST
+        assert f"kill {sim_agent.process.pid}" in link.message
+        sim_agent.process.send_signal(signal.SIGCONT)
+        qtbot.waitUntil(lambda: link.state is LinkState.CONNECTED, timeout=30_000)
+        assert started == []  # no second agent was started
+    finally:
+        sim_agent.process.send_signal(signal.SIGCONT)
+        link.close()
+
+
 def test_the_client_stops_following_a_silent_event_stream(sim_agent: RunningAgent) -> None:
     client = ControlClient.from_lock_file(sim_agent.paths.agent_lock_file)
     events = client.events(read_timeout=2.0)
