@@ -229,7 +229,7 @@ class Fleet:
 
     def leave(self, address: str) -> FleetDirective:
         with self.market.transaction() as session:
-            provider = self.market.provider_row(session, address)
+            provider = self.market.provider_row(session, address, lock=True)
             if provider.group_name is None:
                 raise Conflict("this machine is in no group here")
             self.market.record(session, f"provider:{address}", "leave_group", f"group:{provider.group_name}")
@@ -358,7 +358,7 @@ class Fleet:
         return session.scalar(select(tables.Job.group_name).where(tables.Job.id == job_id))
 
     def _member(self, session: Session, address: str) -> tables.Provider:
-        provider = self.market.provider_row(session, address)
+        provider = self.market.provider_row(session, address, lock=True)  # a pause or drain waits for an auction
         if provider.group_name is None:
             raise Conflict(f"machine {provider.address} is in no studio group")
         return provider

@@ -283,6 +283,7 @@ class _Cache:
     leases: dict[str, list[_Row]] = field(default_factory=dict)  # by job
     bids: dict[str, list[_Row]] = field(default_factory=dict)  # by job, from providers online and not banned
     bidders: dict[str, _Row] = field(default_factory=dict)  # each bidder or standing provider (group, pause)
+    locked: dict[str, _Row | None] = field(default_factory=dict)  # winners read again under a lock (PostgreSQL)
     payouts: dict[str, str] = field(default_factory=dict)  # by provider
 
 
@@ -1728,7 +1729,10 @@ class Marketplace:
             if auction.qualifies(capacity, need) and self._may_take(bid, job, now):
                 candidates.append(auction.CandidateBid(bid.provider_address, bid.price, bid.score, bid.placed_at))
         candidates += self._spare_bids(job, need, cache, now, own={bid.address for bid in candidates})
-        chosen = auction.winners(candidates, seats, excluded=[lease.provider_address for lease in holding])
+        excluded = [lease.provider_address for lease in holding]
+        chosen = auction.winners(candidates, seats, excluded=excluded)
+        if self.is_postgresql:
+            chosen = self._winners_still_free(session, job, candidates, chosen, seats, excluded, now, cache)
         for seat, winner in zip(free_seats, chosen, strict=False):
             self._lease(session, job, winner, seat=seat, cache=cache, need=need)
         if len(chosen) == seats:
@@ -1768,6 +1772,42 @@ class Marketplace:
             if Marketplace._may_take(bidder, job, now):
                 spare.append(auction.CandidateBid(address, bid[0], bid[1], bidder.placed_at))
         return spare
+
+    def _winners_still_free(  # noqa: PLR0917 - the auction's state, passed on as it is
+        self,
+        session: Session,
+        job: tables.Job,
+        candidates: list[auction.CandidateBid],
+        chosen: list[auction.CandidateBid],
+        seats: int,
+        excluded: list[str],
+        now: datetime,
+        cache: _Cache,
+    ) -> list[auction.CandidateBid]:
+        """The winners, each read again with a lock (PostgreSQL): its studio may have paused, drained or moved
+        it, or the operator banned it, since the batch read the bidders. A winner no longer free is replaced by
+        the next best bid. The lock (FOR KEY SHARE: polls' updates of the row go on) makes a pause, drain, move
+        or ban that comes after it wait for this lease, and then take it back as they do any lease."""
+        late: set[str] = set()
+        while True:
+            gone = [bid.address for bid in chosen if not self._still_free(session, bid.address, job, now, cache)]
+            if not gone:
+                return chosen
+            late.update(gone)
+            chosen = auction.winners([bid for bid in candidates if bid.address not in late], seats, excluded=excluded)
+
+    def _still_free(self, session: Session, address: str, job: tables.Job, now: datetime, cache: _Cache) -> bool:
+        if address not in cache.locked:  # read once a batch: the lock holds the row as it is until the commit
+            cache.locked[address] = session.connection().execute(self._sql.winner_now, {"who": address}).one_or_none()
+        row = cache.locked[address]
+        free = row is not None and row.banned_at is None and not row.drain and self._may_take(row, job, now)
+        if not free:
+            log.info(
+                "Provider %s was paused, drained, moved or banned after it bid: job %s not leased to it",
+                address,
+                job.id,
+            )
+        return free
 
     @staticmethod
     def _may_take(bidder: _Row, job: tables.Job, now: datetime) -> bool:
@@ -1928,8 +1968,10 @@ class Marketplace:
         age_ms = int(((now - started_at).total_seconds() + allowance_s) * 1000)
         return max(0, min(age_ms, spec.max_runtime_s * 1000))
 
-    def provider_row(self, session: Session, address: str) -> tables.Provider:
-        provider = session.get(tables.Provider, address)
+    def provider_row(self, session: Session, address: str, *, lock: bool = False) -> tables.Provider:
+        """The provider's row; ``lock``: FOR UPDATE (PostgreSQL), as changes that decide whether it may win an
+        auction take it, so that an auction closing meanwhile waits or is waited for (_winners_still_free)."""
+        provider = session.get(tables.Provider, address, with_for_update=lock)
         if provider is None:
             raise NotFound("register this machine first: PUT /v1/provider")
         return provider
@@ -2256,6 +2298,20 @@ class _Statements:
             .outerjoin(groups, groups.c.name == providers.c.group_name)
             .join(jobs, and_(jobs.c.id == bids.c.job_id, jobs.c.round == bids.c.round))
             .where(bids.c.job_id.in_(job_ids), *may_win)
+        )
+        # A winner read again, locked (PostgreSQL): FOR KEY SHARE, which the polls' updates of the row do not wait
+        # for, and which a pause, drain, move or ban (FOR UPDATE of the row) does.
+        self.winner_now = (
+            select(
+                providers.c.group_name,
+                providers.c.paused_until,
+                providers.c.drain,
+                providers.c.banned_at,
+                groups.c.outside_jobs,
+            )
+            .select_from(providers.outerjoin(groups, groups.c.name == providers.c.group_name))
+            .where(providers.c.address == bindparam("who", type_=String()))
+            .with_for_update(key_share=True, of=providers)
         )
         self.offered_gpus = select(gpus.c.provider_address, gpus.c.uuid, gpus.c.vram_bytes, gpus.c.score).where(
             gpus.c.provider_address.in_(addresses), gpus.c.offered.is_(True)

@@ -4,6 +4,7 @@ machines and preempt outside work. Each operator action is in the audit log."""
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from typing import Any
 
@@ -347,3 +348,35 @@ def test_revoking_the_codes_of_a_group_that_does_not_exist_says_so(market: Marke
     assert "market groups" in missing.json()["detail"]
     unauthorised = market.client.delete("/v1/admin/groups/nobody-here/enrol-codes")
     assert unauthorised.status_code == 401
+
+
+def test_a_pause_committed_while_the_auction_closes_keeps_the_machine_from_winning(
+    market: Market, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL, two server processes: the studio pauses the machine after the auction read its bid but before
+    it leased the job. The auction reads each winner again under a lock, so the paused machine does not win."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite has one writer at a time: the pause would wait for the auction's transaction")
+    operator = Operator(market)
+    machine = member(market, operator, cores=2)
+    job = market.requester("outside").submit(cpu_spec(), **JOB_TERMS)
+    machine.poll()  # bids on the open job
+    until = market.clock.now + timedelta(hours=8)
+    read_bids = market.market._auction_cache
+
+    def then_paused(connection: Any, due: list[Any], now: Any) -> Any:
+        cache = read_bids(connection, due, now)
+        if due:  # the batch with the job, its bids read: the studio pauses the machine now
+            pausing = threading.Thread(
+                target=operator.admin.fleet.pause, args=(machine.identity.address, until), kwargs={"actor": "studio"}
+            )
+            pausing.start()
+            pausing.join(30)
+            assert not pausing.is_alive()  # committed while the auction's transaction is still open
+        return cache
+
+    monkeypatch.setattr(market.market, "_auction_cache", then_paused)
+    market.clock.advance(6)
+
+    assert machine.poll()["leases"] == []
+    assert market.market.job_any(job["job_id"]).state == "queued"
