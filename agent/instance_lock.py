@@ -1,5 +1,9 @@
 """One agent per user: an exclusively created lock file that also says how to reach the agent.
 
+Beside it, the agent holds a kernel lock (``flock``) on a guard file for its whole life, from before the lock
+file exists. The kernel lets it go when the process ends, however it ends, so a held guard means a live agent:
+one still starting (importing, opening its ledger) for longer than any grace is refused, not taken for stale.
+
 A lock left behind by an agent that died is stale and is replaced: its PID is gone, or nothing
 listens on its API port (the PID was reused) for longer than the start-up grace. A lock whose agent
 answers means "already running" and we refuse to start; so does one whose live agent does not answer
@@ -12,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +26,8 @@ from sparecycles.control.endpoint import AgentAlreadyRunning, AgentEndpoint, End
 from sparecycles.fileio import atomic_write_text
 
 log = logging.getLogger(__name__)
+
+GUARD_SUFFIX = ".held"  # the guard file beside the lock file: "agent.lock" -> "agent.lock.held"
 
 EndpointProbe = Callable[[AgentEndpoint], bool | None]
 """True: the agent answers. False: it certainly does not (nothing listens on the port, or something that
@@ -59,6 +66,48 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+if sys.platform == "win32":  # no flock: the lock file and its judgement alone (the guard always taken)
+
+    def _take_guard(path: Path) -> int | None:
+        return -1
+
+    def _drop_guard(descriptor: int) -> None:
+        return
+
+else:
+    import fcntl
+
+    def _take_guard(path: Path) -> int | None:
+        """A descriptor holding the guard (an exclusive ``flock`` of ``path``, with this pid written in it), or
+        None when another live process holds it. The file itself stays: removing a locked file would let a
+        third starter lock a new file of the same name beside the holder's."""
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(descriptor)
+            return None
+        except BaseException:
+            os.close(descriptor)
+            raise
+        os.ftruncate(descriptor, 0)
+        os.write(descriptor, f"{os.getpid()}\n".encode())
+        return descriptor
+
+    def _drop_guard(descriptor: int) -> None:
+        os.close(descriptor)  # releases the flock
+
+
+def _guard_pid(path: Path) -> int:
+    """The pid the guard's holder wrote in it (0 when not yet written or unreadable)."""
+    try:
+        word = path.read_text(encoding="ascii", errors="replace").strip()
+    except OSError:
+        return 0
+    return int(word) if word.isdigit() else 0
+
+
 class InstanceLock:
     """Holds the per-user agent lock for the life of the agent process."""
 
@@ -75,9 +124,27 @@ class InstanceLock:
         self._probe = probe
         self._startup_grace_seconds = startup_grace_seconds
         self._held = False
+        self._guard: int | None = None
+
+    @property
+    def guard_path(self) -> Path:
+        return self._path.with_name(self._path.name + GUARD_SUFFIX)
 
     def acquire(self) -> None:
         """Take the lock, replacing a stale one; raise :class:`AgentAlreadyRunning` otherwise."""
+        guard = _take_guard(self.guard_path)
+        if guard is None:
+            raise AgentAlreadyRunning(self._guard_holder())
+        try:
+            self._take_lock_file()
+        except BaseException:
+            _drop_guard(guard)
+            raise
+        self._guard = guard
+
+    def _take_lock_file(self) -> None:
+        # With the guard held, no agent that takes it can hold the lock file: one left there is judged as
+        # before, for an agent of a version without the guard, or a stale file.
         for _attempt in range(3):
             if self._create():
                 self._held = True
@@ -103,7 +170,7 @@ class InstanceLock:
         atomic_write_text(self._path, endpoint.to_json(), mode=0o600)
 
     def release(self) -> None:
-        """Remove the lock, but only while it is still ours."""
+        """Remove the lock, but only while it is still ours, then let the guard go."""
         if not self._held:
             return
         self._held = False
@@ -111,6 +178,22 @@ class InstanceLock:
             endpoint = read_endpoint(self._path)
             if endpoint is not None and endpoint.pid == os.getpid():
                 self._path.unlink()
+        if self._guard is not None:
+            _drop_guard(self._guard)
+            self._guard = None
+
+    def _guard_holder(self) -> AgentEndpoint:
+        """The agent holding the guard, as its lock file describes it once it has published its API (waiting up
+        to the start-up grace for that); before then, its pid alone."""
+        deadline = time.monotonic() + self._startup_grace_seconds
+        while True:
+            with contextlib.suppress(EndpointFileError):
+                endpoint = read_endpoint(self._path)
+                if endpoint is not None and endpoint.port is not None:
+                    return endpoint
+            if time.monotonic() >= deadline:
+                return AgentEndpoint(pid=_guard_pid(self.guard_path), version="")
+            time.sleep(0.1)
 
     def _create(self) -> bool:
         self._path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -133,3 +134,69 @@ def test_a_stopped_agent_keeps_its_lock_against_the_real_probe(tmp_path: Path, l
         with pytest.raises(AgentAlreadyRunning):
             InstanceLock(path, version="1.0", probe=probe_endpoint, startup_grace_seconds=0.2).acquire()
     assert read_endpoint(path) == holder
+
+
+GUARD_HOLDER = """
+import sys, time
+from pathlib import Path
+from sparecycles.agent.instance_lock import InstanceLock
+lock = InstanceLock(Path(sys.argv[1]), version="1.0", probe=lambda _endpoint: False, startup_grace_seconds=0.2)
+lock.acquire()
+print("held", flush=True)
+time.sleep(60)
+"""
+
+
+@pytest.fixture
+def starting_agent(tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
+    """Another process that took the lock and is still starting: no control API yet, for longer than any grace."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", GUARD_HOLDER, str(tmp_path / "agent.lock")], stdout=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline().strip() == "held"
+    yield process
+    process.kill()
+    process.wait()
+
+
+def test_an_agent_still_starting_past_the_grace_is_not_taken_for_stale(
+    tmp_path: Path, starting_agent: subprocess.Popen[str]
+) -> None:
+    """Before the guard, a lock file with a live pid and no API was stale after the grace: a second agent took it."""
+    path = tmp_path / "agent.lock"
+    time.sleep(0.3)  # past its grace: the lock file alone would now be judged stale
+    lock = InstanceLock(path, version="1.0", probe=lambda _endpoint: False, startup_grace_seconds=0.2)
+    with pytest.raises(AgentAlreadyRunning, match=f"pid {starting_agent.pid}, still starting") as refused:
+        lock.acquire()
+    assert refused.value.endpoint.pid == starting_agent.pid
+    endpoint = read_endpoint(path)
+    assert endpoint is not None
+    assert endpoint.pid == starting_agent.pid  # its lock file untouched
+
+
+def test_the_guard_goes_with_its_process_however_it_ends(tmp_path: Path, starting_agent: subprocess.Popen[str]) -> None:
+    path = tmp_path / "agent.lock"
+    starting_agent.kill()  # SIGKILL: no release ran, the lock file is left behind
+    starting_agent.wait()
+    assert path.exists()
+    lock = InstanceLock(path, version="1.0", probe=lambda _endpoint: False, startup_grace_seconds=0.2)
+    lock.acquire()
+    endpoint = read_endpoint(path)
+    assert endpoint is not None
+    assert endpoint.pid == os.getpid()
+    assert lock.guard_path.read_text().strip() == str(os.getpid())
+    lock.release()
+    assert not path.exists()
+    again = InstanceLock(path, version="1.0", probe=lambda _endpoint: False)
+    again.acquire()  # released: free again
+    again.release()
+
+
+def test_a_refused_starter_leaves_the_guard_free_for_the_next(tmp_path: Path, live_pid: int) -> None:
+    """A starter refused by an older agent's answering lock file (no guard held) must not keep the guard."""
+    path = tmp_path / "agent.lock"
+    _write(path, AgentEndpoint(pid=live_pid, version="0.9", port=5, token=TOKEN))
+    for _ in range(2):
+        with pytest.raises(AgentAlreadyRunning, match=f"pid {live_pid}, control API"):
+            InstanceLock(path, version="1.0", probe=lambda _endpoint: True, startup_grace_seconds=0.2).acquire()

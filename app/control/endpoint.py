@@ -36,10 +36,14 @@ class AgentAlreadyRunning(Exception):
     """Another agent of this user is running and answering; ``str()`` says what to do."""
 
     def __init__(self, endpoint: AgentEndpoint) -> None:
+        who = f"pid {endpoint.pid}" if endpoint.pid > 0 else "its pid not yet recorded"
+        if endpoint.port is None:  # it holds the lock but is still starting
+            where = f"{who}, still starting: its control API is not open yet"
+        else:
+            where = f"{who}, control API on 127.0.0.1:{endpoint.port}"
         super().__init__(
-            f"A SpareCycles agent is already running (pid {endpoint.pid}, control API on "
-            f"127.0.0.1:{endpoint.port}). Use `sparecycles status` to see it, or `sparecycles stop` "
-            "to stop it before starting another."
+            f"A SpareCycles agent is already running ({where}). Use `sparecycles status` to see it, or "
+            "`sparecycles stop` to stop it before starting another."
         )
         self.endpoint = endpoint
 
