@@ -10,16 +10,18 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
 from sparecycles import launcher
-from sparecycles.control.benchmark import BenchmarkList, BenchmarkResultView
-from sparecycles.control.client import AgentUnavailable, ControlClient
 from sparecycles.terminal import out, styled
 
-Connect = Callable[[], AbstractContextManager[ControlClient]]
+if TYPE_CHECKING:  # the agent's client and its models load when the command runs, not with every command
+    from sparecycles.control.benchmark import BenchmarkList, BenchmarkResultView
+    from sparecycles.control.client import ControlClient
+
+Connect = Callable[[], AbstractContextManager["ControlClient"]]
 Fail = Callable[[str, int], NoReturn]
 
 EXIT_NO_GPU = 1
@@ -63,6 +65,8 @@ def register_bench_command(app: typer.Typer, connect: Connect, fail: Fail) -> No
         as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
     ) -> None:
         """Benchmark the GPUs (compute, memory, PCIe, VRAM, power), under a minute per GPU in quick mode."""
+        from sparecycles.control.errors import AgentUnavailable
+
         try:
             client_context = connect_quietly(connect)
         except AgentUnavailable:
@@ -88,6 +92,7 @@ def register_bench_command(app: typer.Typer, connect: Connect, fail: Fail) -> No
 
 def connect_quietly(connect: Connect) -> AbstractContextManager[ControlClient]:
     """The agent's client, or AgentUnavailable (before anything is printed) when no agent runs."""
+    from sparecycles.control.client import ControlClient
     from sparecycles.paths import AppPaths
 
     lock = AppPaths.from_environment().agent_lock_file

@@ -11,16 +11,18 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
-from sparecycles.control.client import ControlClient
 from sparecycles.durations import parse_clock_time, parse_duration
-from sparecycles.fleet_admin import FleetAdminClient, FleetAdminError
-from sparecycles.protocol.fleet import FleetMachine
 from sparecycles.secret_input import SecretInput, SecretInputError
 from sparecycles.terminal import out
+
+if TYPE_CHECKING:  # the clients load when a command talks to the agent or the marketplace
+    from sparecycles.control.client import ControlClient
+    from sparecycles.fleet_admin import FleetAdminClient
+    from sparecycles.protocol.fleet import FleetMachine
 
 MarketUrl = Annotated[
     str, typer.Option("--market", envvar="SPARECYCLES_FLEET_URL", help="The studio's marketplace URL (or the env).")
@@ -132,6 +134,8 @@ def register_fleet_commands(  # noqa: PLR0915 - the commands, read in one place
     @contextmanager
     def admin(ctx: typer.Context) -> Iterator[FleetAdminClient]:
         """A client of the admin API; the token is read only now, so that `fleet ACTION --help` asks for none."""
+        from sparecycles.fleet_admin import FleetAdminClient, FleetAdminError
+
         market, token, token_file = ctx.obj
         if not market:
             fail("give the studio's marketplace: --market URL (or SPARECYCLES_FLEET_URL)", 2)

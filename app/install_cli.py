@@ -16,15 +16,13 @@ from pathlib import Path
 from typing import Annotated, NoReturn
 
 import click
-import psutil
 import typer
 
 from sparecycles import launcher
 from sparecycles.autostart import create_start_at_login
 from sparecycles.config import ConfigError, Settings, load_settings, update_settings_file
-from sparecycles.control.client import AgentRequestError, AgentUnavailable, ControlClient
 from sparecycles.control.endpoint import EndpointFileError, pid_alive, read_endpoint
-from sparecycles.control.spawn import agent_command
+from sparecycles.control.errors import AgentRequestError, AgentUnavailable
 from sparecycles.paths import AppPaths
 from sparecycles.service_unit import (
     SYSTEM_HOME,
@@ -150,6 +148,8 @@ def service_install(
         _fail("a system service needs a machine identity key file.\n" + "\n".join(problems), 2)
     for problem in problems:
         _warn(problem)
+    from sparecycles.control.spawn import agent_command
+
     command = agent_command()
     if system and command[0].startswith(PRIVATE_PREFIXES):
         _fail(
@@ -239,6 +239,8 @@ def _set_start_at_login(paths: AppPaths, enabled: bool) -> None:
     switch = create_start_at_login()
     if switch.available is not None:
         _fail(switch.available, 1)
+    from sparecycles.control.client import ControlClient
+
     changes = {"general": {"start_at_login": enabled}}
     try:
         with ControlClient.from_lock_file(paths.agent_lock_file, timeout=5.0) as client:
@@ -287,6 +289,8 @@ def _ask(question: str, *, yes: bool) -> bool:
 
 def _runs_sparecycles(pid: int) -> bool:
     """Whether process ``pid`` runs SpareCycles (so a stale lock never gets another program signalled)."""
+    import psutil
+
     try:
         return any("sparecycles" in part for part in psutil.Process(pid).cmdline())
     except psutil.Error:
@@ -295,6 +299,10 @@ def _runs_sparecycles(pid: int) -> bool:
 
 def _stop_agent(paths: AppPaths, timeout_s: float = 20.0) -> None:
     """Ask the running agent to stop and wait for it; one that does not is sent SIGTERM, then SIGKILL."""
+    import psutil
+
+    from sparecycles.control.client import ControlClient
+
     try:
         endpoint = read_endpoint(paths.agent_lock_file)
     except EndpointFileError:

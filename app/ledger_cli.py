@@ -19,14 +19,17 @@ from contextlib import AbstractContextManager
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation, localcontext
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from sparecycles.control.client import AgentRequestError, ControlClient
+from sparecycles.control.errors import AgentRequestError
 from sparecycles.control.ledger import EarningsSummary, ExportRow, LedgerExport, LedgerSettingsView, Money
 
-Connect = Callable[[], AbstractContextManager[ControlClient]]
+if TYPE_CHECKING:  # the agent's client loads when a command talks to the agent
+    from sparecycles.control.client import ControlClient
+
+Connect = Callable[[], AbstractContextManager["ControlClient"]]
 Fail = Callable[[str, int], NoReturn]
 
 EXIT_USAGE = 2  # as everywhere in the CLI: invalid arguments

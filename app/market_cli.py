@@ -6,10 +6,12 @@ they need no running server. Amounts are in the payout token's base units.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -23,16 +25,12 @@ from sparecycles.market_options import operator as _operator
 from sparecycles.market_options import refused as _refused
 from sparecycles.market_vault_cli import register_vault_commands
 from sparecycles.paths import AppPaths
-from sparecycles.protocol.market import JobView
-from sparecycles.requester import (
-    MarketEndpoint,
-    RequesterClient,
-    RequesterError,
-    load_submissions,
-    private_endpoint,
-)
 from sparecycles.secret_input import SecretInput, read_secret
 from sparecycles.terminal import out, print_error, styled
+
+if TYPE_CHECKING:  # the requester's client (httpx) and the protocol's models load when a command needs them
+    from sparecycles.protocol.market import JobView
+    from sparecycles.requester import RequesterClient
 
 market_app = typer.Typer(help="Run and operate the reference marketplace (a studio's own).", no_args_is_help=True)
 
@@ -350,20 +348,29 @@ ApiKeyFile = Annotated[
 ]
 
 
+@contextlib.contextmanager
+def _market_refusals() -> Iterator[None]:
+    """A marketplace's refusal, or a job file's mistake (RequesterError), ends the command with its message."""
+    from sparecycles.requester import RequesterError
+
+    try:
+        yield
+    except RequesterError as exc:
+        raise _refused(exc) from None
+
+
 def _requester(market: str | None, api_key: str | None, api_key_file: Path | None) -> RequesterClient:
+    from sparecycles.requester import MarketEndpoint, RequesterClient, private_endpoint
+
     if market is None:
-        try:
+        with _market_refusals():
             return RequesterClient(private_endpoint(AppPaths.from_environment()))
-        except RequesterError as exc:
-            raise _refused(exc) from None
     key = read_secret(API_KEY, api_key, api_key_file)
     if key is None:
         print_error(f"--market needs the requester's API key (the operator issues one): {API_KEY.ways()}")
         raise typer.Exit(2)
-    try:
+    with _market_refusals():
         return RequesterClient(MarketEndpoint(market, key))
-    except RequesterError as exc:
-        raise _refused(exc) from None
 
 
 def _show(view: JobView) -> None:
@@ -393,7 +400,9 @@ def register_requester_commands(app: typer.Typer) -> None:
     ) -> None:
         """Submit a job to the marketplace (this machine's private one unless --market is given); a frame-range
         template with --frames submits one job per chunk of frames."""
-        try:
+        with _market_refusals():
+            from sparecycles.requester import load_submissions
+
             submissions = load_submissions(job_file, frames, chunk)
             with _requester(market, api_key, api_key_file) as client:
                 for submission in submissions:
@@ -402,19 +411,14 @@ def register_requester_commands(app: typer.Typer) -> None:
                         f"Job {view.job_id} submitted; {view.held_base_units} base units held. "
                         f"`sparecycles job {view.job_id}`"
                     )
-        except RequesterError as exc:
-            raise _refused(exc) from None
 
     @app.command()
     def jobs(
         market: Market = None, api_key: ApiKey = None, api_key_file: ApiKeyFile = None, as_json: AsJson = False
     ) -> None:
         """Your jobs on the marketplace, newest first."""
-        try:
-            with _requester(market, api_key, api_key_file) as client:
-                views = client.jobs()
-        except RequesterError as exc:
-            raise _refused(exc) from None
+        with _market_refusals(), _requester(market, api_key, api_key_file) as client:
+            views = client.jobs()
         if as_json:
             sys.stdout.write(json.dumps([view.model_dump(mode="json") for view in views], indent=2) + "\n")
             return
@@ -432,11 +436,8 @@ def register_requester_commands(app: typer.Typer) -> None:
         as_json: AsJson = False,
     ) -> None:
         """One job: its state and why, its leases, its outputs."""
-        try:
-            with _requester(market, api_key, api_key_file) as client:
-                view = client.job(job_id)
-        except RequesterError as exc:
-            raise _refused(exc) from None
+        with _market_refusals(), _requester(market, api_key, api_key_file) as client:
+            view = client.job(job_id)
         if as_json:
             sys.stdout.write(view.model_dump_json(indent=2) + "\n")
         else:
@@ -450,11 +451,8 @@ def register_requester_commands(app: typer.Typer) -> None:
         api_key_file: ApiKeyFile = None,
     ) -> None:
         """Cancel a job; running providers are paid for the time they ran."""
-        try:
-            with _requester(market, api_key, api_key_file) as client:
-                _show(client.cancel(job_id))
-        except RequesterError as exc:
-            raise _refused(exc) from None
+        with _market_refusals(), _requester(market, api_key, api_key_file) as client:
+            _show(client.cancel(job_id))
 
     @app.command()
     def result(
@@ -465,10 +463,7 @@ def register_requester_commands(app: typer.Typer) -> None:
         api_key_file: ApiKeyFile = None,
     ) -> None:
         """Download a completed job's outputs, each checked against its SHA-256."""
-        try:
-            with _requester(market, api_key, api_key_file) as client:
-                written = client.download(job_id, dest)
-        except RequesterError as exc:
-            raise _refused(exc) from None
+        with _market_refusals(), _requester(market, api_key, api_key_file) as client:
+            written = client.download(job_id, dest)
         for path in written:
             out.print(f"wrote {path}")

@@ -13,11 +13,10 @@ import sys
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from decimal import Decimal
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from sparecycles.control.client import ControlClient
 from sparecycles.control.wallet import (
     BalanceView,
     ClaimableView,
@@ -29,7 +28,10 @@ from sparecycles.control.wallet import (
 )
 from sparecycles.terminal import out, styled
 
-Connect = Callable[[], AbstractContextManager[ControlClient]]
+if TYPE_CHECKING:  # the agent's client loads when a command talks to the agent
+    from sparecycles.control.client import ControlClient
+
+Connect = Callable[[], AbstractContextManager["ControlClient"]]
 Fail = Callable[[str, int], NoReturn]
 
 EXIT_USAGE = 2

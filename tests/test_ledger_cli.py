@@ -25,7 +25,8 @@ from sparecycles.agent.ledger.store import JobEnd, JobStart, LedgerStore
 from sparecycles.agent.ledger.tariff_file import load_tariff
 from sparecycles.agent.ledger.tariffs import TariffHistory
 from sparecycles.agent.sensors.gpu.model import GpuSample
-from sparecycles.control.client import AgentRequestError, ControlClient
+from sparecycles.control.client import ControlClient
+from sparecycles.control.errors import AgentRequestError
 from sparecycles.ledger_cli import EXPORT_COLUMNS
 from tests.conftest import REPO, RunningAgent, run_cli, start_agent
 

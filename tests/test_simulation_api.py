@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from sparecycles.control.client import AgentRequestError, ControlClient
+from sparecycles.control.client import ControlClient
+from sparecycles.control.errors import AgentRequestError
 from sparecycles.control.models import StatusDocument
 from tests.conftest import RunningAgent, run_cli, start_agent
 

@@ -71,7 +71,7 @@ class _Job(QRunnable):
         self._deliver = deliver
 
     def run(self) -> None:
-        from sparecycles.control.client import AgentRequestError, AgentUnavailable
+        from sparecycles.control.errors import AgentRequestError, AgentUnavailable
 
         try:
             result = self._work()
@@ -213,7 +213,7 @@ class AgentLink(QObject):
 
     def _agent_answers(self) -> bool:
         """Whether an agent answers now (without starting one)."""
-        from sparecycles.control.client import AgentRequestError, AgentUnavailable
+        from sparecycles.control.errors import AgentRequestError, AgentUnavailable
 
         try:
             with self.client(timeout=RETRY_S) as client:
@@ -224,7 +224,7 @@ class AgentLink(QObject):
 
     def _reach_agent(self) -> ControlClient | None:
         """A client of the agent once it answers; else None, having started it, waited, or given up."""
-        from sparecycles.control.client import AgentNotAnswering, AgentRequestError, AgentUnavailable
+        from sparecycles.control.errors import AgentNotAnswering, AgentRequestError, AgentUnavailable
 
         try:
             client = self.client()
@@ -261,7 +261,7 @@ class AgentLink(QObject):
 
     def _stream_events(self, client: ControlClient) -> bool:
         """Follow the agent's events until the stream ends; True when the link is closing."""
-        from sparecycles.control.client import AgentRequestError, AgentUnavailable
+        from sparecycles.control.errors import AgentRequestError, AgentUnavailable
 
         try:
             with client:

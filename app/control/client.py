@@ -15,6 +15,7 @@ import httpx
 
 from sparecycles.control.benchmark import BenchmarkList, RunBenchmark
 from sparecycles.control.endpoint import AgentEndpoint, EndpointFileError, pid_alive, read_endpoint
+from sparecycles.control.errors import AgentNotAnswering, AgentRequestError, AgentUnavailable
 from sparecycles.control.ledger import (
     EarningsSummary,
     LedgerExport,
@@ -33,25 +34,6 @@ from sparecycles.control.models import (
     SnoozeRequest,
     StatusDocument,
 )
-
-
-class AgentUnavailable(Exception):
-    """No agent answers; ``str()`` says what to do about it."""
-
-
-class AgentNotAnswering(AgentUnavailable):
-    """The agent took the connection but gave no answer in time: it runs, busy or stuck (stopped, say), rather
-    than gone. The desktop app waits for it instead of offering to start another."""
-
-
-class AgentRequestError(Exception):
-    """The agent answered with an error; ``str()`` is its message."""
-
-    def __init__(self, status_code: int, message: str, problems: list[str] | None = None) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-        self.problems = problems or []
-
 
 NOT_RUNNING = "No SpareCycles agent is running. Start it with `sparecycles agent`."
 # The agent's event stream sends a ping every 15 s (agent/api/server.py) besides its events: a stream silent

@@ -14,8 +14,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from sparecycles.control.client import AgentUnavailable, ControlClient
+from sparecycles.control.client import ControlClient
 from sparecycles.control.endpoint import AgentEndpoint, EndpointFileError, read_endpoint
+from sparecycles.control.errors import AgentUnavailable
 from sparecycles.paths import AppPaths
 
 

@@ -19,6 +19,7 @@ from sparecycles import install_cli
 from sparecycles.agent.keystore import KEYRING_SERVICE
 from sparecycles.agent.market.service import IDENTITY_KEY_NAME
 from sparecycles.cli import app
+from sparecycles.control import spawn
 from sparecycles.control.client import ControlClient
 from sparecycles.paths import AppPaths
 from sparecycles.service_unit import UNIT_NAME
@@ -242,7 +243,7 @@ def test_system_service_is_refused_for_an_installation_inside_a_home(
     """ProtectHome=yes hides /home from the service, and its account may not read there anyway."""
     home = tmp_path / "var"
     _headless_config(home)
-    monkeypatch.setattr(install_cli, "agent_command", lambda: ["/home/ann/venv/bin/python", "-m", "sparecycles"])
+    monkeypatch.setattr(spawn, "agent_command", lambda: ["/home/ann/venv/bin/python", "-m", "sparecycles"])
     result = _cli("service", "install", "--system", "--home", str(home))
     assert result.exit_code == 2
     assert "inside a home folder" in result.output

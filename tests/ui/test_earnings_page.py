@@ -15,7 +15,8 @@ from PySide6.QtCore import QDate, QPointF, Qt
 from PySide6.QtWidgets import QFileDialog
 from pytestqt.qtbot import QtBot
 
-from sparecycles.control.client import AgentRequestError, ControlClient
+from sparecycles.control.client import ControlClient
+from sparecycles.control.errors import AgentRequestError
 from sparecycles.ledger_cli import export_csv, money_text
 from sparecycles.ui.agent_link import AgentLink, LinkState
 from sparecycles.ui.ledger_table import SORT_ROLE

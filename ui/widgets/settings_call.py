@@ -13,7 +13,8 @@ from typing import Any
 from PySide6.QtCore import QCoreApplication
 from PySide6.QtWidgets import QLabel, QPushButton
 
-from sparecycles.control.client import AgentRequestError, ControlClient
+from sparecycles.control.client import ControlClient
+from sparecycles.control.errors import AgentRequestError
 from sparecycles.ui.agent_link import AgentLink, LinkState
 
 
