@@ -235,12 +235,13 @@ class MarketProvider:
             await self._register(setup)  # the tariff's next window, a new rate or margin, a new benchmark score
         await self._flush_outbox()
         await self._send_offer()
-        await self._poll()
-        now = self._clock().timestamp()
-        if now - self._last_voucher_check >= VOUCHER_REFRESH_S:
-            await self._refresh_voucher(setup)
-        if now - self._last_price_check >= PRICE_CHECK_S:
+        # Before the long poll, which may wait its whole 10 s: a machine just connected says at once when the
+        # market pays less than its floor, rather than after its first empty poll.
+        if self._clock().timestamp() - self._last_price_check >= PRICE_CHECK_S:
             await self._check_prices(setup)
+        await self._poll()
+        if self._clock().timestamp() - self._last_voucher_check >= VOUCHER_REFRESH_S:
+            await self._refresh_voucher(setup)
 
     async def _connect(self, setup: ProviderSetup) -> None:
         info = await self._client.info()
