@@ -172,7 +172,7 @@ class MarketProvider:
         self._registered_gpus: tuple[GpuInfo, ...] | None = None
         self.registered_payout: str | None = None  # where the marketplace pays this machine's earnings now
         self.problem: str | None = "not connected yet"
-        self.price_note: str | None = None  # the market pays less than the floor, in words
+        self._price_note: str | None = None  # the market pays less than the floor, in words
 
     @property
     def address(self) -> str:
@@ -181,6 +181,12 @@ class MarketProvider:
     @property
     def signed_in(self) -> bool:
         return self._signed_in
+
+    @property
+    def price_note(self) -> str | None:
+        """'market pays less than your electricity…' while the machine waits for work it would take; nothing while
+        it works (the note of the last check, up to a minute old, would say otherwise)."""
+        return None if self._leases else self._price_note
 
     @property
     def active_leases(self) -> int:
@@ -600,9 +606,9 @@ class MarketProvider:
         self._last_price_check = self._clock().timestamp()
         offered = self._offered
         if offered is None or (not offered.gpus and not offered.cpu_cores) or self._leases:
-            self.price_note = None
+            self._price_note = None
             return
-        self.price_note = price_note(await self._client.prices(), offered, setup)
+        self._price_note = price_note(await self._client.prices(), offered, setup)
 
 
 async def sign_in_with(client: MarketClient, identity: LocalAccount, *, chain_id: int | None = None) -> None:

@@ -135,6 +135,8 @@ def test_the_agent_bids_its_floor_takes_no_cheaper_job_and_books_what_it_earned(
                             cpu_spec(cpus=1.0), max_price_per_core_hour=CORE_HOUR_FLOOR * 2, bidding_window_s=1
                         )
                     )
+                if provider.active_leases:  # working: the note of the last check no longer holds
+                    assert provider.price_note is None
                 if provider.vouchers.best() is not None and booked():
                     break
         finally:
@@ -155,6 +157,34 @@ def test_the_agent_bids_its_floor_takes_no_cheaper_job_and_books_what_it_earned(
     assert row.gross_base_units == earned
     assert row.voucher_status == "confirmed"
     assert ledger.today().gross_base_units == earned
+
+
+def test_the_price_note_is_not_shown_while_the_machine_works(tmp_path: Path) -> None:
+    """The note comes from a check made at most once a minute, while waiting for work: a machine that has since
+    taken a lease (the market paid enough after all) must not go on saying the market pays too little."""
+    ledger = open_ledger(tmp_path)
+    provider = MarketProvider(
+        client=MarketClient("http://market.test"),
+        identity=Account.create(),
+        runtime=InstantRuntime(tmp_path / "outputs"),  # type: ignore[arg-type]
+        setup=lambda: ProviderSetup("0x" + "1" * 40, 0, 0, "t", (), LIMITS),
+        offer=lambda: MachineOffer({}, 2),
+        state_dir=tmp_path / "provider",
+        ledger=ledger.store,
+    )
+    provider._price_note = "market pays less than your electricity: …"
+
+    async def working() -> tuple[str | None, str | None]:
+        lease = asyncio.create_task(asyncio.sleep(60))
+        provider._leases["lease-1"] = lease
+        during = provider.price_note
+        lease.cancel()
+        del provider._leases["lease-1"]
+        return during, provider.price_note
+
+    during, after = asyncio.run(working())
+    assert during is None
+    assert after == "market pays less than your electricity: …"  # waiting again: the last check's note
 
 
 def test_a_lease_priced_below_the_floor_now_is_refused_with_the_reason(tmp_path: Path) -> None:
