@@ -66,37 +66,51 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-if sys.platform == "win32":  # no flock: the lock file and its judgement alone (the guard always taken)
+NO_GUARD = -1  # the platform or the file system has no flock: the lock file and its judgement alone
+
+if sys.platform == "win32":
 
     def _take_guard(path: Path) -> int | None:
-        return -1
+        return NO_GUARD
 
     def _drop_guard(descriptor: int) -> None:
         return
 
 else:
+    import errno
     import fcntl
 
+    # A file system that refuses flock (NFS mounted "nolock", some FUSE ones) says so with one of these.
+    _UNSUPPORTED = frozenset({errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS})
+
     def _take_guard(path: Path) -> int | None:
-        """A descriptor holding the guard (an exclusive ``flock`` of ``path``, with this pid written in it), or
-        None when another live process holds it. The file itself stays: removing a locked file would let a
-        third starter lock a new file of the same name beside the holder's."""
+        """A descriptor holding the guard (an exclusive ``flock`` of ``path``, with this pid written in it), None
+        when another live process holds it, or NO_GUARD where the file system cannot lock. The file itself
+        stays: removing a locked file would let a third starter lock a new file of the same name beside the
+        holder's."""
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.ftruncate(descriptor, 0)
+            os.write(descriptor, f"{os.getpid()}\n".encode())
         except BlockingIOError:
             os.close(descriptor)
             return None
+        except OSError as exc:
+            os.close(descriptor)
+            if exc.errno not in _UNSUPPORTED:
+                raise
+            log.warning("The file system of %s cannot lock files (%s): the agent lock is judged without it", path, exc)
+            return NO_GUARD
         except BaseException:
             os.close(descriptor)
             raise
-        os.ftruncate(descriptor, 0)
-        os.write(descriptor, f"{os.getpid()}\n".encode())
         return descriptor
 
     def _drop_guard(descriptor: int) -> None:
-        os.close(descriptor)  # releases the flock
+        if descriptor != NO_GUARD:
+            os.close(descriptor)  # releases the flock
 
 
 def _guard_pid(path: Path) -> int:
@@ -187,12 +201,14 @@ class InstanceLock:
         to the start-up grace for that); before then, its pid alone."""
         deadline = time.monotonic() + self._startup_grace_seconds
         while True:
+            holder = _guard_pid(self.guard_path)
             with contextlib.suppress(EndpointFileError):
                 endpoint = read_endpoint(self._path)
-                if endpoint is not None and endpoint.port is not None:
+                # Its own lock file: a stale one left by a crashed agent may be there while the holder judges it.
+                if endpoint is not None and endpoint.port is not None and endpoint.pid == holder:
                     return endpoint
             if time.monotonic() >= deadline:
-                return AgentEndpoint(pid=_guard_pid(self.guard_path), version="")
+                return AgentEndpoint(pid=holder, version="")
             time.sleep(0.1)
 
     def _create(self) -> bool:

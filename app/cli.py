@@ -5,11 +5,12 @@ Commands that need the agent say so clearly when none is running and exit with c
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
-import logging
 import os
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -147,13 +148,17 @@ def _run_agent_foreground(paths: AppPaths, simulated_gpus: int = 0) -> NoReturn:
 
 
 def _exit_at_once(code: int) -> NoReturn:
-    """End the process of an agent that has stopped cleanly, without the interpreter's own teardown.
+    """End the process of an agent that has stopped cleanly, without the interpreter's teardown of its modules.
 
-    Why: by now every job is governed or stopped, the ledger closed, the lock released and no other thread
-    runs, yet freeing the modules the agent loaded (web3, SQLAlchemy, pydantic, the marketplace) took Python
-    another half second, a third of the whole stop. A restart, a logout or `sparecycles stop` waited on it.
-    The logs and the console are flushed first; nothing else is left to do."""
-    logging.shutdown()
+    Why: after 'SpareCycles agent stopped', freeing the modules the agent loaded (web3, SQLAlchemy, pydantic,
+    the marketplace) took Python another half second, a third of the whole stop; a restart, a logout or
+    `sparecycles stop` waited on it. Everything the interpreter's own exit does first is still done, in its
+    order: wait for the threads still running (a job's control thread finishing a container's stop, say),
+    then run the exit handlers (logging's flush among them). Only the teardown is skipped."""
+    wait_for_threads = getattr(threading, "_shutdown", None)  # what the interpreter runs first at exit
+    if wait_for_threads is not None:
+        wait_for_threads()
+    atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):
             stream.flush()

@@ -200,3 +200,39 @@ def test_a_refused_starter_leaves_the_guard_free_for_the_next(tmp_path: Path, li
     for _ in range(2):
         with pytest.raises(AgentAlreadyRunning, match=f"pid {live_pid}, control API"):
             InstanceLock(path, version="1.0", probe=lambda _endpoint: True, startup_grace_seconds=0.2).acquire()
+
+
+def test_a_refusal_names_the_guards_holder_not_a_dead_agents_lock_file(
+    tmp_path: Path, starting_agent: subprocess.Popen[str]
+) -> None:
+    """While the holder judges a crashed agent's lock file (its pid dead, its port recorded), a third starter is
+    told of the holder, not of the dead agent."""
+    path = tmp_path / "agent.lock"
+    dead = _dead_pid()
+    _write(path, AgentEndpoint(pid=dead, version="1.0", port=5, token=TOKEN))
+    lock = InstanceLock(path, version="1.0", probe=lambda _endpoint: True, startup_grace_seconds=0.2)
+    with pytest.raises(AgentAlreadyRunning, match=f"pid {starting_agent.pid}, still starting") as refused:
+        lock.acquire()
+    assert refused.value.endpoint.pid == starting_agent.pid
+
+
+def test_a_file_system_without_flock_falls_back_to_the_lock_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """NFS mounted "nolock" and some FUSE file systems refuse flock: the agent still starts, judged as before."""
+    import errno
+    import fcntl
+
+    def no_locks(_descriptor: int, _operation: int) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    path = tmp_path / "agent.lock"
+    lock = InstanceLock(path, version="1.0", probe=lambda _endpoint: False, startup_grace_seconds=0.2)
+    lock.acquire()
+    assert "cannot lock files" in caplog.text
+    endpoint = read_endpoint(path)
+    assert endpoint is not None
+    assert endpoint.pid == os.getpid()
+    lock.release()
+    assert not path.exists()
