@@ -107,15 +107,31 @@ class LedgerService:
         # One reading observed, written and committed at a time: a tick still writing and the flush at stop
         # would otherwise both close the same open interval, and its energy would be counted twice.
         self._recording = threading.Lock()
-        self.problem: str | None = None
+        self._problem: str | None = None  # the ledger's own (damage, a write that failed); the tariff's is apart
         if store.set_aside is not None:
-            self.problem = f"the ledger was damaged and set aside as {store.set_aside}; a new one was started"
+            self._problem = f"the ledger was damaged and set aside as {store.set_aside}; a new one was started"
+
+    @property
+    def problem(self) -> str | None:
+        """What the owner should know of the ledger now: its own trouble first, else a tariff in force that can
+        no longer be read (and what to do about it)."""
+        if self._problem is not None:
+            return self._problem
+        unreadable = self._tariffs.unreadable_in_force(self._clock())
+        if unreadable is None:
+            return None
+        since, reason = unreadable
+        return (
+            f"the tariff in force since {since:%Y-%m-%d %H:%M} UTC was stored by an earlier version and can no "
+            f"longer be read ({reason}): energy since then has no cost. Set your tariff again: "
+            "`sparecycles tariff set FILE`"
+        )
 
     def deep_check(self) -> None:
         """Check every page of the ledger (blocking, seconds on a big one); damage shows in the status."""
         problem = self.store.deep_check()
         if problem is not None:
-            self.problem = problem
+            self._problem = problem
 
     # -- energy -------------------------------------------------------------------------------------
 
@@ -148,12 +164,12 @@ class LedgerService:
                 await asyncio.to_thread(self.record, samples, jobs, busy_cores)
             except Exception as exc:  # the disk is full, the file went away: keep the agent working
                 message = f"energy not recorded: {exc}"
-                if message != self.problem:
+                if message != self._problem:
                     log.error("Ledger: %s (trying again)", message)
-                self.problem = message
+                self._problem = message
             else:
-                if self.problem is not None and self.problem.startswith("energy not recorded"):
-                    self.problem = None
+                if self._problem is not None and self._problem.startswith("energy not recorded"):
+                    self._problem = None
 
     # -- tariff and rate ------------------------------------------------------------------------------
 

@@ -299,12 +299,22 @@ class LedgerStore:
         return tariff
 
     def tariff_history(self) -> TariffHistory:
+        """Every stored tariff. One that no longer parses (stored before this version refused what it holds, such
+        as a time with a UTC offset or a price past any real one) is kept as unreadable, not raised: the agent
+        starts, its costs are left out until the next tariff, and the ledger's problem says so. History is not
+        rewritten."""
         history = TariffHistory()
         with self._engine.connect() as connection:
             for effective_ms, document in connection.execute(
                 select(db.tariffs.c.effective_ms, db.tariffs.c.document).order_by(db.tariffs.c.effective_ms)
             ):
-                history.set(from_ms(effective_ms), parse_tariff_text(document))
+                try:
+                    tariff = parse_tariff_text(document)
+                except TariffError as exc:
+                    log.warning("The tariff stored from %s cannot be read: %s", from_ms(effective_ms), exc)
+                    history.set_unreadable(from_ms(effective_ms), str(exc))
+                else:
+                    history.set(from_ms(effective_ms), tariff)
         return history
 
     def current_tariff_document(self) -> tuple[datetime, str] | None:

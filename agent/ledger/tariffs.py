@@ -117,16 +117,34 @@ class Tariff:
 class TariffHistory:
     """Every tariff the user has had, each from the instant it took effect."""
 
-    _changes: list[tuple[datetime, Tariff]] = field(default_factory=list)
+    _changes: list[tuple[datetime, Tariff | None]] = field(default_factory=list)
+    _unreadable: dict[datetime, str] = field(default_factory=dict)  # start -> why it cannot be read
 
     def set(self, effective_from: datetime, tariff: Tariff) -> None:
         """Adopt ``tariff`` from ``effective_from`` on; earlier costs keep the tariff they had."""
+        self._append(effective_from, tariff)
+
+    def set_unreadable(self, effective_from: datetime, reason: str) -> None:
+        """A stored tariff that can no longer be read (saved before this version refused what it holds): from
+        ``effective_from`` until the next tariff, costs are unknown and left out, as before a first tariff."""
+        self._unreadable[self._append(effective_from, None)] = reason
+
+    def unreadable_in_force(self, instant: datetime) -> tuple[datetime, str] | None:
+        """When the tariff in force at ``instant`` is an unreadable one: since when, and why."""
+        index = bisect.bisect_right([when for when, _ in self._changes], instant.astimezone(UTC)) - 1
+        if index < 0 or self._changes[index][1] is not None:
+            return None
+        since = self._changes[index][0]
+        return since, self._unreadable[since]
+
+    def _append(self, effective_from: datetime, tariff: Tariff | None) -> datetime:
         if effective_from.tzinfo is None:
             raise TariffError("a tariff's start must carry its time zone")
         instant = effective_from.astimezone(UTC)
         if self._changes and instant <= self._changes[-1][0]:
             raise TariffError("a new tariff must take effect after the last one did; history is not rewritten")
         self._changes.append((instant, tariff))
+        return instant
 
     def changes_between(self, start: datetime, end: datetime) -> list[datetime]:
         """The instants strictly inside (start, end) at which another tariff took effect."""

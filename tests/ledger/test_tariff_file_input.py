@@ -4,7 +4,7 @@ with local wall-clock times) or a price that is not finite or absurdly large mus
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -121,5 +121,63 @@ def test_a_refused_tariff_never_reaches_the_ledger(tmp_path: Path) -> None:
             datetime(2026, 3, 2, 17, tzinfo=UTC), datetime(2026, 3, 2, 18, tzinfo=UTC), Decimal(1000)
         )
         assert cost == {"EUR": Decimal("0.30")}
+    finally:
+        store.close()
+
+
+def test_a_tariff_stored_before_these_checks_leaves_its_costs_unknown_and_says_how_to_repair(tmp_path: Path) -> None:
+    """A ledger whose tariff was stored by an earlier version that still took an offset time: reading it raised
+    for every cost, and the agent could not start. Now the agent starts, that stretch's energy is recorded with
+    no cost (as before a first tariff), the ledger's problem says what to do, and a tariff set again ends it.
+    Nothing stored is rewritten."""
+    import sqlite3
+
+    from sparecycles.agent.ledger.recorder import EnergyRecorder
+    from sparecycles.agent.ledger.service import LedgerService
+    from sparecycles.agent.sensors.gpu.model import GpuSample
+    from sparecycles.config import LedgerSettings
+
+    path = tmp_path / "ledger.sqlite3"
+    LedgerStore.open(path, ZoneInfo("UTC")).close()
+    stored = window(start='"17:00+01:00"')
+    since = datetime(2026, 11, 20, 12, tzinfo=UTC)
+    with sqlite3.connect(path) as raw:
+        raw.execute(
+            "INSERT INTO tariffs (effective_ms, document) VALUES (?, ?)", (int(since.timestamp() * 1000), stored)
+        )
+    raw.close()
+
+    store = LedgerStore.open(path, ZoneInfo("UTC"))
+    try:
+        now = [datetime(2026, 11, 25, 10, tzinfo=UTC)]
+        service = LedgerService(store, settings=LedgerSettings, boot="boot", clock=lambda: now[0])
+        assert service.tariff_now() is None
+        assert service.problem is not None
+        assert "since 2026-11-20 12:00 UTC" in service.problem
+        assert "UTC offset" in service.problem
+        assert "`sparecycles tariff set FILE`" in service.problem
+
+        recorder = EnergyRecorder(boot_id="boot")
+        gpu = "GPU-0c7d3e2a-0000-4000-8000-000000000001"
+        for second in (0, 10):
+            sample = GpuSample(index=0, uuid=gpu, monotonic_s=0.0, power_draw_w=100.0, energy_total_mj=100_000 * second)
+            intervals = recorder.observe(now[0] + timedelta(seconds=second), [sample], {gpu: None})
+            if intervals:
+                store.record_energy(intervals, service.tariffs)
+                recorder.committed(intervals, [sample], {gpu: None})
+        with store.engine.connect() as connection:
+            [(energy, cost, currency)] = connection.exec_driver_sql(
+                "SELECT energy_mj, cost_nano, currency FROM energy"
+            ).all()
+        assert (energy, cost, currency) == (1_000_000, 0, "")  # recorded, its cost unknown
+
+        now[0] += timedelta(minutes=1)
+        service.set_tariff_text(FLAT)
+        assert service.problem is None
+        assert service.tariff_now() == parse_tariff_text(FLAT)
+        assert store.current_tariff_document() == (now[0], FLAT)
+        with store.engine.connect() as connection:
+            documents = [row[0] for row in connection.exec_driver_sql("SELECT document FROM tariffs ORDER BY 1")]
+        assert stored in documents  # history kept as it was stored
     finally:
         store.close()
