@@ -174,7 +174,10 @@ def test_on_this_gpu_less_machine_the_owners_pause_stops_a_cpu_job_and_refuses_t
     agent = start_agent(home)
     try:
         with ControlClient(agent.endpoint) as client:
-            cpu_work = client.status().cpu_work
+            # The API answers from its start; the machine's first decision comes with the engine's first tick.
+            deadline = time.monotonic() + 20
+            while (cpu_work := client.status().cpu_work) is None and time.monotonic() < deadline:
+                time.sleep(0.1)
             assert cpu_work is not None
             assert (cpu_work.state, cpu_work.cause) == ("ready", "scheduled")
         spec = write_spec(home.parent, busybox_image, "sleep 300")
