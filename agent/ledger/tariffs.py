@@ -131,11 +131,10 @@ class TariffHistory:
 
     def unreadable_in_force(self, instant: datetime) -> tuple[datetime, str] | None:
         """When the tariff in force at ``instant`` is an unreadable one: since when, and why."""
-        index = bisect.bisect_right([when for when, _ in self._changes], instant.astimezone(UTC)) - 1
-        if index < 0 or self._changes[index][1] is not None:
+        entry = self._entry_at(instant)
+        if entry is None or entry[1] is not None:
             return None
-        since = self._changes[index][0]
-        return since, self._unreadable[since]
+        return entry[0], self._unreadable[entry[0]]
 
     def _append(self, effective_from: datetime, tariff: Tariff | None) -> datetime:
         if effective_from.tzinfo is None:
@@ -151,8 +150,13 @@ class TariffHistory:
         return [when for when, _ in self._changes if start < when < end]
 
     def in_force(self, instant: datetime) -> Tariff | None:
+        entry = self._entry_at(instant)
+        return entry[1] if entry is not None else None
+
+    def _entry_at(self, instant: datetime) -> tuple[datetime, Tariff | None] | None:
+        """The change in force at ``instant`` (its start and tariff), or None before the first."""
         index = bisect.bisect_right([when for when, _ in self._changes], instant.astimezone(UTC)) - 1
-        return self._changes[index][1] if index >= 0 else None
+        return self._changes[index] if index >= 0 else None
 
     def cost(self, start: datetime, end: datetime, energy_wh: Decimal) -> dict[str, Decimal]:
         """The interval's cost by currency (a tariff change may switch currency), under the tariffs then in
