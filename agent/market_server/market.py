@@ -24,7 +24,7 @@ import random
 import secrets
 import threading
 import time
-from collections.abc import Callable, Collection, Generator, Iterator, Sequence
+from collections.abc import Callable, Collection, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,6 +33,7 @@ from typing import IO, TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 from sqlalchemy import (
     Connection,
     Engine,
+    Executable,
     String,
     Table,
     and_,
@@ -56,6 +57,7 @@ from sqlalchemy.sql.elements import BindParameter, ColumnElement
 from sparecycles.agent.market_server import auction
 from sparecycles.agent.market_server import db as tables
 from sparecycles.agent.market_server.credentials import KnownCredentials, Withdrawn
+from sparecycles.agent.market_server.prepared import PreparedStatement, Rows
 from sparecycles.protocol.jobs import JobSpec
 from sparecycles.protocol.market import (
     Address,
@@ -221,6 +223,25 @@ _BIDDERS_REMEMBERED = 200_000
 _SHAPES_REMEMBERED = 1_000
 STUDIO_PRIORITY = 10  # a studio's own job (its requester is in a group); outside jobs have 0
 _SEEN_EVERY = timedelta(seconds=20)  # how fresh a provider's last poll is kept (it is online for a minute)
+# The statements run for every job (submit, polls, heartbeat, report), prepared on SQLite (prepared.py).
+_PREPARED = (
+    "provider_gpus",
+    "provider_leases",
+    "biddable",
+    "biddable_in_group",
+    "seen",
+    "beating_lease",
+    "beat",
+    "reported_lease",
+    "uploads",
+    "payout_cumulative",
+    "payout_update",
+    "accept_lease",
+    "complete_job",
+    "requester_credit",
+    "queued_count",
+    "hold_credit",
+)
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
@@ -337,6 +358,12 @@ class Marketplace:
         self.is_postgresql = engine.dialect.name == "postgresql"
         self._insert = postgresql_insert if self.is_postgresql else sqlite_insert
         self._sql = _Statements(config, self._insert)
+        # On SQLite the hot statements run on the driver's cursor (prepared.py); elsewhere through SQLAlchemy.
+        self._prepared: dict[int, PreparedStatement] = {}
+        if engine.dialect.name == "sqlite":
+            for name in _PREPARED:
+                statement = getattr(self._sql, name)
+                self._prepared[id(statement)] = PreparedStatement(statement, engine.dialect)
         (config.data_dir / "outputs").mkdir(parents=True, exist_ok=True)
 
     def now(self) -> datetime:
@@ -374,6 +401,13 @@ class Marketplace:
         """``read()`` for Core statements only."""
         with self._reader.begin() as connection:
             yield connection
+
+    def _execute(self, connection: Connection, statement: Executable, parameters: Mapping[str, Any]) -> Rows:
+        """``connection.execute``, on the driver's cursor for a statement prepared on SQLite (prepared.py)."""
+        prepared = self._prepared.get(id(statement))
+        if prepared is None:
+            return connection.execute(statement, parameters)
+        return prepared.execute(connection, parameters)
 
     @staticmethod
     def record(
@@ -839,12 +873,12 @@ class Marketplace:
         now = self._clock()
         with self.writing() as connection:
             provider, capacity = self._provider_capacity(connection, address)
-            leases = connection.execute(self._sql.provider_leases, {"who": address, "since": _since(now)}).all()
+            leases = self._execute(connection, self._sql.provider_leases, {"who": address, "since": _since(now)}).all()
             capacity = less_busy(capacity, leases)
             biddable = self._biddable_jobs(connection, provider, capacity, now)
             answer = self._work_response(connection, leases)
             if biddable or now - provider.last_seen_at >= _SEEN_EVERY:
-                connection.execute(self._sql.seen, {"who": address, "at": now})
+                self._execute(connection, self._sql.seen, {"who": address, "at": now})
             if biddable:  # a bid placed meanwhile by the same provider's other poll is left as it is
                 connection.execute(self._sql.bid, [self._bid(job, capacity, now) for job in biddable])
         if len(self._bidders) > _BIDDERS_REMEMBERED:
@@ -856,15 +890,15 @@ class Marketplace:
     def deliveries(self, address: str) -> WorkResponse:
         """What a waiting provider should hear of without bidding: its new leases and the ones taken back."""
         with self.reading() as connection:
-            leases = connection.execute(
-                self._sql.provider_leases, {"who": address, "since": _since(self._clock())}
+            leases = self._execute(
+                connection, self._sql.provider_leases, {"who": address, "since": _since(self._clock())}
             ).all()
             return self._work_response(connection, leases)
 
     def _provider_capacity(self, connection: Connection, address: str) -> tuple[_Row, auction.Capacity]:
         """The provider (when it was last seen, its studio group and the operator's requests), and what it offers
         (its active leases not yet taken off)."""
-        rows = connection.execute(self._sql.provider_gpus, {"who": address}).all()
+        rows = self._execute(connection, self._sql.provider_gpus, {"who": address}).all()
         if not rows:
             raise NotFound("register this machine first: PUT /v1/provider")
         first = rows[0]
@@ -925,7 +959,7 @@ class Marketplace:
             # Read row by row, and only until enough are wanted: the database finds each next row as it is
             # asked for, and most polls want the first few. Price, VRAM and score are checked here (token
             # amounts do not compare in SQLite's SQL).
-            with connection.execute(query, parameters) as rows:
+            with self._execute(connection, query, parameters) as rows:
                 for job in rows:
                     if self._bidders.get((job.id, job.round), 0) < self.config.bidders_per_job and auction.qualifies(
                         capacity, job_need(job)
@@ -953,14 +987,15 @@ class Marketplace:
         job every few seconds, and the ORM's unit of work cost several times the database's own work here."""
         now = self._clock()
         with self.writing() as connection:
-            lease = connection.execute(self._sql.beating_lease, {"id": lease_id}).one_or_none()
+            lease = self._execute(connection, self._sql.beating_lease, {"id": lease_id}).one_or_none()
             if lease is None or lease.provider_address != address:
                 raise NotFound(f"no lease {lease_id} for this provider")
             if lease.state != LeaseState.ACTIVE:
                 return HeartbeatAck(expires_at=lease.expires_at, cancel=True)
             expires_at = now + timedelta(seconds=self.config.lease_timeout_s)
             max_run_ms = self._run_ms_allowed(_spec(lease.spec_json), lease.started_at, now)
-            connection.execute(
+            self._execute(
+                connection,
                 self._sql.beat,
                 {"lease": lease_id, "expiry": expires_at, "run_ms": min(run_time_ms, max_run_ms)},
             )
@@ -1115,7 +1150,7 @@ class Marketplace:
         only read). Every job's report comes here, and the ORM's unit of work cost several times what the
         database did."""
         report = signed.report
-        row = connection.execute(self._sql.reported_lease, {"lease": report.lease_id}).one_or_none()
+        row = self._execute(connection, self._sql.reported_lease, {"lease": report.lease_id}).one_or_none()
         if (
             row is None
             or row.provider_address != address
@@ -1130,20 +1165,24 @@ class Marketplace:
         if report.outputs:
             uploaded = {
                 upload.path: (int(upload.size_bytes), upload.sha256)
-                for upload in connection.execute(self._sql.uploads, {"lease": report.lease_id})
+                for upload in self._execute(connection, self._sql.uploads, {"lease": report.lease_id})
             }
             if any(uploaded.get(output.path) != (output.size_bytes, output.sha256) for output in report.outputs):
                 return None  # refused there, with the file it misses
         run_time_ms = min(report.run_time_ms, self._run_ms_allowed(_spec(row.spec_json), row.started_at, now))
         amount = lease_amount(row.price, row.units, run_time_ms)
-        earned = connection.execute(self._sql.payout_cumulative, {"payout": row.payout_address}).scalar_one_or_none()
+        earned = self._execute(
+            connection, self._sql.payout_cumulative, {"payout": row.payout_address}
+        ).scalar_one_or_none()
         cumulative = (earned or 0) + amount
         voucher = self._voucher(row.payout_address, cumulative)
-        connection.execute(
+        self._execute(
+            connection,
             self._sql.payout_insert if earned is None else self._sql.payout_update,
             {"payout": row.payout_address, "total": cumulative, "voucher": voucher.model_dump_json(), "at": now},
         )
-        connection.execute(
+        self._execute(
+            connection,
             self._sql.accept_lease,
             {
                 "lease": report.lease_id,
@@ -1156,10 +1195,11 @@ class Marketplace:
             },
         )
         charged = min(row.charged + amount, row.held)
-        connection.execute(self._sql.complete_job, {"job": row.job_id, "settled": charged, "at": now})
-        requester = connection.execute(self._sql.requester_credit, {"requester": row.requester_id}).one()
+        self._execute(connection, self._sql.complete_job, {"job": row.job_id, "settled": charged, "at": now})
+        requester = self._execute(connection, self._sql.requester_credit, {"requester": row.requester_id}).one()
         released = row.held - charged
-        connection.execute(
+        self._execute(
+            connection,
             self._sql.hold_credit,
             {
                 "requester": row.requester_id,
@@ -1331,8 +1371,8 @@ class Marketplace:
         spec = submission.spec
         hold = lease_amount(submission.max_price, submission.units, spec.max_runtime_s * 1000) * submission.replicas
         with self.writing() as connection:
-            requester = connection.execute(self._sql.requester_credit, {"requester": requester_id}).one()
-            queued = connection.execute(self._sql.queued_count, {"requester": requester_id}).scalar_one()
+            requester = self._execute(connection, self._sql.requester_credit, {"requester": requester_id}).one()
+            queued = self._execute(connection, self._sql.queued_count, {"requester": requester_id}).scalar_one()
             if queued >= self.config.max_queued_jobs_per_requester:
                 raise TooMany(
                     f"{queued} of your jobs are queued already, this marketplace's limit per requester; "
@@ -1346,7 +1386,8 @@ class Marketplace:
                     f"the job can cost up to {hold} base units and {requester.credit} are available; "
                     "lower its price, run time or replicas, or ask the operator for credit"
                 )
-            connection.execute(
+            self._execute(
+                connection,
                 self._sql.hold_credit,
                 {"requester": requester_id, "new_credit": requester.credit - hold, "new_held": requester.held + hold},
             )

@@ -1,0 +1,143 @@
+"""The marketplace's busiest SQLite statements run on the driver's cursor, compiled once by SQLAlchemy.
+
+Why: on SQLite ``market serve`` answers on one thread, so every microsecond of CPU per statement is throughput.
+SQLAlchemy's Core execution (an execution context, the compiled-cache lookup, parameter processing, a result
+object with its metadata) took about two thirds of a hot statement's CPU, the database the rest. A job runs
+some twenty such statements (submit, polls, heartbeat, report): docs/benchmarks.md, market_load.
+
+What stays SQLAlchemy's: the SQL itself (compiled by SQLAlchemy for the dialect, once), and the conversion of
+every parameter and every column (its own bind and result processors for each type, the project's
+``UtcDateTime`` and ``BaseUnitsType`` included). Only the execution around them is skipped. So a prepared
+statement answers exactly as ``Connection.execute`` does; tests/market/test_prepared.py compares the two on
+every statement prepared.
+
+Only what can be run that way is accepted, and anything else refused when the statement is prepared (at the
+server's start, not at a request): a SQLite statement with positional parameters, no parameter expanded at
+run time (``IN`` lists), and no insert (SQLAlchemy fills column defaults in for those).
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from types import TracebackType
+from typing import Any, Protocol
+
+from sqlalchemy import Connection, Insert
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import InvalidRequestError, MultipleResultsFound, NoResultFound
+from sqlalchemy.sql import ClauseElement
+
+_Processor = Callable[[Any], Any] | None
+_REQUIRED = object()  # a parameter the statement has no value of: each execution must give one
+
+
+class Rows(Protocol):
+    """What the marketplace reads of a statement's result: SQLAlchemy's results and ``PreparedRows`` both are."""
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+    def one(self) -> Any: ...
+
+    def one_or_none(self) -> Any: ...
+
+    def all(self) -> Sequence[Any]: ...
+
+    def scalar_one(self) -> Any: ...
+
+    def scalar_one_or_none(self) -> Any: ...
+
+
+class PreparedStatement:
+    """One Core statement compiled for SQLite, run on the DBAPI connection of a SQLAlchemy ``Connection``
+    (inside its transaction, which SQLAlchemy still begins and commits)."""
+
+    def __init__(self, statement: ClauseElement, dialect: Dialect) -> None:
+        if dialect.name != "sqlite":
+            raise ValueError(f"prepared statements are for SQLite, not {dialect.name}")
+        if isinstance(statement, Insert):
+            raise ValueError("an insert is SQLAlchemy's to run: it fills in column defaults")
+        compiled = statement.compile(dialect=dialect)
+        if compiled.positiontup is None or compiled.post_compile_params or compiled.literal_execute_params:
+            raise ValueError(f"not a statement with plain positional parameters: {compiled.string}")
+        processors = compiled._bind_processors
+        self.sql = compiled.string
+        self._parameters: list[tuple[str, _Processor, Any]] = [
+            (name, processors.get(name), _REQUIRED if compiled.binds[name].required else compiled.binds[name].value)
+            for name in compiled.positiontup
+        ]
+        columns = compiled._result_columns
+        self._converters: list[_Processor] = [
+            type_._cached_result_processor(dialect, None) for _key, _name, _objects, type_ in columns
+        ]
+        # Rows read by column name as SQLAlchemy's are; a name that is not an identifier is refused here.
+        self._row = collections.namedtuple("Row", [key for key, _name, _objects, _type in columns]) if columns else None  # type: ignore[misc]
+
+    def execute(self, connection: Connection, parameters: Mapping[str, Any]) -> PreparedRows:
+        values = []
+        for name, process, default in self._parameters:
+            value = parameters.get(name, default)
+            if value is _REQUIRED:
+                raise InvalidRequestError(f"A value is required for bind parameter {name!r}")
+            values.append(value if process is None or value is None else process(value))
+        driver: Any = connection.connection.driver_connection
+        return PreparedRows(driver.execute(self.sql, values), self._row, self._converters)
+
+
+class PreparedRows:
+    """A prepared statement's result, read as SQLAlchemy's is: rows by column name, ``one()``, ``all()``…"""
+
+    def __init__(self, cursor: Any, row: Callable[..., Any] | None, converters: list[_Processor]) -> None:
+        self._cursor = cursor
+        self._make = row
+        self._converters = converters
+
+    def _row(self, raw: Sequence[Any]) -> Any:
+        if self._make is None:
+            raise TypeError("this statement returns no rows")
+        return self._make(
+            *[
+                value if convert is None or value is None else convert(value)
+                for convert, value in zip(self._converters, raw, strict=True)
+            ]
+        )
+
+    def __iter__(self) -> Iterator[Any]:
+        for raw in self._cursor:
+            yield self._row(raw)
+
+    def __enter__(self) -> PreparedRows:
+        return self
+
+    def __exit__(
+        self, _type: type[BaseException] | None, _value: BaseException | None, _traceback: TracebackType | None
+    ) -> None:
+        self._cursor.close()
+
+    def all(self) -> list[Any]:
+        try:
+            return [self._row(raw) for raw in self._cursor.fetchall()]
+        finally:
+            self._cursor.close()
+
+    def one_or_none(self) -> Any:
+        try:
+            found = self._cursor.fetchmany(2)
+        finally:
+            self._cursor.close()
+        if len(found) > 1:
+            raise MultipleResultsFound("Multiple rows were found when one or none was required")
+        return self._row(found[0]) if found else None
+
+    def one(self) -> Any:
+        row = self.one_or_none()
+        if row is None:
+            raise NoResultFound("No row was found when one was required")
+        return row
+
+    def scalar_one_or_none(self) -> Any:
+        row = self.one_or_none()
+        return None if row is None else row[0]
+
+    def scalar_one(self) -> Any:
+        return self.one()[0]
