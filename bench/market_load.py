@@ -17,8 +17,11 @@ server's per-address limits apply per machine as they would on a network):
 
 Assignments per second = jobs leased (received by their provider, counted once per job) per second of
 wall time from the first submission to the last job leased. Latencies are timed by the clients, so they
-include the load generator's own queueing. Server CPU is the server processes' user + system time over
-that window (100 % = one core), memory their peak resident set; on PostgreSQL the backends serving the
+include the load generator's own queueing, from the first submission on: the providers start polling a few
+seconds before it (WARM_UP_S), since a thousand simulated providers send their first long polls in one
+instant, and the first long poll of each waits a random part of ``wait_s``, so that they do not all end
+together for the rest of the run. Server CPU is the server processes' user + system time over that window
+(100 % = one core), memory their peak resident set; on PostgreSQL the backends serving the
 benchmark's database are reported too, and so are the load generator's CPU and the rest of the
 machine's: they share it. Signatures are eth_account's, byte for byte, made with a precomputed table
 (about 0.4 ms instead of 3.4 ms each here). Afterwards the database is checked: no job may hold two
@@ -40,6 +43,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import math
 import os
@@ -78,6 +82,11 @@ HEARTBEAT_INTERVAL_S = 5.0
 LEASE_TIMEOUT_S = 30.0
 PROBE_EVERY_S = 0.5
 SUBMITTERS_PER_REQUESTER = 4  # submissions a requester has in flight at once
+# Providers poll this long before the first submission, and calls are timed from then on. Every simulated
+# provider sends its first long poll in the same instant, a thousand at once, which no fleet of real machines
+# does: timed, that one wave was the p99 of every call made in the first second (a fifth of the stub's
+# probe polls' p99 came from it).
+WARM_UP_S = 3.0
 TARGET_RATE = 200.0
 # The paced column offers jobs a little faster than the target: its latencies are those of a server that keeps up
 # with 200 a second, where the other columns offer --rate (300) and time a server that is behind, whose queue
@@ -205,6 +214,7 @@ class Reply:
 class Recorder:
     latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     errors: Counter[str] = field(default_factory=Counter)
+    timed_from: float = 0.0  # time.perf_counter(): a call started before it is made but not timed
 
     async def call(
         self,
@@ -247,7 +257,8 @@ class Recorder:
             return reply
         if label == "work":
             label = "work (long poll, with a lease)" if reply.body.get("leases") else "work (long poll, empty)"
-        self.latencies[label].append(elapsed)
+        if started >= self.timed_from:
+            self.latencies[label].append(elapsed)
         return reply
 
 
@@ -327,15 +338,20 @@ class Generator:
     async def poll_loop(self, provider: SimProvider) -> None:
         wait_s = 0.0 if provider.probe else float(self.config["poll_wait_s"])
         label = "work (wait_s=0)" if provider.probe else "work"
+        # The first long poll waits a random part of the full wait: machines that came online at random times
+        # poll out of step. Started all in one instant with the same wait, the polls that win nothing would
+        # end together every ``wait_s``, all thousand of them, for the whole run.
+        first_wait_s = round(self.rng.uniform(0.1, wait_s), 3) if wait_s > 0 else 0.0
         while not self.stop.is_set():
+            this_wait_s, first_wait_s = first_wait_s or wait_s, 0.0
             reply = await self.rec.call(
                 provider.session,
                 label,
                 "GET",
                 "/v1/provider/work",
-                params={"wait_s": f"{wait_s:g}"},
+                params={"wait_s": f"{this_wait_s:g}"},
                 headers=provider.headers,
-                timeout_s=wait_s + 60,
+                timeout_s=this_wait_s + 60,
             )
             if reply is None or reply.status >= 400:
                 await asyncio.sleep(1.0)
@@ -470,7 +486,9 @@ class Generator:
 
     async def load(self, providers: list[SimProvider], requesters: list[tuple[aiohttp.ClientSession, str]]) -> bool:
         """Providers poll, requesters submit, until every job is leased; False when time ran out first."""
+        self.rec.timed_from = time.perf_counter() + WARM_UP_S
         pollers = [asyncio.create_task(self.poll_loop(provider)) for provider in providers]
+        await asyncio.sleep(WARM_UP_S)
         submitters = [
             asyncio.create_task(self.requester(session, key))
             for session, key in requesters
@@ -516,6 +534,7 @@ class Generator:
         try:
             setup_started = time.time()
             ready = await self.sign_in_all(providers)
+            _collect_garbage_less_often()
             result.update(setup_s=time.time() - setup_started, joined=len(ready))
             if not ready:
                 raise RuntimeError("no provider could sign in")
@@ -543,6 +562,16 @@ class Generator:
         result["latency"] = {label: _summary(values) for label, values in self.rec.latencies.items()}
         result["errors"] = dict(self.rec.errors)
         return result
+
+
+def _collect_garbage_less_often() -> None:
+    """Keep what the sign-in made out of the garbage collector's full passes, and collect less often, as
+    `market serve` does (serve.py): the generator's thousand sessions and their connections made each full
+    collection stop its loop for about 150 ms, every 9 s or so, which every call in flight was timed with
+    (the stub's heartbeat p99 went from 80 to 27 ms without them)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
 
 
 def _address(raw: bytes) -> str:
@@ -1129,14 +1158,16 @@ def markdown(results: dict[str, dict[str, Any]], skipped: dict[str, str], args: 
         f"its own), against `sparecycles market serve` ({_version()}). {args.jobs} GPU jobs with a 1 s bidding "
         f"window, submitted {rate}, at most {queued} waiting for a lease at once; each lease is heartbeated "
         f"once, runs 0–{args.run_ms} ms and is reported finished (signed). Providers long-poll (`wait_s` "
-        f"{args.poll_wait:g}, as the agent does) except {args.probes} probes that poll with `wait_s=0` every "
+        f"{args.poll_wait:g}, as the agent does; the first a random part of it, as machines not all started in one "
+        f"instant would) except {args.probes} probes that poll with `wait_s=0` every "
         f"{PROBE_EVERY_S:g} s: their answers time the work call. Sign-in, register and offer are timed while "
         f"all providers join, {args.join_concurrency} at a time. Assignments/s = jobs leased ÷ wall time from "
         f"the first submission to the last job leased (the paced column offers {PACED_RATE:g} a second instead: "
         "latency where the server keeps up); CPU is measured over that window; latencies are timed by "
-        "the clients (the generator's own queueing included). A 429 is waited out (Retry-After) and counted "
-        "under failed calls. The stub column is an in-memory stand-in for the server: what the generator "
-        "itself can drive here."
+        f"the clients (the generator's own queueing included), from {WARM_UP_S:g} s after the providers start "
+        "polling, when the first job is submitted (their first long polls all leave in one instant). "
+        "A 429 is waited out (Retry-After) and counted under failed calls. The stub column is an in-memory "
+        "stand-in for the server: what the generator itself can drive here."
     )
     return (
         "## Marketplace load (`bench/market_load.py`)\n\n"
