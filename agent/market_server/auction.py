@@ -97,9 +97,26 @@ def bid_score(capacity: Capacity, need: Need) -> float:
     return sum(gpu.score or 0.0 for gpu in chosen) / len(chosen) if chosen else 0.0
 
 
+Rank = tuple[int, float, datetime, str]
+
+
+def rank(bid: CandidateBid) -> Rank:
+    """How a bid ranks, lowest first: lowest price, then higher score, then earlier, then by address."""
+    return bid.price, -bid.score, bid.placed_at, bid.address
+
+
+def best_possible_rank(capacity: Capacity, gpu_job: bool, placed_at: datetime) -> Rank:
+    """A rank no bid of this provider can beat, on any GPU job (``gpu_job``) or any CPU job: its floor, and for a
+    GPU job its best free GPU's score (a bid's score is the mean of the GPUs it gets)."""
+    if not gpu_job:
+        return capacity.floor_per_core_hour, -0.0, placed_at, capacity.address
+    best = max((gpu.score or 0.0 for gpu in capacity.free_gpus), default=0.0)
+    return capacity.floor_per_gpu_hour, -best, placed_at, capacity.address
+
+
 def winners(bids: Iterable[CandidateBid], seats: int, excluded: Sequence[str] = ()) -> list[CandidateBid]:
     """The ``seats`` best bids from different providers: lowest price, then higher score, then earlier."""
-    ranked = sorted(bids, key=lambda bid: (bid.price, -bid.score, bid.placed_at, bid.address))
+    ranked = sorted(bids, key=rank)
     chosen: list[CandidateBid] = []
     for bid in ranked:
         if len(chosen) == seats:

@@ -14,6 +14,7 @@ earnings.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import dataclasses
 import functools
@@ -24,7 +25,7 @@ import random
 import secrets
 import threading
 import time
-from collections.abc import Callable, Collection, Generator, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -306,6 +307,19 @@ class _Cache:
     bidders: dict[str, _Row] = field(default_factory=dict)  # each bidder or standing provider (group, pause)
     locked: dict[str, _Row | None] = field(default_factory=dict)  # winners read again under a lock (PostgreSQL)
     payouts: dict[str, str] = field(default_factory=dict)  # by provider
+    ranked: dict[bool, list[auction.Rank]] = field(default_factory=dict)  # ranked_bidders, for GPU and CPU jobs
+
+    def ranked_bidders(self, gpu_job: bool) -> list[auction.Rank]:
+        """The bidders best first by the best rank each could bid on any job of the kind (GPU or CPU), from
+        their capacities when first asked: a lease made in the batch only lowers what a provider can bid."""
+        ranked = self.ranked.get(gpu_job)
+        if ranked is None:
+            ranked = sorted(
+                auction.best_possible_rank(self.capacities[address], gpu_job, bidder.placed_at)
+                for address, bidder in self.bidders.items()
+            )
+            self.ranked[gpu_job] = ranked
+        return ranked
 
 
 class Marketplace:
@@ -1769,7 +1783,9 @@ class Marketplace:
             # It may have won other jobs since it bid, and its studio may have paused it or moved it meanwhile.
             if auction.qualifies(capacity, need) and self._may_take(bid, job, now):
                 candidates.append(auction.CandidateBid(bid.provider_address, bid.price, bid.score, bid.placed_at))
-        candidates += self._spare_bids(job, need, cache, now, own={bid.address for bid in candidates})
+        # PostgreSQL may find a winner no longer free (_winners_still_free) and take the next best: it needs them all.
+        wanted = None if self.is_postgresql else seats
+        candidates += self._spare_bids(job, need, cache, now, own={bid.address for bid in candidates}, wanted=wanted)
         excluded = [lease.provider_address for lease in holding]
         chosen = auction.winners(candidates, seats, excluded=excluded)
         if self.is_postgresql:
@@ -1790,7 +1806,13 @@ class Marketplace:
 
     @staticmethod
     def _spare_bids(
-        job: tables.Job, need: auction.Need, cache: _Cache, now: datetime, own: Collection[str] = ()
+        job: tables.Job,
+        need: auction.Need,
+        cache: _Cache,
+        now: datetime,
+        own: Collection[str] = (),
+        *,
+        wanted: int | None = None,
     ) -> list[auction.CandidateBid]:
         """Bids for ``job`` from the batch's other bidders and the providers standing by, at the price they
         would bid; they compete with the job's own bids.
@@ -1803,15 +1825,31 @@ class Marketplace:
         it had bid on it: the same checks as a bid (room, price, a studio group's own jobs or outside ones, not
         paused, not drained, online, not a job it failed or holds). They rank with the job's own bids, by price
         first: a cheaper provider that happened to be waiting when a dearer one polled still wins. Providers in
-        ``own`` bid on the job themselves and are left out."""
+        ``own`` bid on the job themselves and are left out.
+
+        With ``wanted`` (the seats to fill), the providers are looked at best first (``ranked_bidders``) only until
+        ``wanted`` bids are found that no provider left could beat: the ``wanted`` best bids are then those found.
+        Every provider standing by was otherwise asked for every job of the batch, a tenth of the server's CPU."""
+        if wanted == 0:
+            return []
         refused = {lease.provider_address for lease in cache.leases.get(job.id, []) if lease.state in _NO_BID_AGAIN}
         refused.update(own)
         spare: list[auction.CandidateBid] = []
-        for address, bidder in cache.bidders.items():
+        found: list[auction.Rank] = []  # the ranks of ``spare``, best first
+        if wanted is None:
+            order: Iterable[tuple[auction.Rank | None, str]] = ((None, address) for address in cache.bidders)
+        else:
+            order = ((best, best[3]) for best in cache.ranked_bidders(need.gpus > 0))
+        for best_possible, address in order:
+            if best_possible is not None and len(found) >= wanted > 0 and best_possible > found[wanted - 1]:  # type: ignore[operator]
+                break  # neither it nor any provider after it can bid better than the wanted best found
             if address in refused or (bid := auction.offer(cache.capacities[address], need)) is None:
                 continue
+            bidder = cache.bidders[address]
             if Marketplace._may_take(bidder, job, now):
-                spare.append(auction.CandidateBid(address, bid[0], bid[1], bidder.placed_at))
+                candidate = auction.CandidateBid(address, bid[0], bid[1], bidder.placed_at)
+                spare.append(candidate)
+                bisect.insort(found, auction.rank(candidate))
         return spare
 
     def _winners_still_free(  # noqa: PLR0917 - the auction's state, passed on as it is

@@ -21,12 +21,13 @@ from __future__ import annotations
 import collections
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from sqlalchemy import Connection, Insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import InvalidRequestError, MultipleResultsFound, NoResultFound
 from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 
 _Processor = Callable[[Any], Any] | None
 _REQUIRED = object()  # a parameter the statement has no value of: each execution must give one
@@ -47,6 +48,12 @@ class Rows(Protocol):
 
     def scalar_one_or_none(self) -> Any: ...
 
+    def __enter__(self) -> Rows: ...
+
+    def __exit__(
+        self, _type: type[BaseException] | None, _value: BaseException | None, _traceback: TracebackType | None
+    ) -> None: ...
+
 
 class PreparedStatement:
     """One Core statement compiled for SQLite, run on the DBAPI connection of a SQLAlchemy ``Connection``
@@ -58,20 +65,27 @@ class PreparedStatement:
         if isinstance(statement, Insert):
             raise ValueError("an insert is SQLAlchemy's to run: it fills in column defaults")
         compiled = statement.compile(dialect=dialect)
+        if not isinstance(compiled, SQLCompiler):
+            raise ValueError(f"not a SQL statement: {statement}")
         if compiled.positiontup is None or compiled.post_compile_params or compiled.literal_execute_params:
             raise ValueError(f"not a statement with plain positional parameters: {compiled.string}")
+        # SQLAlchemy's own conversions of each parameter and each column, kept (private attributes: the compiled
+        # form is SQLAlchemy's, and tests/market/test_prepared.py checks every statement against its execution).
         processors = compiled._bind_processors
         self.sql = compiled.string
-        self._parameters: list[tuple[str, _Processor, Any]] = [
-            (name, processors.get(name), _REQUIRED if compiled.binds[name].required else compiled.binds[name].value)
-            for name in compiled.positiontup
-        ]
-        columns = compiled._result_columns
+        self._parameters: list[tuple[str, _Processor, Any]] = []
+        for name in compiled.positiontup:
+            process = processors.get(name)
+            if process is not None and not callable(process):
+                raise ValueError(f"parameter {name} is a tuple, converted in parts: {compiled.string}")
+            bound = compiled.binds[name]
+            self._parameters.append((name, cast("_Processor", process), _REQUIRED if bound.required else bound.value))
+        columns = compiled._result_columns or []
         self._converters: list[_Processor] = [
             type_._cached_result_processor(dialect, None) for _key, _name, _objects, type_ in columns
         ]
         # Rows read by column name as SQLAlchemy's are; a name that is not an identifier is refused here.
-        self._row = collections.namedtuple("Row", [key for key, _name, _objects, _type in columns]) if columns else None  # type: ignore[misc]
+        self._row = collections.namedtuple("Row", [key for key, _name, _objects, _type in columns]) if columns else None
 
     def execute(self, connection: Connection, parameters: Mapping[str, Any]) -> PreparedRows:
         values = []

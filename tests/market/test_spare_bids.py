@@ -5,6 +5,7 @@ bid follows (room, price, a studio group's jobs, a pause, a job it failed), as p
 from __future__ import annotations
 
 import dataclasses
+import random
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
@@ -108,3 +109,55 @@ def test_a_cheaper_provider_standing_by_beats_a_dearer_ones_bid(market: Market) 
     market.market.tick()
     [lease] = requester.job(job)["leases"]
     assert (lease["provider_address"], lease["price_per_unit_hour"]) == (cheap.identity.address, 1000)
+
+
+def test_looking_only_until_the_best_are_certain_picks_the_same_winners() -> None:
+    """``wanted``: the providers are looked at best first and only until the wanted best bids are certain. Over
+    many random batches (floors, scores, VRAM, GPUs already leased, refusals, pauses, studio groups, the job's
+    own bidders) the winners are those of looking at every provider, also after leases lowered what some offer."""
+    rng = random.Random(20261127)  # noqa: S311 - a reproducible mix of batches, not a secret
+    scores = [None, *range(0, 200, 7)]
+    for _ in range(400):
+        bidders: dict[str, object] = {}
+        capacities: dict[str, auction.Capacity] = {}
+        for index in range(rng.randrange(0, 40)):
+            address = f"0x{index:040x}"
+            gpus = tuple(
+                auction.GpuOffer(f"GPU-{index}-{gpu}", rng.choice([8, 24, 80]) * 1024**3, rng.choice(scores))
+                for gpu in range(rng.randrange(0, 4))
+            )
+            capacities[address] = auction.Capacity(
+                address, rng.randrange(90, 110), rng.randrange(90, 110), gpus, rng.randrange(0, 9)
+            )
+            paused = NOW + timedelta(minutes=1) if rng.random() < 0.1 else None
+            bidders[address] = SimpleNamespace(
+                group_name=rng.choice([None, None, "farm"]),
+                outside_jobs=rng.choice([None, True, False]),
+                paused_until=paused,
+                placed_at=NOW - timedelta(seconds=rng.randrange(0, 5)),
+            )
+        cache = _Cache(capacities=capacities, bidders=bidders)  # type: ignore[arg-type]
+        addresses = list(bidders)
+        for round_ in range(3):  # later jobs of the batch: leases made meanwhile lower some capacities
+            if round_ and addresses:
+                leased = rng.choice(addresses)
+                before = cache.capacities[leased]
+                cache.capacities[leased] = dataclasses.replace(before, free_gpus=before.free_gpus[1:], free_cores=0)
+            job = SimpleNamespace(id=f"job-{round_}", group_name=rng.choice([None, "farm"]))
+            gpus = rng.randrange(0, 3)
+            need = auction.Need(
+                gpus=gpus,
+                min_vram_bytes=rng.choice([0, 16 * 1024**3, 40 * 1024**3]) if gpus else 0,
+                cores=rng.randrange(1, 5),
+                max_price=rng.randrange(95, 115),
+                min_score=rng.choice([None, None, 50.0, 150.0]) if gpus else None,
+            )
+            refused = set(rng.sample(addresses, k=min(len(addresses), rng.randrange(0, 3))))
+            cache.leases[job.id] = [SimpleNamespace(provider_address=a, state=LeaseState.FAILED) for a in refused]
+            own = set(rng.sample(addresses, k=min(len(addresses), rng.randrange(0, 3))))
+            own_bids = [auction.CandidateBid(a, rng.randrange(90, 110), 10.0, NOW) for a in own]
+            seats = rng.randrange(0, 4)
+            every = Marketplace._spare_bids(job, need, cache, NOW, own)  # type: ignore[arg-type]
+            some = Marketplace._spare_bids(job, need, cache, NOW, own, wanted=seats)  # type: ignore[arg-type]
+            assert set(some) <= set(every)
+            assert auction.winners(own_bids + some, seats) == auction.winners(own_bids + every, seats)
