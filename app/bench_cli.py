@@ -8,21 +8,20 @@ says whether there is an NVIDIA GPU to benchmark at all.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from sparecycles import launcher
+from sparecycles.command_wiring import Connect, Fail
 from sparecycles.terminal import out, styled
 
 if TYPE_CHECKING:  # the agent's client and its models load when the command runs, not with every command
     from sparecycles.control.benchmark import BenchmarkList, BenchmarkResultView
     from sparecycles.control.client import ControlClient
 
-Connect = Callable[[], AbstractContextManager["ControlClient"]]
-Fail = Callable[[str, int], NoReturn]
 
 EXIT_NO_GPU = 1
 PHASE_TITLES = {

@@ -7,20 +7,20 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from sparecycles.command_wiring import Connect, Fail
 from sparecycles.durations import parse_clock_time, parse_duration
 from sparecycles.secret_input import SecretInput, SecretInputError
 from sparecycles.terminal import out
 
 if TYPE_CHECKING:  # the clients load when a command talks to the agent or the marketplace
-    from sparecycles.control.client import ControlClient
     from sparecycles.fleet_admin import FleetAdminClient
     from sparecycles.protocol.fleet import FleetMachine
 
@@ -82,7 +82,7 @@ def machine_line(machine: FleetMachine, now: datetime) -> str:
 
 
 def register_fleet_commands(  # noqa: PLR0915 - the commands, read in one place
-    app: typer.Typer, agent: Callable[[], AbstractContextManager[ControlClient]], fail: Callable[[str, int], NoReturn]
+    app: typer.Typer, agent: Connect, fail: Fail
 ) -> None:
     def secret(source: SecretInput, given: str | None, file: Path | None, missing: str) -> str:
         try:

@@ -14,23 +14,21 @@ import io
 import re
 import sys
 import tomllib
-from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation, localcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from sparecycles.command_wiring import Connect, Fail
 from sparecycles.control.errors import AgentRequestError
 from sparecycles.control.ledger import EarningsSummary, ExportRow, LedgerExport, LedgerSettingsView, Money
 
 if TYPE_CHECKING:  # the agent's client loads when a command talks to the agent
-    from sparecycles.control.client import ControlClient
+    pass
 
-Connect = Callable[[], AbstractContextManager["ControlClient"]]
-Fail = Callable[[str, int], NoReturn]
 
 EXIT_USAGE = 2  # as everywhere in the CLI: invalid arguments
 BUCKETS = ("hour", "day", "week", "month", "job", "gpu")

@@ -10,13 +10,12 @@ from __future__ import annotations
 import json
 import secrets
 import sys
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from sparecycles.command_wiring import Connect, Fail
 from sparecycles.control.wallet import (
     BalanceView,
     ClaimableView,
@@ -31,8 +30,6 @@ from sparecycles.terminal import out, styled
 if TYPE_CHECKING:  # the agent's client loads when a command talks to the agent
     from sparecycles.control.client import ControlClient
 
-Connect = Callable[[], AbstractContextManager["ControlClient"]]
-Fail = Callable[[str, int], NoReturn]
 
 EXIT_USAGE = 2
 CONFIRM_WORDS = 3

@@ -15,22 +15,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from sparecycles.agent.instance_lock import pid_alive
+
 LOCK_NAME = "server.lock"
 SHARE_PATIENCE_S = 2.0
 
 
 class DataDirBusy(RuntimeError):
     """The data folder is in use by a process that must stop first; the message says which."""
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # it exists, owned by someone else
-        return True
-    return True
 
 
 def server_pids(data_dir: Path) -> list[int]:
@@ -40,7 +32,7 @@ def server_pids(data_dir: Path) -> list[int]:
     except OSError:
         return []
     pids = {int(word) for word in text.split() if word.isdigit() and int(word) > 0}
-    return sorted(pid for pid in pids if _pid_alive(pid))
+    return sorted(pid for pid in pids if pid_alive(pid))
 
 
 def _open(data_dir: Path) -> int:
