@@ -25,7 +25,7 @@ import random
 import secrets
 import threading
 import time
-from collections.abc import Callable, Collection, Generator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -1827,7 +1827,7 @@ class Marketplace:
         first: a cheaper provider that happened to be waiting when a dearer one polled still wins. Providers in
         ``own`` bid on the job themselves and are left out.
 
-        With ``wanted`` (the seats to fill), the providers are looked at best first (``ranked_bidders``) only until
+        The providers are looked at best first (``ranked_bidders``); with ``wanted`` (the seats to fill), only until
         ``wanted`` bids are found that no provider left could beat: the ``wanted`` best bids are then those found.
         Every provider standing by was otherwise asked for every job of the batch, a tenth of the server's CPU."""
         if wanted == 0:
@@ -1835,21 +1835,19 @@ class Marketplace:
         refused = {lease.provider_address for lease in cache.leases.get(job.id, []) if lease.state in _NO_BID_AGAIN}
         refused.update(own)
         spare: list[auction.CandidateBid] = []
-        found: list[auction.Rank] = []  # the ranks of ``spare``, best first
-        if wanted is None:
-            order: Iterable[tuple[auction.Rank | None, str]] = ((None, address) for address in cache.bidders)
-        else:
-            order = ((best, best[3]) for best in cache.ranked_bidders(need.gpus > 0))
-        for best_possible, address in order:
-            if best_possible is not None and len(found) >= wanted > 0 and best_possible > found[wanted - 1]:  # type: ignore[operator]
+        found: list[auction.Rank] = []  # with ``wanted``: the ranks of ``spare``, best first
+        for best_possible in cache.ranked_bidders(need.gpus > 0):
+            if wanted is not None and len(found) >= wanted and best_possible > found[wanted - 1]:
                 break  # neither it nor any provider after it can bid better than the wanted best found
+            address = best_possible[-1]  # a rank ends with the provider's address
             if address in refused or (bid := auction.offer(cache.capacities[address], need)) is None:
                 continue
             bidder = cache.bidders[address]
             if Marketplace._may_take(bidder, job, now):
                 candidate = auction.CandidateBid(address, bid[0], bid[1], bidder.placed_at)
                 spare.append(candidate)
-                bisect.insort(found, auction.rank(candidate))
+                if wanted is not None:
+                    bisect.insort(found, auction.rank(candidate))
         return spare
 
     def _winners_still_free(  # noqa: PLR0917 - the auction's state, passed on as it is
