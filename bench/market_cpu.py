@@ -6,12 +6,15 @@ Why: the load benchmark (market_load.py) measures the whole server under load, b
 from run to run by more than most single changes save. This driver makes the same calls in the same order
 each run, on one thread, so two checkouts (or an A/B toggle) can be compared within a few percent.
 
-Usage: ``python bench/market_cpu.py [--providers 200] [--rounds 10]``; prints CPU per job, in all and per call.
+Usage: ``python bench/market_cpu.py [--providers 200] [--rounds 10] [--postgres ADMIN_URL]``; prints CPU per
+job, in all and per call. With ``--postgres`` each run gets a fresh PostgreSQL database (dropped after), and the
+CPU of the backend serving it (read from /proc; PostgreSQL on this machine) is printed beside the process's.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import tempfile
 import time
@@ -21,7 +24,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+import psutil
 from eth_account import Account
+from market_load import postgres_database
+from sqlalchemy.pool import NullPool
 
 from sparecycles.agent.market_server.serve import MarketOptions, open_market
 from sparecycles.protocol.jobs import JobSpec
@@ -46,7 +52,26 @@ class Clock:
         return self.now
 
 
-def run(providers: int, rounds: int) -> dict[str, float]:
+def backend_cpu_s(db_url: str) -> float:
+    """CPU seconds spent so far by the PostgreSQL backends serving the database at ``db_url`` (but this
+    question's own), read from /proc."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(db_url, poolclass=NullPool)
+    with engine.connect() as connection:
+        pids = connection.execute(
+            text("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        ).scalars()
+        total = 0.0
+        for pid in pids:
+            process = psutil.Process(pid)
+            times = process.cpu_times()
+            total += times.user + times.system
+    engine.dispose()
+    return total
+
+
+def run(providers: int, rounds: int, db_url: str | None = None) -> dict[str, float]:
     clock = Clock()
     spent: dict[str, float] = defaultdict(float)
 
@@ -58,7 +83,7 @@ def run(providers: int, rounds: int) -> dict[str, float]:
             spent[name] += time.process_time() - started
 
     with tempfile.TemporaryDirectory() as folder:
-        options = MarketOptions(data_dir=Path(folder) / "market", key_file=Path(folder) / "operator.key")
+        options = MarketOptions(data_dir=Path(folder) / "market", key_file=Path(folder) / "operator.key", db_url=db_url)
         market = open_market(options, clock=clock)
         market.ticks_on_poll = False
         market.add_requester("bench")
@@ -88,6 +113,7 @@ def run(providers: int, rounds: int) -> dict[str, float]:
             bidding_window_s=1,
         )
         jobs = 0
+        backends_before = backend_cpu_s(db_url) if db_url else 0.0
         for _ in range(rounds):
             for _ in range(providers // 2):  # about what a round leases: the queue stays short, as under load
                 timed("submit", market.submit, requester_id, submission)
@@ -108,6 +134,8 @@ def run(providers: int, rounds: int) -> dict[str, float]:
                     )
                     timed("report", market.report, identity.address, lease.lease_id, signed)
             clock.now += timedelta(seconds=1)
+        if db_url:
+            spent["PostgreSQL backend"] = backend_cpu_s(db_url) - backends_before
     return {"jobs": jobs, **{name: seconds / jobs * 1e6 for name, seconds in spent.items()}}
 
 
@@ -116,10 +144,13 @@ def main() -> None:
     parser.add_argument("--providers", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--postgres", help="an admin URL allowed to CREATE DATABASE (default: SQLite)")
     args = parser.parse_args()
     totals = []
     for _ in range(args.repeat):
-        figures = run(args.providers, args.rounds)
+        with contextlib.ExitStack() as stack:
+            db_url = stack.enter_context(postgres_database(args.postgres))[0] if args.postgres else None
+            figures = run(args.providers, args.rounds, db_url)
         total = sum(value for name, value in figures.items() if name != "jobs")
         totals.append(total)
         parts = ", ".join(f"{name} {value:.0f}" for name, value in figures.items() if name != "jobs")

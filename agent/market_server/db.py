@@ -8,6 +8,7 @@ upgraded by Alembic (migrations/), never by ``create_all``.
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +27,7 @@ from sqlalchemy import (
     TypeDecorator,
     create_engine,
     event,
+    exc,
     false,
     text,
 )
@@ -354,9 +356,44 @@ def open_engine(url: str, *, for_reading: bool = False) -> Engine:
         # Connections are kept, not opened per request: opening one runs wal_engine's pragmas, and a pool
         # smaller than the server's worker threads would open and close connections all day.
         return wal_engine(url, for_reading=for_reading, pool_size=WORKER_THREADS, max_overflow=8)
-    engine = create_engine(url, pool_pre_ping=True, pool_size=WORKER_THREADS, max_overflow=8)
+    engine = create_engine(url, pool_size=WORKER_THREADS, max_overflow=8)
     event.listen(engine, "connect", _plan_each_execution)
+    watch_idle_connections(engine, IDLE_BEFORE_PING_S)
     return engine
+
+
+# A pooled PostgreSQL connection unused this long is checked before it is used again (watch_idle_connections).
+IDLE_BEFORE_PING_S = 2.0
+_IDLE_SINCE = "sparecycles_idle_since"
+
+
+def watch_idle_connections(engine: Engine, idle_s: float) -> None:
+    """Check a pooled connection that lay unused for ``idle_s`` or longer before it is handed out again; one in
+    use moments ago is handed out unchecked.
+
+    Why: PostgreSQL may restart, or a firewall drop an idle connection, while the server's pool holds it; the
+    next request on it would fail. SQLAlchemy's ``pool_pre_ping`` checks every connection at every checkout, a
+    round trip to PostgreSQL before each request's transaction: a seventh of all the round trips a job costs
+    (bench/market_cpu.py), to guard against what happens to idle connections. Under load none lies idle, and a
+    connection dropped while in use fails its request either way, after which SQLAlchemy replaces the whole pool
+    (a disconnect invalidates every connection opened before it)."""
+
+    def note_idle(_dbapi_connection: object, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    def check_if_idle(dbapi_connection: Any, record: Any, _proxy: object) -> None:
+        idle_since = record.info.get(_IDLE_SINCE)
+        if idle_since is None or time.monotonic() - idle_since < idle_s:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+            dbapi_connection.rollback()  # the ping began a transaction; the request begins its own
+        except engine.dialect.loaded_dbapi.Error as error:
+            # The pool discards this connection and hands out a new one (up to three tries).
+            raise exc.DisconnectionError(f"a pooled connection idle for {idle_s} s or more is gone: {error}") from error
+
+    event.listen(engine.pool, "checkin", note_idle)
+    event.listen(engine.pool, "checkout", check_if_idle)
 
 
 def _plan_each_execution(dbapi_connection: Any, _record: object) -> None:

@@ -333,9 +333,13 @@ class Marketplace:
     ) -> None:
         self._engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
-        reader = engine
         if engine.dialect.name == "sqlite":
             reader = tables.open_engine(engine.url.render_as_string(hide_password=False), for_reading=True)
+        else:
+            # Each statement its own transaction: PostgreSQL's default isolation (read committed) gives every
+            # statement of a transaction a snapshot of its own anyway, so reads gain nothing from BEGIN and
+            # COMMIT but two round trips.
+            reader = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._reader = reader
         self._reader_sessions = sessionmaker(reader, expire_on_commit=False)
         self._writers: contextlib.AbstractContextManager[object] = (
@@ -409,6 +413,22 @@ class Marketplace:
         than a poll's or a heartbeat's statements)."""
         with self._writers, self._engine.begin() as connection:
             yield connection
+
+    @contextlib.contextmanager
+    def polling(self) -> Iterator[Connection]:
+        """``writing()`` for a poll: on PostgreSQL without a transaction around its statements.
+
+        A poll reads, then may mark the provider seen and place bids; none of it locks a row, so a transaction
+        would only group it. Each of those writes stands alone (a bid placed twice is left as it is, a later
+        ``last_seen_at`` is as good as an earlier one), and PostgreSQL reads a fresh snapshot for each
+        statement either way: BEGIN and COMMIT were two of a poll's five round trips. On SQLite the poll is one
+        writer's transaction, which ``market serve`` runs on its event loop (api.py)."""
+        if self.is_postgresql:
+            with self._reader.begin() as connection:
+                yield connection
+        else:
+            with self.writing() as connection:
+                yield connection
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[Connection]:
@@ -878,14 +898,15 @@ class Marketplace:
     def poll(self, address: str) -> WorkResponse:
         """A provider asks for work: it bids on open jobs it can run now, and gets its new leases.
 
-        Polls are the marketplace's most frequent request: one transaction of a few prepared Core statements
-        (no ORM objects). On SQLite ``market serve`` runs them one at a time on its event loop (api.py), so
-        reading and bidding in one writer's transaction holds nobody up (the agent's private marketplace runs
-        them in threads, for its one provider); most polls write nothing but a stale ``last_seen_at``."""
+        Polls are the marketplace's most frequent request: a few prepared Core statements (no ORM objects), in
+        one transaction on SQLite and each on its own on PostgreSQL (``polling``). On SQLite ``market serve``
+        runs them one at a time on its event loop (api.py), so reading and bidding in one writer's transaction
+        holds nobody up (the agent's private marketplace runs them in threads, for its one provider); most polls
+        write nothing but a stale ``last_seen_at``."""
         if self.ticks_on_poll:
             self._tick_if_due()
         now = self._clock()
-        with self.writing() as connection:
+        with self.polling() as connection:
             provider, capacity = self._provider_capacity(connection, address)
             leases = self._execute(connection, self._sql.provider_leases, {"who": address, "since": _since(now)}).all()
             capacity = less_busy(capacity, leases)
