@@ -202,3 +202,29 @@ def test_the_idle_waiters_are_those_not_woken_at_most_as_many_as_asked() -> None
     assert len(few) == 1
     assert few[0] in idle
     assert after == 0
+
+
+def test_a_provider_is_idle_while_it_waits_unwoken_and_again_when_it_waits_after_a_wake() -> None:
+    """Idle waiters are kept as polls start, are woken and end: one that timed out is gone, one woken and
+    polling again is idle again, and of two polls of one provider the one still waiting keeps it idle."""
+
+    async def scenario() -> list[list[str]]:
+        wakeups = Wakeups()
+        seen = []
+        short = asyncio.create_task(wakeups.wait("0xa", 0.01))
+        woken = asyncio.create_task(wakeups.wait("0xb", 60))
+        first, second = (asyncio.create_task(wakeups.wait("0xc", timeout)) for timeout in (0.01, 60))
+        await asyncio.sleep(0)
+        seen.append(sorted(wakeups.idle(10)))
+        await asyncio.wait_for(asyncio.gather(short, first), 10)  # 0xa's poll and 0xc's first time out
+        wakeups.wake(["0xb"])
+        seen.append(sorted(wakeups.idle(10)))
+        assert await asyncio.wait_for(woken, 10)
+        again = asyncio.create_task(wakeups.wait("0xb", 60))  # 0xb polls again after its lease
+        await asyncio.sleep(0)
+        seen.append(sorted(wakeups.idle(10)))
+        wakeups.release_all()
+        await asyncio.gather(again, second)
+        return seen
+
+    assert asyncio.run(scenario()) == [["0xa", "0xb", "0xc"], ["0xc"], ["0xb", "0xc"]]
