@@ -28,7 +28,7 @@ from starlette.concurrency import run_in_threadpool
 
 from sparecycles import __version__
 from sparecycles.agent.market_server.admin import MarketAdmin
-from sparecycles.agent.market_server.db import WORKER_THREADS
+from sparecycles.agent.market_server.db import POSTGRESQL_WORKER_THREADS, WORKER_THREADS
 from sparecycles.agent.market_server.hot_routes import HotRequest, HotRoute, HotRoutes, wait_s_within
 from sparecycles.agent.market_server.limits import (
     ApiLimits,
@@ -306,7 +306,8 @@ def create_app(  # noqa: PLR0915 - every route of the protocol, read in one plac
                 await asyncio.sleep(tick_every_s)
 
         loop = asyncio.get_running_loop()
-        anyio.to_thread.current_default_thread_limiter().total_tokens = WORKER_THREADS
+        threads = POSTGRESQL_WORKER_THREADS if market.is_postgresql else WORKER_THREADS
+        anyio.to_thread.current_default_thread_limiter().total_tokens = threads
         market.on_leased = lambda addresses: loop.call_soon_threadsafe(wakeups.wake, addresses)
         market.standing = lambda: wakeups.idle(STANDING_BIDDERS)
         if market.is_postgresql:

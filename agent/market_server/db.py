@@ -345,6 +345,11 @@ class ProjectQuota(Base):
 # write lock, or on the GIL, while holding it longer; two server processes stay within PostgreSQL's
 # default of 100 connections.
 WORKER_THREADS = 16
+# On PostgreSQL every request runs in a thread (on SQLite the busiest run on the event loop), and each thread
+# waits on round trips between stretches of Python: a few threads keep a core busy, and more only contend for
+# the GIL. The load benchmark on one process (bench/market_load.py, 2026-11-27): with 4, 6, 8 and 16 threads it
+# leased 65, 62, 58 and 52 jobs a second, at 13.1, 13.9, 15.0 and 16.9 ms of the server's CPU a job.
+POSTGRESQL_WORKER_THREADS = 6
 
 
 def open_engine(url: str, *, for_reading: bool = False) -> Engine:
