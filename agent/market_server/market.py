@@ -243,6 +243,48 @@ _PREPARED = (
     "queued_count",
     "hold_credit",
 )
+# And the inserts made for every job, each for the columns every execution gives (prepared.py refuses others).
+_PREPARED_INSERTS = {
+    "job": (
+        "id",
+        "requester_id",
+        "spec_json",
+        "gpus",
+        "units",
+        "max_price",
+        "bidding_window_s",
+        "min_score",
+        "replicas",
+        "state",
+        "reason",
+        "round",
+        "window_ends_at",
+        "attempts",
+        "held",
+        "charged",
+        "created_at",
+        "group_name",
+        "priority",
+        "project",
+    ),
+    "audit": ("at", "actor", "action", "subject", "amount", "detail"),  # _audit_values
+    "bid": ("job_id", "round", "provider_address", "price", "score", "placed_at"),  # Marketplace._bid
+    "lease": (
+        "id",
+        "job_id",
+        "provider_address",
+        "payout_address",
+        "gpu_uuids_json",
+        "units",
+        "price",
+        "seat",
+        "state",
+        "delivered",
+        "cancel_requested",
+        "started_at",
+        "expires_at",
+    ),
+}
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
@@ -382,6 +424,9 @@ class Marketplace:
             for name in _PREPARED:
                 statement = getattr(self._sql, name)
                 self._prepared[id(statement)] = PreparedStatement(statement, engine.dialect)
+            for name, columns in _PREPARED_INSERTS.items():
+                statement = getattr(self._sql, name)
+                self._prepared[id(statement)] = PreparedStatement(statement, engine.dialect, columns=columns)
         (config.data_dir / "outputs").mkdir(parents=True, exist_ok=True)
 
     def now(self) -> datetime:
@@ -442,6 +487,14 @@ class Marketplace:
         if prepared is None:
             return connection.execute(statement, parameters)
         return prepared.execute(connection, parameters)
+
+    def _execute_many(self, connection: Connection, statement: Executable, rows: Sequence[Mapping[str, Any]]) -> None:
+        """``connection.execute`` with a list of rows (an insert of several), prepared on SQLite too."""
+        prepared = self._prepared.get(id(statement))
+        if prepared is None:
+            connection.execute(statement, list(rows))
+        else:
+            prepared.execute_many(connection, rows)
 
     @staticmethod
     def record(
@@ -915,7 +968,7 @@ class Marketplace:
             if biddable or now - provider.last_seen_at >= _SEEN_EVERY:
                 self._execute(connection, self._sql.seen, {"who": address, "at": now})
             if biddable:  # a bid placed meanwhile by the same provider's other poll is left as it is
-                connection.execute(self._sql.bid, [self._bid(job, capacity, now) for job in biddable])
+                self._execute_many(connection, self._sql.bid, [self._bid(job, capacity, now) for job in biddable])
         if len(self._bidders) > _BIDDERS_REMEMBERED:
             self._bidders.clear()  # rounds long closed; open ones just count from zero again
         for job in biddable:
@@ -1251,7 +1304,7 @@ class Marketplace:
             audit.append(
                 _audit_values("marketplace", "release", f"job:{row.job_id}", released, {"state": JobState.COMPLETED})
             )
-        connection.execute(self._sql.audit, audit)
+        self._execute_many(connection, self._sql.audit, audit)
         log.info("Lease %s of job %s reported finished", row.id, row.job_id)
         log.info("Lease %s accepted: %d base units to %s", row.id, amount, row.payout_address)
         log.info("Job %s %s; the requester paid %d base units", row.job_id, JobState.COMPLETED, charged)
@@ -1448,9 +1501,11 @@ class Marketplace:
                 "priority": STUDIO_PRIORITY if requester.group_name is not None else 0,
                 "project": submission.project,
             }
-            connection.execute(self._sql.job, job)
-            connection.execute(
-                self._sql.audit, _audit_values(f"requester:{requester.name}", "hold", f"job:{job['id']}", hold, {})
+            self._execute(connection, self._sql.job, job)
+            self._execute(
+                connection,
+                self._sql.audit,
+                _audit_values(f"requester:{requester.name}", "hold", f"job:{job['id']}", hold, {}),
             )
         log.info("Job %s submitted (%d unit(s), %d replica(s))", job["id"], submission.units, submission.replicas)
         self.on_open(1)
@@ -1975,7 +2030,8 @@ class Marketplace:
         # Stamped now, after the capacity was read: a lease that freed the capacity (in another process,
         # say) ended before this one starts, so the lease history shows capacity honoured.
         now = self._clock()
-        session.connection().execute(
+        self._execute(
+            session.connection(),
             self._sql.lease,
             {
                 "id": _new_id("lease"),

@@ -13,7 +13,9 @@ every statement prepared.
 
 Only what can be run that way is accepted, and anything else refused when the statement is prepared (at the
 server's start, not at a request): a SQLite statement with positional parameters, no parameter expanded at
-run time (``IN`` lists), and no insert (SQLAlchemy fills column defaults in for those).
+run time (``IN`` lists), and an insert only for a fixed set of columns that leaves none to a default computed
+in Python (SQLAlchemy fills those in when it runs an insert; here each execution must give exactly the columns
+it was prepared for, or it is refused).
 """
 
 from __future__ import annotations
@@ -59,16 +61,26 @@ class PreparedStatement:
     """One Core statement compiled for SQLite, run on the DBAPI connection of a SQLAlchemy ``Connection``
     (inside its transaction, which SQLAlchemy still begins and commits)."""
 
-    def __init__(self, statement: ClauseElement, dialect: Dialect) -> None:
+    def __init__(self, statement: ClauseElement, dialect: Dialect, *, columns: Sequence[str] | None = None) -> None:
+        """``columns``: for an insert, the columns every execution gives (and no other)."""
         if dialect.name != "sqlite":
             raise ValueError(f"prepared statements are for SQLite, not {dialect.name}")
+        self._columns: frozenset[str] | None = None
         if isinstance(statement, Insert):
-            raise ValueError("an insert is SQLAlchemy's to run: it fills in column defaults")
-        compiled = statement.compile(dialect=dialect)
+            if not columns:
+                raise ValueError("an insert is prepared for the columns each execution gives: name them")
+            self._columns = frozenset(columns)
+            compiled = statement.compile(dialect=dialect, column_keys=list(columns))
+        else:
+            compiled = statement.compile(dialect=dialect)
         if not isinstance(compiled, SQLCompiler):
             raise ValueError(f"not a SQL statement: {statement}")
         if compiled.positiontup is None or compiled.post_compile_params or compiled.literal_execute_params:
             raise ValueError(f"not a statement with plain positional parameters: {compiled.string}")
+        if compiled.insert_prefetch or compiled.effective_returning:
+            raise ValueError(
+                f"an insert that leaves columns to defaults made in Python, or returns rows: {compiled.string}"
+            )
         # SQLAlchemy's own conversions of each parameter and each column, kept (private attributes: the compiled
         # form is SQLAlchemy's, and tests/market/test_prepared.py checks every statement against its execution).
         processors = compiled._bind_processors
@@ -87,15 +99,29 @@ class PreparedStatement:
         # Rows read by column name as SQLAlchemy's are; a name that is not an identifier is refused here.
         self._row = collections.namedtuple("Row", [key for key, _name, _objects, _type in columns]) if columns else None
 
-    def execute(self, connection: Connection, parameters: Mapping[str, Any]) -> PreparedRows:
+    def _values(self, parameters: Mapping[str, Any]) -> list[Any]:
+        if self._columns is not None and parameters.keys() != self._columns:
+            raise InvalidRequestError(
+                f"an insert prepared for {sorted(self._columns)} was given {sorted(parameters)}: "
+                "prepare it for the columns given"
+            )
         values = []
         for name, process, default in self._parameters:
             value = parameters.get(name, default)
             if value is _REQUIRED:
                 raise InvalidRequestError(f"A value is required for bind parameter {name!r}")
             values.append(value if process is None or value is None else process(value))
+        return values
+
+    def execute(self, connection: Connection, parameters: Mapping[str, Any]) -> PreparedRows:
         driver: Any = connection.connection.driver_connection
-        return PreparedRows(driver.execute(self.sql, values), self._row, self._converters)
+        return PreparedRows(driver.execute(self.sql, self._values(parameters)), self._row, self._converters)
+
+    def execute_many(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """The statement once for each of ``rows`` (an insert of several rows), as ``Connection.execute`` with a
+        list does."""
+        driver: Any = connection.connection.driver_connection
+        driver.executemany(self.sql, [self._values(row) for row in rows]).close()
 
 
 class PreparedRows:

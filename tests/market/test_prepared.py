@@ -161,7 +161,7 @@ def _undone(market: Marketplace, execute: Callable[[Any], Rows | None], *, reads
 def _tables_seen(connection: Any) -> list[tuple[Any, ...]]:
     return [
         (table, *row)
-        for table in ("providers", "leases", "jobs", "requesters", "payouts")
+        for table in ("providers", "leases", "jobs", "requesters", "payouts", "bids", "audit_events")
         for row in connection.execute(text(f"SELECT * FROM {table} ORDER BY 1"))  # noqa: S608 - names above
     ]
 
@@ -185,6 +185,90 @@ def test_a_prepared_statement_answers_as_sqlalchemy_does(busy: tuple[Marketplace
             assert by_sqlalchemy != unchanged, f"{name} changed nothing: the comparison would prove nothing"
     if reads and name != "biddable_in_group":  # no studio group here: nothing to find, and nothing found
         assert rows_found, f"{name} found no rows with any of its parameters: the comparison would prove nothing"
+
+
+def _inserted(name: str, found: dict[str, Any]) -> list[dict[str, Any]]:
+    """Rows for each prepared insert, with every column given: None where a column may be NULL, a token amount
+    past 64 bits, times in UTC."""
+    now: datetime = found["now"]
+    job = {
+        "id": "job-new",
+        "requester_id": found["requester"],
+        "spec_json": "{}",
+        "gpus": 1,
+        "units": 1,
+        "max_price": 2**70 + 1,
+        "bidding_window_s": 1.5,
+        "min_score": None,
+        "replicas": 2,
+        "state": "queued",
+        "reason": "queued: collecting bids",
+        "round": 3,
+        "window_ends_at": now + timedelta(seconds=1),
+        "attempts": 0,
+        "held": 10**21,
+        "charged": 0,
+        "created_at": now,
+        "group_name": None,
+        "priority": 10,
+        "project": "film",
+    }
+    lease = {
+        "id": "lease-new",
+        "job_id": found["job"],
+        "provider_address": found["providers"][2],
+        "payout_address": found["payout"],
+        "gpu_uuids_json": "[]",
+        "units": 1,
+        "price": 2**65,
+        "seat": 1,
+        "state": "active",
+        "delivered": False,
+        "cancel_requested": True,
+        "started_at": now,
+        "expires_at": now + timedelta(seconds=30),
+    }
+    bids = [
+        {
+            "job_id": found["job"],
+            "round": 9,
+            "provider_address": address,
+            "price": 10**6,
+            "score": 90.5,
+            "placed_at": now,
+        }
+        for address in found["providers"]
+    ]
+    audit = [
+        market_module._audit_values("requester:studio", "hold", "job:job-new", 2**80, {}),
+        market_module._audit_values("marketplace", "release", "job:job-new", None, {"state": "completed"}),
+    ]
+    return {"job": [job], "lease": [lease], "bid": bids, "audit": audit}[name]
+
+
+@pytest.mark.parametrize("name", list(market_module._PREPARED_INSERTS))
+def test_a_prepared_insert_writes_what_sqlalchemy_writes(busy: tuple[Marketplace, dict[str, Any]], name: str) -> None:
+    market, found = busy
+    statement = getattr(market._sql, name)
+    prepared = market._prepared[id(statement)]
+    rows = _inserted(name, found)
+    unchanged = _undone(market, lambda _connection: None, reads=False)
+    by_sqlalchemy = _undone(market, lambda connection: connection.execute(statement, rows), reads=False)
+    assert by_sqlalchemy != unchanged
+    assert _undone(market, lambda connection: prepared.execute_many(connection, rows), reads=False) == by_sqlalchemy
+    one_by_sqlalchemy = _undone(market, lambda connection: connection.execute(statement, rows[0]), reads=False)
+    assert _undone(market, lambda connection: prepared.execute(connection, rows[0]), reads=False) == one_by_sqlalchemy
+
+
+def test_an_insert_given_other_columns_than_prepared_for_is_refused(busy: tuple[Marketplace, dict[str, Any]]) -> None:
+    market, found = busy
+    prepared = market._prepared[id(market._sql.job)]
+    job = _inserted("job", found)[0]
+    with market.reading() as connection:
+        with pytest.raises(InvalidRequestError, match="prepared for"):
+            prepared.execute(connection, {key: value for key, value in job.items() if key != "project"})
+        with pytest.raises(InvalidRequestError, match="prepared for"):
+            prepared.execute(connection, {**job, "reason_code": "x"})  # SQLAlchemy would not drop it either
 
 
 def _by_sqlalchemy(statement: Any, parameters: dict[str, Any], connection: Any) -> Rows:
@@ -234,7 +318,10 @@ def test_what_cannot_run_exactly_on_the_cursor_is_refused_at_start() -> None:
         market_module.MarketConfig(domain="d", uri="u", data_dir=Path()), market_module.sqlite_insert
     )
     with pytest.raises(ValueError, match="insert"):
-        PreparedStatement(statements.job, sqlite)  # SQLAlchemy fills column defaults into an insert
+        PreparedStatement(statements.job, sqlite)  # an insert is prepared for the columns given
+    without_round = [column for column in market_module._PREPARED_INSERTS["job"] if column != "round"]
+    with pytest.raises(ValueError, match="defaults made in Python"):
+        PreparedStatement(statements.job, sqlite, columns=without_round)  # SQLAlchemy would fill round in
     with pytest.raises(ValueError, match="positional"):
         PreparedStatement(statements.specs, sqlite)  # an IN list expanded at each execution
     with pytest.raises(ValueError, match="SQLite"):
