@@ -70,9 +70,7 @@ class PreparedStatement:
             if not columns:
                 raise ValueError("an insert is prepared for the columns each execution gives: name them")
             self._columns = frozenset(columns)
-            compiled = statement.compile(dialect=dialect, column_keys=list(columns))
-        else:
-            compiled = statement.compile(dialect=dialect)
+        compiled = statement.compile(dialect=dialect, column_keys=sorted(self._columns) if self._columns else None)
         if not isinstance(compiled, SQLCompiler):
             raise ValueError(f"not a SQL statement: {statement}")
         if compiled.positiontup is None or compiled.post_compile_params or compiled.literal_execute_params:
@@ -92,12 +90,12 @@ class PreparedStatement:
                 raise ValueError(f"parameter {name} is a tuple, converted in parts: {compiled.string}")
             bound = compiled.binds[name]
             self._parameters.append((name, cast("_Processor", process), _REQUIRED if bound.required else bound.value))
-        columns = compiled._result_columns or []
+        results = compiled._result_columns or []
         self._converters: list[_Processor] = [
-            type_._cached_result_processor(dialect, None) for _key, _name, _objects, type_ in columns
+            type_._cached_result_processor(dialect, None) for _key, _name, _objects, type_ in results
         ]
         # Rows read by column name as SQLAlchemy's are; a name that is not an identifier is refused here.
-        self._row = collections.namedtuple("Row", [key for key, _name, _objects, _type in columns]) if columns else None
+        self._row = collections.namedtuple("Row", [key for key, _name, _objects, _type in results]) if results else None
 
     def _values(self, parameters: Mapping[str, Any]) -> list[Any]:
         if self._columns is not None and parameters.keys() != self._columns:
