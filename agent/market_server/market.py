@@ -448,7 +448,9 @@ class Marketplace:
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Session]:
-        """A transaction that only reads: on SQLite it does not wait for, or hold up, the writers."""
+        """A transaction that only reads: on SQLite it does not wait for, or hold up, the writers; on PostgreSQL
+        each statement is a transaction of its own (autocommit), so a read that locks rows (FOR UPDATE) belongs in
+        ``transaction()`` instead."""
         with self._reader_sessions() as session, session.begin():
             yield session
 
@@ -466,8 +468,9 @@ class Marketplace:
         A poll reads, then may mark the provider seen and place bids; none of it locks a row, so a transaction
         would only group it. Each of those writes stands alone (a bid placed twice is left as it is, a later
         ``last_seen_at`` is as good as an earlier one), and PostgreSQL reads a fresh snapshot for each
-        statement either way: BEGIN and COMMIT were two of a poll's five round trips. On SQLite the poll is one
-        writer's transaction, which ``market serve`` runs on its event loop (api.py)."""
+        statement either way: BEGIN and COMMIT were two of a poll's five round trips. A statement that locks rows
+        (FOR UPDATE) would hold its lock only for itself here: it belongs in ``writing()``. On SQLite the poll is
+        one writer's transaction, which ``market serve`` runs on its event loop (api.py)."""
         if self.is_postgresql:
             with self._reader.begin() as connection:
                 yield connection

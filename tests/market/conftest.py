@@ -56,6 +56,14 @@ class Market:
 
 
 @pytest.fixture
+def postgres_url(database_url: str) -> str:
+    """``database_url`` for a test of PostgreSQL alone (skipped in its SQLite run)."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("a test of PostgreSQL alone")
+    return database_url
+
+
+@pytest.fixture
 def market(tmp_path: Path, database_url: str) -> Iterator[Market]:
     clock = Clock()
     options = MarketOptions(data_dir=tmp_path / "market", key_file=tmp_path / "operator.key", db_url=database_url)

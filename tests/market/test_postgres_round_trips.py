@@ -23,13 +23,6 @@ from tests.market.conftest import BUSYBOX, Clock
 
 
 @pytest.fixture
-def postgres_url(database_url: str) -> str:
-    if not database_url.startswith("postgresql"):
-        pytest.skip("PostgreSQL's round trips")
-    return database_url
-
-
-@pytest.fixture
 def admin(postgres_url: str) -> Iterator[Engine]:
     engine = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
     yield engine

@@ -70,13 +70,6 @@ def _provider_loop(url: str, identity: LocalAccount, stop: threading.Event, erro
 
 
 @pytest.fixture
-def postgres_url(database_url: str) -> str:
-    if not database_url.startswith("postgresql"):
-        pytest.skip("several server processes share one PostgreSQL database")
-    return database_url
-
-
-@pytest.fixture
 def two_servers(tmp_path: Path, postgres_url: str) -> Iterator[list[MarketProcess]]:
     # One operator key file, one database, two data folders: the processes share nothing else.
     servers = [MarketProcess(tmp_path, data_dir=tmp_path / f"data-{index}") for index in range(2)]
