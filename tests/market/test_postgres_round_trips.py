@@ -4,6 +4,7 @@ statements. Each round trip costs both the server and PostgreSQL's backend CPU (
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,37 +40,41 @@ def _terminate(admin: Engine, pid: int) -> None:
         assert connection.execute(text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": pid}).scalar_one()
 
 
+@contextlib.contextmanager
+def _pooled_connection_gone(
+    url: str, admin: Engine, monkeypatch: pytest.MonkeyPatch, idle_before_ping_s: float
+) -> Iterator[tuple[Engine, int]]:
+    """``db.open_engine(url)`` checking connections idle for ``idle_before_ping_s``, with one connection back in
+    its pool whose backend was just terminated (as by a restart of PostgreSQL); yields it and that backend."""
+    monkeypatch.setattr(db, "IDLE_BEFORE_PING_S", idle_before_ping_s)
+    engine = db.open_engine(url)
+    try:
+        first = _backend_pid(engine)  # the connection goes back to the pool
+        _terminate(admin, first)
+        yield engine, first
+    finally:
+        engine.dispose()
+
+
 def test_an_idle_pooled_connection_whose_backend_is_gone_is_replaced_before_use(
     postgres_url: str, admin: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """As after PostgreSQL restarted while the server was quiet: the next request gets a working connection."""
-    monkeypatch.setattr(db, "IDLE_BEFORE_PING_S", 0.05)
-    engine = db.open_engine(postgres_url)
-    try:
-        first = _backend_pid(engine)  # the connection goes back to the pool
-        _terminate(admin, first)
+    with _pooled_connection_gone(postgres_url, admin, monkeypatch, 0.05) as (engine, first):
         time.sleep(0.1)  # idle past the limit
         second = _backend_pid(engine)  # checked on the way out of the pool, found gone, replaced
         assert second != first
-    finally:
-        engine.dispose()
 
 
 def test_a_connection_used_moments_ago_is_handed_out_unchecked(
     postgres_url: str, admin: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """No ping under load: a connection lost while in use fails its request, which replaces the pool."""
-    monkeypatch.setattr(db, "IDLE_BEFORE_PING_S", 3600.0)
-    engine = db.open_engine(postgres_url)
-    try:
-        first = _backend_pid(engine)
-        _terminate(admin, first)
+    with _pooled_connection_gone(postgres_url, admin, monkeypatch, 3600.0) as (engine, first):
         with pytest.raises(DBAPIError) as failed:
             _backend_pid(engine)  # not checked: the request finds the backend gone
         assert failed.value.connection_invalidated
         assert _backend_pid(engine) != first  # and the next one gets a new connection
-    finally:
-        engine.dispose()
 
 
 def test_a_poll_on_postgresql_runs_its_statements_outside_a_transaction(tmp_path: Path, postgres_url: str) -> None:
