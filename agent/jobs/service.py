@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 
 LEASE_MARGIN = timedelta(minutes=10)  # a local lease outlives the job's own run-time limit by this much
 STOPPING_REASON = "preempted: the agent is stopping"
+ENDING = "ending"  # listed for a job whose container is done, until its result is recorded
 
 
 class JobService:
@@ -145,16 +146,24 @@ class JobService:
         follower.add_done_callback(self._tasks.discard)
 
     def jobs(self) -> list[dict[str, Any]]:
-        """Running jobs first, then the ones that ended since the agent started."""
+        """Running jobs first, then the ones that ended since the agent started.
+
+        A job the runtime has just ended is listed as ``ending`` until its result, with its outputs, is
+        recorded here: listed under its final state before that, it would look finished with no outputs.
+        The runtime is read before the results, so that a job recorded in between is listed once, ended.
+        """
+        running = self._runtime.jobs()
+        results = dict(self._results)
         active = [
             {
                 "job_id": job.job_id,
-                "state": job.state.value,
-                "reason": job.reason,
+                "state": ENDING if job.state.ended else job.state.value,
+                "reason": "recording how it ended" if job.state.ended else job.reason,
                 "gpus": list(job.gpu_indices),
                 "run_time_s": round(job.run_time_s, 1),
             }
-            for job in self._runtime.jobs()
+            for job in running
+            if job.job_id not in results
         ]
         ended = [
             {
@@ -165,7 +174,7 @@ class JobService:
                 "outputs": [{"path": o.path, "size_bytes": o.size_bytes, "sha256": o.sha256} for o in result.outputs],
                 "outputs_dir": str(result.outputs_dir) if result.outputs_dir else None,
             }
-            for result in self._results.values()
+            for result in results.values()
         ]
         return active + ended
 
