@@ -37,8 +37,10 @@ from sqlalchemy import (
     Executable,
     String,
     Table,
+    all_,
     and_,
     bindparam,
+    cast,
     delete,
     exists,
     func,
@@ -49,6 +51,7 @@ from sqlalchemy import (
     type_coerce,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY as postgresql_array
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
@@ -393,6 +396,7 @@ class Marketplace:
         self._last_tick: datetime | None = None
         self._last_housekeeping: datetime | None = None
         self._bidders: dict[tuple[str, int], int] = {}  # bids placed through this process, by (job, round)
+        self._enough: dict[str, datetime] = {}  # PostgreSQL: "job:round" with enough bidders, to its window's end
         self._prices: tuple[datetime, MarketPrices] | None = None  # the last summary of the queue, and when
         self._floors: dict[auction.Need, tuple[datetime, list[int]]] = {}  # capable providers' floors, and when
         self._credentials = KnownCredentials(config.auth_cache_s, clock)
@@ -417,7 +421,7 @@ class Marketplace:
         self.standing: Callable[[], Sequence[str]] = lambda: ()
         self.is_postgresql = engine.dialect.name == "postgresql"
         self._insert = postgresql_insert if self.is_postgresql else sqlite_insert
-        self._sql = _Statements(config, self._insert)
+        self._sql = _Statements(config, self._insert, postgresql=self.is_postgresql)
         # On SQLite the hot statements run on the driver's cursor (prepared.py); elsewhere through SQLAlchemy.
         self._prepared: dict[int, PreparedStatement] = {}
         if engine.dialect.name == "sqlite":
@@ -975,8 +979,24 @@ class Marketplace:
         if len(self._bidders) > _BIDDERS_REMEMBERED:
             self._bidders.clear()  # rounds long closed; open ones just count from zero again
         for job in biddable:
-            self._bidders[job.id, job.round] = self._bidders.get((job.id, job.round), 0) + 1
+            counted = self._bidders.get((job.id, job.round), 0) + 1
+            self._bidders[job.id, job.round] = counted
+            if counted >= self.config.bidders_per_job and self.is_postgresql:
+                self._enough[f"{job.id}:{job.round}"] = job.window_ends_at
         return answer
+
+    def _enough_bidders(self, now: datetime) -> list[str]:
+        """The rounds still open that this process counted enough bidders for, as ``job:round`` (PostgreSQL's
+        search for jobs to bid on leaves them out). Rounds closed are forgotten here: the search never finds them.
+
+        Polls run in several threads on PostgreSQL: the dict is copied before it is read (a copy is one step
+        under the GIL), and a round added to the old dict while a new one replaces it is only bid on a little
+        more, as the docstring of ``_biddable_jobs`` allows."""
+        counted = self._enough.copy()
+        open_rounds = {key: ends for key, ends in counted.items() if ends > now}
+        if len(open_rounds) < len(counted):
+            self._enough = open_rounds
+        return list(open_rounds)
 
     def deliveries(self, address: str) -> WorkResponse:
         """What a waiting provider should hear of without bidding: its new leases and the ones taken back."""
@@ -1033,13 +1053,23 @@ class Marketplace:
         round, skipping jobs that have enough bidders already, at most ``bids_per_poll``: a thousand providers
         then spread their bids over the queue instead of all bidding on its head. Bidders are counted in this
         process's memory (counting them in SQL for every queued job made each poll scan the queue); with
-        several processes a job may get a few more bids than ``bidders_per_job``, which does no harm."""
+        several processes a job may get a few more bids than ``bidders_per_job``, which does no harm. On
+        PostgreSQL the rounds counted full are left out by the search itself (``_enough_bidders``): there every
+        row up to the LIMIT is made and sent, and a page of full rounds at the head of the queue hid the jobs
+        behind it."""
         if not capacity.free_gpus and capacity.free_cores == 0:
             return []
         paused_until = provider.paused_until
         if provider.drain or (paused_until is not None and paused_until > now):
             return []  # its studio drained or paused it
-        found = {"who": capacity.address, "at": now, "cores": capacity.free_cores, "gpus": len(capacity.free_gpus)}
+        found: dict[str, object] = {
+            "who": capacity.address,
+            "at": now,
+            "cores": capacity.free_cores,
+            "gpus": len(capacity.free_gpus),
+        }
+        if self.is_postgresql:
+            found["enough"] = self._enough_bidders(now)
         queries = []
         if provider.group_name is not None:
             queries.append((self._sql.biddable_in_group, {**found, "group": provider.group_name}))
@@ -2315,7 +2345,7 @@ def less_busy(capacity: auction.Capacity, leases: Sequence[_Row]) -> auction.Cap
 class _Statements:
     """The polls' statements, built once (Core, on the tables: no ORM objects are made for a poll)."""
 
-    def __init__(self, config: MarketConfig, insert: Any) -> None:
+    def __init__(self, config: MarketConfig, insert: Any, *, postgresql: bool = False) -> None:
         providers, gpus = _table(tables.Provider), _table(tables.ProviderGpu)
         jobs, bids, leases = _table(tables.Job), _table(tables.Bid), _table(tables.Lease)
         address: BindParameter[str] = bindparam("who", type_=String())
@@ -2387,6 +2417,7 @@ class _Statements:
                 jobs.c.max_price,
                 jobs.c.min_score,
                 jobs.c.spec_json,
+                jobs.c.window_ends_at,
             )
             .where(
                 jobs.c.state == JobState.QUEUED,
@@ -2398,6 +2429,13 @@ class _Statements:
             .order_by(jobs.c.window_ends_at)  # the index's order: no sort, and the LIMIT stops the scan
             .limit(config.bids_per_poll * 8)
         )
+        if postgresql:
+            # Rounds this process counted enough bidders for (Marketplace._enough_bidders), left out by
+            # PostgreSQL: it makes and sends every row up to the LIMIT, where SQLite's are read one at a time
+            # and the reading stops once the poll has what it wants.
+            enough: BindParameter[Sequence[str]] = bindparam("enough", type_=postgresql_array(String()))
+            round_key = jobs.c.id.concat(":").concat(cast(jobs.c.round, String()))
+            biddable = biddable.where(round_key != all_(enough))
         # Outside jobs (for providers in no group, or in one open to them), and a studio group's own jobs, read
         # first for its machines: ordering one query by priority would sort the whole queue at every poll.
         self.biddable = biddable.where(jobs.c.group_name.is_(None))

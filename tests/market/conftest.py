@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from sparecycles.agent.market_server.api import create_app
 from sparecycles.agent.market_server.market import Marketplace
 from sparecycles.agent.market_server.serve import MarketOptions, open_market
-from sparecycles.protocol.market import OutputFile, ResultReport, SignedResultReport
+from sparecycles.protocol.market import Offer, OutputFile, ProviderRegistration, ResultReport, SignedResultReport
 from sparecycles.protocol.signing import sign_in_message, sign_text
 from tests.chain_support import anvil, fresh_address
 
@@ -53,6 +53,32 @@ class Market:
         if credit:
             self.market.credit(name, credit)
         return Requester(self.client, key)
+
+
+def register_rig(
+    market: Marketplace,
+    address: str,
+    gpu_uuids: Sequence[str],
+    *,
+    name: str = "rig",
+    gpu_floor: int = 10**6,
+    offer: Offer | None = None,
+) -> None:
+    """A provider registered in-process (no HTTP) with a simulated 24 GiB GPU for each of ``gpu_uuids``, offering
+    them all and no CPU cores unless ``offer`` says otherwise."""
+    market.register(
+        address,
+        ProviderRegistration(
+            name=name,
+            cpu_cores=8,
+            memory_bytes=32 * 1024**3,
+            gpus=[{"uuid": uuid, "name": "Simulated", "vram_bytes": 24 * 1024**3, "score": 90.5} for uuid in gpu_uuids],
+            price_floor_per_gpu_hour=gpu_floor,
+            price_floor_per_core_hour=1000,
+            payout_address=Account.create().address,
+        ),
+    )
+    market.set_offer(address, offer or Offer(cpu_cores=0, gpu_uuids=list(gpu_uuids)))
 
 
 @pytest.fixture

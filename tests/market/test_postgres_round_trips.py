@@ -19,8 +19,8 @@ from sqlalchemy.exc import DBAPIError
 from sparecycles.agent.market_server import db
 from sparecycles.agent.market_server.serve import MarketOptions, open_market
 from sparecycles.protocol.jobs import JobSpec
-from sparecycles.protocol.market import JobSubmission, Offer, ProviderRegistration
-from tests.market.conftest import BUSYBOX, Clock
+from sparecycles.protocol.market import JobSubmission
+from tests.market.conftest import BUSYBOX, Clock, register_rig
 
 
 @pytest.fixture
@@ -88,19 +88,7 @@ def test_a_poll_on_postgresql_runs_its_statements_outside_a_transaction(tmp_path
     market.credit("studio", 10**24)
     provider = Account.create().address
     gpu = "GPU-00000000-0000-0000-0000-000000000000"
-    market.register(
-        provider,
-        ProviderRegistration(
-            name="rig",
-            cpu_cores=8,
-            memory_bytes=32 * 1024**3,
-            gpus=[{"uuid": gpu, "name": "Simulated", "vram_bytes": 24 * 1024**3, "score": 90.5}],
-            price_floor_per_gpu_hour=10**6,
-            price_floor_per_core_hour=1000,
-            payout_address=Account.create().address,
-        ),
-    )
-    market.set_offer(provider, Offer(cpu_cores=0, gpu_uuids=[gpu]))
+    register_rig(market, provider, [gpu])
     statuses: list[tuple[str, psycopg.pq.TransactionStatus]] = []
 
     def note_status(connection: Any, _cursor: object, statement: str, *_args: object) -> None:

@@ -26,12 +26,11 @@ from sparecycles.protocol.market import (
     JobSubmission,
     Offer,
     OutputFile,
-    ProviderRegistration,
     ResultReport,
     SignedResultReport,
 )
 from sparecycles.protocol.signing import sign_text
-from tests.market.conftest import BUSYBOX, Clock
+from tests.market.conftest import BUSYBOX, Clock, register_rig
 
 
 @pytest.fixture
@@ -47,19 +46,8 @@ def busy(tmp_path: Path) -> tuple[Marketplace, dict[str, Any]]:
     identities = [Account.create() for _ in range(3)]
     for index, identity in enumerate(identities):
         gpus = [f"GPU-{index}{gpu}000000-0000-0000-0000-000000000000" for gpu in range(2 if index == 0 else 1)]
-        market.register(
-            identity.address,
-            ProviderRegistration(
-                name=f"rig {index}",
-                cpu_cores=8,
-                memory_bytes=32 * 1024**3,
-                gpus=[{"uuid": uuid, "name": "Simulated", "vram_bytes": 24 * 1024**3, "score": 90.5} for uuid in gpus],
-                price_floor_per_gpu_hour=10**6 + index,
-                price_floor_per_core_hour=1000,
-                payout_address=Account.create().address,
-            ),
-        )
-        market.set_offer(identity.address, Offer(cpu_cores=4, gpu_uuids=gpus if index < 2 else []))
+        offer = Offer(cpu_cores=4, gpu_uuids=gpus if index < 2 else [])
+        register_rig(market, identity.address, gpus, name=f"rig {index}", gpu_floor=10**6 + index, offer=offer)
     spec = JobSpec(image=BUSYBOX, command=["true"], gpus=1, max_runtime_s=60, max_output_bytes=1024)
     for _ in range(5):
         market.submit(requester_id, JobSubmission(spec=spec, max_price_per_gpu_hour=10**7, bidding_window_s=1))

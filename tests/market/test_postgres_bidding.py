@@ -1,0 +1,45 @@
+"""On PostgreSQL a poll's search for jobs to bid on leaves out the rounds this process already counted enough
+bidders for: PostgreSQL makes and sends every row up to the search's LIMIT, so jobs with enough bidders at the
+head of the queue used to fill the page, and the jobs behind them went without bids."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from eth_account import Account
+from sqlalchemy import text
+
+from sparecycles.agent.market_server.serve import MarketOptions, open_market
+from sparecycles.protocol.jobs import JobSpec
+from sparecycles.protocol.market import JobSubmission
+from tests.market.conftest import BUSYBOX, Clock, register_rig
+
+
+def test_providers_bid_past_a_page_of_jobs_that_have_enough_bidders(tmp_path: Path, postgres_url: str) -> None:
+    clock = Clock()
+    options = MarketOptions(data_dir=tmp_path / "market", key_file=tmp_path / "operator.key", db_url=postgres_url)
+    market = open_market(options, clock=clock)
+    market.ticks_on_poll = False
+    page = market.config.bids_per_poll * 8  # the search's LIMIT, made with the statements at start
+    market.config = dataclasses.replace(market.config, bidders_per_job=1, bids_per_poll=1)
+    requester_id = market.requester_for_key(market.add_requester("studio"))
+    market.credit("studio", 10**24)
+    spec = JobSpec(image=BUSYBOX, command=["true"], gpus=1, max_runtime_s=60)
+    for _ in range(page + 6):
+        market.submit(requester_id, JobSubmission(spec=spec, max_price_per_gpu_hour=10**7, bidding_window_s=5))
+    providers = [Account.create().address for _ in range(page + 6)]
+    for index, provider in enumerate(providers):
+        register_rig(market, provider, [f"GPU-{index:08d}-0000-0000-0000-000000000000"], name=f"rig {index}")
+
+    for provider in providers:  # one after the other: each finds the jobs before it have their one bidder
+        market.poll(provider)
+
+    with market.reading() as connection:
+        bids = dict(connection.execute(text("SELECT job_id, count(*) FROM bids GROUP BY job_id")).tuples().all())
+        queued = connection.execute(text("SELECT count(*) FROM jobs")).scalar_one()
+    assert len(bids) == queued == page + 6  # the last six providers found the six jobs past the first page
+    assert set(bids.values()) == {1}
+
+    clock.advance(6)  # every bidding window has ended: the rounds counted are forgotten
+    assert market._enough_bidders(clock.now) == []
