@@ -396,7 +396,7 @@ class Marketplace:
         self._last_tick: datetime | None = None
         self._last_housekeeping: datetime | None = None
         self._bidders: dict[tuple[str, int], int] = {}  # bids placed through this process, by (job, round)
-        self._enough: dict[str, datetime] = {}  # PostgreSQL: "job:round" with enough bidders, to its window's end
+        self._enough: dict[str, datetime] = {}  # "job:round" with enough bidders counted, to its window's end
         self._prices: tuple[datetime, MarketPrices] | None = None  # the last summary of the queue, and when
         self._floors: dict[auction.Need, tuple[datetime, list[int]]] = {}  # capable providers' floors, and when
         self._credentials = KnownCredentials(config.auth_cache_s, clock)
@@ -981,17 +981,17 @@ class Marketplace:
         for job in biddable:
             counted = self._bidders.get((job.id, job.round), 0) + 1
             self._bidders[job.id, job.round] = counted
-            if counted >= self.config.bidders_per_job and self.is_postgresql:
+            if counted >= self.config.bidders_per_job:
                 self._enough[f"{job.id}:{job.round}"] = job.window_ends_at
         return answer
 
     def _enough_bidders(self, now: datetime) -> list[str]:
-        """The rounds still open that this process counted enough bidders for, as ``job:round`` (PostgreSQL's
-        search for jobs to bid on leaves them out). Rounds closed are forgotten here: the search never finds them.
+        """The rounds still open that this process counted enough bidders for, as ``job:round``: the search for
+        jobs to bid on leaves them out. Rounds closed are forgotten here, since the search never finds them.
 
-        Polls run in several threads on PostgreSQL: the dict is copied before it is read (a copy is one step
+        On PostgreSQL polls run in several threads: the dict is copied before it is read (a copy is one step
         under the GIL), and a round added to the old dict while a new one replaces it is only bid on a little
-        more, as the docstring of ``_biddable_jobs`` allows."""
+        more, as ``_biddable_jobs`` allows."""
         counted = self._enough.copy()
         open_rounds = {key: ends for key, ends in counted.items() if ends > now}
         if len(open_rounds) < len(counted):
@@ -1053,10 +1053,9 @@ class Marketplace:
         round, skipping jobs that have enough bidders already, at most ``bids_per_poll``: a thousand providers
         then spread their bids over the queue instead of all bidding on its head. Bidders are counted in this
         process's memory (counting them in SQL for every queued job made each poll scan the queue); with
-        several processes a job may get a few more bids than ``bidders_per_job``, which does no harm. On
-        PostgreSQL the rounds counted full are left out by the search itself (``_enough_bidders``): there every
-        row up to the LIMIT is made and sent, and a page of full rounds at the head of the queue hid the jobs
-        behind it."""
+        several processes a job may get a few more bids than ``bidders_per_job``, which does no harm. The rounds
+        counted full are left out by the search itself (``_enough_bidders``): skipped here one by one, a page of
+        them at the head of the queue hid the jobs behind it, and skipping them was a poll's largest cost."""
         if not capacity.free_gpus and capacity.free_cores == 0:
             return []
         paused_until = provider.paused_until
@@ -1068,8 +1067,8 @@ class Marketplace:
             "cores": capacity.free_cores,
             "gpus": len(capacity.free_gpus),
         }
-        if self.is_postgresql:
-            found["enough"] = self._enough_bidders(now)
+        enough = self._enough_bidders(now)
+        found["enough"] = enough if self.is_postgresql else json.dumps(enough)
         queries = []
         if provider.group_name is not None:
             queries.append((self._sql.biddable_in_group, {**found, "group": provider.group_name}))
@@ -2429,13 +2428,7 @@ class _Statements:
             .order_by(jobs.c.window_ends_at)  # the index's order: no sort, and the LIMIT stops the scan
             .limit(config.bids_per_poll * 8)
         )
-        if postgresql:
-            # Rounds this process counted enough bidders for (Marketplace._enough_bidders), left out by
-            # PostgreSQL: it makes and sends every row up to the LIMIT, where SQLite's are read one at a time
-            # and the reading stops once the poll has what it wants.
-            enough: BindParameter[Sequence[str]] = bindparam("enough", type_=postgresql_array(String()))
-            round_key = jobs.c.id.concat(":").concat(cast(jobs.c.round, String()))
-            biddable = biddable.where(round_key != all_(enough))
+        biddable = biddable.where(_not_enough_bidders(jobs, postgresql=postgresql))
         # Outside jobs (for providers in no group, or in one open to them), and a studio group's own jobs, read
         # first for its machines: ordering one query by priority would sort the whole queue at every poll.
         self.biddable = biddable.where(jobs.c.group_name.is_(None))
@@ -2621,6 +2614,18 @@ class _Statements:
             .where(leases.c.id == bindparam("lease"))
             .values(delivered=True, expires_at=bindparam("expiry"), run_time_ms=bindparam("run_ms"))
         )
+
+
+def _not_enough_bidders(jobs: Table, *, postgresql: bool) -> ColumnElement[bool]:
+    """The job's round is not among the ``enough`` parameter's, the rounds this process counted enough bidders for
+    (``Marketplace._enough_bidders``): a page of them at the head of the queue would hide the jobs behind it."""
+    round_key = jobs.c.id.concat(":").concat(cast(jobs.c.round, String()))
+    if postgresql:
+        enough: BindParameter[Sequence[str]] = bindparam("enough", type_=postgresql_array(String()))
+        return round_key != all_(enough)
+    # No arrays on SQLite: a JSON list, read into a temporary index once for each execution.
+    listed = func.json_each(bindparam("enough", type_=String())).table_valued("value")
+    return round_key.not_in(select(listed.c.value))
 
 
 def _table(model: type[tables.Base]) -> Table:

@@ -1,6 +1,9 @@
-"""On PostgreSQL a poll's search for jobs to bid on leaves out the rounds this process already counted enough
-bidders for: PostgreSQL makes and sends every row up to the search's LIMIT, so jobs with enough bidders at the
-head of the queue used to fill the page, and the jobs behind them went without bids."""
+"""A poll's search for jobs to bid on leaves out the rounds this process already counted enough bidders for.
+
+The search reads a page of open jobs, closing soonest first (its LIMIT), and the poll skipped the rounds with
+enough bidders as it read them: a page of those at the head of the queue hid the jobs behind it, which then got
+no bids from polls at all, and skipping them one by one in Python was a poll's largest cost (bench/market_cpu.py).
+"""
 
 from __future__ import annotations
 
@@ -16,9 +19,9 @@ from sparecycles.protocol.market import JobSubmission
 from tests.market.conftest import BUSYBOX, Clock, register_rig
 
 
-def test_providers_bid_past_a_page_of_jobs_that_have_enough_bidders(tmp_path: Path, postgres_url: str) -> None:
+def test_providers_bid_past_a_page_of_jobs_that_have_enough_bidders(tmp_path: Path, database_url: str) -> None:
     clock = Clock()
-    options = MarketOptions(data_dir=tmp_path / "market", key_file=tmp_path / "operator.key", db_url=postgres_url)
+    options = MarketOptions(data_dir=tmp_path / "market", key_file=tmp_path / "operator.key", db_url=database_url)
     market = open_market(options, clock=clock)
     market.ticks_on_poll = False
     page = market.config.bids_per_poll * 8  # the search's LIMIT, made with the statements at start
