@@ -70,6 +70,8 @@ class PreparedStatement:
             if not columns:
                 raise ValueError("an insert is prepared for the columns each execution gives: name them")
             self._columns = frozenset(columns)
+        elif columns is not None:
+            raise ValueError("columns are named for an insert only: this statement's parameters are its own")
         compiled = statement.compile(dialect=dialect, column_keys=sorted(self._columns) if self._columns else None)
         if not isinstance(compiled, SQLCompiler):
             raise ValueError(f"not a SQL statement: {statement}")

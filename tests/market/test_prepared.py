@@ -313,6 +313,8 @@ def test_what_cannot_run_exactly_on_the_cursor_is_refused_at_start() -> None:
     without_round = [column for column in market_module._PREPARED_INSERTS["job"] if column != "round"]
     with pytest.raises(ValueError, match="defaults made in Python"):
         PreparedStatement(statements.job, sqlite, columns=without_round)  # SQLAlchemy would fill round in
+    with pytest.raises(ValueError, match="insert only"):
+        PreparedStatement(statements.beat, sqlite, columns=["lease"])  # an update's parameters are in its SQL
     with pytest.raises(ValueError, match="positional"):
         PreparedStatement(statements.specs, sqlite)  # an IN list expanded at each execution
     with pytest.raises(ValueError, match="SQLite"):
