@@ -19,6 +19,7 @@ import contextlib
 import dataclasses
 import functools
 import hashlib
+import heapq
 import json
 import logging
 import random
@@ -224,6 +225,10 @@ _ATTEMPTS = 5
 _AUCTIONEER_LOCK = 0x5C_A7C1E5
 _HOUSEKEEPING_EVERY = timedelta(hours=1)
 _BIDDERS_REMEMBERED = 200_000
+# A search for jobs to bid on leaves out at most this many rounds with enough bidders, the ones closing soonest:
+# four pages of its LIMIT (bids_per_poll * 8). Bidding windows may be an hour long, and thousands of such rounds
+# would make every poll's statement carry them all.
+_ENOUGH_LEFT_OUT = 256
 _SHAPES_REMEMBERED = 1_000
 STUDIO_PRIORITY = 10  # a studio's own job (its requester is in a group); outside jobs have 0
 _SEEN_EVERY = timedelta(seconds=20)  # how fresh a provider's last poll is kept (it is online for a minute)
@@ -987,7 +992,8 @@ class Marketplace:
 
     def _enough_bidders(self, now: datetime) -> list[str]:
         """The rounds still open that this process counted enough bidders for, as ``job:round``: the search for
-        jobs to bid on leaves them out. Rounds closed are forgotten here, since the search never finds them.
+        jobs to bid on leaves them out (at most ``_ENOUGH_LEFT_OUT``, closing soonest; a poll skips any others it
+        reads). Rounds closed are forgotten here, since the search never finds them.
 
         On PostgreSQL polls run in several threads: the dict is copied before it is read (a copy is one step
         under the GIL), and a round added to the old dict while a new one replaces it is only bid on a little
@@ -996,6 +1002,8 @@ class Marketplace:
         open_rounds = {key: ends for key, ends in counted.items() if ends > now}
         if len(open_rounds) < len(counted):
             self._enough = open_rounds
+        if len(open_rounds) > _ENOUGH_LEFT_OUT:  # the search reads the soonest closing first: the rest it skips
+            return heapq.nsmallest(_ENOUGH_LEFT_OUT, open_rounds, key=open_rounds.__getitem__)
         return list(open_rounds)
 
     def deliveries(self, address: str) -> WorkResponse:

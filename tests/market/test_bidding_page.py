@@ -8,11 +8,13 @@ no bids from polls at all, and skipping them one by one in Python was a poll's l
 from __future__ import annotations
 
 import dataclasses
+from datetime import timedelta
 from pathlib import Path
 
 from eth_account import Account
 from sqlalchemy import text
 
+from sparecycles.agent.market_server.market import _ENOUGH_LEFT_OUT
 from sparecycles.agent.market_server.serve import MarketOptions, open_market
 from sparecycles.protocol.jobs import JobSpec
 from sparecycles.protocol.market import JobSubmission
@@ -46,3 +48,22 @@ def test_providers_bid_past_a_page_of_jobs_that_have_enough_bidders(tmp_path: Pa
 
     clock.advance(6)  # every bidding window has ended: the rounds counted are forgotten
     assert market._enough_bidders(clock.now) == []
+
+
+def test_a_search_leaves_out_only_the_rounds_closing_soonest_when_there_are_many(
+    tmp_path: Path, database_url: str
+) -> None:
+    """With hour-long bidding windows thousands of rounds may have enough bidders: each poll's statement carries
+    only the ones that could fill its page, those closing soonest (the search reads them first)."""
+    clock = Clock()
+    options = MarketOptions(data_dir=tmp_path / "market", key_file=tmp_path / "operator.key", db_url=database_url)
+    market = open_market(options, clock=clock)
+    many = _ENOUGH_LEFT_OUT + 50
+    closing = {f"job-{index:05d}:0": clock.now + timedelta(seconds=many - index) for index in range(many)}
+    market._enough = dict(closing)
+
+    left_out = market._enough_bidders(clock.now)
+
+    soonest = sorted(closing, key=closing.__getitem__)[:_ENOUGH_LEFT_OUT]
+    assert sorted(left_out) == sorted(soonest)
+    assert len(market._enough) == many  # the others are still counted: a poll skips them as it reads them
