@@ -426,7 +426,7 @@ class Marketplace:
         self.standing: Callable[[], Sequence[str]] = lambda: ()
         self.is_postgresql = engine.dialect.name == "postgresql"
         self._insert = postgresql_insert if self.is_postgresql else sqlite_insert
-        self._sql = _Statements(config, self._insert, postgresql=self.is_postgresql)
+        self._sql = _Statements(config, postgresql=self.is_postgresql)
         # On SQLite the hot statements run on the driver's cursor (prepared.py); elsewhere through SQLAlchemy.
         self._prepared: dict[int, PreparedStatement] = {}
         if engine.dialect.name == "sqlite":
@@ -2352,7 +2352,8 @@ def less_busy(capacity: auction.Capacity, leases: Sequence[_Row]) -> auction.Cap
 class _Statements:
     """The polls' statements, built once (Core, on the tables: no ORM objects are made for a poll)."""
 
-    def __init__(self, config: MarketConfig, insert: Any, *, postgresql: bool = False) -> None:
+    def __init__(self, config: MarketConfig, *, postgresql: bool = False) -> None:
+        insert = postgresql_insert if postgresql else sqlite_insert  # the dialect's, for ON CONFLICT
         providers, gpus = _table(tables.Provider), _table(tables.ProviderGpu)
         jobs, bids, leases = _table(tables.Job), _table(tables.Bid), _table(tables.Lease)
         address: BindParameter[str] = bindparam("who", type_=String())

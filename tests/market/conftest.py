@@ -81,6 +81,13 @@ def register_rig(
     market.set_offer(address, offer or Offer(cpu_cores=0, gpu_uuids=list(gpu_uuids)))
 
 
+def open_in_process(tmp_path: Path, clock: Callable[[], datetime], database_url: str | None = None) -> Marketplace:
+    """A marketplace run in-process on the test's clock: its data folder and operator key file in ``tmp_path``,
+    on SQLite unless ``database_url`` names another database."""
+    options = MarketOptions(data_dir=tmp_path / "market", key_file=tmp_path / "operator.key", db_url=database_url)
+    return open_market(options, clock=clock)
+
+
 @pytest.fixture
 def postgres_url(database_url: str) -> str:
     """``database_url`` for a test of PostgreSQL alone (skipped in its SQLite run)."""
@@ -92,10 +99,9 @@ def postgres_url(database_url: str) -> str:
 @pytest.fixture
 def market(tmp_path: Path, database_url: str) -> Iterator[Market]:
     clock = Clock()
-    options = MarketOptions(data_dir=tmp_path / "market", key_file=tmp_path / "operator.key", db_url=database_url)
-    opened = open_market(options, clock=clock)
+    opened = open_in_process(tmp_path, clock, database_url)
     with TestClient(create_app(opened, tick_every_s=3600)) as client:
-        yield Market(opened, client, clock, options.data_dir)
+        yield Market(opened, client, clock, tmp_path / "market")
 
 
 @dataclass

@@ -14,9 +14,8 @@ from fastapi.testclient import TestClient
 from sparecycles.agent.market_server.admin import MarketAdmin
 from sparecycles.agent.market_server.api import create_app
 from sparecycles.agent.market_server.limits import ApiLimits, Rate, RateLimiter
-from sparecycles.agent.market_server.serve import MarketOptions, open_market
 
-from .conftest import Clock, Market, Provider, Requester, cpu_spec
+from .conftest import Clock, Market, Provider, Requester, cpu_spec, open_in_process
 
 SLOW = Rate(per_s=0.01, burst=3)  # three at once, then one more every hundred seconds
 
@@ -24,12 +23,11 @@ SLOW = Rate(per_s=0.01, burst=3)  # three at once, then one more every hundred s
 @pytest.fixture
 def limited(tmp_path: Path) -> Iterator[Market]:
     clock = Clock()
-    options = MarketOptions(data_dir=tmp_path / "market", key_file=tmp_path / "operator.key")
-    opened = open_market(options, clock=clock)
+    opened = open_in_process(tmp_path, clock)
     opened.config = dataclasses.replace(opened.config, max_queued_jobs_per_requester=2)
     limits = ApiLimits(provider=SLOW, requester=SLOW, sign_in=Rate(per_s=0.01, burst=4), max_body_bytes=64 * 1024)
     with TestClient(create_app(opened, tick_every_s=3600, limits=limits)) as client:
-        yield Market(opened, client, clock, options.data_dir)
+        yield Market(opened, client, clock, tmp_path / "market")
 
 
 def test_a_token_bucket_allows_its_burst_then_one_request_per_interval() -> None:
@@ -104,8 +102,7 @@ def test_a_requester_with_too_many_queued_jobs_is_told_to_wait_and_nothing_is_he
 
 
 def test_an_address_guessing_credentials_is_held_back_and_others_are_not(tmp_path: Path) -> None:
-    options = MarketOptions(data_dir=tmp_path / "market", key_file=tmp_path / "operator.key")
-    opened = open_market(options, clock=Clock())
+    opened = open_in_process(tmp_path, Clock())
     limits = ApiLimits(failed_auth=Rate(per_s=0.01, burst=5))  # five refusals, then one every hundred seconds
     app = create_app(opened, tick_every_s=3600, limits=limits)
     key = opened.add_requester("studio")

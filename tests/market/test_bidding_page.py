@@ -15,16 +15,14 @@ from eth_account import Account
 from sqlalchemy import text
 
 from sparecycles.agent.market_server.market import _ENOUGH_LEFT_OUT
-from sparecycles.agent.market_server.serve import MarketOptions, open_market
 from sparecycles.protocol.jobs import JobSpec
 from sparecycles.protocol.market import JobSubmission
-from tests.market.conftest import BUSYBOX, Clock, register_rig
+from tests.market.conftest import BUSYBOX, Clock, open_in_process, register_rig
 
 
 def test_providers_bid_past_a_page_of_jobs_that_have_enough_bidders(tmp_path: Path, database_url: str) -> None:
     clock = Clock()
-    options = MarketOptions(data_dir=tmp_path / "market", key_file=tmp_path / "operator.key", db_url=database_url)
-    market = open_market(options, clock=clock)
+    market = open_in_process(tmp_path, clock, database_url)
     market.ticks_on_poll = False
     page = market.config.bids_per_poll * 8  # the search's LIMIT, made with the statements at start
     market.config = dataclasses.replace(market.config, bidders_per_job=1, bids_per_poll=1)
@@ -56,8 +54,7 @@ def test_a_search_leaves_out_only_the_rounds_closing_soonest_when_there_are_many
     """With hour-long bidding windows thousands of rounds may have enough bidders: each poll's statement carries
     only the ones that could fill its page, those closing soonest (the search reads them first)."""
     clock = Clock()
-    options = MarketOptions(data_dir=tmp_path / "market", key_file=tmp_path / "operator.key", db_url=database_url)
-    market = open_market(options, clock=clock)
+    market = open_in_process(tmp_path, clock, database_url)
     many = _ENOUGH_LEFT_OUT + 50
     closing = {f"job-{index:05d}:0": clock.now + timedelta(seconds=many - index) for index in range(many)}
     market._enough = dict(closing)

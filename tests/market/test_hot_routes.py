@@ -19,11 +19,10 @@ from sparecycles.agent.market_server.api import create_app
 from sparecycles.agent.market_server.hot_routes import HotRoute, HotRoutes
 from sparecycles.agent.market_server.limits import ApiLimits, Rate
 from sparecycles.agent.market_server.market import TooMany
-from sparecycles.agent.market_server.serve import MarketOptions, open_market
 from sparecycles.protocol.market import ResultReport, SignedResultReport
 from sparecycles.protocol.signing import sign_text
 
-from .conftest import Clock, Provider, Requester, cpu_spec
+from .conftest import Clock, Provider, Requester, cpu_spec, open_in_process
 
 UNLIMITED = ApiLimits(provider=Rate(per_s=0, burst=0), requester=Rate(per_s=0, burst=0))
 
@@ -33,8 +32,7 @@ class Twins:
 
     def __init__(self, tmp_path: Path) -> None:
         self.clock = Clock()
-        options = MarketOptions(data_dir=tmp_path / "market", key_file=tmp_path / "operator.key", db_url=None)
-        self.market = open_market(options, clock=self.clock)
+        self.market = open_in_process(tmp_path, self.clock)
         self.hot = TestClient(create_app(self.market, tick_every_s=3600, limits=UNLIMITED))
         self.plain = TestClient(create_app(self.market, tick_every_s=3600, limits=UNLIMITED, hot_routes=False))
 

@@ -17,10 +17,9 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError
 
 from sparecycles.agent.market_server import db
-from sparecycles.agent.market_server.serve import MarketOptions, open_market
 from sparecycles.protocol.jobs import JobSpec
 from sparecycles.protocol.market import JobSubmission
-from tests.market.conftest import BUSYBOX, Clock, register_rig
+from tests.market.conftest import BUSYBOX, Clock, open_in_process, register_rig
 
 
 @pytest.fixture
@@ -81,8 +80,7 @@ def test_a_poll_on_postgresql_runs_its_statements_outside_a_transaction(tmp_path
     """Reads, marking the provider seen and placing bids: each statement commits on its own, with no BEGIN and
     COMMIT sent around them (a submission, which moves credit, stays one transaction)."""
     clock = Clock()
-    options = MarketOptions(data_dir=tmp_path / "market", key_file=tmp_path / "operator.key", db_url=postgres_url)
-    market = open_market(options, clock=clock)
+    market = open_in_process(tmp_path, clock, postgres_url)
     market.ticks_on_poll = False
     requester_id = market.requester_for_key(market.add_requester("studio"))
     market.credit("studio", 10**24)

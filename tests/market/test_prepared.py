@@ -21,7 +21,6 @@ from sparecycles.agent.market_server import db as tables
 from sparecycles.agent.market_server import market as market_module
 from sparecycles.agent.market_server.market import Marketplace
 from sparecycles.agent.market_server.prepared import PreparedStatement, Rows
-from sparecycles.agent.market_server.serve import MarketOptions, open_market
 from sparecycles.protocol.jobs import JobSpec
 from sparecycles.protocol.market import (
     JobSubmission,
@@ -31,7 +30,7 @@ from sparecycles.protocol.market import (
     SignedResultReport,
 )
 from sparecycles.protocol.signing import sign_text
-from tests.market.conftest import BUSYBOX, Clock, register_rig
+from tests.market.conftest import BUSYBOX, Clock, open_in_process, register_rig
 
 
 @pytest.fixture
@@ -39,8 +38,7 @@ def busy(tmp_path: Path) -> tuple[Marketplace, dict[str, Any]]:
     """A marketplace with something in every table the statements read: providers (one with two GPUs, one in
     no offer), queued, running and completed jobs, active, reported and lost leases, an upload and payouts."""
     clock = Clock()
-    options = MarketOptions(data_dir=tmp_path / "market", key_file=tmp_path / "operator.key")
-    market = open_market(options, clock=clock)
+    market = open_in_process(tmp_path, clock)
     market.ticks_on_poll = False
     requester_id = market.requester_for_key(market.add_requester("studio"))
     market.credit("studio", 10**24)
@@ -305,9 +303,7 @@ def test_more_than_one_row_where_one_is_wanted_is_refused(busy: tuple[Marketplac
 
 def test_what_cannot_run_exactly_on_the_cursor_is_refused_at_start() -> None:
     sqlite = create_engine("sqlite://").dialect
-    statements = market_module._Statements(
-        market_module.MarketConfig(domain="d", uri="u", data_dir=Path()), market_module.sqlite_insert
-    )
+    statements = market_module._Statements(market_module.MarketConfig(domain="d", uri="u", data_dir=Path()))
     with pytest.raises(ValueError, match="insert"):
         PreparedStatement(statements.job, sqlite)  # an insert is prepared for the columns given
     without_round = [column for column in market_module._PREPARED_INSERTS["job"] if column != "round"]

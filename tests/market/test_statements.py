@@ -13,7 +13,8 @@ from sparecycles.agent.market_server import market
 
 @pytest.mark.parametrize("dialect", [sqlite.dialect(), postgresql.dialect()], ids=["sqlite", "postgresql"])
 def test_the_poll_statements_need_no_expanding_at_execution(dialect: object) -> None:
-    statements = market._Statements(types.SimpleNamespace(bids_per_poll=8), market.sqlite_insert)
+    postgresql = getattr(dialect, "name", "") == "postgresql"
+    statements = market._Statements(types.SimpleNamespace(bids_per_poll=8), postgresql=postgresql)
     for statement in (statements.provider_leases, statements.biddable, statements.biddable_in_group):
         compiled = statement.compile(dialect=dialect)  # type: ignore[arg-type]
         assert "POSTCOMPILE" not in str(compiled)

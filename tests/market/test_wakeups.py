@@ -15,7 +15,7 @@ from sparecycles.agent.market_server.serve import MarketOptions, open_market
 from sparecycles.agent.market_server.wakeups import Told, Wakeups
 from sparecycles.protocol.market import LeaseOffer, WorkResponse
 
-from .conftest import BUSYBOX, Clock, Provider, Requester, cpu_spec
+from .conftest import BUSYBOX, Clock, Provider, Requester, cpu_spec, open_in_process
 
 
 def test_release_all_ends_waiting_polls_and_later_ones_at_once() -> None:
@@ -170,8 +170,7 @@ def test_open_jobs_wake_as_many_waiting_providers_as_their_bids_need() -> None:
 
 def test_a_submission_and_an_auction_reopened_without_a_winner_ask_for_bids(tmp_path: Path) -> None:
     clock = Clock()
-    options = MarketOptions(data_dir=tmp_path / "market", key_file=tmp_path / "operator.key", db_url=None)
-    market = open_market(options, clock=clock)
+    market = open_in_process(tmp_path, clock)
     opened: list[int] = []
     market.on_open = opened.append
     key = market.add_requester("studio")
