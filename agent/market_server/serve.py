@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 # tick leases at once the jobs whose windows ended since the one before, and their providers' polls and first
 # heartbeats then all come together: ticking every 0.1 s rather than 0.25 s made those bursts smaller (at 220
 # jobs/s, heartbeats' median 40 -> 18 ms; docs/benchmarks.md, market_load). A tick with nothing due costs
-# about 0.6 ms of CPU on SQLite.
+# about 0.6 ms of CPU on SQLite, and on PostgreSQL 2.3 ms with its backend's (2.3 % of a core a process).
 SERVED_TICK_EVERY_S = 0.1
 
 OPERATOR_KEY_NAME = "marketplace-operator"
