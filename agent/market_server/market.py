@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import (
+    JSON,
     Connection,
     Engine,
     Executable,
@@ -1074,9 +1075,8 @@ class Marketplace:
             "at": now,
             "cores": capacity.free_cores,
             "gpus": len(capacity.free_gpus),
+            "enough": self._enough_bidders(now),
         }
-        enough = self._enough_bidders(now)
-        found["enough"] = enough if self.is_postgresql else json.dumps(enough)
         queries = []
         if provider.group_name is not None:
             queries.append((self._sql.biddable_in_group, {**found, "group": provider.group_name}))
@@ -2632,8 +2632,9 @@ def _not_enough_bidders(jobs: Table, *, postgresql: bool) -> ColumnElement[bool]
     if postgresql:
         enough: BindParameter[Sequence[str]] = bindparam("enough", type_=postgresql_array(String()))
         return round_key != all_(enough)
-    # No arrays on SQLite: a JSON list, read into a temporary index once for each execution.
-    listed = func.json_each(bindparam("enough", type_=String())).table_valued("value")
+    # No arrays on SQLite: a JSON list (the parameter's type encodes it), read into a temporary index once for
+    # each execution.
+    listed = func.json_each(bindparam("enough", type_=JSON())).table_valued("value")
     return round_key.not_in(select(listed.c.value))
 
 

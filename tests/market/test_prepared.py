@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import io
-import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -94,13 +93,13 @@ def _parameters(name: str, found: dict[str, Any]) -> list[dict[str, Any]]:
     now: datetime = found["now"]
     who = found["providers"]
     nobody = Account.create().address
-    # "enough": the rounds with enough bidders, left out (a JSON list on SQLite): none, or one that is not queued
-    bidding = {"at": now - timedelta(seconds=30), "cores": 4, "gpus": 1, "enough": json.dumps([f"{found['job']}:0"])}
+    # "enough": the rounds with enough bidders, left out (SQLite gets the list as JSON): none, or one not queued
+    bidding = {"at": now - timedelta(seconds=30), "cores": 4, "gpus": 1, "enough": [f"{found['job']}:0"]}
     return {
         "provider_gpus": [{"who": address} for address in [*who, nobody]],
         "provider_leases": [{"who": address, "since": now - timedelta(hours=1)} for address in [*who, nobody]],
         "biddable": [{"who": address, **bidding} for address in [*who, nobody]]
-        + [{"who": who[0], **bidding, "enough": "[]"}],
+        + [{"who": who[0], **bidding, "enough": []}],
         "biddable_in_group": [{"who": who[0], **bidding, "group": "none"}],
         "seen": [{"who": who[0], "at": now + timedelta(seconds=7)}],
         "beating_lease": [{"id": found["beating"]}, {"id": found["reported"]}, {"id": "lease-none"}],
